@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install every build and test dependency of vfio-broker with apt.
+# Idempotent and quiet when everything is already present.
+set -euo pipefail
+
+# Build: compiler, pkg-config and the -dev packages the code links against.
+# Test: Check (unit/integration framework), python3 (VM driver, QMP).
+# VM tier: qemu-system-x86 (TCG), busybox-static (guest initramfs),
+# cpio/xz-utils/zstd (initramfs and kernel extraction), pahole and
+# the headers' build helpers come in through tests/vm/fetch-kernel.sh.
+PACKAGES=(
+	build-essential pkg-config
+	libsystemd-dev libjson-c-dev libseccomp-dev libcap-dev
+	libnl-3-dev libnl-genl-3-dev
+	check python3
+	qemu-system-x86 busybox-static cpio xz-utils zstd kmod
+	dpkg-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: run as root (sudo scripts/deps.sh) to install them" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
