@@ -617,8 +617,11 @@ int vb_reply_decode(const char *buf, size_t len, struct vb_reply *ret)
 	if (json_object_object_get_ex(o, "event", &v)) {
 		int e = vb_event_from_string(json_object_get_string(v));
 
-		if (e < 0)
-			goto bad;
+		if (e < 0) {
+			/* A newer broker's event: not an error, the client skips it. */
+			json_object_put(o);
+			return -ENOMSG;
+		}
 		r.is_event = true;
 		r.event = (enum vb_event)e;
 		r.ok = true;

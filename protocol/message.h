@@ -148,7 +148,8 @@ struct json_object *vb_event_new(enum vb_event e);
  */
 int vb_packet_serialize(struct json_object *obj, const char **ret, size_t *ret_len);
 
-/* Client side: parse a reply or event packet. */
+/* Client side: parse a reply or event packet. -ENOMSG for an event this
+ * version does not know (skip it), -EBADMSG for anything malformed. */
 int vb_reply_decode(const char *buf, size_t len, struct vb_reply *ret);
 void vb_reply_done(struct vb_reply *r);
 

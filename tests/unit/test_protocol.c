@@ -271,7 +271,7 @@ START_TEST(test_error_reply_carries_code_message_and_details)
 }
 END_TEST
 
-START_TEST(test_events_decode_and_unknown_events_do_not)
+START_TEST(test_events_decode_and_unknown_events_are_skippable)
 {
 	struct json_object *o = vb_event_new(VB_EVENT_REMOVE_REQUESTED);
 	struct vb_reply r;
@@ -286,7 +286,8 @@ START_TEST(test_events_decode_and_unknown_events_do_not)
 	ck_assert_int_eq(vb_body_int(r.body, "group", -1), 7);
 	vb_reply_done(&r);
 	json_object_put(o);
-	ck_assert_int_eq(vb_reply_decode("{\"event\":\"party\"}", 17, &r), -EBADMSG);
+	ck_assert_int_eq(vb_reply_decode("{\"event\":\"party\"}", 17, &r), -ENOMSG);
+	ck_assert_int_eq(vb_reply_decode("{\"id\":1}", 8, &r), -EBADMSG);
 }
 END_TEST
 
@@ -429,7 +430,7 @@ static Suite *protocol_suite(void)
 
 	t = tcase_create("replies");
 	tcase_add_test(t, test_error_reply_carries_code_message_and_details);
-	tcase_add_test(t, test_events_decode_and_unknown_events_do_not);
+	tcase_add_test(t, test_events_decode_and_unknown_events_are_skippable);
 	tcase_add_test(t, test_group_info_round_trip);
 	suite_add_tcase(s, t);
 
