@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvfiobroker: the client library of vfio-brokerd.
+ *
+ * vfio-brokerd is a root daemon that hands open VFIO group files (/dev/vfio/N)
+ * to unprivileged processes according to the administrator's policy. This
+ * library speaks its protocol (protocol/PROTOCOL.md in the source tree): connect,
+ * list groups, lease a group and receive its file descriptor, release it, merge
+ * leased groups into one IOMMU context, and read the events the broker sends
+ * (an administrator asking for a group back, a hot-plugged device).
+ *
+ * Conventions, for every function below:
+ *
+ *  - Functions returning int return 0 (or a count where said) on success and a
+ *    negative errno on failure. Out-parameters are written only on success.
+ *  - When the broker refuses a request, the call returns the errno of the
+ *    broker's error code, and vfiobroker_error_code() and
+ *    vfiobroker_error_message() say what the broker said, until the next call
+ *    on that connection:
+ *
+ *        denied               -EACCES       policy does not allow it
+ *        busy                 -EBUSY        held by another process, or in use
+ *        not-viable           -EPERM        a member device is on a host driver
+ *        no-such-group        -ENOENT       no such group or device
+ *        bad-request          -EINVAL       the broker could not accept the request
+ *        unsupported-version  -EPROTONOSUPPORT
+ *        limit                -EUSERS       a connection or lease limit was reached
+ *        not-held             -ESRCH        the caller does not hold that lease
+ *        timeout              -ETIMEDOUT    a soft removal was not honoured in time
+ *        internal             -EIO          the broker or the kernel failed
+ *
+ *  - Transport failures return a negative errno with vfiobroker_error_code()
+ *    NULL: -ECONNRESET when the broker closed the connection (every later call
+ *    on it then fails with -ECONNRESET too), -EBADMSG when the broker sent
+ *    something this library cannot read, -ENOMEM, and what connect(2) says.
+ *  - Every file descriptor the library returns is O_CLOEXEC and belongs to the
+ *    caller. Descriptors that arrive with a packet that should carry none are
+ *    closed at once.
+ *  - Calls are synchronous: one request is in flight per connection, and a call
+ *    blocks until its answer arrives (a soft removal may take minutes). EINTR
+ *    is retried, never returned. A connection is not thread-safe: use it from
+ *    one thread at a time, or open one connection per thread. Do not use one
+ *    connection in both parent and child after fork(): the broker knows the
+ *    process that connected, and that process is the holder of the leases
+ *    taken on the connection.
+ *
+ * ABI: the exported symbols are versioned (VFIOBROKER_0). The structures below
+ * are part of the ABI; when one has to grow, the functions that fill it get a
+ * new symbol version and old binaries keep the old layout.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where the broker listens unless told otherwise. */
+#define VFIOBROKER_DEFAULT_SOCKET "/run/vfio-broker/socket"
+/* The environment variable that overrides it (ignored in set-uid programs). */
+#define VFIOBROKER_SOCKET_ENV "VFIO_BROKER_SOCKET"
+/* How many events a connection keeps while the caller does not read them. */
+#define VFIOBROKER_EVENT_QUEUE 64
+
+/* A connection to vfio-brokerd. */
+struct vfiobroker;
+
+/* One PCI device of an IOMMU group. */
+struct vfiobroker_device {
+	char address[16];   /* "0000:01:00.0", lowercase */
+	char vendor[5];	    /* 4 hex digits, "8086" */
+	char device[5];	    /* 4 hex digits */
+	char class_code[7]; /* 6 hex digits, "020000" */
+	char driver[64];    /* the bound driver, "" when none */
+};
+
+/* One IOMMU group, as vfiobroker_list() reports it. */
+struct vfiobroker_group {
+	unsigned group;
+	bool viable;  /* every member is on vfio-pci or has no driver */
+	bool allowed; /* policy lets the calling user lease it */
+	bool held;    /* leased; holder_uid and holder_pid are valid only then */
+	uid_t holder_uid;
+	pid_t holder_pid;
+	size_t n_devices;
+	struct vfiobroker_device *devices;
+};
+
+/* One lease, as vfiobroker_leases() reports it. */
+struct vfiobroker_lease {
+	unsigned group;
+	uid_t uid; /* the holder */
+	pid_t pid;
+	uint64_t since_usec; /* CLOCK_REALTIME, microseconds */
+	char rule[65];	     /* the policy rule that granted it */
+	char state[16];	     /* "held", "releasing" or "removing" */
+	unsigned container;  /* 0: not merged; leases merged together share the id */
+};
+
+enum vfiobroker_event_type {
+	/* An administrator asked for the group back (soft removal): release it
+	 * within timeout_ms, or the removal fails (or is made hard). */
+	VFIOBROKER_EVENT_REMOVE_REQUESTED = 1,
+	/* The group is being taken away (hard removal); the holder is about to be killed. */
+	VFIOBROKER_EVENT_REVOKED,
+	/* A lease of this connection's process ended: the group file is really closed. */
+	VFIOBROKER_EVENT_RELEASED,
+	/* A device appeared in a group this process holds; device names it. */
+	VFIOBROKER_EVENT_DEVICE_ADDED,
+};
+
+struct vfiobroker_event {
+	enum vfiobroker_event_type type;
+	unsigned group;
+	unsigned timeout_ms; /* REMOVE_REQUESTED: how long the administrator waits; 0 unknown */
+	char device[16];     /* DEVICE_ADDED: the new device's address; "" otherwise */
+};
+
+/* The broker's explanation of a policy decision (vfiobroker_explain()). */
+struct vfiobroker_explanation {
+	bool allowed;
+	char *rule;   /* the deciding rule; NULL for the default deny */
+	char *device; /* denials: the device no rule allows, or the one a deny rule hit; or NULL */
+	char *reason; /* one sentence */
+	char *text;   /* several lines: the decision for each device and the rule behind it */
+};
+
+/* The version of this library, "0.1.0". */
+const char *vfiobroker_version(void);
+
+/*
+ * vfiobroker_connect connects to the broker and introduces itself (the
+ * protocol's "hello", naming the program and this library). path NULL means
+ * $VFIO_BROKER_SOCKET when set and non-empty (not in set-uid or set-gid
+ * programs), else VFIOBROKER_DEFAULT_SOCKET. Returns 0 and a connection in
+ * *ret; -ENOENT or -ECONNREFUSED when no broker listens there, -EACCES when
+ * the socket's permissions keep the caller out, -ENAMETOOLONG for a path
+ * longer than a socket address holds, -EPROTONOSUPPORT when the broker does
+ * not speak this library's protocol version, -EUSERS when the broker has too
+ * many connections, -ECONNRESET when it closed the connection.
+ */
+int vfiobroker_connect(const char *path, struct vfiobroker **ret);
+
+/*
+ * vfiobroker_disconnect closes the connection and frees it, with any events
+ * still queued. Leases are not affected: a lease belongs to the process, not to
+ * the connection, and ends when the process releases it or exits and its group
+ * file is closed. Accepts NULL; returns NULL.
+ */
+struct vfiobroker *vfiobroker_disconnect(struct vfiobroker *b);
+
+/*
+ * vfiobroker_lease leases IOMMU group `group` and stores its open group file
+ * (/dev/vfio/GROUP, O_RDWR) in *ret_fd. The calling process becomes the holder.
+ * If the broker raised RLIMIT_MEMLOCK for the holder (the rule says how much),
+ * it did so before answering. -EINVAL for a group above 2^31-1.
+ */
+int vfiobroker_lease(struct vfiobroker *b, unsigned group, int *ret_fd);
+
+/*
+ * vfiobroker_lease_device leases the group of the PCI device `address`
+ * ("0000:01:00.0", either case): a lease is always a whole group. Stores the
+ * group number in *ret_group (may be NULL) and its file in *ret_fd. -EINVAL
+ * when address is not a PCI address of that form.
+ */
+int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned *ret_group,
+			    int *ret_fd);
+
+/*
+ * vfiobroker_release ends the lease of `group`. Close the group file, every
+ * copy of it and every device file obtained from it first: the group becomes
+ * free only when the kernel has really closed it. *ret_released (may be NULL)
+ * is true when the lease ended now, false when the file is still open somewhere
+ * (the lease then ends by itself when it is closed, and a RELEASED event
+ * follows). May be called by the holder, by a process of the same user started
+ * by the holder, or by an administrator; others get -ESRCH.
+ */
+int vfiobroker_release(struct vfiobroker *b, unsigned group, bool *ret_released);
+
+/*
+ * vfiobroker_merge puts groups[0..n) (1 to 16 groups, all leased by the same
+ * holder) into one VFIO container, so that they share one IOMMU context. With
+ * container_fd >= 0 (a /dev/vfio/vfio file of the caller's) the groups join
+ * that container; with -1 the broker opens a new one. Either way *ret_fd gets
+ * a descriptor of the container (a new descriptor, also when the caller passed
+ * one; container_fd itself stays the caller's). All or nothing: when the kernel
+ * refuses one group (-EPERM: the IOMMU cannot share a domain; -EBUSY) nothing
+ * is merged. -EINVAL for n out of range or a group listed twice.
+ */
+int vfiobroker_merge(struct vfiobroker *b, const unsigned *groups, size_t n, int container_fd,
+		     int *ret_fd);
+
+/*
+ * vfiobroker_unmerge takes the one group `group` out of its container; the
+ * rest of the merged set stays together. -EBUSY while device files of that
+ * group are open.
+ */
+int vfiobroker_unmerge(struct vfiobroker *b, unsigned group);
+
+/*
+ * vfiobroker_list stores in *ret an array of every IOMMU group the kernel
+ * reports, with its devices, drivers, viability, lease state and whether
+ * policy allows the caller to lease it, and its length in *ret_n. *ret is NULL
+ * when there are no groups. Free it with vfiobroker_groups_free().
+ */
+int vfiobroker_list(struct vfiobroker *b, struct vfiobroker_group **ret, size_t *ret_n);
+/* Frees what vfiobroker_list() returned. Accepts NULL. */
+void vfiobroker_groups_free(struct vfiobroker_group *groups, size_t n);
+
+/*
+ * vfiobroker_leases stores in *ret the current leases (an administrator sees
+ * every lease, others their own user's) and their number in *ret_n; *ret is
+ * NULL when there are none. Free it with vfiobroker_leases_free().
+ */
+int vfiobroker_leases(struct vfiobroker *b, struct vfiobroker_lease **ret, size_t *ret_n);
+/* Frees what vfiobroker_leases() returned. Accepts NULL. */
+void vfiobroker_leases_free(struct vfiobroker_lease *leases, size_t n);
+
+/*
+ * vfiobroker_remove takes `group` away from its holder (administrators only:
+ * -EACCES otherwise). Soft (hard false): the holder is sent a REMOVE_REQUESTED
+ * event and the call returns once the lease has ended, or -ETIMEDOUT after
+ * timeout_ms (0: the broker's default, 30 s unless configured; at most one
+ * hour, -EINVAL above) with the lease left exactly as it was; -EBUSY at once
+ * when the holder has no connection to hear the request. Hard: the holder is
+ * sent REVOKED and killed, and so is any other process with the group file
+ * open; the call returns when the group is free; timeout_ms must be 0.
+ * *ret_elapsed_ms (may be NULL) is how long the removal took.
+ */
+int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned timeout_ms,
+		      unsigned *ret_elapsed_ms);
+
+/*
+ * vfiobroker_reload makes the broker load its policy directory again
+ * (administrators only). On success *ret_rules and *ret_files (either may be
+ * NULL) count what is now in force. An invalid policy is refused with -EINVAL,
+ * the message naming file and line, and the policy in force stays in force.
+ */
+int vfiobroker_reload(struct vfiobroker *b, unsigned *ret_rules, unsigned *ret_files);
+
+/*
+ * vfiobroker_explain asks the broker why `user` may or may not lease `group`.
+ * user NULL means the caller itself (with its real groups, cgroup and unit); a
+ * name, or a decimal user id (as chown(1) takes it), names someone else, which
+ * only administrators may do. Stores the decision in *ret, freed with
+ * vfiobroker_explanation_free(). A denial is a successful answer, not -EACCES.
+ */
+int vfiobroker_explain(struct vfiobroker *b, unsigned group, const char *user,
+		       struct vfiobroker_explanation **ret);
+/* Frees an explanation. Accepts NULL; returns NULL. */
+struct vfiobroker_explanation *vfiobroker_explanation_free(struct vfiobroker_explanation *e);
+
+/*
+ * vfiobroker_get_fd returns the connection's socket, to poll for POLLIN in an
+ * event loop; events are then read with vfiobroker_next_event(). Do not read
+ * from it, write to it or close it. It is non-blocking.
+ */
+int vfiobroker_get_fd(const struct vfiobroker *b);
+
+/*
+ * vfiobroker_next_event stores the oldest pending event in *ret and returns 0,
+ * or returns -EAGAIN when there is none, without blocking. Events that arrived
+ * while another call waited for its reply are queued (VFIOBROKER_EVENT_QUEUE
+ * at most; beyond that the oldest is dropped and counted) and do not make the
+ * socket readable again: after any other call, read events until -EAGAIN
+ * before polling. Returns -ECONNRESET when the broker has gone away. Events of
+ * kinds this library does not know are skipped.
+ */
+int vfiobroker_next_event(struct vfiobroker *b, struct vfiobroker_event *ret);
+
+/* How many events were dropped because the queue was full, since connecting. */
+unsigned vfiobroker_events_dropped(const struct vfiobroker *b);
+
+/*
+ * When the last call on b failed because the broker refused it: the broker's
+ * error code ("denied", "busy", ... as listed above) and its one-sentence
+ * message. NULL after a successful call or a transport failure. The strings
+ * live until the next call on b.
+ */
+const char *vfiobroker_error_code(const struct vfiobroker *b);
+const char *vfiobroker_error_message(const struct vfiobroker *b);
+/*
+ * A detail of the last refusal, by name: "uid" (busy: who holds the group),
+ * "rule" and "device" (denied), "driver" (not-viable) and others the broker
+ * adds. Numbers come back in decimal. NULL when absent.
+ */
+const char *vfiobroker_error_detail(const struct vfiobroker *b, const char *key);
+
+/* Whether the broker treats the connected process as an administrator. */
+bool vfiobroker_is_admin(const struct vfiobroker *b);
+/* The user id the broker sees on the other end of the connection. */
+uid_t vfiobroker_get_uid(const struct vfiobroker *b);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * remove and reload: what administrators ask of the broker. The broker
+ * decides who is one (root, or its --admin-group); vfioctl only asks.
+ */
+#include "client/vfioctl.h"
+#include "client/vfioctl_print.h"
+#include "client/vfioctl_report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define REMOVE_MAX_TIMEOUT_S 3600
+
+/* Seconds, fractions allowed, more than 0 and at most an hour, to milliseconds. */
+static int parse_timeout(const char *arg, unsigned *ret_ms)
+{
+	char *end;
+	double s;
+
+	errno = 0;
+	s = strtod(arg, &end);
+	if (errno || end == arg || *end || !(s > 0) || s > REMOVE_MAX_TIMEOUT_S)
+		return report_usage("remove: --timeout takes seconds, more than 0 and at most %d, "
+				    "not '%s'",
+				    REMOVE_MAX_TIMEOUT_S, arg);
+	*ret_ms = (unsigned)(s * 1000 + 0.999); /* rounded up: never less than asked */
+	return 0;
+}
+
+int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"soft", no_argument, NULL, 's'},
+		{"hard", no_argument, NULL, 'H'},
+		{"timeout", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{0},
+	};
+	bool soft = false, hard = false;
+	unsigned group, timeout_ms = 0, elapsed_ms;
+	struct vfiobroker *b;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			soft = true;
+			break;
+		case 'H':
+			hard = true;
+			break;
+		case 't':
+			r = parse_timeout(optarg, &timeout_ms);
+			if (r)
+				return r;
+			break;
+		case 'j':
+			ctl->json = true;
+			break;
+		default:
+			return vfioctl_bad_option("remove", c, argv);
+		}
+	}
+	if (soft && hard)
+		return report_usage("remove: --soft or --hard, not both");
+	if (hard && timeout_ms)
+		return report_usage("remove: --timeout is for --soft: --hard does not wait");
+	if (argc - optind != 1)
+		return report_usage("remove takes one group");
+	r = vfioctl_parse_group("remove", argv[optind], &group);
+	if (r)
+		return r;
+
+	r = vfioctl_open_broker(ctl, &b);
+	if (r)
+		return r;
+	if (!hard && isatty(STDERR_FILENO)) {
+		if (timeout_ms)
+			report_note("asking the holder of group %u to give it back (waiting up to "
+				    "%.1f s)...",
+				    group, timeout_ms / 1000.0);
+		else
+			report_note("asking the holder of group %u to give it back...", group);
+	}
+	r = vfiobroker_remove(b, group, hard, timeout_ms, &elapsed_ms);
+	if (r < 0) {
+		r = report_broker_error(b, r, REPORT_OP_REMOVE, group, "remove");
+		vfiobroker_disconnect(b);
+		return r;
+	}
+	vfiobroker_disconnect(b);
+
+	print_start(ctl->json);
+	print_text("group ");
+	print_uint("group", 0, group);
+	print_text(": ");
+	print_string("mode", PRINT_JSON_ONLY, hard ? "hard" : "soft");
+	print_text(hard ? "taken back by force in " : "given back by its holder in ");
+	print_duration_ms("elapsed_ms", 0, elapsed_ms);
+	print_text("\n");
+	return print_finish() < 0 ? VFIOCTL_EXIT_FAILED : VFIOCTL_EXIT_OK;
+}
+
+int vfioctl_reload(struct vfioctl *ctl, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"json", no_argument, NULL, 'j'},
+		{0},
+	};
+	unsigned rules, files;
+	struct vfiobroker *b;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c != 'j')
+			return vfioctl_bad_option("reload", c, argv);
+		ctl->json = true;
+	}
+	if (optind < argc)
+		return report_usage("reload takes no arguments");
+	r = vfioctl_open_broker(ctl, &b);
+	if (r)
+		return r;
+	r = vfiobroker_reload(b, &rules, &files);
+	if (r < 0) {
+		r = report_broker_error(b, r, REPORT_OP_RELOAD, -1, "reload");
+		vfiobroker_disconnect(b);
+		return r;
+	}
+	vfiobroker_disconnect(b);
+
+	print_start(ctl->json);
+	print_text("policy reloaded: ");
+	print_uint("rules", 0, rules);
+	print_text(" rule%s in ", rules == 1 ? "" : "s");
+	print_uint("files", 0, files);
+	print_text(" file%s\n", files == 1 ? "" : "s");
+	return print_finish() < 0 ? VFIOCTL_EXIT_FAILED : VFIOCTL_EXIT_OK;
+}

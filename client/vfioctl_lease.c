@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lease, run and release. vfioctl lease is the holder: it leases the groups,
+ * runs the command with their files, stays to pass on what the broker says
+ * (an administrator asking for a group back) and the signals it gets, and
+ * gives the groups back when the command exits.
+ */
+#include "client/vfioctl.h"
+#include "client/vfioctl_print.h"
+#include "client/vfioctl_report.h"
+#include "client/vfioctl_spawn.h"
+#include "protocol/message.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LEASE_MAX_TARGETS 64
+
+enum on_remove {
+	ON_REMOVE_TERM,	  /* send the command SIGTERM: the usual way to ask a VMM to stop */
+	ON_REMOVE_IGNORE, /* tell the user only; the command handles it, or the removal times out */
+};
+
+/* A group or a device, as named on the command line. */
+struct lease_target {
+	const char *arg;
+	bool by_device;
+	unsigned group;
+	char address[VB_ADDRESS_MAX];
+};
+
+struct lease_request {
+	struct lease_target targets[LEASE_MAX_TARGETS];
+	size_t n_targets;
+	bool merge;
+	enum on_remove on_remove;
+	char **cmd;
+};
+
+/* The groups this process holds, and the command it holds them for. */
+struct holder {
+	struct vfiobroker *broker;
+	bool broker_lost; /* the connection broke: no more events, nothing to release through */
+	unsigned groups[LEASE_MAX_TARGETS];
+	int fds[LEASE_MAX_TARGETS];
+	size_t n_groups;
+	int container_fd;
+	struct vfiobroker_group *inventory; /* vfioctl list, fetched when a device needs it */
+	size_t n_inventory;
+	char **cmd;
+	const char *socket_path; /* passed on, so that vfioctl run by cmd finds the same broker */
+	pid_t child;
+	enum on_remove on_remove;
+};
+
+/*
+ * target_parse reads a group number or a PCI address (either the full
+ * 0000:01:00.0 or lspci's 01:00.0, domain 0). Returns 0, or reports a usage
+ * error and returns its exit status.
+ */
+static int target_parse(const char *command, const char *arg, bool groups, bool devices,
+			struct lease_target *ret)
+{
+	struct lease_target t = {.arg = arg};
+	uint32_t group;
+	char full[32];
+
+	if (groups && vb_group_parse(arg, &group) == 0) {
+		t.group = group;
+		*ret = t;
+		return 0;
+	}
+	snprintf(full, sizeof(full), "0000:%s", arg);
+	if (devices && (vb_address_parse(arg, t.address) == 0 ||
+			(strlen(arg) == 7 && vb_address_parse(full, t.address) == 0))) {
+		t.by_device = true;
+		*ret = t;
+		return 0;
+	}
+	if (groups && devices)
+		return report_usage("%s: '%s' is neither a group number nor a PCI address", command,
+				    arg);
+	if (groups)
+		return report_usage("%s: '%s' is not a group number", command, arg);
+	return report_usage("%s: '%s' is not a PCI address like 0000:01:00.0", command, arg);
+}
+
+static int request_add_target(const char *command, struct lease_request *req, const char *arg,
+			      bool groups, bool devices)
+{
+	if (req->n_targets == LEASE_MAX_TARGETS)
+		return report_usage("%s: at most %d groups at once", command, LEASE_MAX_TARGETS);
+	return target_parse(command, arg, groups, devices, &req->targets[req->n_targets++]);
+}
+
+static int parse_on_remove(const char *command, const char *arg, enum on_remove *ret)
+{
+	if (strcmp(arg, "term") == 0)
+		*ret = ON_REMOVE_TERM;
+	else if (strcmp(arg, "ignore") == 0)
+		*ret = ON_REMOVE_IGNORE;
+	else
+		return report_usage("%s: --on-remove takes term or ignore, not '%s'", command, arg);
+	return 0;
+}
+
+static bool holder_has_group(const struct holder *h, unsigned group)
+{
+	for (size_t i = 0; i < h->n_groups; i++)
+		if (h->groups[i] == group)
+			return true;
+	return false;
+}
+
+/*
+ * Whether device address is in a group this holder already has. Two devices
+ * (or a device and its group) named together must not lease one group twice;
+ * the broker would answer busy. Asks the broker for the list once, and only
+ * when some group is held already.
+ */
+static bool holder_has_device(struct holder *h, const char *address)
+{
+	if (h->n_groups == 0)
+		return false;
+	if (!h->inventory && vfiobroker_list(h->broker, &h->inventory, &h->n_inventory) < 0)
+		return false;
+	for (size_t i = 0; i < h->n_inventory; i++)
+		for (size_t j = 0; j < h->inventory[i].n_devices; j++)
+			if (strcmp(h->inventory[i].devices[j].address, address) == 0)
+				return holder_has_group(h, h->inventory[i].group);
+	return false;
+}
+
+/* Leases one target. Returns 0, or reports the failure and returns the exit status. */
+static int holder_lease(struct holder *h, const struct lease_target *t)
+{
+	char what[64];
+	unsigned group = t->group;
+	int fd, r;
+
+	if (t->by_device) {
+		if (holder_has_device(h, t->address))
+			return 0;
+		r = vfiobroker_lease_device(h->broker, t->address, &group, &fd);
+	} else {
+		if (holder_has_group(h, t->group))
+			return 0;
+		r = vfiobroker_lease(h->broker, t->group, &fd);
+	}
+	if (r < 0) {
+		snprintf(what, sizeof(what), "lease %s", t->arg);
+		return report_broker_error(h->broker, r, REPORT_OP_LEASE,
+					   t->by_device ? -1 : (int64_t)t->group, what);
+	}
+	if (holder_has_group(h, group)) {
+		close(fd);
+		return 0;
+	}
+	h->groups[h->n_groups] = group;
+	h->fds[h->n_groups] = fd;
+	h->n_groups++;
+	return 0;
+}
+
+static void holder_close_files(struct holder *h)
+{
+	if (h->container_fd >= 0)
+		close(h->container_fd);
+	h->container_fd = -1;
+	for (size_t i = 0; i < h->n_groups; i++) {
+		if (h->fds[i] >= 0)
+			close(h->fds[i]);
+		h->fds[i] = -1;
+	}
+}
+
+/*
+ * holder_release_all closes this process's copies of the group files and the
+ * container, then releases every group. Failures are warnings: the leases end
+ * anyway when this process exits with the files closed.
+ */
+static void holder_release_all(struct holder *h)
+{
+	holder_close_files(h);
+	for (size_t i = 0; i < h->n_groups && !h->broker_lost; i++) {
+		bool released;
+		int r = vfiobroker_release(h->broker, h->groups[i], &released);
+
+		if (r == -ECONNRESET) {
+			h->broker_lost = true;
+		} else if (r < 0) {
+			const char *code = vfiobroker_error_code(h->broker);
+
+			report_warning("could not release group %u: %s", h->groups[i],
+				       code ? vfiobroker_error_message(h->broker) : strerror(-r));
+		} else if (!released) {
+			report_warning("group %u is still open in another process; its lease "
+				       "ends when that process closes it",
+				       h->groups[i]);
+		}
+	}
+	h->n_groups = 0;
+}
+
+static int holder_merge(struct holder *h)
+{
+	int r = vfiobroker_merge(h->broker, h->groups, h->n_groups, -1, &h->container_fd);
+
+	if (r < 0)
+		return report_broker_error(h->broker, r, REPORT_OP_MERGE, -1, "merge the groups");
+	return 0;
+}
+
+static void holder_on_event(struct holder *h, const struct vfiobroker_event *ev)
+{
+	char within[48] = "";
+
+	if (!holder_has_group(h, ev->group) || h->child <= 0)
+		return;
+	if (ev->timeout_ms % 1000)
+		snprintf(within, sizeof(within), " (within %.1f s)", ev->timeout_ms / 1000.0);
+	else if (ev->timeout_ms)
+		snprintf(within, sizeof(within), " (within %u s)", ev->timeout_ms / 1000);
+	switch (ev->type) {
+	case VFIOBROKER_EVENT_REMOVE_REQUESTED:
+		if (h->on_remove == ON_REMOVE_IGNORE) {
+			report_note("group %u: an administrator asks for it back%s; "
+				    "--on-remove=ignore: leaving %s (pid %d) running",
+				    ev->group, within, h->cmd[0], (int)h->child);
+			break;
+		}
+		report_note("group %u: an administrator asks for it back%s; sending SIGTERM to %s "
+			    "(pid %d)",
+			    ev->group, within, h->cmd[0], (int)h->child);
+		kill(h->child, SIGTERM);
+		break;
+	case VFIOBROKER_EVENT_REVOKED:
+		report_note("group %u: revoked by an administrator; %s (pid %d) is being killed",
+			    ev->group, h->cmd[0], (int)h->child);
+		break;
+	case VFIOBROKER_EVENT_DEVICE_ADDED:
+		report_note("group %u: device %s was added to it", ev->group, ev->device);
+		break;
+	case VFIOBROKER_EVENT_RELEASED:
+		break;
+	}
+}
+
+/* Reads every pending event. When the connection breaks, says what that means, once. */
+static void holder_read_events(struct holder *h)
+{
+	struct vfiobroker_event ev;
+	int r;
+
+	while (!h->broker_lost) {
+		r = vfiobroker_next_event(h->broker, &ev);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			h->broker_lost = true;
+			report_warning("lost the connection to vfio-brokerd (%s): %s keeps its "
+				       "groups, but removal requests will not reach it",
+				       strerror(-r), h->cmd[0]);
+			return;
+		}
+		holder_on_event(h, &ev);
+	}
+}
+
+/*
+ * Passes a signal on to the command. One the terminal sent (Ctrl-C) already
+ * reached the command when it shares our process group; sending it again
+ * would make it count twice.
+ */
+static void holder_forward_signal(struct holder *h, const struct signalfd_siginfo *si)
+{
+	if (si->ssi_code == SI_KERNEL && getpgid(h->child) == getpgrp())
+		return;
+	kill(h->child, (int)si->ssi_signo);
+}
+
+/*
+ * holder_wait waits for the command to exit, forwarding signals and acting on
+ * events meanwhile. Returns its wait status, or -errno if waiting failed.
+ */
+static int holder_wait(struct holder *h, int signal_fd)
+{
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{.fd = signal_fd, .events = POLLIN},
+			{.fd = -1, .events = POLLIN},
+		};
+		struct signalfd_siginfo si;
+		int status;
+		pid_t pid;
+
+		holder_read_events(h);
+		if (!h->broker_lost)
+			pfd[1].fd = vfiobroker_get_fd(h->broker);
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		while (read(signal_fd, &si, sizeof(si)) == sizeof(si))
+			if (si.ssi_signo != SIGCHLD)
+				holder_forward_signal(h, &si);
+		pid = waitpid(h->child, &status, WNOHANG);
+		if (pid < 0 && errno != EINTR)
+			return -errno;
+		if (pid == h->child)
+			return status;
+	}
+}
+
+/* "VFIO_BROKER_FDS=7=3,8=4": which inherited descriptor is which group. */
+static void format_fd_map(const struct holder *h, char *buf, size_t size)
+{
+	size_t len = (size_t)snprintf(buf, size, "VFIO_BROKER_FDS=");
+
+	for (size_t i = 0; i < h->n_groups && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%u=%zu", i ? "," : "",
+					h->groups[i], SPAWN_FIRST_FD + i);
+}
+
+/*
+ * holder_run runs the command with the group files (and the container) as
+ * descriptors 3..., and waits for it. Returns the exit status: the command's,
+ * 128 + the signal that killed it, or 126/127 when it could not be started.
+ * The forwarded signals stay blocked after it returns: a late Ctrl-C must not
+ * cut the release that follows short (it would only be a little less tidy:
+ * the leases end anyway when this process exits).
+ */
+static int holder_run(struct holder *h)
+{
+	static const int forwarded[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP};
+	char fd_map[LEASE_MAX_TARGETS * 24 + 32], container[64], *socket = NULL;
+	char *env[4] = {fd_map, NULL, NULL, NULL};
+	int fds[LEASE_MAX_TARGETS + 1];
+	struct spawn s = {.argv = h->cmd, .fds = fds, .n_fds = h->n_groups, .env = env};
+	sigset_t mask, old_mask;
+	int signal_fd, status, r;
+
+	format_fd_map(h, fd_map, sizeof(fd_map));
+	memcpy(fds, h->fds, h->n_groups * sizeof(int));
+	if (h->container_fd >= 0) {
+		fds[s.n_fds] = h->container_fd;
+		snprintf(container, sizeof(container), "VFIO_BROKER_CONTAINER_FD=%zu",
+			 SPAWN_FIRST_FD + s.n_fds);
+		s.n_fds++;
+		env[1] = container;
+	}
+	if (asprintf(&socket, "%s=%s", VFIOBROKER_SOCKET_ENV, h->socket_path) < 0) {
+		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
+		return VFIOCTL_EXIT_FAILED;
+	}
+	env[h->container_fd >= 0 ? 2 : 1] = socket;
+
+	/* Blocked before fork, so that no signal (nor the child's exit) slips past signal_fd. */
+	sigemptyset(&mask);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&mask, forwarded[i]);
+	sigprocmask(SIG_BLOCK, &mask, &old_mask);
+	signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (signal_fd < 0) {
+		r = -errno;
+		report_error("failed", "cannot watch signals: %s", strerror(-r));
+		status = VFIOCTL_EXIT_FAILED;
+		goto free_socket;
+	}
+
+	r = spawn_start(&s, &old_mask, &h->child);
+	if (r < 0) {
+		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(-r));
+		status = spawn_failure_status(r);
+		goto close_signal_fd;
+	}
+	r = holder_wait(h, signal_fd);
+	if (r < 0) {
+		/* Cannot happen short of a kernel bug; the lease then ends when we exit. */
+		report_error("failed", "cannot wait for %s: %s", h->cmd[0], strerror(-r));
+		status = VFIOCTL_EXIT_FAILED;
+	} else {
+		status = spawn_exit_status(r);
+	}
+	h->child = 0;
+
+close_signal_fd:
+	close(signal_fd);
+free_socket:
+	free(socket);
+	return status;
+}
+
+/* lease and run, once their command lines are read. */
+static int lease_and_run(struct vfioctl *ctl, const char *command, struct lease_request *req)
+{
+	struct holder h = {
+		.container_fd = -1,
+		.cmd = req->cmd,
+		.socket_path = ctl->socket_path,
+		.on_remove = req->on_remove,
+	};
+	int status;
+
+	if (req->n_targets == 0)
+		return report_usage("%s needs at least one group or device", command);
+	if (!req->cmd)
+		return report_usage("%s needs -- CMD: the leases last as long as CMD runs",
+				    command);
+	if (req->merge && req->n_targets > VB_MAX_MERGE_GROUPS)
+		return report_usage("%s: --merge takes at most %d groups", command,
+				    VB_MAX_MERGE_GROUPS);
+
+	status = vfioctl_open_broker(ctl, &h.broker);
+	if (status)
+		return status;
+	for (size_t i = 0; i < req->n_targets && status == 0; i++)
+		status = holder_lease(&h, &req->targets[i]);
+	if (status == 0 && req->merge)
+		status = holder_merge(&h);
+	vfiobroker_groups_free(h.inventory, h.n_inventory);
+	h.inventory = NULL;
+	/* Nothing is run with part of what was asked for. */
+	if (status == 0)
+		status = holder_run(&h);
+	holder_release_all(&h);
+	vfiobroker_disconnect(h.broker);
+	return status;
+}
+
+int vfioctl_lease(struct vfioctl *ctl, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"merge", no_argument, NULL, 'm'},
+		{"on-remove", required_argument, NULL, 'r'},
+		{0},
+	};
+	struct lease_request req = {0};
+	int c, r;
+
+	vfioctl_split_command(&argc, argv, &req.cmd);
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			req.merge = true;
+			break;
+		case 'r':
+			r = parse_on_remove("lease", optarg, &req.on_remove);
+			if (r)
+				return r;
+			break;
+		default:
+			return vfioctl_bad_option("lease", c, argv);
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		r = request_add_target("lease", &req, argv[i], true, true);
+		if (r)
+			return r;
+	}
+	return lease_and_run(ctl, "lease", &req);
+}
+
+int vfioctl_run(struct vfioctl *ctl, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"device", required_argument, NULL, 'd'},
+		{"group", required_argument, NULL, 'g'},
+		{"merge", no_argument, NULL, 'm'},
+		{"on-remove", required_argument, NULL, 'r'},
+		{0},
+	};
+	struct lease_request req = {0};
+	int c, r;
+
+	vfioctl_split_command(&argc, argv, &req.cmd);
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+		case 'g':
+			r = request_add_target("run", &req, optarg, c == 'g', c == 'd');
+			if (r)
+				return r;
+			break;
+		case 'm':
+			req.merge = true;
+			break;
+		case 'r':
+			r = parse_on_remove("run", optarg, &req.on_remove);
+			if (r)
+				return r;
+			break;
+		default:
+			return vfioctl_bad_option("run", c, argv);
+		}
+	}
+	if (optind < argc)
+		return report_usage("run: name devices with --device ('%s')", argv[optind]);
+	return lease_and_run(ctl, "run", &req);
+}
+
+int vfioctl_release(struct vfioctl *ctl, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"json", no_argument, NULL, 'j'},
+		{0},
+	};
+	struct vfiobroker *b;
+	unsigned group;
+	bool released;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c != 'j')
+			return vfioctl_bad_option("release", c, argv);
+		ctl->json = true;
+	}
+	if (argc - optind != 1)
+		return report_usage("release takes one group");
+	r = vfioctl_parse_group("release", argv[optind], &group);
+	if (r)
+		return r;
+	r = vfioctl_open_broker(ctl, &b);
+	if (r)
+		return r;
+	r = vfiobroker_release(b, group, &released);
+	if (r < 0) {
+		r = report_broker_error(b, r, REPORT_OP_RELEASE, group, "release");
+		vfiobroker_disconnect(b);
+		return r;
+	}
+	vfiobroker_disconnect(b);
+
+	print_start(ctl->json);
+	print_text("group ");
+	print_uint("group", 0, group);
+	print_text(": ");
+	print_bool("released", 0, released, "released",
+		   "still open elsewhere; the lease ends when it is closed");
+	print_text("\n");
+	return print_finish() < 0 ? VFIOCTL_EXIT_FAILED : VFIOCTL_EXIT_OK;
+}
