@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# check.sh: the VM test tier (`make check-vm`).
+#
+# usage: tests/vm/check.sh [BUILD]        (BUILD defaults to build)
+#
+# Boots each guest kernel once under QEMU (tests/vm/vmrun.py) and runs every
+# scenario of tests/vm/scenarios/ in that one boot: the kernel-only ones
+# (topology, hot-plug, vfio-pci binding, the VFIO path as root) and the
+# broker ones (vfio-brokerd, vfioctl and the unprivileged vm-probe client).
+# Kernels: the newest Debian 6.12 (bookworm-security), then the newest 6.1,
+# fetched into BUILD/vm/ by tests/vm/fetch-kernel.sh on the first run.
+#
+# Prints PASS/FAIL per scenario, a summary per kernel, and ends with the
+# line "N passed, M failed"; exits non-zero if anything failed.  Logs are in
+# BUILD/vm/logs/<kernel>/.
+#
+# Environment:
+#   VM=0            skip the tier (loudly)
+#   VM_REQUIRED=1   a skip (no QEMU, kernel not fetchable, VM=0) is a failure (CI)
+#   VM_KERNELS      kernel series to run, default "6.12 6.1" (or exact releases)
+#   VM_ONLY         regex: run only the matching scenarios, e.g. '^(10|25)-'
+#   VM_VERBOSE=1    stream the guest console and every scenario's output
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=host-lib.sh
+. "$here/host-lib.sh"
+
+build=${1:-build}
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
+t0=$SECONDS
+
+vm_preflight
+vm_build_probe "$build"
+read -r -a series <<<"${VM_KERNELS:-6.12 6.1}"
+kdirs=()
+for s in "${series[@]}"; do
+	vm_fetch "$build" "$s"
+	kdirs+=("$VM_KDIR")
+done
+
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+opts=()
+[ "${VM_VERBOSE:-0}" != 1 ] || opts+=(--verbose)
+runner_opts=()
+[ -z "${VM_ONLY:-}" ] || runner_opts+=(--only "$VM_ONLY")
+
+total_pass=0 total_fail=0 total_skip=0
+lines=()
+for kdir in "${kdirs[@]}"; do
+	kver=$(cat "$kdir/kver")
+	echo
+	echo "=== VM tier on Linux $kver"
+	: >"$summary"
+	python3 "$here/vmrun.py" --kernel "$kdir" --summary-file "$summary" "${opts[@]}" \
+		"$here/guest-run.sh" "$build" "${runner_opts[@]}" "$here/scenarios" || true
+	read -r pass fail skip boot secs <"$summary" || {
+		pass=0 fail=1 skip=0 boot=- secs=-
+	}
+	total_pass=$((total_pass + pass))
+	total_fail=$((total_fail + fail))
+	total_skip=$((total_skip + skip))
+	line="$kver: $pass passed, $fail failed"
+	[ "$skip" = 0 ] || line+=", $skip skipped"
+	lines+=("$line (boot $boot s, VM $secs s)")
+done
+
+echo
+echo "=== VM tier summary ($((SECONDS - t0)) s in all; logs in $build/vm/logs/)"
+printf '%s\n' "${lines[@]}"
+total="$total_pass passed, $total_fail failed"
+[ "$total_skip" = 0 ] || total+=", $total_skip skipped"
+echo "$total"
+[ "$total_fail" = 0 ]

@@ -1,0 +1,320 @@
+# shellcheck shell=bash
+# guest-lib.sh: helpers for the scripts that run inside the test VM.
+#
+# Sourced by tests/vm/guest-run.sh, by every scenario under
+# tests/vm/scenarios/ and by tests/vm/demo-guest.sh.  They run as root in
+# the guest's chroot (see guest-init.sh); their stdout is the control port
+# that tests/vm/vmrun.py reads, VB_CTL names that port, VB_BUILD the
+# project's build directory (same absolute path as on the host).
+#
+# Guest state lives in /run/vb (tmpfs, gone with the VM):
+#   env         the devices and groups found by 10-topology (shell variables)
+#   policy/     the broker's policy directory (root-owned, 0755)
+#   share/      scratch space the test users may write (1777)
+#   broker.*    the broker's socket, pid and log
+
+# shellcheck disable=SC2034 # used by the scenarios
+VB_STATE=/run/vb
+VB_ENV=$VB_STATE/env
+VB_POLICY=$VB_STATE/policy
+VB_SHARE=$VB_STATE/share
+VB_SOCK=$VB_STATE/broker.sock
+VB_BROKER_PID=$VB_STATE/broker.pid
+VB_BROKER_LOG=$VB_STATE/broker.log
+VB_CTL=${VB_CTL:-/dev/ttyS1}
+
+# ---- talking to the host driver -------------------------------------------
+
+# vb_marker WORDS...: one protocol line to the host ("VB-" is prepended).
+vb_marker() {
+	printf 'VB-%s\n' "$*" >"$VB_CTL"
+}
+
+# vb_console TEXT: a line on the kernel console, to correlate console.log.
+vb_console() {
+	printf 'vb: %s\n' "$*" >/dev/console 2>/dev/null || true
+}
+
+# vb_request REQUEST: send a request, print the host's answer; status 1 if
+# the host answered with an error or not at all (60 s).
+vb_request() {
+	local reply
+	vb_marker "$1"
+	while IFS= read -r -t 60 reply <"$VB_CTL"; do
+		case $reply in
+		"VB-ACK ok"*)
+			reply=${reply#VB-ACK ok}
+			printf '%s\n' "${reply# }"
+			return 0
+			;;
+		"VB-ACK error"*)
+			echo "host: ${reply#VB-ACK error }" >&2
+			return 1
+			;;
+		esac
+	done
+	echo "no answer from the host to: $1" >&2
+	return 1
+}
+
+# vb_hotplug add id=ID driver=DRIVER bus=BUS [PROP=VALUE]...
+# vb_hotplug del id=ID      (returns once QEMU reports DEVICE_DELETED)
+vb_hotplug() {
+	vb_request "HOTPLUG $*" >/dev/null
+}
+
+# ---- test results ----------------------------------------------------------
+
+# vb_fail REASON: end the current scenario as failed.
+vb_fail() {
+	[ -s "${VB_REASON:-/dev/null}" ] || printf '%s\n' "$*" >"${VB_REASON:-/dev/null}"
+	echo "FAIL: $*"
+	exit 1
+}
+
+# vb_fail_early REASON: fail because a prerequisite is missing (another
+# scenario failed, a binary is not built); the runner then shows no
+# diagnostics, as they would be about something else.
+vb_fail_early() {
+	: >"${VB_REASON:-/dev/null}.early"
+	vb_fail "$@"
+}
+
+# vb_skip REASON: end the current scenario as skipped.
+vb_skip() {
+	printf '%s\n' "$*" >"${VB_REASON:-/dev/null}"
+	echo "SKIP: $*"
+	exit 77
+}
+
+# Strict mode for a scenario: an unexpected failing command fails it and
+# names the command.
+vb_strict() {
+	set -eEuo pipefail
+	trap 'vb_fail "line $LINENO: command failed (status $?): $BASH_COMMAND"' ERR
+}
+
+# vb_try CMD...: run CMD, show it with its output; afterwards VB_RC, VB_OUT
+# and VB_ERR hold its exit status, stdout and stderr.  Never fails.
+vb_try() {
+	local out err
+	out=$(mktemp) err=$(mktemp)
+	echo "\$ $*"
+	VB_RC=0
+	"$@" >"$out" 2>"$err" </dev/null || VB_RC=$?
+	VB_OUT=$(cat "$out")
+	VB_ERR=$(cat "$err")
+	rm -f "$out" "$err"
+	[ -z "$VB_OUT" ] || printf '  > %s\n' "${VB_OUT//$'\n'/$'\n'  > }"
+	[ -z "$VB_ERR" ] || printf '  2> %s\n' "${VB_ERR//$'\n'/$'\n'  2> }"
+	echo "  (exit status $VB_RC)"
+}
+
+# vb_wait SECONDS CMD...: poll CMD every 0.1 s until it succeeds; status 1
+# on timeout.
+vb_wait() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+# vb_as UID CMD...: run CMD as UID (gid UID, no supplementary groups).  The
+# uid needs no passwd entry.
+vb_as() {
+	local uid=$1
+	shift
+	setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "$@"
+}
+
+# vb_open_build: let the test uids reach and run the binaries in VB_BUILD.
+# A checkout under /root (0700) or a umask of 077 would otherwise make every
+# unprivileged step fail with EACCES.  The guest's / is an overlay, so this
+# changes nothing on the host.
+vb_open_build() {
+	local d=$VB_BUILD f
+	while [ "$d" != / ]; do
+		if [ "$(($(stat -c '0%a' "$d") & 1))" = 0 ]; then
+			chmod o+x "$d"
+			echo "note: made $d searchable for the test users (in the guest only)"
+		fi
+		d=$(dirname "$d")
+	done
+	for f in "$VB_BUILD"/vfioctl "$VB_BUILD"/vm-probe "$VB_BUILD"/*.so*; do
+		if [ -f "$f" ] && [ "$(($(stat -c '0%a' "$f") & 5))" != 5 ]; then
+			chmod o+rx "$f"
+			echo "note: made $f readable and executable for the test users (in the guest only)"
+		fi
+	done
+}
+
+# ---- PCI and IOMMU groups from sysfs ---------------------------------------
+
+vb_pci_attr() { # BDF ATTR -> value without 0x: vendor 8086
+	local v
+	v=$(cat "/sys/bus/pci/devices/$1/$2")
+	echo "${v#0x}"
+}
+
+vb_pci_id() { # BDF -> 8086:10d3
+	echo "$(vb_pci_attr "$1" vendor):$(vb_pci_attr "$1" device)"
+}
+
+vb_group_of() { # BDF -> IOMMU group number
+	basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"
+}
+
+vb_driver_of() { # BDF -> driver name, or "none"
+	local link=/sys/bus/pci/devices/$1/driver
+	if [ -e "$link" ]; then
+		basename "$(readlink "$link")"
+	else
+		echo none
+	fi
+}
+
+vb_group_members() { # GROUP -> its devices, one per line, sorted
+	find "/sys/kernel/iommu_groups/$1/devices/" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort
+}
+
+vb_find_pci() { # VENDOR DEVICE (e.g. 8086 10d3) -> matching BDFs, sorted
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$d/vendor")" = "0x$1" ] && [ "$(cat "$d/device")" = "0x$2" ]; then
+			basename "$d"
+		fi
+	done | sort
+}
+
+# vb_bind_vfio BDF: hand a device to vfio-pci the way an admin does:
+# driver_override, unbind from its driver, drivers_probe.
+vb_bind_vfio() {
+	local dev=/sys/bus/pci/devices/$1
+	echo vfio-pci >"$dev/driver_override"
+	if [ -e "$dev/driver" ]; then
+		echo "$1" >"$dev/driver/unbind"
+	fi
+	echo "$1" >/sys/bus/pci/drivers_probe
+	[ "$(vb_driver_of "$1")" = vfio-pci ]
+}
+
+# ---- the broker --------------------------------------------------------------
+
+# Load the topology that 10-topology found; fail if it did not run.
+vb_need_env() {
+	[ -s "$VB_ENV" ] || vb_fail_early "no topology: 10-topology did not complete"
+	# shellcheck source=/dev/null
+	. "$VB_ENV"
+}
+
+vb_broker_running() {
+	[ -s "$VB_BROKER_PID" ] && kill -0 "$(cat "$VB_BROKER_PID")" 2>/dev/null &&
+		[ -S "$VB_SOCK" ]
+}
+
+# Fail unless vfioctl is built and the broker runs (30-broker-start).
+vb_need_broker() {
+	vb_need_env
+	[ -x "$VB_BUILD/vfioctl" ] || vb_fail_early "vfioctl is not built ($VB_BUILD/vfioctl)"
+	[ -x "$VB_BUILD/vm-probe" ] || vb_fail_early "vm-probe is not built ($VB_BUILD/vm-probe)"
+	vb_broker_running || vb_fail_early "the broker is not running (see 30-broker-start)"
+}
+
+# vfioctl CMD... / vb_vfioctl_as UID CMD...: the CLI on the test socket.
+vb_vfioctl() {
+	"$VB_BUILD/vfioctl" --socket "$VB_SOCK" "$@"
+}
+vb_vfioctl_as() {
+	local uid=$1
+	shift
+	vb_as "$uid" "$VB_BUILD/vfioctl" --socket "$VB_SOCK" "$@"
+}
+
+# vb_start_broker: start vfio-brokerd in its own session (so a scenario's
+# timeout does not take it down), wait up to 10 s for its socket.
+vb_start_broker() {
+	local pid
+	[ -x "$VB_BUILD/vfio-brokerd" ] ||
+		{ echo "vfio-brokerd is not built ($VB_BUILD/vfio-brokerd)"; return 1; }
+	rm -f "$VB_SOCK"
+	echo "\$ vfio-brokerd --socket $VB_SOCK --policy $VB_POLICY --log-target stderr &"
+	setsid "$VB_BUILD/vfio-brokerd" --socket "$VB_SOCK" --policy "$VB_POLICY" \
+		--sysfs-root /sys --dev-root /dev --log-target stderr \
+		</dev/null >>"$VB_BROKER_LOG" 2>&1 &
+	pid=$!
+	echo "$pid" >"$VB_BROKER_PID"
+	if ! vb_wait 10 test -S "$VB_SOCK"; then
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "no socket $VB_SOCK after 10 s"
+		else
+			wait "$pid" && echo "the broker exited" ||
+				echo "the broker exited with status $?"
+		fi
+		return 1
+	fi
+}
+
+# vb_stop_broker: SIGTERM, wait up to 5 s, then SIGKILL.
+vb_stop_broker() {
+	local pid
+	[ -s "$VB_BROKER_PID" ] || return 0
+	pid=$(cat "$VB_BROKER_PID")
+	rm -f "$VB_BROKER_PID"
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid"
+	if ! vb_wait 5 eval "! kill -0 $pid 2>/dev/null"; then
+		echo "the broker ignored SIGTERM for 5 s; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+}
+
+# vb_write_policy NAME: write stdin to $VB_POLICY/NAME.json atomically, as
+# the broker requires: root-owned, mode 0644.
+vb_write_policy() {
+	local tmp
+	tmp=$(mktemp "$VB_POLICY/.tmp.XXXXXX")
+	cat >"$tmp"
+	chmod 0644 "$tmp"
+	mv -f "$tmp" "$VB_POLICY/$1.json"
+	echo "policy $VB_POLICY/$1.json:"
+	sed 's/^/  | /' "$VB_POLICY/$1.json"
+}
+
+# vb_holder_of GROUP: the holder's uid as `vfioctl list --json` shows it,
+# "none" when there is none; status 1 if the list cannot be read.
+vb_holder_of() {
+	local json
+	json=$(vb_vfioctl list --json) || return 1
+	python3 -c '
+import json, sys
+for g in json.loads(sys.argv[1])["groups"]:
+    if g["group"] == int(sys.argv[2]):
+        h = g.get("holder")
+        print(h["uid"] if h else "none")
+        break
+else:
+    sys.exit("group %s not listed" % sys.argv[2])
+' "$json" "$1"
+}
+
+# vb_probe_ids OUTPUT BDF: "vendor:device" that vm-probe printed for BDF.
+vb_probe_ids() {
+	sed -nE "s/^vm-probe: device=$2 .*vendor=([0-9a-f]+) device_id=([0-9a-f]+).*/\\1:\\2/p" <<<"$1"
+}
+
+# vb_check_probe OUTPUT BDF...: fail unless vm-probe read each device's
+# vendor:device and it matches sysfs.
+vb_check_probe() {
+	local out=$1 bdf got want
+	shift
+	for bdf in "$@"; do
+		got=$(vb_probe_ids "$out" "$bdf")
+		want=$(vb_pci_id "$bdf")
+		[ -n "$got" ] || vb_fail "vm-probe did not read $bdf"
+		[ "$got" = "$want" ] ||
+			vb_fail "vm-probe read $got from $bdf, sysfs says $want"
+		echo "ok: $bdf reads $got through VFIO, as sysfs says"
+	done
+}

@@ -1,0 +1,49 @@
+# shellcheck shell=bash
+# host-lib.sh: helpers shared by tests/vm/check.sh and tests/vm/demo.sh
+# (sourced; runs on the host).
+#
+#   vm_skip REASON       print the loud SKIPPED line; exit 0, or 1 when
+#                        VM_REQUIRED=1 (CI), where a skip is a failure
+#   vm_preflight         skip unless QEMU can run here (VM=0, no QEMU)
+#   vm_build_probe BUILD compile tests/vm/vm_probe.c into BUILD/vm-probe
+#   vm_fetch BUILD SERIES  set VM_KDIR to the kernel directory; skip when the
+#                        kernel can neither be fetched nor found in the cache
+
+vm_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+vm_skip() {
+	echo "************************************************************"
+	echo "SKIPPED: VM tier: $*"
+	echo "************************************************************"
+	if [ "${VM_REQUIRED:-0}" = 1 ]; then
+		echo "VM_REQUIRED=1: a skipped VM tier is a failure"
+		exit 1
+	fi
+	exit 0
+}
+
+vm_preflight() {
+	[ "${VM:-1}" != 0 ] || vm_skip "disabled with VM=0"
+	command -v qemu-system-x86_64 >/dev/null ||
+		vm_skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
+	command -v python3 >/dev/null || vm_skip "python3 is not installed"
+}
+
+vm_build_probe() {
+	local out=$1/vm-probe src=$vm_here/vm_probe.c
+	if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+		echo "vm: building $out"
+		gcc -O2 -Wall -Wextra -o "$out" "$src"
+	fi
+}
+
+vm_fetch() {
+	local rc=0
+	# shellcheck disable=SC2034 # the caller's result
+	VM_KDIR=$(bash "$vm_here/fetch-kernel.sh" "$1" "$2") || rc=$?
+	case $rc in
+	0) ;;
+	77) vm_skip "cannot fetch the Debian $2 guest kernel (is apt's mirror reachable?)" ;;
+	*) exit "$rc" ;;
+	esac
+}

@@ -1,0 +1,370 @@
+/*
+ * vm-probe: the VFIO client used by the VM test tier (tests/vm/).
+ *
+ * It plays a user's workload: given VFIO group fds, it builds a container
+ * (/dev/vfio/vfio, VFIO_GROUP_SET_CONTAINER, VFIO_SET_IOMMU(TYPE1v2)), maps
+ * and unmaps one page of DMA, then opens each device with
+ * VFIO_GROUP_GET_DEVICE_FD and reads vendor, device and class from its PCI
+ * config region.  Every result is one line of key=value pairs on stdout,
+ * so the scenarios can compare it with sysfs.
+ *
+ * usage:
+ *   vm-probe [--bdf BDF]...            group fds from VFIO_BROKER_FDS=G=FD[,G=FD...]
+ *                                      (what `vfioctl lease` hands over)
+ *   vm-probe --open GROUP [--bdf BDF]... root only: open /dev/vfio/GROUP itself
+ *   vm-probe --open-direct PATH        try open(PATH, O_RDWR) and report errno
+ *
+ * Without --bdf, every device of the groups that is bound to vfio-pci is
+ * probed.  Exit status: 0 all steps worked; 1 a VFIO step failed; 2 usage;
+ * 3 --open-direct could not open the file (the errno is printed).
+ *
+ * Output lines (all prefixed "vm-probe: "):
+ *   group=G fd=FD source=env|open viable=0|1
+ *   container api=0 type1v2=1 iommu=TYPE1v2 pgsizes=0x...
+ *   dma map+unmap iova=0x... size=4096 ok
+ *   device=BDF group=G vendor=8086 device_id=10d3 class=020000 regions=9 irqs=5
+ *   open-direct PATH: ok | open-direct PATH: errno=EACCES (Permission denied)
+ *   ok
+ *
+ * Builds with gcc -O2 -Wall; needs only <linux/vfio.h> from linux-libc-dev.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/vfio.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MAX_GROUPS  16
+#define MAX_DEVICES 32
+
+struct group {
+	int id;
+	int fd;
+	const char *source;
+};
+
+static struct group groups[MAX_GROUPS];
+static int ngroups;
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("vm-probe: ", stdout);
+	vprintf(fmt, ap);
+	fputc('\n', stdout);
+	va_end(ap);
+	fflush(stdout);
+}
+
+static int fail(const char *what, int err)
+{
+	printf("vm-probe: error: %s: %s (%s)\n", what, strerrorname_np(err) ?: "?", strerror(err));
+	fflush(stdout);
+	return 1;
+}
+
+static int add_group(int id, int fd, const char *source)
+{
+	if (ngroups == MAX_GROUPS) {
+		say("error: too many groups");
+		return -1;
+	}
+	groups[ngroups].id = id;
+	groups[ngroups].fd = fd;
+	groups[ngroups].source = source;
+	ngroups++;
+	return 0;
+}
+
+/* Parse VFIO_BROKER_FDS=G=FD[,G=FD...]. */
+static int groups_from_env(void)
+{
+	const char *env = getenv("VFIO_BROKER_FDS");
+	char *copy, *item, *save = NULL;
+	int ret = 0;
+
+	if (!env || !*env)
+		return 0;
+	say("VFIO_BROKER_FDS=%s", env);
+	copy = strdup(env);
+	if (!copy)
+		return -1;
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		int id, fd, n = -1;
+
+		if (sscanf(item, "%d=%d%n", &id, &fd, &n) != 2 || item[n] != '\0' || id < 0 ||
+		    fd < 0) {
+			say("error: bad VFIO_BROKER_FDS entry '%s'", item);
+			ret = -1;
+			break;
+		}
+		if (fcntl(fd, F_GETFD) < 0) {
+			say("error: fd %d of group %d is not open in this process", fd, id);
+			ret = -1;
+			break;
+		}
+		if (add_group(id, fd, "env") < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	free(copy);
+	return ret;
+}
+
+static int open_direct(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		int err = errno;
+
+		say("open-direct %s: errno=%s (%s)", path, strerrorname_np(err) ?: "?",
+		    strerror(err));
+		return 3;
+	}
+	say("open-direct %s: ok", path);
+	close(fd);
+	return 0;
+}
+
+/* The IOMMU group number of a PCI device, from sysfs; -1 if unknown. */
+static int group_of(const char *bdf)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+	const char *slash;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = '\0';
+	slash = strrchr(target, '/');
+	return atoi(slash ? slash + 1 : target);
+}
+
+/* True if the device is bound to vfio-pci. */
+static int on_vfio_pci(const char *group_dir, const char *bdf)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+	const char *slash;
+
+	snprintf(path, sizeof(path), "%s/%s/driver", group_dir, bdf);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	slash = strrchr(target, '/');
+	return strcmp(slash ? slash + 1 : target, "vfio-pci") == 0;
+}
+
+static int cmp_bdf(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Append the vfio-pci devices of a group (from sysfs) to bdfs[], sorted. */
+static int devices_of_group(int id, char bdfs[][32], int *nbdfs)
+{
+	char dir[96];
+	struct dirent *de;
+	int first = *nbdfs;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/sys/kernel/iommu_groups/%d/devices", id);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || len >= 32 || *nbdfs == MAX_DEVICES ||
+		    !on_vfio_pci(dir, de->d_name))
+			continue;
+		memcpy(bdfs[*nbdfs], de->d_name, len + 1);
+		(*nbdfs)++;
+	}
+	closedir(d);
+	qsort(bdfs[first], *nbdfs - first, 32, cmp_bdf);
+	return 0;
+}
+
+static int probe_device(const char *bdf)
+{
+	struct vfio_device_info info = {.argsz = sizeof(info)};
+	struct vfio_region_info reg = {.argsz = sizeof(reg)};
+	uint8_t cfg[12];
+	int id = group_of(bdf), i, fd;
+	struct group *g = NULL;
+	char what[96];
+
+	for (i = 0; i < ngroups; i++)
+		if (groups[i].id == id)
+			g = &groups[i];
+	if (!g) {
+		say("error: device %s is in group %d, which this process was not given", bdf, id);
+		return 1;
+	}
+	fd = ioctl(g->fd, VFIO_GROUP_GET_DEVICE_FD, bdf);
+	if (fd < 0) {
+		snprintf(what, sizeof(what), "VFIO_GROUP_GET_DEVICE_FD(%s)", bdf);
+		return fail(what, errno);
+	}
+	if (ioctl(fd, VFIO_DEVICE_GET_INFO, &info) < 0)
+		return fail("VFIO_DEVICE_GET_INFO", errno);
+	reg.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &reg) < 0)
+		return fail("VFIO_DEVICE_GET_REGION_INFO(config)", errno);
+	if (pread(fd, cfg, sizeof(cfg), reg.offset) != (ssize_t)sizeof(cfg))
+		return fail("pread(config space)", errno ?: EIO);
+	say("device=%s group=%d vendor=%02x%02x device_id=%02x%02x class=%02x%02x%02x "
+	    "regions=%u irqs=%u",
+	    bdf, id, cfg[1], cfg[0], cfg[3], cfg[2], cfg[11], cfg[10], cfg[9], info.num_regions,
+	    info.num_irqs);
+	close(fd);
+	return 0;
+}
+
+/* Map one page for DMA through the container's IOMMU, then unmap it. */
+static int dma_check(int container)
+{
+	struct vfio_iommu_type1_dma_map map = {.argsz = sizeof(map)};
+	struct vfio_iommu_type1_dma_unmap unmap = {.argsz = sizeof(unmap)};
+	long page = sysconf(_SC_PAGESIZE);
+	void *buf;
+
+	buf = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return fail("mmap", errno);
+	map.vaddr = (uintptr_t)buf;
+	map.iova = 0x100000;
+	map.size = page;
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map) < 0)
+		return fail("VFIO_IOMMU_MAP_DMA", errno);
+	unmap.iova = map.iova;
+	unmap.size = map.size;
+	if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0)
+		return fail("VFIO_IOMMU_UNMAP_DMA", errno);
+	munmap(buf, page);
+	say("dma map+unmap iova=0x%llx size=%ld ok", (unsigned long long)map.iova, page);
+	return 0;
+}
+
+static int usage(void)
+{
+	fputs("usage: vm-probe [--bdf BDF]...            (group fds from VFIO_BROKER_FDS)\n"
+	      "       vm-probe --open GROUP... [--bdf BDF]...\n"
+	      "       vm-probe --open-direct PATH\n",
+	      stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static char bdfs[MAX_DEVICES][32];
+	struct vfio_iommu_type1_info iinfo = {.argsz = sizeof(iinfo)};
+	int nbdfs = 0, container = -1, iommu_set = 0, i, ret = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--open-direct") && i + 1 < argc && argc == 3) {
+			return open_direct(argv[i + 1]);
+		} else if (!strcmp(argv[i], "--open") && i + 1 < argc) {
+			char path[64];
+			int id = atoi(argv[++i]), fd;
+
+			snprintf(path, sizeof(path), "/dev/vfio/%d", id);
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			if (fd < 0)
+				return fail(path, errno);
+			if (add_group(id, fd, "open") < 0)
+				return 1;
+		} else if (!strcmp(argv[i], "--bdf") && i + 1 < argc && nbdfs < MAX_DEVICES) {
+			snprintf(bdfs[nbdfs++], 32, "%s", argv[++i]);
+		} else {
+			return usage();
+		}
+	}
+	if (groups_from_env() < 0)
+		return 1;
+	if (ngroups == 0) {
+		say("error: no group fds: VFIO_BROKER_FDS is not set and no --open given");
+		return 2;
+	}
+
+	container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (container < 0)
+		return fail("open /dev/vfio/vfio", errno);
+	if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+		say("error: VFIO API version is not %d", VFIO_API_VERSION);
+		return 1;
+	}
+	if (ioctl(container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) != 1) {
+		say("error: the kernel lacks VFIO_TYPE1v2_IOMMU");
+		return 1;
+	}
+
+	for (i = 0; i < ngroups; i++) {
+		struct vfio_group_status st = {.argsz = sizeof(st)};
+		char what[64];
+
+		snprintf(what, sizeof(what), "VFIO_GROUP_GET_STATUS(group %d)", groups[i].id);
+		if (ioctl(groups[i].fd, VFIO_GROUP_GET_STATUS, &st) < 0)
+			return fail(what, errno);
+		say("group=%d fd=%d source=%s viable=%d", groups[i].id, groups[i].fd,
+		    groups[i].source, !!(st.flags & VFIO_GROUP_FLAGS_VIABLE));
+		if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+			say("error: group %d is not viable (a member is on a host driver)",
+			    groups[i].id);
+			return 1;
+		}
+		if (st.flags & VFIO_GROUP_FLAGS_CONTAINER_SET) {
+			say("group=%d already has a container; using it", groups[i].id);
+			continue;
+		}
+		snprintf(what, sizeof(what), "VFIO_GROUP_SET_CONTAINER(group %d)", groups[i].id);
+		if (ioctl(groups[i].fd, VFIO_GROUP_SET_CONTAINER, &container) < 0)
+			return fail(what, errno);
+		if (!iommu_set) {
+			if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0)
+				return fail("VFIO_SET_IOMMU(TYPE1v2)", errno);
+			iommu_set = 1;
+		}
+	}
+	if (iommu_set) {
+		if (ioctl(container, VFIO_IOMMU_GET_INFO, &iinfo) < 0)
+			return fail("VFIO_IOMMU_GET_INFO", errno);
+		say("container api=%d type1v2=1 iommu=TYPE1v2 pgsizes=0x%llx", VFIO_API_VERSION,
+		    (unsigned long long)iinfo.iova_pgsizes);
+		if (dma_check(container))
+			return 1;
+	}
+
+	if (nbdfs == 0)
+		for (i = 0; i < ngroups; i++)
+			if (devices_of_group(groups[i].id, bdfs, &nbdfs) < 0)
+				return fail("listing the group's devices", errno ?: EIO);
+	if (nbdfs == 0) {
+		say("error: no device on vfio-pci in the given groups");
+		return 1;
+	}
+	for (i = 0; i < nbdfs; i++)
+		ret |= probe_device(bdfs[i]);
+	if (ret)
+		return 1;
+	say("ok");
+	return 0;
+}
