@@ -131,17 +131,16 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory tests
-	@$(MAKE) --no-print-directory check-unit check-integration
-	@$(MAKE) --no-print-directory check-vm
+	@bash tests/check.sh $(BUILD)
 
 check-unit: $(UNIT_BIN)
-	@bash tests/run-unit.sh $(UNIT_BIN)
+	@bash tests/check.sh $(BUILD) unit
 
 check-integration: all $(INTEG_BIN)
-	@bash tests/run-integration.sh $(BUILD)
+	@bash tests/check.sh $(BUILD) integration
 
 check-vm: all
-	@bash tests/vm/check.sh $(BUILD)
+	@bash tests/check.sh $(BUILD) vm
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's state, created by main.c and passed to every module that
+ * acts on more than its own objects (ops, merge, remove, server).
+ */
+#pragma once
+
+#include "broker/log.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#define BROKER_DEFAULT_SOCKET "/run/vfio-broker/socket"
+
+struct broker_config {
+	const char *socket_path; /* NULL: from systemd, else the default */
+	const char *policy_dir;
+	const char *sysfs_root;
+	const char *dev_root;
+	const char *admin_group; /* NULL: only root is an administrator */
+	enum log_target log_target;
+	unsigned max_connections;
+	unsigned max_connections_per_uid; /* root is exempt */
+	unsigned max_leases_per_uid;	  /* when the deciding rule sets no max_leases */
+	uint64_t handshake_timeout_usec;
+	uint64_t idle_timeout_usec; /* 0: none */
+	uint64_t remove_timeout_usec;
+};
+
+struct broker {
+	sd_event *event;
+	struct broker_config config;
+	bool has_admin_gid;
+	gid_t admin_gid;
+	struct inventory *inventory;
+	struct policy_store *policy;
+	struct lease_table *leases;
+	struct containers *containers;
+	struct removals *removals;
+	struct server *server;
+};

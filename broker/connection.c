@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+#include "broker/connection.h"
+#include "broker/cleanup.h"
+#include "broker/log.h"
+#include "broker/ops.h"
+#include "broker/remove.h"
+#include "broker/server.h"
+#include "protocol/message.h"
+#include "protocol/wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Requests handled per wake-up before other connections get their turn. */
+#define CONNECTION_BURST 16
+
+struct packet {
+	struct packet *next;
+	int fd; /* a duplicate owned by the queue, or -1 */
+	size_t len;
+	char data[];
+};
+
+static uint64_t connection_serial;
+
+static struct packet *packet_free(struct packet *p)
+{
+	if (!p)
+		return NULL;
+	safe_close(p->fd);
+	free(p);
+	return NULL;
+}
+
+void connection_close(struct connection *c, const char *why)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	log_debug("Closing connection %llu of pid %d (uid %u): %s", (unsigned long long)c->serial,
+		  (int)c->identity->pid.pid, (unsigned)c->identity->uid, why);
+	sd_event_source_set_enabled(c->io_source, SD_EVENT_OFF);
+	sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+	sd_event_source_set_enabled(c->close_source, SD_EVENT_ONESHOT);
+}
+
+static int connection_on_close(sd_event_source *s, void *userdata)
+{
+	connection_free(userdata);
+	return 0;
+}
+
+/* Send queued packets until the socket is full again; an empty queue stops EPOLLOUT. */
+static void connection_flush(struct connection *c)
+{
+	while (c->queue_head) {
+		struct packet *p = c->queue_head;
+		int r = vb_wire_send(c->fd, p->data, p->len, p->fd >= 0 ? &p->fd : NULL,
+				     p->fd >= 0 ? 1 : 0);
+
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			connection_close(c, "sending failed");
+			return;
+		}
+		c->queue_head = p->next;
+		if (!c->queue_head)
+			c->queue_tail = NULL;
+		c->n_queued--;
+		packet_free(p);
+	}
+	sd_event_source_set_io_events(c->io_source, EPOLLIN);
+}
+
+static int connection_enqueue(struct connection *c, const char *text, size_t len, int fd)
+{
+	struct packet *p;
+
+	if (c->n_queued >= CONNECTION_MAX_QUEUED) {
+		log_warning("Dropping connection %llu of pid %d (uid %u): %d replies queued and "
+			    "it does not read them",
+			    (unsigned long long)c->serial, (int)c->identity->pid.pid,
+			    (unsigned)c->identity->uid, CONNECTION_MAX_QUEUED);
+		connection_close(c, "outgoing queue full");
+		return -ENOBUFS;
+	}
+	p = malloc(sizeof(*p) + len);
+	if (!p) {
+		connection_close(c, "out of memory");
+		return -ENOMEM;
+	}
+	p->next = NULL;
+	p->len = len;
+	memcpy(p->data, text, len);
+	p->fd = -1;
+	if (fd >= 0) {
+		/* The queue owns a copy: the same open file description as fd. */
+		p->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (p->fd < 0) {
+			int r = -errno;
+
+			free(p);
+			connection_close(c, "could not queue a file descriptor");
+			return r;
+		}
+	}
+	if (c->queue_tail)
+		c->queue_tail->next = p;
+	else
+		c->queue_head = p;
+	c->queue_tail = p;
+	c->n_queued++;
+	sd_event_source_set_io_events(c->io_source, EPOLLIN | EPOLLOUT);
+	return 1;
+}
+
+int connection_send(struct connection *c, struct json_object *obj, int fd)
+{
+	const char *text;
+	size_t len;
+	int r;
+
+	if (c->closing)
+		return -ECONNRESET;
+	r = vb_packet_serialize(obj, &text, &len);
+	if (r < 0)
+		return log_error_errno(r, "Failed to serialise a reply: %m");
+	if (c->n_queued == 0) {
+		r = vb_wire_send(c->fd, text, len, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+		if (r == 0)
+			return 0;
+		if (r != -EAGAIN) {
+			connection_close(c, "sending failed");
+			return r;
+		}
+	}
+	return connection_enqueue(c, text, len, fd);
+}
+
+/* (Re)start the idle timer of a handshaken connection, if there is an idle timeout. */
+static void connection_arm_idle(struct connection *c)
+{
+	uint64_t idle = c->broker->config.idle_timeout_usec;
+
+	if (!c->handshaken)
+		return;
+	if (idle == 0) {
+		sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time_relative(c->timer_source, idle);
+	sd_event_source_set_enabled(c->timer_source, SD_EVENT_ONESHOT);
+}
+
+void connection_set_handshaken(struct connection *c)
+{
+	c->handshaken = true;
+	connection_arm_idle(c);
+}
+
+static int connection_on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct connection *c = userdata;
+
+	if (!c->handshaken) {
+		connection_close(c, "no hello before the handshake timeout");
+		return 0;
+	}
+	/* An administrator waiting for a removal is not idle. */
+	if (c->n_pending > 0 || c->n_queued > 0) {
+		connection_arm_idle(c);
+		return 0;
+	}
+	connection_close(c, "idle timeout");
+	return 0;
+}
+
+static void connection_send_error(struct connection *c, bool has_id, uint32_t id,
+				  enum vb_status code, const char *message)
+{
+	_cleanup_json_ struct json_object *o = vb_reply_new_error(has_id, id, code, "%s", message);
+
+	if (o)
+		connection_send(c, o, -1);
+}
+
+/*
+ * Receive and handle one request. Every received fd is closed here or
+ * handed to the op that takes it. Returns -EAGAIN when nothing is queued
+ * and another negative errno when the connection is to be closed.
+ */
+static int connection_read_one(struct connection *c)
+{
+	char buf[VB_MAX_REQUEST_SIZE + 1];
+	int fds[VB_MAX_FDS];
+	struct vb_request req;
+	struct vb_decode_error err;
+	size_t len, n_fds, max_fds;
+	unsigned flags;
+	char message[VB_MESSAGE_MAX];
+	int r;
+
+	r = vb_wire_recv(c->fd, buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds, &flags);
+	if (r < 0)
+		return r;
+	if ((flags & VB_WIRE_TRUNCATED) || len > VB_MAX_REQUEST_SIZE) {
+		vb_wire_close_fds(fds, n_fds);
+		snprintf(message, sizeof(message), "requests are at most %d bytes",
+			 VB_MAX_REQUEST_SIZE);
+		connection_send_error(c, false, 0, VB_E_LIMIT, message);
+		return 0;
+	}
+	r = vb_request_decode(buf, len, &req, &err);
+	if (r < 0) {
+		vb_wire_close_fds(fds, n_fds);
+		if (r == -EBADMSG)
+			connection_send_error(c, err.has_id, err.id, err.code, err.message);
+		else
+			connection_send_error(c, err.has_id, err.id, VB_E_INTERNAL,
+					      "the broker could not decode the request");
+		return 0;
+	}
+	max_fds = vb_op_max_fds(req.op);
+	if (n_fds > max_fds || (flags & VB_WIRE_FDS_DROPPED)) {
+		vb_wire_close_fds(fds, n_fds);
+		if (max_fds == 0)
+			snprintf(message, sizeof(message), "op %s takes no file descriptors",
+				 vb_op_to_string(req.op));
+		else
+			snprintf(message, sizeof(message),
+				 "op %s takes at most %zu file descriptor%s",
+				 vb_op_to_string(req.op), max_fds, max_fds == 1 ? "" : "s");
+		connection_send_error(c, true, req.id, VB_E_BAD_REQUEST, message);
+		return 0;
+	}
+	if (req.op == VB_OP_HELLO) {
+		vb_wire_close_fds(fds, n_fds);
+		ops_hello(c->broker, c, &req);
+		return 0;
+	}
+	if (!c->handshaken) {
+		vb_wire_close_fds(fds, n_fds);
+		connection_send_error(c, true, req.id, VB_E_BAD_REQUEST,
+				      "the first request must be hello: send {\"op\":\"hello\","
+				      "\"version\":1} first");
+		return 0;
+	}
+	connection_arm_idle(c);
+	ops_dispatch(c->broker, c, &req, fds, n_fds);
+	return 0;
+}
+
+static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct connection *c = userdata;
+
+	if (c->closing)
+		return 0;
+	if (revents & EPOLLOUT)
+		connection_flush(c);
+	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return 0;
+	for (int i = 0; i < CONNECTION_BURST && !c->closing; i++) {
+		int r = connection_read_one(c);
+
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			connection_close(c, r == -ECONNRESET ? "closed by the client"
+							     : "receiving failed");
+			break;
+		}
+	}
+	return 0;
+}
+
+int connection_new(struct broker *b, int fd, struct identity *id, struct connection **ret)
+{
+	struct connection *c;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->broker = b;
+	c->fd = fd;
+	c->identity = id;
+	c->serial = ++connection_serial;
+	c->admin = id->uid == 0 || (b->has_admin_gid && identity_has_gid(id, b->admin_gid));
+
+	r = sd_event_add_io(b->event, &c->io_source, fd, EPOLLIN, connection_on_io, c);
+	if (r < 0)
+		goto fail;
+	r = sd_event_add_defer(b->event, &c->close_source, connection_on_close, c);
+	if (r < 0)
+		goto fail;
+	sd_event_source_set_enabled(c->close_source, SD_EVENT_OFF);
+	r = sd_event_add_time_relative(b->event, &c->timer_source, CLOCK_MONOTONIC,
+				       b->config.handshake_timeout_usec, 0, connection_on_timer, c);
+	if (r < 0)
+		goto fail;
+	if (b->config.handshake_timeout_usec == 0)
+		sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+	*ret = c;
+	return 0;
+fail:
+	sd_event_source_disable_unref(c->io_source);
+	sd_event_source_disable_unref(c->close_source);
+	sd_event_source_disable_unref(c->timer_source);
+	free(c);
+	return r;
+}
+
+struct connection *connection_free(struct connection *c)
+{
+	if (!c)
+		return NULL;
+	c->closing = true;
+	server_remove_connection(c->broker->server, c);
+	removals_connection_closed(c->broker->removals, c);
+	while (c->queue_head) {
+		struct packet *p = c->queue_head;
+
+		c->queue_head = p->next;
+		packet_free(p);
+	}
+	sd_event_source_disable_unref(c->io_source);
+	sd_event_source_disable_unref(c->timer_source);
+	sd_event_source_disable_unref(c->close_source);
+	safe_close(c->fd);
+	identity_free(c->identity);
+	free(c);
+	return NULL;
+}

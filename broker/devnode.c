@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+#include "broker/devnode.h"
+#include "broker/beneath.h"
+#include "broker/cleanup.h"
+#include "broker/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/sysmacros.h>
+
+/*
+ * The number sysfs gives a group's node (<sysfs>/class/vfio/N/dev, "243:0").
+ * -ENOENT when sysfs does not say (simulated trees, or an older layout).
+ */
+static int devnode_sysfs_rdev(struct inventory *inv, uint32_t group, dev_t *ret)
+{
+	_cleanup_close_ int fd = -1;
+	char path[64], buf[32];
+	unsigned maj, min;
+	char tail;
+	int r;
+
+	snprintf(path, sizeof(path), "class/vfio/%u", group);
+	r = beneath_open(inv->sysfs_fd, path, O_PATH | O_DIRECTORY, 0, &fd);
+	if (r < 0)
+		return r;
+	r = beneath_read_attr(fd, "dev", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	if (sscanf(buf, "%u:%u%c", &maj, &min, &tail) != 2)
+		return -EBADMSG;
+	*ret = makedev(maj, min);
+	return 0;
+}
+
+/* A node we may hand out: a char device, or a regular file in a simulated tree. */
+static int devnode_check_type(struct inventory *inv, const struct stat *st, const char *what)
+{
+	if (S_ISCHR(st->st_mode))
+		return 0;
+	if (S_ISREG(st->st_mode) && inv->simulated)
+		return 0;
+	log_error("%s/%s is not a character device; refusing it", inv->dev_root, what);
+	return -ENODEV;
+}
+
+/*
+ * Open dev-root-relative path read-write without following any symlink, and
+ * without blocking on whatever sits there: O_NONBLOCK is cleared once the
+ * type is known to be a device or a regular file.
+ */
+static int devnode_open(struct inventory *inv, const char *path, int *ret_fd, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r, fl;
+
+	r = beneath_open(inv->dev_fd, path, O_RDWR | O_NOFOLLOW | O_NONBLOCK, BENEATH_NO_SYMLINKS,
+			 &fd);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = devnode_check_type(inv, &st, path);
+	if (r < 0)
+		return r;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
+	*ret_st = st;
+	return 0;
+}
+
+int devnode_open_group(struct inventory *inv, uint32_t group, int *ret_fd, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	char path[32];
+	struct stat st;
+	dev_t want;
+	int r;
+
+	snprintf(path, sizeof(path), "vfio/%u", group);
+	r = devnode_open(inv, path, &fd, &st);
+	if (r < 0)
+		return r;
+	if (S_ISCHR(st.st_mode)) {
+		r = devnode_sysfs_rdev(inv, group, &want);
+		if (r == 0 && st.st_rdev != want) {
+			log_error("%s/%s is device %u:%u but sysfs says group %u is %u:%u; "
+				  "refusing it",
+				  inv->dev_root, path, major(st.st_rdev), minor(st.st_rdev), group,
+				  major(want), minor(want));
+			return -ENODEV;
+		}
+		if (r < 0 && r != -ENOENT)
+			return log_error_errno(
+				r, "Failed to read the device number of group %u: %m", group);
+	}
+	*ret_fd = TAKE_FD(fd);
+	*ret_st = st;
+	return 0;
+}
+
+int devnode_open_container(struct inventory *inv, int *ret_fd)
+{
+	struct stat st;
+
+	return devnode_open(inv, "vfio/vfio", ret_fd, &st);
+}
+
+int devnode_is_container(struct inventory *inv, int fd)
+{
+	_cleanup_close_ int ours = -1;
+	struct stat st, want;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = beneath_open(inv->dev_fd, "vfio/vfio", O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &ours);
+	if (r < 0)
+		return r;
+	if (fstat(ours, &want) < 0)
+		return -errno;
+	if (S_ISCHR(want.st_mode))
+		return S_ISCHR(st.st_mode) && st.st_rdev == want.st_rdev;
+	/* Simulated tree: the very same file stands for the container. */
+	return inv->simulated && S_ISREG(want.st_mode) && S_ISREG(st.st_mode) &&
+	       st.st_dev == want.st_dev && st.st_ino == want.st_ino;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VFIO device nodes: <dev>/vfio/N (one per group) and <dev>/vfio/vfio
+ * (the container). Opened beneath the dev root with no symlinks at all and
+ * checked after open: a character device whose number matches sysfs, or, in
+ * a simulated tree only, a regular file.
+ */
+#pragma once
+
+#include "broker/inventory.h"
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+/*
+ * devnode_open_group opens <dev>/vfio/<group> read-write. Returns 0 with the
+ * fd and its stat, -EBUSY when the kernel says the group is open elsewhere,
+ * -ENOENT when there is no node, -ENODEV when the node is not that group's.
+ */
+int devnode_open_group(struct inventory *inv, uint32_t group, int *ret_fd, struct stat *ret_st);
+
+/* devnode_open_container opens a new VFIO container <dev>/vfio/vfio. */
+int devnode_open_container(struct inventory *inv, int *ret_fd);
+
+/* devnode_is_container: whether fd (a client's) is a VFIO container. 1, 0 or -errno. */
+int devnode_is_container(struct inventory *inv, int fd);

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Who holds a file: a scan of /proc/<pid>/fd for descriptors of one device
+ * node. Used when a group file stays open after its holder released it or
+ * died (a child inherited it, or it was passed on), to name the process
+ * that now has it and, for a hard removal, to kill it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* What "the same file" means: the device number for char devices, else dev and inode. */
+struct holders_target {
+	bool is_chr;
+	dev_t rdev;
+	dev_t dev;
+	ino_t ino;
+};
+
+void holders_target_from_stat(const struct stat *st, struct holders_target *ret);
+
+/*
+ * holders_scan stores in pids (at most max, ascending) every process other
+ * than the broker with a descriptor of target, and their number in *ret_n.
+ * It never blocks on a file system: each descriptor is looked at with
+ * statx(AT_STATX_DONT_SYNC), so FUSE or NFS servers are not consulted.
+ * Descriptors in flight in a socket, or pinned only by a VFIO device fd,
+ * are invisible to it.
+ */
+int holders_scan(const struct holders_target *target, pid_t *pids, size_t max, size_t *ret_n);
+
+/* "123, 456" into buf. */
+void holders_format_pids(const pid_t *pids, size_t n, char *buf, size_t size);

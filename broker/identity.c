@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+#include "broker/identity.h"
+#include "broker/cleanup.h"
+#include "broker/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* /proc/<pid>/cgroup is one line on cgroup v2 hosts, a few dozen on v1. */
+#define CGROUP_FILE_MAX (64 * 1024)
+
+static int identity_read_groups(int fd, gid_t **ret, size_t *ret_n)
+{
+	_cleanup_free_ gid_t *groups = NULL;
+	socklen_t len = 64 * sizeof(gid_t);
+
+	for (;;) {
+		gid_t *bigger = realloc(groups, len ? len : 1);
+
+		if (!bigger)
+			return -ENOMEM;
+		groups = bigger;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+			break;
+		/* ERANGE: len now holds the size needed. */
+		if (errno != ERANGE)
+			return -errno;
+		if (len > IDENTITY_MAX_GROUPS * sizeof(gid_t))
+			return -E2BIG;
+	}
+	*ret_n = len / sizeof(gid_t);
+	*ret = TAKE_PTR(groups);
+	return 0;
+}
+
+/*
+ * The peer's pidfd: SO_PEERPIDFD on kernels that have it (6.5+). Older
+ * kernels (ENOPROTOOPT) get pidfd_open(pid) plus a check that the pid still
+ * names a process with the peer's uid and that it has not exited. What
+ * remains is a race this cannot see: the peer exits and another process of
+ * the same uid gets the same pid before pidfd_open; it would then be taken
+ * for the peer. Pid reuse within that window requires a full wrap of the
+ * pid space between connect() and accept().
+ */
+static int identity_open_peer(int fd, const struct ucred *cred, struct pidref *ret)
+{
+	struct pidref p = PIDREF_NULL;
+	socklen_t len = sizeof(int);
+	int pidfd = -1, r;
+	uid_t euid;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0)
+		return pidref_set_pidfd(ret, cred->pid, pidfd);
+	if (errno != ENOPROTOOPT && errno != EINVAL)
+		return -errno;
+
+	r = pidref_set_pid(&p, cred->pid);
+	if (r < 0)
+		return r;
+	r = pidref_get_euid(&p, &euid);
+	if (r < 0 || euid != cred->uid) {
+		pidref_done(&p);
+		return r < 0 ? r : -ESRCH;
+	}
+	*ret = p;
+	return 0;
+}
+
+char *identity_unit_from_cgroup(const char *cgroup)
+{
+	const char *found = NULL, *p = cgroup;
+	size_t found_len = 0;
+
+	while (p && *p) {
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+
+		if ((n > 8 && memcmp(end - 8, ".service", 8) == 0) ||
+		    (n > 6 && memcmp(end - 6, ".scope", 6) == 0)) {
+			found = p;
+			found_len = n;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return found ? strndup(found, found_len) : NULL;
+}
+
+/* The "0::/path" line of /proc/<pid>/cgroup, or NULL on a host without cgroup v2. */
+static int identity_read_cgroup(const struct pidref *p, char **ret)
+{
+	_cleanup_free_ char *text = NULL;
+	char *line, *save = NULL;
+	int r;
+
+	r = pidref_read_proc(p, "cgroup", CGROUP_FILE_MAX, &text, NULL);
+	if (r < 0)
+		return r;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "0::", 3) == 0) {
+			*ret = strdup(line + 3);
+			return *ret ? 0 : -ENOMEM;
+		}
+	}
+	*ret = NULL;
+	return 0;
+}
+
+int identity_from_socket(int fd, struct identity **ret)
+{
+	struct identity *id;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int r;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	/* pid 0: the peer lives in a pid namespace we cannot see; we could not track it. */
+	if (len != sizeof(cred) || cred.pid <= 0)
+		return -ESRCH;
+
+	id = calloc(1, sizeof(*id));
+	if (!id)
+		return -ENOMEM;
+	id->uid = cred.uid;
+	id->gid = cred.gid;
+	id->pid = PIDREF_NULL;
+
+	r = identity_read_groups(fd, &id->groups, &id->n_groups);
+	if (r < 0)
+		goto fail;
+	r = identity_open_peer(fd, &cred, &id->pid);
+	if (r < 0)
+		goto fail;
+	r = identity_read_cgroup(&id->pid, &id->cgroup);
+	if (r < 0)
+		goto fail;
+	if (id->cgroup) {
+		id->unit = identity_unit_from_cgroup(id->cgroup);
+		errno = 0;
+		if (!id->unit && errno == ENOMEM) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	*ret = id;
+	return 0;
+fail:
+	identity_free(id);
+	return r;
+}
+
+struct identity *identity_free(struct identity *id)
+{
+	if (!id)
+		return NULL;
+	pidref_done(&id->pid);
+	free(id->groups);
+	free(id->cgroup);
+	free(id->unit);
+	free(id);
+	return NULL;
+}
+
+bool identity_has_gid(const struct identity *id, gid_t gid)
+{
+	if (id->gid == gid)
+		return true;
+	for (size_t i = 0; i < id->n_groups; i++)
+		if (id->groups[i] == gid)
+			return true;
+	return false;
+}
+
+void identity_to_policy_caller(const struct identity *id, struct policy_caller *ret)
+{
+	*ret = (struct policy_caller){
+		.uid = id->uid,
+		.gid = id->gid,
+		.groups = id->groups,
+		.n_groups = id->n_groups,
+		.cgroup = id->cgroup,
+		.unit = id->unit,
+	};
+}

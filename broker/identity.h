@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Who is on the other end of a connection, captured once at accept from the
+ * kernel (SO_PEERCRED, SO_PEERGROUPS, SO_PEERPIDFD, /proc/<pid>/cgroup) and
+ * never re-derived: nothing the client says is part of its identity.
+ */
+#pragma once
+
+#include "broker/pidref.h"
+#include "policy/policy.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Most supplementary groups accepted from SO_PEERGROUPS (the kernel's NGROUPS_MAX). */
+#define IDENTITY_MAX_GROUPS 65536
+
+struct identity {
+	uid_t uid; /* effective ids at connect() time */
+	gid_t gid;
+	struct pidref pid;
+	gid_t *groups;
+	size_t n_groups;
+	char *cgroup; /* cgroup v2 path; NULL when the process has no unified hierarchy entry */
+	char *unit;   /* the innermost .service or .scope of cgroup; NULL when none */
+};
+
+/*
+ * identity_from_socket reads the peer of a connected AF_UNIX socket. Any
+ * failure is returned (the caller closes the connection: fail closed).
+ */
+int identity_from_socket(int fd, struct identity **ret);
+struct identity *identity_free(struct identity *id);
+
+/* Whether gid is the primary or a supplementary group of id. */
+bool identity_has_gid(const struct identity *id, gid_t gid);
+/* The policy's view of id (pointers into id). */
+void identity_to_policy_caller(const struct identity *id, struct policy_caller *ret);
+
+/* The unit of a cgroup path: its last component ending in .service or .scope, or NULL. */
+char *identity_unit_from_cgroup(const char *cgroup);

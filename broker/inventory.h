@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The IOMMU groups of the machine, read from sysfs:
+ * <sysfs>/kernel/iommu_groups/N/devices/<BDF> -> the device directory with
+ * vendor, device, class and a driver symlink. Every read goes through this
+ * module (and is repeated on every request for now), so that a cache
+ * invalidated by uevents can later be put here without touching callers.
+ */
+#pragma once
+
+#include "policy/policy.h"
+#include "protocol/message.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define INVENTORY_MAX_DEVICES 64    /* devices per group */
+#define INVENTORY_MAX_GROUPS  65536 /* groups per machine */
+
+struct inventory {
+	int sysfs_fd; /* O_PATH of the sysfs root */
+	int dev_fd;   /* O_PATH of the dev root */
+	char *sysfs_root;
+	char *dev_root;
+	bool simulated; /* dev root is not /dev: device nodes may be regular files */
+};
+
+struct inventory_device {
+	char address[VB_ADDRESS_MAX]; /* canonical "0000:01:00.0" */
+	uint16_t vendor, device;
+	uint32_t class_;
+	char driver[VB_DRIVER_MAX]; /* "" when no driver is bound */
+};
+
+struct inventory_group {
+	uint32_t id;
+	size_t n_devices;
+	struct inventory_device devices[INVENTORY_MAX_DEVICES];
+	/* The first member that is not a PCI device ("" if none): such a group is never viable. */
+	char foreign[VB_NAME_MAX];
+};
+
+int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory **ret);
+struct inventory *inventory_free(struct inventory *inv);
+
+/* Every group id in sysfs, ascending. -E2BIG above INVENTORY_MAX_GROUPS. */
+int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n);
+
+/*
+ * inventory_read_group reads one group and its members (sorted by address).
+ * -ENOENT: no such group; -E2BIG: more than INVENTORY_MAX_DEVICES members;
+ * -EBADMSG: a malformed attribute.
+ */
+int inventory_read_group(struct inventory *inv, uint32_t id, struct inventory_group **ret);
+struct inventory_group *inventory_group_free(struct inventory_group *g);
+
+/* The group of the PCI device at address; -ENOENT when none has it. */
+int inventory_find_device_group(struct inventory *inv, const char *address, uint32_t *ret);
+
+/* Whether driver is one VFIO user-space access works through (vfio-pci or a variant). */
+bool inventory_driver_is_vfio(const char *driver);
+
+/*
+ * inventory_group_viable: every member is on a VFIO driver or has none. If
+ * not, why (one sentence naming the first offending device) goes to why.
+ */
+bool inventory_group_viable(const struct inventory_group *g, char *why, size_t size);
+
+/* "0000:01:00.0,0000:01:00.1" into buf (truncated with "..." if it does not fit). */
+void inventory_group_format_devices(const struct inventory_group *g, char *buf, size_t size);
+
+/* The policy's view of g's devices: devs has room for INVENTORY_MAX_DEVICES. */
+size_t inventory_group_to_policy(const struct inventory_group *g, struct policy_device *devs);
+
+/* Fill a protocol group description; devices points into a caller array of n_devices. */
+void inventory_group_to_info(const struct inventory_group *g, struct vb_device_info *devices,
+			     struct vb_group_info *ret);

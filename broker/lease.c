@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+#include "broker/lease.h"
+#include "broker/cleanup.h"
+#include "broker/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Processes named per scan: the first inherits the lease; a hard removal kills them all. */
+#define LEASE_MAX_SCAN_PIDS 64
+#define LEASE_RESCAN_USEC   (1000 * 1000)
+
+struct lease_table {
+	sd_event *event;
+	struct lease_hooks hooks;
+	void *userdata;
+	int inotify_fd;
+	sd_event_source *inotify_source;
+	struct lease *leases;
+	struct holder *holders;
+	size_t n_leases;
+};
+
+static uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+const char *lease_state_to_string(enum lease_state s)
+{
+	return s == LEASE_HELD ? "held" : "releasing";
+}
+
+/* ---- holders ---- */
+
+static void holder_free(struct holder *h)
+{
+	struct lease_table *t = h->table;
+
+	if (t->hooks.holder_freed)
+		t->hooks.holder_freed(h, t->userdata);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		t->holders = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	exit_watch_free(h->exit_watch);
+	pidref_done(&h->pid);
+	free(h);
+}
+
+static void holder_unref_lease(struct holder *h)
+{
+	if (h && --h->n_leases == 0)
+		holder_free(h);
+}
+
+static void lease_table_process_checks(struct lease_table *t);
+static void lease_table_drain(struct lease_table *t);
+
+/*
+ * The holder process has exited (its files were closed before the kernel
+ * reported the exit). The broker closes its copies of the holder's held
+ * leases; whatever does not close at once is looked for in /proc.
+ */
+static void holder_on_exit(void *userdata)
+{
+	struct holder *h = userdata;
+	struct lease_table *t = h->table;
+
+	log_debug("Holder pid %d (uid %u) exited", (int)h->pid.pid, (unsigned)h->uid);
+	for (struct lease *l = t->leases; l; l = l->next) {
+		if (l->holder != h)
+			continue;
+		if (l->state == LEASE_HELD) {
+			if (t->hooks.detach)
+				t->hooks.detach(l, t->userdata);
+			l->fd = safe_close(l->fd);
+			l->state = LEASE_RELEASING;
+		}
+		l->holder = NULL;
+		l->check_pending = true;
+		h->n_leases--;
+	}
+	/* Frees h (and its exit watch, which called us: sd-event allows that). */
+	h->n_leases = 0;
+	holder_free(h);
+
+	lease_table_drain(t);
+	lease_table_process_checks(t);
+}
+
+static int holder_new(struct lease_table *t, struct pidref *pid, uid_t uid, struct holder **ret)
+{
+	struct holder *h;
+	int r;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->table = t;
+	h->pid = *pid;
+	h->uid = uid;
+	r = exit_watch_new(t->event, &h->pid, holder_on_exit, h, &h->exit_watch);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	*pid = PIDREF_NULL; /* taken */
+	h->next = t->holders;
+	if (t->holders)
+		t->holders->prev = h;
+	t->holders = h;
+	*ret = h;
+	return 0;
+}
+
+struct holder *lease_table_find_holder(const struct lease_table *t, const struct pidref *p)
+{
+	for (struct holder *h = t->holders; h; h = h->next)
+		if (pidref_equal(&h->pid, p))
+			return h;
+	return NULL;
+}
+
+/* The holder object of pid, created if needed with the uid /proc reports for it. */
+static int holder_get_pid(struct lease_table *t, pid_t pid, struct holder **ret)
+{
+	struct pidref p = PIDREF_NULL;
+	uid_t uid;
+	int r;
+
+	for (struct holder *h = t->holders; h; h = h->next)
+		if (h->pid.pid == pid && pidref_is_alive(&h->pid) > 0) {
+			*ret = h;
+			return 0;
+		}
+	r = pidref_set_pid(&p, pid);
+	if (r < 0)
+		return r;
+	/* Reads through the reference and checks it is alive after: this is pid's uid. */
+	r = pidref_get_euid(&p, &uid);
+	if (r == 0)
+		r = holder_new(t, &p, uid, ret);
+	pidref_done(&p);
+	return r;
+}
+
+static void lease_set_holder(struct lease *l, struct holder *h)
+{
+	l->holder = h;
+	l->uid = h->uid;
+	l->pid = h->pid.pid;
+	h->n_leases++;
+}
+
+/* ---- leases ---- */
+
+static struct log_fields lease_log_fields(const struct lease *l, const char *event)
+{
+	struct log_fields f = LOG_FIELDS(event);
+
+	f.uid = l->uid;
+	f.pid = l->pid;
+	f.group = l->group;
+	f.devices = l->devices;
+	f.rule = l->rule;
+	return f;
+}
+
+/* Unlink and free l. The ended hook has run (or we are tearing down). */
+static void lease_free(struct lease *l)
+{
+	struct lease_table *t = l->table;
+
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		t->leases = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	t->n_leases--;
+	if (l->wd >= 0)
+		inotify_rm_watch(t->inotify_fd, l->wd);
+	safe_close(l->fd);
+	holder_unref_lease(l->holder);
+	free(l->devices);
+	free(l);
+}
+
+/* The file is closed: log it, tell the rest of the broker, free the lease. */
+static void lease_end(struct lease *l)
+{
+	struct lease_table *t = l->table;
+	struct log_fields f = lease_log_fields(l, "release");
+
+	log_event(LOG_INFO, &f, "Group %u released: its file is closed", l->group);
+	if (t->hooks.ended)
+		t->hooks.ended(l, t->userdata);
+	lease_free(l);
+}
+
+/*
+ * A releasing lease's file did not close when the broker closed its copy:
+ * find who has it. The first process found inherits the lease. With nobody
+ * found, the lease ends if its close can no longer be observed (end_if_nobody,
+ * or the node is gone); otherwise it waits for the close event, since the
+ * file may be in flight in a socket or pinned by a VFIO device fd.
+ */
+static void lease_check_open(struct lease *l, bool end_if_nobody)
+{
+	struct lease_table *t = l->table;
+	pid_t pids[LEASE_MAX_SCAN_PIDS];
+	struct log_fields f;
+	size_t n = 0;
+	int r;
+
+	l->last_scan_usec = now_usec(CLOCK_MONOTONIC);
+	r = holders_scan(&l->node, pids, LEASE_MAX_SCAN_PIDS, &n);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to look for processes holding group %u: %m", l->group);
+		return;
+	}
+	if (n == 0) {
+		if (end_if_nobody || l->wd < 0) {
+			lease_end(l);
+			return;
+		}
+		f = lease_log_fields(l, "releasing");
+		log_event(LOG_INFO, &f,
+			  "Group %u is still open, but in no process the broker can see (a file "
+			  "descriptor in flight or a VFIO device fd); the lease ends when it is "
+			  "closed",
+			  l->group);
+		return;
+	}
+	if (t->hooks.still_open)
+		t->hooks.still_open(l, pids, n, t->userdata);
+	if (l->holder)
+		return; /* e.g. a rescan that found the holder we already had */
+	for (size_t i = 0; i < n; i++) {
+		struct holder *h;
+		pid_t previous = l->pid;
+
+		if (holder_get_pid(t, pids[i], &h) < 0)
+			continue; /* exited meanwhile: try the next one */
+		lease_set_holder(l, h);
+		f = lease_log_fields(l, pids[i] == previous ? "releasing" : "inherit");
+		if (pids[i] == previous)
+			log_event(LOG_INFO, &f, "Group %u is still open in pid %d (uid %u)",
+				  l->group, (int)l->pid, (unsigned)l->uid);
+		else
+			log_event(LOG_INFO, &f,
+				  "Group %u is still open in pid %d (uid %u): inherited by pid %d",
+				  l->group, (int)l->pid, (unsigned)l->uid, (int)l->pid);
+		return;
+	}
+}
+
+static void lease_table_process_checks(struct lease_table *t)
+{
+	struct lease *l, *next;
+
+	for (l = t->leases; l; l = next) {
+		bool end_if_nobody = l->end_if_nobody;
+
+		next = l->next;
+		if (!l->check_pending)
+			continue;
+		l->check_pending = l->end_if_nobody = false;
+		if (l->state == LEASE_RELEASING && !l->holder)
+			lease_check_open(l, end_if_nobody);
+	}
+}
+
+static struct lease *lease_table_find_wd(const struct lease_table *t, int wd)
+{
+	for (struct lease *l = t->leases; l; l = l->next)
+		if (l->wd == wd)
+			return l;
+	return NULL;
+}
+
+/*
+ * Read every queued inotify event. A close of a releasing lease's node ends
+ * it; closes while the broker still has its copy cannot be the last one and
+ * are ignored. Lost events (overflow) and vanished nodes are resolved by a
+ * holders scan in lease_table_process_checks().
+ */
+static void lease_table_drain(struct lease_table *t)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool overflow = false;
+
+	for (;;) {
+		ssize_t n = read(t->inotify_fd, buf, sizeof(buf));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				log_error_errno(errno, "Failed to read close events: %m");
+			break;
+		}
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			struct lease *l;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				overflow = true;
+				continue;
+			}
+			l = lease_table_find_wd(t, ev->wd);
+			if (!l)
+				continue;
+			if ((ev->mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) &&
+			    l->state == LEASE_RELEASING) {
+				lease_end(l);
+				continue;
+			}
+			if (ev->mask & IN_IGNORED) {
+				/* The node was removed (group gone): no close event will come. */
+				l->wd = -1;
+				l->check_pending = true;
+			}
+		}
+	}
+	if (overflow) {
+		log_warning("Close events were lost; checking every releasing lease");
+		for (struct lease *l = t->leases; l; l = l->next)
+			if (l->state == LEASE_RELEASING) {
+				l->check_pending = l->end_if_nobody = true;
+				/* A named holder may have closed it too: look again. */
+				holder_unref_lease(l->holder);
+				l->holder = NULL;
+			}
+	}
+}
+
+static int lease_table_on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct lease_table *t = userdata;
+
+	lease_table_drain(t);
+	lease_table_process_checks(t);
+	return 0;
+}
+
+int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata,
+		    struct lease_table **ret)
+{
+	struct lease_table *t;
+	int r;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->event = e;
+	t->hooks = *hooks;
+	t->userdata = userdata;
+	t->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (t->inotify_fd < 0) {
+		r = -errno;
+		free(t);
+		return r;
+	}
+	r = sd_event_add_io(e, &t->inotify_source, t->inotify_fd, EPOLLIN, lease_table_on_inotify,
+			    t);
+	if (r < 0) {
+		close(t->inotify_fd);
+		free(t);
+		return r;
+	}
+	*ret = t;
+	return 0;
+}
+
+struct lease_table *lease_table_free(struct lease_table *t)
+{
+	if (!t)
+		return NULL;
+	t->hooks = (struct lease_hooks){0};
+	while (t->leases)
+		lease_free(t->leases);
+	while (t->holders)
+		holder_free(t->holders);
+	sd_event_source_disable_unref(t->inotify_source);
+	safe_close(t->inotify_fd);
+	free(t);
+	return NULL;
+}
+
+struct lease *lease_table_find(const struct lease_table *t, uint32_t group)
+{
+	for (struct lease *l = t->leases; l; l = l->next)
+		if (l->group == group)
+			return l;
+	return NULL;
+}
+
+struct lease *lease_table_first(const struct lease_table *t)
+{
+	return t->leases;
+}
+
+size_t lease_table_count(const struct lease_table *t)
+{
+	return t->n_leases;
+}
+
+size_t lease_table_count_uid(const struct lease_table *t, uid_t uid)
+{
+	size_t n = 0;
+
+	for (struct lease *l = t->leases; l; l = l->next)
+		if (l->uid == uid)
+			n++;
+	return n;
+}
+
+/* Keep the list ordered by group, so that "leases" lists them in that order. */
+static void lease_table_link(struct lease_table *t, struct lease *l)
+{
+	struct lease *prev = NULL, *next = t->leases;
+
+	while (next && next->group < l->group) {
+		prev = next;
+		next = next->next;
+	}
+	l->prev = prev;
+	l->next = next;
+	if (prev)
+		prev->next = l;
+	else
+		t->leases = l;
+	if (next)
+		next->prev = l;
+	t->n_leases++;
+}
+
+int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
+		      struct lease **ret)
+{
+	struct pidref copy = PIDREF_NULL;
+	struct holder *h;
+	struct lease *l;
+	char path[64];
+	int r;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->table = t;
+	l->group = group;
+	l->fd = -1;
+	l->wd = -1;
+	l->devices = strdup(devices ? devices : "");
+	if (!l->devices) {
+		free(l);
+		return -ENOMEM;
+	}
+	snprintf(l->rule, sizeof(l->rule), "%s", rule ? rule : "");
+	holders_target_from_stat(st, &l->node);
+	l->since_usec = now_usec(CLOCK_REALTIME);
+
+	/* Watch the very inode we opened, through our descriptor, not a path that may change. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	l->wd = inotify_add_watch(t->inotify_fd, path, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+	if (l->wd < 0) {
+		r = log_error_errno(errno, "Failed to watch group %u for close: %m", group);
+		goto fail;
+	}
+
+	h = lease_table_find_holder(t, holder);
+	if (!h) {
+		r = pidref_copy(holder, &copy);
+		if (r < 0)
+			goto fail;
+		r = holder_new(t, &copy, uid, &h);
+		pidref_done(&copy);
+		if (r < 0)
+			goto fail;
+	}
+	l->fd = fd;
+	l->state = LEASE_HELD;
+	lease_set_holder(l, h);
+	lease_table_link(t, l);
+	*ret = l;
+	return 0;
+fail:
+	if (l->wd >= 0)
+		inotify_rm_watch(t->inotify_fd, l->wd);
+	free(l->devices);
+	free(l);
+	return r;
+}
+
+bool lease_release(struct lease *l)
+{
+	struct lease_table *t = l->table;
+	uint32_t group = l->group;
+
+	if (l->state != LEASE_HELD)
+		return false;
+	if (t->hooks.detach)
+		t->hooks.detach(l, t->userdata);
+	l->fd = safe_close(l->fd);
+	l->state = LEASE_RELEASING;
+	/* close() ran the final fput before returning, so a last close is queued already. */
+	lease_table_drain(t);
+	lease_table_process_checks(t);
+	/* Nothing can lease the group again meanwhile, so absent means ended. */
+	return lease_table_find(t, group) == NULL;
+}
+
+void lease_rescan(struct lease *l)
+{
+	if (l->state != LEASE_RELEASING || l->holder)
+		return;
+	if (now_usec(CLOCK_MONOTONIC) - l->last_scan_usec < LEASE_RESCAN_USEC)
+		return;
+	lease_check_open(l, false);
+}
+
+bool lease_caller_is_holder(const struct lease *l, const struct identity *caller)
+{
+	if (!l->holder)
+		return false;
+	if (pidref_equal(&caller->pid, &l->holder->pid))
+		return true;
+	if (caller->uid != l->holder->uid)
+		return false;
+	/* Errors count as "no": fail closed. */
+	return pidref_is_descendant(&caller->pid, &l->holder->pid) > 0;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The lease table. A lease is one IOMMU group held by one holder process
+ * (tracked by pidfd, one exit watch per process shared by its leases) plus
+ * the broker's own copy of the group file: the same open file description
+ * that was sent to the holder.
+ *
+ * A lease ends only when that file is really closed. All copies (the
+ * broker's, the holder's, a fork child's, one passed on with SCM_RIGHTS)
+ * share one open file description, so the kernel reports exactly one
+ * IN_CLOSE_* on the node when the last copy goes. When the holder releases
+ * or exits, the broker closes its copy and the lease is "releasing" until
+ * that event comes; if it does not, /proc is scanned for whoever still has
+ * the file and the lease passes to that process.
+ */
+#pragma once
+
+#include "broker/holders.h"
+#include "broker/identity.h"
+#include "broker/pidref.h"
+#include "protocol/message.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <systemd/sd-event.h>
+
+struct container; /* merge.c */
+struct lease_table;
+
+enum lease_state {
+	LEASE_HELD,	 /* the holder has it; the broker keeps its copy */
+	LEASE_RELEASING, /* the broker closed its copy; waiting for the last one to go */
+};
+
+/* One process holding leases. */
+struct holder {
+	struct lease_table *table;
+	struct holder *prev, *next;
+	struct pidref pid;
+	uid_t uid;
+	struct exit_watch *exit_watch;
+	unsigned n_leases;
+};
+
+struct lease {
+	struct lease_table *table;
+	struct lease *prev, *next;
+	uint32_t group;
+	enum lease_state state;
+	struct holder *holder; /* NULL: releasing, and no process found holding the file */
+	uid_t uid;	       /* the holder's uid, or the last one known */
+	pid_t pid;	       /* the holder's pid, or the last one known */
+	int fd;		       /* the broker's copy of the group file; -1 once releasing */
+	int wd;		       /* inotify watch on the node; -1 once the node is gone */
+	struct holders_target node;
+	char rule[VB_NAME_MAX + 1];
+	char *devices;		     /* comma-separated addresses, for logs */
+	uint64_t since_usec;	     /* CLOCK_REALTIME */
+	uint64_t last_scan_usec;     /* CLOCK_MONOTONIC of the last holders scan */
+	struct container *container; /* owned by merge.c; NULL: not merged */
+	bool check_pending;	     /* look for remaining holders after the current drain */
+	bool end_if_nobody;	     /* ... and end the lease if there are none */
+};
+
+/*
+ * What the rest of the broker does at lease transitions. All are called
+ * from within the lease table; none may add or remove leases.
+ */
+struct lease_hooks {
+	/* The broker is about to close its copy: take the group out of its container. */
+	void (*detach)(struct lease *l, void *userdata);
+	/* The holder is gone but pids[] still have the file (hard removal kills them). */
+	void (*still_open)(struct lease *l, const pid_t *pids, size_t n, void *userdata);
+	/* The file is closed: the lease is about to be freed. */
+	void (*ended)(struct lease *l, void *userdata);
+	/* A holder is about to be freed: drop every pointer to it. */
+	void (*holder_freed)(struct holder *h, void *userdata);
+};
+
+int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata,
+		    struct lease_table **ret);
+/* Frees every lease and holder (closing the broker's copies) without calling hooks. */
+struct lease_table *lease_table_free(struct lease_table *t);
+
+struct lease *lease_table_find(const struct lease_table *t, uint32_t group);
+struct lease *lease_table_first(const struct lease_table *t);
+size_t lease_table_count(const struct lease_table *t);
+/* Leases whose holder (or last known holder) has uid, in any state. */
+size_t lease_table_count_uid(const struct lease_table *t, uid_t uid);
+/* The live holder object of the process p, if it holds anything. */
+struct holder *lease_table_find_holder(const struct lease_table *t, const struct pidref *p);
+
+/*
+ * lease_table_grant records a new lease of group held by the process
+ * holder (copied) with uid: fd is the broker's copy (taken on success), st
+ * its stat. Starts watching the node for the close and the holder for exit.
+ */
+int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
+		      struct lease **ret);
+
+/*
+ * lease_release closes the broker's copy of a held lease. Returns true when
+ * the file was closed at once: the lease has then ended and l is freed.
+ * False: the file is still open somewhere; the lease ends when it closes.
+ */
+bool lease_release(struct lease *l);
+
+/*
+ * lease_rescan looks again for the process holding a releasing lease's file
+ * when nobody was found before (at most once a second), so that busy
+ * replies can name it. It may find the lease ended (the node gone and
+ * nobody holding it): callers look the group up again afterwards.
+ */
+void lease_rescan(struct lease *l);
+
+/* Whether caller is the lease's holder process, or a descendant of it with its uid. */
+bool lease_caller_is_holder(const struct lease *l, const struct identity *caller);
+
+const char *lease_state_to_string(enum lease_state s);

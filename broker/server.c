@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+#include "broker/server.h"
+#include "broker/cleanup.h"
+#include "broker/connection.h"
+#include "broker/identity.h"
+#include "broker/lease.h"
+#include "broker/log.h"
+#include "broker/ops.h"
+#include "protocol/message.h"
+#include "protocol/wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+/* Connections accepted per wake-up. */
+#define SERVER_ACCEPT_BURST 32
+/* Pause after accept() ran out of descriptors or memory, instead of spinning. */
+#define SERVER_ACCEPT_RETRY_USEC (100 * 1000)
+
+struct server {
+	struct broker *broker;
+	int listen_fd;
+	sd_event_source *accept_source;
+	sd_event_source *retry_source;
+	char *path;
+	bool created; /* we bound the socket: unlink it at exit if it is still ours */
+	dev_t dev;
+	ino_t ino;
+	struct connection *connections;
+	size_t n_connections;
+};
+
+const char *server_socket_path(const struct server *s)
+{
+	return s->path;
+}
+
+size_t server_count_connections(const struct server *s)
+{
+	return s->n_connections;
+}
+
+static size_t server_count_uid(const struct server *s, uid_t uid)
+{
+	size_t n = 0;
+
+	for (struct connection *c = s->connections; c; c = c->next)
+		if (c->identity->uid == uid && !c->closing)
+			n++;
+	return n;
+}
+
+void server_remove_connection(struct server *s, struct connection *c)
+{
+	if (!s)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (s->connections == c)
+		s->connections = c->next;
+	else
+		return; /* not linked */
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	s->n_connections--;
+	ops_update_status(s->broker);
+}
+
+void server_attach_holder(struct server *s, struct holder *h)
+{
+	for (struct connection *c = s->connections; c; c = c->next)
+		if (!c->holder && pidref_equal(&c->identity->pid, &h->pid))
+			c->holder = h;
+}
+
+void server_detach_holder(struct server *s, const struct holder *h)
+{
+	if (!s)
+		return;
+	for (struct connection *c = s->connections; c; c = c->next)
+		if (c->holder == h)
+			c->holder = NULL;
+}
+
+void server_foreach_connection(struct server *s, void (*fn)(struct connection *c, void *ud),
+			       void *ud)
+{
+	struct connection *c, *next;
+
+	for (c = s->connections; c; c = next) {
+		next = c->next;
+		if (!c->closing)
+			fn(c, ud);
+	}
+}
+
+/* Refuse a connection over a limit with a reply saying so, then close it. */
+static void server_refuse(int fd, const char *message)
+{
+	_cleanup_json_ struct json_object *o = NULL;
+	const char *text;
+	size_t len;
+
+	o = vb_reply_new_error(false, 0, VB_E_LIMIT, "%s", message);
+	if (o && vb_packet_serialize(o, &text, &len) == 0)
+		(void)vb_wire_send(fd, text, len, NULL, 0);
+	close(fd);
+}
+
+static void server_accept_one(struct server *s, int fd)
+{
+	struct broker *b = s->broker;
+	struct identity *id = NULL;
+	struct connection *c;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char message[VB_MESSAGE_MAX];
+	int r;
+
+	if (s->n_connections >= b->config.max_connections) {
+		log_warning("Refusing a connection: %zu connections open, the limit",
+			    s->n_connections);
+		snprintf(message, sizeof(message),
+			 "the broker has %u connections open, its limit; try again later",
+			 b->config.max_connections);
+		server_refuse(fd, message);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warning_errno(errno, "Refusing a connection: cannot read its credentials: %m");
+		close(fd);
+		return;
+	}
+	if (cred.uid != 0 && server_count_uid(s, cred.uid) >= b->config.max_connections_per_uid) {
+		log_warning(
+			"Refusing a connection of uid %u: it has %u connections open, the limit",
+			(unsigned)cred.uid, b->config.max_connections_per_uid);
+		snprintf(message, sizeof(message),
+			 "uid %u has %u connections open to the broker, the most it may have; "
+			 "close some first",
+			 (unsigned)cred.uid, b->config.max_connections_per_uid);
+		server_refuse(fd, message);
+		return;
+	}
+	r = identity_from_socket(fd, &id);
+	if (r < 0) {
+		/* Fail closed: a peer we cannot identify gets nothing. */
+		log_warning_errno(
+			r, "Refusing a connection of pid %d (uid %u): cannot identify it: %m",
+			(int)cred.pid, (unsigned)cred.uid);
+		close(fd);
+		return;
+	}
+	r = connection_new(b, fd, id, &c);
+	if (r < 0) {
+		log_error_errno(r, "Failed to set up a connection: %m");
+		identity_free(id);
+		close(fd);
+		return;
+	}
+	c->next = s->connections;
+	if (s->connections)
+		s->connections->prev = c;
+	s->connections = c;
+	s->n_connections++;
+	c->holder = lease_table_find_holder(b->leases, &id->pid);
+	log_debug("Connection %llu from pid %d (uid %u%s%s%s)", (unsigned long long)c->serial,
+		  (int)id->pid.pid, (unsigned)id->uid, id->unit ? ", unit " : "",
+		  id->unit ? id->unit : "", c->admin ? ", admin" : "");
+	ops_update_status(b);
+}
+
+static int server_on_retry(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct server *s = userdata;
+
+	sd_event_source_set_enabled(s->accept_source, SD_EVENT_ON);
+	return 0;
+}
+
+static int server_on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct server *s = userdata;
+
+	for (int i = 0; i < SERVER_ACCEPT_BURST; i++) {
+		int cfd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd >= 0) {
+			server_accept_one(s, cfd);
+			continue;
+		}
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			log_warning_errno(errno, "Failed to accept a connection: %m; pausing");
+			sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
+			sd_event_source_set_time_relative(s->retry_source,
+							  SERVER_ACCEPT_RETRY_USEC);
+			sd_event_source_set_enabled(s->retry_source, SD_EVENT_ONESHOT);
+			return 0;
+		}
+		/* ECONNABORTED and friends: that one connection is gone; go on. */
+		log_debug_errno(errno, "accept() failed: %m");
+	}
+	return 0;
+}
+
+/* mkdir -p for the socket's directory, each new component 0755. */
+static int server_mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	p = strrchr(buf, '/');
+	if (!p || p == buf)
+		return 0;
+	*p = '\0';
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Bind our own socket at path. A socket already there is replaced only if
+ * nobody answers on it (a stale one from a previous run); anything that is
+ * not a socket is never removed.
+ */
+static int server_bind(struct server *s, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return log_error_errno(ENAMETOOLONG, "Socket path %s is too long", path);
+	strcpy(sa.sun_path, path);
+	r = server_mkdir_parents(path);
+	if (r < 0)
+		return log_error_errno(r, "Failed to create the directory of %s: %m", path);
+	if (lstat(path, &st) == 0) {
+		_cleanup_close_ int probe = -1;
+
+		if (!S_ISSOCK(st.st_mode))
+			return log_error_errno(EEXIST,
+					       "%s exists and is not a socket; refusing to "
+					       "replace it",
+					       path);
+		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return log_error_errno(EADDRINUSE, "Another broker is listening on %s",
+					       path);
+		if (unlink(path) < 0 && errno != ENOENT)
+			return log_error_errno(errno, "Failed to remove stale socket %s: %m", path);
+	} else if (errno != ENOENT) {
+		return log_error_errno(errno, "Failed to look at %s: %m", path);
+	}
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return log_error_errno(errno, "Failed to create a socket: %m");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return log_error_errno(errno, "Failed to bind %s: %m", path);
+	/* Anyone may connect; what they get is decided per request by the policy. */
+	if (chmod(path, 0666) < 0)
+		return log_error_errno(errno, "Failed to make %s accessible: %m", path);
+	if (listen(fd, SOMAXCONN) < 0)
+		return log_error_errno(errno, "Failed to listen on %s: %m", path);
+	if (stat(path, &st) < 0)
+		return log_error_errno(errno, "Failed to look at %s: %m", path);
+	s->created = true;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->listen_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* The socket systemd passed: exactly one listening AF_UNIX SOCK_SEQPACKET socket. */
+static int server_take_systemd(struct server *s, int n)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int fd = SD_LISTEN_FDS_START, r, fl;
+
+	if (n != 1) {
+		for (int i = 0; i < n; i++)
+			close(SD_LISTEN_FDS_START + i);
+		return log_error_errno(EINVAL, "systemd passed %d sockets; expected exactly one",
+				       n);
+	}
+	r = sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0);
+	if (r <= 0) {
+		close(fd);
+		return log_error_errno(r < 0 ? r : EINVAL,
+				       "The socket systemd passed is not a listening AF_UNIX "
+				       "SOCK_SEQPACKET socket");
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		r = -errno;
+		close(fd);
+		return log_error_errno(r, "Failed to configure the socket systemd passed: %m");
+	}
+	s->listen_fd = fd;
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && len > sizeof(sa.sun_family) &&
+	    sa.sun_path[0])
+		s->path = strndup(sa.sun_path, len - sizeof(sa.sun_family));
+	else
+		s->path = strdup("(socket from systemd)");
+	return s->path ? 0 : -ENOMEM;
+}
+
+int server_new(struct broker *b, struct server **ret)
+{
+	struct server *s;
+	int n, r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->broker = b;
+	s->listen_fd = -1;
+
+	n = sd_listen_fds(1);
+	if (n < 0) {
+		r = log_error_errno(n, "Failed to read the sockets systemd passed: %m");
+		goto fail;
+	}
+	if (n > 0) {
+		if (b->config.socket_path)
+			log_warning("Using the socket systemd passed; ignoring --socket %s",
+				    b->config.socket_path);
+		r = server_take_systemd(s, n);
+	} else {
+		const char *path =
+			b->config.socket_path ? b->config.socket_path : BROKER_DEFAULT_SOCKET;
+
+		s->path = strdup(path);
+		r = s->path ? server_bind(s, path) : -ENOMEM;
+	}
+	if (r < 0)
+		goto fail;
+
+	r = sd_event_add_io(b->event, &s->accept_source, s->listen_fd, EPOLLIN, server_on_accept,
+			    s);
+	if (r < 0)
+		goto fail;
+	r = sd_event_add_time_relative(b->event, &s->retry_source, CLOCK_MONOTONIC,
+				       SERVER_ACCEPT_RETRY_USEC, 0, server_on_retry, s);
+	if (r < 0)
+		goto fail;
+	sd_event_source_set_enabled(s->retry_source, SD_EVENT_OFF);
+	*ret = s;
+	return 0;
+fail:
+	server_free(s);
+	return r;
+}
+
+struct server *server_free(struct server *s)
+{
+	struct stat st;
+
+	if (!s)
+		return NULL;
+	while (s->connections)
+		connection_free(s->connections);
+	sd_event_source_disable_unref(s->accept_source);
+	sd_event_source_disable_unref(s->retry_source);
+	safe_close(s->listen_fd);
+	/* Remove the socket we bound, unless something else has replaced it since. */
+	if (s->created && lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+		unlink(s->path);
+	free(s->path);
+	free(s);
+	return NULL;
+}

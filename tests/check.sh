@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs every test tier this machine can run and prints one summary.
+#   tests/check.sh BUILD [unit] [integration] [vm]   (default: all three)
+# Each tier's own output is shown as it runs; a tier that cannot run here
+# says SKIPPED and why (a skipped tier is never counted as passed).
+set -uo pipefail
+
+BUILD=${1:-build}
+shift || true
+TIERS=("$@")
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration vm)
+export VB_BUILD=$BUILD
+
+total_pass=0 total_fail=0 total_skip=0
+summary=()
+
+# Adds the counts of a Check runner's output ("NN%: Checks: N, Failures: F, Errors: E").
+count_check_output() {
+	local log=$1 tier=$2 checks fails errs
+	checks=0 fails=0 errs=0
+	while read -r c f e; do
+		checks=$((checks + c)) fails=$((fails + f)) errs=$((errs + e))
+	done < <(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$log")
+	tier_pass=$((checks - fails - errs))
+	tier_fail=$((fails + errs))
+}
+
+run_unit() {
+	local log rc=0
+	log=$(mktemp)
+	for t in "$BUILD"/tests/test_*; do
+		[ -x "$t" ] || continue
+		echo "== unit: $(basename "$t")"
+		"$t" 2>&1 | tee -a "$log" || rc=1
+	done
+	count_check_output "$log" unit
+	rm -f "$log"
+	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+}
+
+run_install() {
+	local log rc=0
+	log=$(mktemp)
+	echo "== install: make install DESTDIR, and a program built against the result"
+	bash tests/install-check.sh "$BUILD" 2>&1 | tee "$log" || rc=1
+	read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
+	tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
+	rm -f "$log"
+	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+}
+
+run_integration() {
+	local log rc=0
+	if [ "$(id -u)" != 0 ]; then
+		tier_skip="needs root (starts vfio-brokerd, setuid test clients)"
+		return
+	fi
+	log=$(mktemp)
+	echo "== integration: real broker on a simulated tree, unprivileged clients"
+	"$BUILD"/tests/integration 2>&1 | tee "$log" || rc=1
+	count_check_output "$log" integration
+	rm -f "$log"
+	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+}
+
+run_vm() {
+	local log rc=0
+	log=$(mktemp)
+	bash tests/vm/check.sh "$BUILD" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+	if grep -q '^SKIPPED: ' "$log"; then
+		tier_skip=$(sed -n 's/^SKIPPED: //p' "$log" | head -1)
+	else
+		# The VM tier ends with "N passed, M failed[, K skipped]" over both kernels.
+		read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
+		tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
+		tier_note=$(sed -n 's/^[0-9]* passed, [0-9]* failed, \([0-9]* skipped\).*/\1/p' "$log" | tail -1)
+		[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+	fi
+	rm -f "$log"
+}
+
+for tier in "${TIERS[@]}"; do
+	tier_pass=0 tier_fail=0 tier_skip='' tier_note=''
+	start=$(date +%s)
+	"run_$tier"
+	secs=$(( $(date +%s) - start ))
+	if [ -n "$tier_skip" ]; then
+		summary+=("$tier: SKIPPED ($tier_skip)")
+		total_skip=$((total_skip + 1))
+	else
+		summary+=("$tier: $tier_pass passed, $tier_fail failed${tier_note:+, $tier_note (see above)} (${secs}s)")
+	fi
+	total_pass=$((total_pass + tier_pass)) total_fail=$((total_fail + tier_fail))
+done
+
+echo
+echo "== summary"
+printf '  %s\n' "${summary[@]}"
+if [ $total_skip -gt 0 ]; then
+	echo "check: $total_pass passed, $total_fail failed, $total_skip skipped"
+else
+	echo "check: $total_pass passed, $total_fail failed"
+fi
+[ $total_fail -eq 0 ]

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vfioctl as users type it: run-with-fds, exit statuses, errors that say
+ * what to do next, JSON for scripts, and the admin's soft removal.
+ */
+#include "tests/integration/it.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct broker B;
+
+static void setup(void)
+{
+	broker_setup(&B, IT_POLICY);
+	broker_start(&B, NULL);
+}
+
+static void teardown(void)
+{
+	broker_teardown(&B);
+}
+
+struct cmd_result {
+	int status; /* exit code, or 128+signal */
+	char out[8192];
+	char err[8192];
+};
+
+static void drain(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+}
+
+/* Starts `vfioctl --socket SOCK args...` as uid; stdout/stderr to pipes. */
+static pid_t vfioctl_spawn(uid_t uid, int *out_fd, int *err_fd, const char *const *args)
+{
+	const char *argv[32];
+	char exe[PATH_MAX];
+	int out[2], err[2];
+	size_t n = 0;
+	pid_t pid;
+
+	snprintf(exe, sizeof(exe), "%s/vfioctl", getenv("VB_BUILD") ?: "build");
+	argv[n++] = exe;
+	argv[n++] = "--socket";
+	argv[n++] = B.socket;
+	for (; *args && n < 31; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+				 setresuid(uid, uid, uid) < 0))
+			_exit(120);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execv(exe, (char **)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	*out_fd = out[0];
+	*err_fd = err[0];
+	return pid;
+}
+
+static void vfioctl_run(struct cmd_result *r, uid_t uid, ...)
+{
+	const char *args[32];
+	size_t n = 0;
+	va_list ap;
+	int out, err;
+	pid_t pid;
+
+	va_start(ap, uid);
+	for (const char *a; (a = va_arg(ap, const char *)) && n < 31;)
+		args[n++] = a;
+	va_end(ap);
+	args[n] = NULL;
+	pid = vfioctl_spawn(uid, &out, &err, args);
+	drain(out, r->out, sizeof(r->out));
+	drain(err, r->err, sizeof(r->err));
+	close(out);
+	close(err);
+	r->status = wait_exit(pid);
+}
+
+START_TEST(test_lease_runs_the_command_with_the_group_fd_inherited)
+{
+	struct cmd_result r;
+
+	/* The command sees VFIO_BROKER_FDS=7=N and fd N is the group file. */
+	vfioctl_run(&r, UID_ALICE, "lease", "7", "--", "/bin/sh", "-c",
+		    "echo \"fds=$VFIO_BROKER_FDS\"; readlink /proc/self/fd/${VFIO_BROKER_FDS#7=}",
+		    NULL);
+	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "fds=7="), "stdout: %s", r.out);
+	ck_assert_msg(strstr(r.out, "/dev/vfio/7"), "stdout: %s", r.out);
+}
+END_TEST
+
+START_TEST(test_lease_returns_the_commands_exit_status_and_ends_the_lease)
+{
+	struct cmd_result r;
+
+	vfioctl_run(&r, UID_ALICE, "lease", "0000:01:00.0", "--", "/bin/sh", "-c", "exit 3",
+		    NULL);
+	ck_assert_int_eq(r.status, 3);
+	/* The lease ended with the command: another allowed user gets the group. */
+	vfioctl_run(&r, UID_CAROL, "lease", "7", "--", "/bin/true", NULL);
+	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+}
+END_TEST
+
+START_TEST(test_denied_lease_exits_1_with_code_reason_and_hint)
+{
+	struct cmd_result r;
+
+	vfioctl_run(&r, UID_BOB, "lease", "7", "--", "/bin/true", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "vfioctl: denied:"), "stderr: %s", r.err);
+	ck_assert_msg(strstr(r.err, "0000:01:00.0"), "stderr: %s", r.err);
+	ck_assert_msg(strstr(r.err, "explain"), "no hint in: %s", r.err);
+}
+END_TEST
+
+START_TEST(test_list_json_is_machine_readable)
+{
+	struct cmd_result r;
+
+	vfioctl_run(&r, UID_ALICE, "list", "--json", NULL);
+	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+	{
+		struct json_object *o = json_tokener_parse(r.out), *groups;
+
+		ck_assert_msg(o, "not JSON: %s", r.out);
+		ck_assert(json_object_object_get_ex(o, "groups", &groups));
+		ck_assert_int_eq(json_object_array_length(groups), 4);
+		json_object_put(o);
+	}
+	vfioctl_run(&r, UID_ALICE, "list", NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "0000:05:02.0") && strstr(r.out, "e1000e"), "%s", r.out);
+}
+END_TEST
+
+START_TEST(test_unreachable_broker_exits_3_with_a_hint)
+{
+	struct cmd_result r;
+
+	broker_stop(&B);
+	vfioctl_run(&r, UID_ALICE, "list", NULL);
+	ck_assert_int_eq(r.status, 3);
+	ck_assert_msg(strstr(r.err, "vfio-brokerd"), "stderr: %s", r.err);
+}
+END_TEST
+
+START_TEST(test_usage_errors_exit_2)
+{
+	struct cmd_result r;
+
+	vfioctl_run(&r, UID_ALICE, "frobnicate", NULL);
+	ck_assert_int_eq(r.status, 2);
+	vfioctl_run(&r, UID_ALICE, "lease", "seven", "--", "/bin/true", NULL);
+	ck_assert_int_eq(r.status, 2);
+}
+END_TEST
+
+START_TEST(test_policy_check_accepts_good_and_names_file_and_line_of_bad)
+{
+	struct cmd_result r;
+
+	vfioctl_run(&r, 0, "policy", "check", B.policy_dir, NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s%s", r.status, r.out, r.err);
+	ck_assert_msg(strstr(r.out, "3 rules"), "stdout: %s", r.out);
+	broker_write_policy(&B, "20-bad.json", "{\"rules\": [\n{\"name\": \"b\", \"users\": [1],\n"
+					       "\"devices\": [{\"colour\": \"red\"}]}]}\n");
+	vfioctl_run(&r, 0, "policy", "check", B.policy_dir, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "20-bad.json:3"), "stderr: %s", r.err);
+}
+END_TEST
+
+START_TEST(test_policy_explain_names_the_rule)
+{
+	struct cmd_result r;
+
+	vfioctl_run(&r, 0, "policy", "explain", "--uid", "2000", "--group", "7", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "alice-nics"), "stdout: %s", r.out);
+	vfioctl_run(&r, 0, "policy", "explain", "--uid", "2001", "--group", "7", NULL);
+	ck_assert_msg(strstr(r.out, "DENIED") || strstr(r.out, "denied"), "stdout: %s", r.out);
+}
+END_TEST
+
+static bool holder_is_listed(void *arg)
+{
+	struct cmd_result r;
+
+	vfioctl_run(&r, 0, "leases", "--json", NULL);
+	return r.status == 0 && strstr(r.out, "\"group\": 7,");
+}
+
+START_TEST(test_soft_remove_terminates_the_leased_command)
+{
+	struct cmd_result r;
+	const char *args[] = {"lease", "7", "--", "/bin/sleep", "60", NULL};
+	int out, err;
+	pid_t holder = vfioctl_spawn(UID_ALICE, &out, &err, args);
+
+	ck_assert(wait_until(holder_is_listed, NULL));
+	vfioctl_run(&r, 0, "remove", "--soft", "7", "--timeout", "10", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	/* vfioctl passed the request on to its command as SIGTERM. */
+	ck_assert_int_eq(wait_exit(holder), 128 + SIGTERM);
+	close(out);
+	close(err);
+}
+END_TEST
+
+START_TEST(test_hard_remove_of_a_leased_command)
+{
+	struct cmd_result r;
+	const char *args[] = {"lease", "7", "--on-remove=ignore", "--", "/bin/sleep", "60", NULL};
+	int out, err;
+	pid_t holder = vfioctl_spawn(UID_ALICE, &out, &err, args);
+
+	ck_assert(wait_until(holder_is_listed, NULL));
+	vfioctl_run(&r, 0, "remove", "--soft", "7", "--timeout", "1", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "timeout"), "stderr: %s", r.err);
+	vfioctl_run(&r, 0, "remove", "--hard", "7", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
+	vfioctl_run(&r, UID_CAROL, "lease", "7", "--", "/bin/true", NULL);
+	ck_assert_msg(r.status == 0, "group 7 not free after hard remove: %s", r.err);
+	close(out);
+	close(err);
+}
+END_TEST
+
+Suite *suite_cli(void)
+{
+	Suite *s = suite_create("vfioctl");
+	TCase *t = tcase_create("cli");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, test_lease_runs_the_command_with_the_group_fd_inherited);
+	tcase_add_test(t, test_lease_returns_the_commands_exit_status_and_ends_the_lease);
+	tcase_add_test(t, test_denied_lease_exits_1_with_code_reason_and_hint);
+	tcase_add_test(t, test_list_json_is_machine_readable);
+	tcase_add_test(t, test_unreachable_broker_exits_3_with_a_hint);
+	tcase_add_test(t, test_usage_errors_exit_2);
+	tcase_add_test(t, test_policy_check_accepts_good_and_names_file_and_line_of_bad);
+	tcase_add_test(t, test_policy_explain_names_the_rule);
+	tcase_add_test(t, test_soft_remove_terminates_the_leased_command);
+	tcase_add_test(t, test_hard_remove_of_a_leased_command);
+	suite_add_tcase(s, t);
+	return s;
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+#include "tests/integration/it.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+
+struct outcome *outcome_new(void)
+{
+	struct outcome *o = mmap(NULL, sizeof(*o), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(o, MAP_FAILED);
+	memset(o, 0, sizeof(*o));
+	o->rc = 1; /* "never reported" */
+	return o;
+}
+
+void outcome_free(struct outcome *o)
+{
+	if (o)
+		munmap(o, sizeof(*o));
+}
+
+void outcome_record(struct outcome *o, struct vfiobroker *b, int rc)
+{
+	const char *code = b ? vfiobroker_error_code(b) : NULL;
+	const char *msg = b ? vfiobroker_error_message(b) : NULL;
+
+	o->rc = rc;
+	snprintf(o->code, sizeof(o->code), "%s", rc < 0 && code ? code : "");
+	snprintf(o->message, sizeof(o->message), "%s", rc < 0 && msg ? msg : "");
+}
+
+static int wait_for_remove_request(struct vfiobroker *b, unsigned group)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = vfiobroker_get_fd(b), .events = POLLIN};
+		struct vfiobroker_event ev;
+		int r;
+
+		r = vfiobroker_next_event(b, &ev);
+		if (r == -EAGAIN) {
+			if (poll(&pfd, 1, 10000) != 1)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		if (ev.type == VFIOBROKER_EVENT_REMOVE_REQUESTED && ev.group == group)
+			return 0;
+	}
+}
+
+int client_lease(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b = NULL;
+	struct rlimit rl;
+	unsigned group = a->group;
+	int fd = -1, r;
+
+	r = vfiobroker_connect(a->socket, &b);
+	if (r < 0) {
+		outcome_record(a->out, NULL, r);
+		return 1;
+	}
+	if (a->device)
+		r = vfiobroker_lease_device(b, a->device, &group, &fd);
+	else
+		r = vfiobroker_lease(b, group, &fd);
+	outcome_record(a->out, b, r);
+	if (r < 0) {
+		vfiobroker_disconnect(b);
+		return 1;
+	}
+	a->out->value = (int)group;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+		snprintf(a->out->text, sizeof(a->out->text), "memlock=%llu fd=%d",
+			 (unsigned long long)rl.rlim_cur, fd);
+
+	switch (a->mode) {
+	case HOLD_UNTIL_GO:
+		signal_pipe_send(a->ready, 'L');
+		signal_pipe_wait(a->go);
+		break;
+	case HOLD_IN_CHILD:
+		if (fork() == 0) {
+			vfiobroker_disconnect(b);
+			signal_pipe_wait(a->go);
+			_exit(0);
+		}
+		signal_pipe_send(a->ready, 'L');
+		break;
+	case HOLD_COOPERATE:
+		signal_pipe_send(a->ready, 'L');
+		r = wait_for_remove_request(b, group);
+		if (r == 0) {
+			close(fd);
+			fd = -1;
+			r = vfiobroker_release(b, group, NULL);
+		}
+		a->out->value = r == 0 ? 1 : r;
+		break;
+	case HOLD_IGNORE:
+		signal_pipe_send(a->ready, 'L');
+		for (;;)
+			pause();
+	default:
+		break;
+	}
+	if (fd >= 0)
+		close(fd);
+	vfiobroker_disconnect(b);
+	return 0;
+}

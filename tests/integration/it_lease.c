@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Leasing on a simulated tree: who gets a group, who is refused and why,
+ * one holder at a time, and when a group becomes free again.
+ */
+#include "tests/integration/it.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct broker B;
+
+static void setup(void)
+{
+	broker_setup(&B, IT_POLICY);
+	broker_start(&B, NULL);
+}
+
+static void teardown(void)
+{
+	broker_teardown(&B);
+}
+
+static struct client_args args(unsigned group, struct outcome *out)
+{
+	return (struct client_args){.socket = B.socket, .group = group, .out = out};
+}
+
+/* Runs in the client: lease, then prove the fd is the group file and usable. */
+static int client_lease_and_use(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	char path[PATH_MAX];
+	struct stat want, got;
+	int fd, r;
+
+	sim_tree_group_path(&B.sim, a->group, path, sizeof(path));
+	/* Without the broker this user cannot open the group at all. */
+	if (open(path, O_RDWR) >= 0 || errno != EACCES)
+		return 10;
+	if ((r = vfiobroker_connect(a->socket, &b)) < 0)
+		return 11;
+	r = vfiobroker_lease(b, a->group, &fd);
+	outcome_record(a->out, b, r);
+	if (r < 0)
+		return 12;
+	if (stat(path, &want) < 0 || fstat(fd, &got) < 0)
+		return 13;
+	if (want.st_ino != got.st_ino || want.st_dev != got.st_dev)
+		return 14;
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+		return 15;
+	if (write(fd, "x", 1) != 1)
+		return 16;
+	close(fd);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_allowed_user_gets_a_usable_group_fd)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(7, o);
+
+	int status = run_as(UID_ALICE, 0, client_lease_and_use, &a);
+
+	ck_assert_msg(status == 0, "client step %d failed: rc %d %s: %s", status, o->rc, o->code,
+		      o->message);
+	ck_assert(broker_log_wait(&B, "EVENT=grant"));
+	ck_assert(broker_log_wait(&B, "RULE=alice-nics"));
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_user_without_a_rule_is_denied_with_the_reason)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(7, o);
+
+	ck_assert_int_ne(run_as(UID_BOB, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, -EACCES);
+	ck_assert_str_eq(o->code, "denied");
+	ck_assert_msg(strstr(o->message, "0000:01:00.0"), "message: %s", o->message);
+	ck_assert(broker_log_wait(&B, "EVENT=deny"));
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_group_with_one_unallowed_device_is_denied_naming_it)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(9, o);
+
+	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, -EACCES);
+	ck_assert_msg(strstr(o->message, "0000:05:02.0"), "message: %s", o->message);
+	ck_assert_msg(!strstr(o->message, "0000:05:01.0 "), "names the allowed device: %s",
+		      o->message);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_second_holder_gets_busy_naming_the_holder_uid)
+{
+	struct outcome *first = outcome_new(), *second = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = args(7, first), c = args(7, second);
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	a.mode = HOLD_UNTIL_GO;
+	a.ready = &ready;
+	a.go = &go;
+	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+
+	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &c), 0);
+	ck_assert_int_eq(second->rc, -EBUSY);
+	ck_assert_str_eq(second->code, "busy");
+	ck_assert_msg(strstr(second->message, "2000"), "message: %s", second->message);
+
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(first);
+	outcome_free(second);
+}
+END_TEST
+
+struct retry {
+	struct client_args a;
+	uid_t uid;
+};
+
+static bool lease_succeeds(void *arg)
+{
+	struct retry *r = arg;
+
+	return run_as(r->uid, 0, client_lease, &r->a) == 0 && r->a.out->rc == 0;
+}
+
+START_TEST(test_holder_death_frees_the_group)
+{
+	struct outcome *first = outcome_new(), *second = outcome_new();
+	struct signal_pipe ready;
+	struct client_args a = args(7, first);
+	struct retry r = {args(7, second), UID_CAROL};
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	a.mode = HOLD_IGNORE;
+	a.ready = &ready;
+	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &r.a), 0);
+	ck_assert_int_eq(second->rc, -EBUSY);
+
+	kill(holder, SIGKILL);
+	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
+	ck_assert_msg(wait_until(lease_succeeds, &r), "group 7 not free after its holder died");
+	ck_assert(broker_log_wait(&B, "EVENT=release"));
+	outcome_free(first);
+	outcome_free(second);
+}
+END_TEST
+
+START_TEST(test_group_is_not_granted_again_while_an_inherited_fd_is_open)
+{
+	struct outcome *first = outcome_new(), *second = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = args(7, first);
+	struct retry r = {args(7, second), UID_CAROL};
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	a.mode = HOLD_IN_CHILD;
+	a.ready = &ready;
+	a.go = &go;
+	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	/* The holder exits; its child still has the group file open. */
+	ck_assert_int_eq(wait_exit(holder), 0);
+	usleep(100000);
+	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &r.a), 0);
+	ck_assert_int_eq(second->rc, -EBUSY);
+	ck_assert_msg(strstr(second->message, "2000"), "message: %s", second->message);
+
+	/* The child lets go: now the file is really closed and the group is free. */
+	signal_pipe_send(&go, 'g');
+	ck_assert_msg(wait_until(lease_succeeds, &r), "group 7 not free after the last close");
+	outcome_free(first);
+	outcome_free(second);
+}
+END_TEST
+
+START_TEST(test_group_on_a_host_driver_is_not_viable)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(10, o);
+
+	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, -EPERM);
+	ck_assert_str_eq(o->code, "not-viable");
+	ck_assert_msg(strstr(o->message, "e1000e") && strstr(o->message, "0000:03:00.0"),
+		      "message: %s", o->message);
+
+	/* Bound to vfio-pci, the same group is granted. */
+	ck_assert_int_eq(sim_tree_set_driver(&B.sim, "0000:03:00.0", "vfio-pci"), 0);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_unknown_group_is_no_such_group)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(4242, o);
+
+	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, -ENOENT);
+	ck_assert_str_eq(o->code, "no-such-group");
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_lease_by_device_address_leases_its_group)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(0, o);
+
+	a.device = "0000:02:00.0";
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, 0);
+	ck_assert_int_eq(o->value, 8);
+	outcome_free(o);
+}
+END_TEST
+
+/* Whether this process (and so the broker it starts) has CAP_SYS_RESOURCE. */
+static bool have_cap_sys_resource(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	unsigned long long eff = 0;
+	char line[256];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return eff & (1ULL << 24);
+}
+
+START_TEST(test_rule_memlock_is_granted_to_the_holder)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(7, o);
+
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	if (have_cap_sys_resource()) {
+		ck_assert_msg(strstr(o->text, "memlock=67108864"), "holder saw %s", o->text);
+	} else {
+		/* Raising another user's hard limit needs CAP_SYS_RESOURCE, which this
+		 * machine's root lacks: the lease is still granted and the log says why. */
+		fprintf(stderr, "NOTE: no CAP_SYS_RESOURCE here: the memlock raise itself is "
+				"not exercised, only the broker's fallback\n");
+		ck_assert(broker_log_wait(&B, "lacks CAP_SYS_RESOURCE"));
+	}
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_max_leases_per_rule_is_enforced)
+{
+	struct outcome *first = outcome_new(), *second = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = args(7, first), c = args(8, second);
+	pid_t holder;
+
+	broker_write_policy(&B, "10-test.json",
+			    "{\"rules\": [{\"name\": \"one-only\", \"users\": [2000],"
+			    " \"devices\": [{\"vendor\": \"8086\", \"device\": \"10d3\"}],"
+			    " \"max_leases\": 1}]}");
+	kill(B.pid, SIGHUP);
+	ck_assert(broker_log_wait(&B, "EVENT=reload"));
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	a.mode = HOLD_UNTIL_GO;
+	a.ready = &ready;
+	a.go = &go;
+	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &c), 0);
+	ck_assert_int_eq(second->rc, -EUSERS);
+	ck_assert_str_eq(second->code, "limit");
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(first);
+	outcome_free(second);
+}
+END_TEST
+
+static int client_list(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	struct vfiobroker_group *groups;
+	size_t n;
+	int r;
+
+	if ((r = vfiobroker_connect(a->socket, &b)) < 0)
+		return 1;
+	r = vfiobroker_list(b, &groups, &n);
+	outcome_record(a->out, b, r);
+	if (r < 0)
+		return 1;
+	a->out->value = (int)n;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(a->out->text);
+
+		snprintf(a->out->text + len, sizeof(a->out->text) - len, "%u:%s:%s:%zu:%s;",
+			 groups[i].group, groups[i].allowed ? "allowed" : "denied",
+			 groups[i].viable ? "viable" : "not-viable", groups[i].n_devices,
+			 groups[i].n_devices ? groups[i].devices[0].driver : "");
+	}
+	vfiobroker_groups_free(groups, n);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_list_shows_every_group_with_access_viability_and_drivers)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(0, o);
+
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
+	ck_assert_int_eq(o->value, 4);
+	ck_assert_msg(strstr(o->text, "7:allowed:viable:1:vfio-pci;"), "%s", o->text);
+	ck_assert_msg(strstr(o->text, "9:denied:viable:2:vfio-pci;"), "%s", o->text);
+	ck_assert_msg(strstr(o->text, "10:allowed:not-viable:1:e1000e;"), "%s", o->text);
+	ck_assert_int_eq(run_as(UID_BOB, 0, client_list, &a), 0);
+	ck_assert_msg(strstr(o->text, "7:denied:"), "%s", o->text);
+	outcome_free(o);
+}
+END_TEST
+
+static int client_release_not_mine(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	int r;
+
+	if ((r = vfiobroker_connect(a->socket, &b)) < 0)
+		return 1;
+	r = vfiobroker_release(b, a->group, NULL);
+	outcome_record(a->out, b, r);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_release_by_another_user_is_not_held)
+{
+	struct outcome *first = outcome_new(), *second = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = args(7, first), c = args(7, second);
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	a.mode = HOLD_UNTIL_GO;
+	a.ready = &ready;
+	a.go = &go;
+	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_int_eq(run_as(UID_CAROL, 0, client_release_not_mine, &c), 0);
+	ck_assert_int_eq(second->rc, -ESRCH);
+	ck_assert_str_eq(second->code, "not-held");
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(first);
+	outcome_free(second);
+}
+END_TEST
+
+static int client_merge_own(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	unsigned groups[2] = {7, 8};
+	int fd7, fd8, container = -1, r;
+
+	if ((r = vfiobroker_connect(a->socket, &b)) < 0)
+		return 1;
+	if (vfiobroker_lease(b, 7, &fd7) < 0 || vfiobroker_lease(b, 8, &fd8) < 0)
+		return 2;
+	r = vfiobroker_merge(b, groups, 2, -1, &container);
+	outcome_record(a->out, b, r);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_merge_of_own_groups_reaches_the_kernel_step)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(0, o);
+
+	/* Policy and holder checks pass; a simulated group file cannot take the VFIO
+	 * ioctl, so the kernel's refusal comes back typed (the VM tier proves success). */
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_merge_own, &a), 0);
+	ck_assert_int_eq(o->rc, -EPERM);
+	ck_assert_str_eq(o->code, "not-viable");
+	ck_assert_msg(strstr(o->message, "kernel"), "message: %s", o->message);
+	outcome_free(o);
+}
+END_TEST
+
+static int client_merge_other(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	unsigned groups[2] = {7, 8};
+	int fd, container = -1, r;
+
+	if ((r = vfiobroker_connect(a->socket, &b)) < 0)
+		return 1;
+	if (vfiobroker_lease(b, 8, &fd) < 0)
+		return 2;
+	r = vfiobroker_merge(b, groups, 2, -1, &container);
+	outcome_record(a->out, b, r);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_merge_with_another_holders_group_is_refused)
+{
+	struct outcome *first = outcome_new(), *second = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = args(7, first), c = args(0, second);
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	a.mode = HOLD_UNTIL_GO;
+	a.ready = &ready;
+	a.go = &go;
+	/* Carol holds 7; Alice holds 8 and asks to merge 7 into it. */
+	holder = spawn_as(UID_CAROL, 0, client_lease, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_merge_other, &c), 0);
+	ck_assert_msg(second->rc == -EACCES || second->rc == -ESRCH, "rc %d: %s", second->rc,
+		      second->message);
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(first);
+	outcome_free(second);
+}
+END_TEST
+
+START_TEST(test_broker_fd_count_returns_to_baseline_after_leases)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(7, o);
+	int before = broker_fd_count(&B);
+
+	for (int i = 0; i < 20; i++) {
+		ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+		ck_assert_int_eq(o->rc, 0);
+	}
+	a.group = 9;
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	usleep(200000);
+	/* Per-group inotify watches are kernel state, not fds: the count must be exact. */
+	ck_assert_int_eq(broker_fd_count(&B), before);
+	outcome_free(o);
+}
+END_TEST
+
+Suite *suite_lease(void)
+{
+	Suite *s = suite_create("lease");
+	TCase *t = tcase_create("lease");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, test_allowed_user_gets_a_usable_group_fd);
+	tcase_add_test(t, test_user_without_a_rule_is_denied_with_the_reason);
+	tcase_add_test(t, test_group_with_one_unallowed_device_is_denied_naming_it);
+	tcase_add_test(t, test_second_holder_gets_busy_naming_the_holder_uid);
+	tcase_add_test(t, test_holder_death_frees_the_group);
+	tcase_add_test(t, test_group_is_not_granted_again_while_an_inherited_fd_is_open);
+	tcase_add_test(t, test_group_on_a_host_driver_is_not_viable);
+	tcase_add_test(t, test_unknown_group_is_no_such_group);
+	tcase_add_test(t, test_lease_by_device_address_leases_its_group);
+	tcase_add_test(t, test_rule_memlock_is_granted_to_the_holder);
+	tcase_add_test(t, test_max_leases_per_rule_is_enforced);
+	tcase_add_test(t, test_list_shows_every_group_with_access_viability_and_drivers);
+	tcase_add_test(t, test_release_by_another_user_is_not_held);
+	tcase_add_test(t, test_merge_of_own_groups_reaches_the_kernel_step);
+	tcase_add_test(t, test_merge_with_another_holders_group_is_refused);
+	tcase_add_test(t, test_broker_fd_count_returns_to_baseline_after_leases);
+	suite_add_tcase(s, t);
+	return s;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host integration tests: the real broker on a simulated sysfs/dev tree,
+ * real sockets and SCM_RIGHTS, clients as real unprivileged processes.
+ * Must run as root (the broker needs it, clients setuid to test uids).
+ * VB_SUITE=name runs one suite; CK_RUN_CASE/CK_RUN_SUITE work as usual.
+ */
+#include "tests/integration/it.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(void)
+{
+	Suite *(*const suites[])(void) = {suite_lease, suite_remove, suite_policy_reload,
+					  suite_hostile, suite_cli};
+	SRunner *sr;
+	int failed;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "integration tests must run as root (they start vfio-brokerd "
+				"and setuid clients)\n");
+		return 77;
+	}
+	sr = srunner_create(NULL);
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+		srunner_add_suite(sr, suites[i]());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
