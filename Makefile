@@ -72,7 +72,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BIN  := $(BUILD)/tests/integration
 
 .PHONY: all check check-unit check-integration check-vm demo deps install kmod \
-        bench format clean tests
+        bench fuzz format clean tests
 .DEFAULT_GOAL := all
 
 all: $(BROKERD) $(VFIOCTL) $(LIB_SO) $(LIB_A) $(BUILD)/vfiobroker.pc
@@ -145,6 +145,11 @@ check-vm: all
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/vm/demo.sh $(BUILD)
+
+# libFuzzer harnesses (clang) for the protocol decoder and the policy parser.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 kmod:
 	$(MAKE) -C $(or $(KDIR),/lib/modules/$(shell uname -r)/build) M=$(CURDIR)/kmod modules

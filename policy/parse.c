@@ -10,6 +10,7 @@
  * a warning and the entry matches nobody.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -538,6 +539,9 @@ static bool normalise_class(const char *s, size_t len, char *out, uint32_t *ret_
 	if (len != 6)
 		return false;
 	for (size_t i = 0; i < 6; i++)
+		if (!is_hex(out[i]))
+			return false;
+	for (size_t i = 0; i < 6; i++)
 		v = v << 4 | (uint32_t)(out[i] <= '9' ? out[i] - '0' : out[i] - 'a' + 10);
 	*ret_class = v;
 	return true;
@@ -963,6 +967,103 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629, no surrogates), or 0. */
+static size_t utf8_sequence_length(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n;
+	uint32_t cp, min;
+
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		n = 2, cp = u[0] & 0x1f, min = 0x80;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		n = 3, cp = u[0] & 0x0f, min = 0x800;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		n = 4, cp = u[0] & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (u[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * What json-c's strict mode lets through but JSON does not: raw control characters in
+ * strings, single-quoted member names, numbers with leading zeros ("00", "-01"), and
+ * "\u0000" (json-c cuts member names there: "op\u0000x" would be read as "op").  Also
+ * counts the members of the top-level object: json-c keeps only the last of duplicate
+ * names, so a count that differs from json-c's means a duplicate.  NULL if clean.
+ */
+static const char *json_prescan(const char *buf, size_t len, size_t *ret_members,
+				size_t *ret_at)
+{
+	bool in_string = false;
+	unsigned depth = 0;
+	size_t members = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (in_string) {
+			if (c == '"') {
+				in_string = false;
+			} else if (c < 0x20) {
+				return *ret_at = i, "a control character in a string must be escaped";
+			} else if (c >= 0x80) {
+				size_t n = utf8_sequence_length(buf + i, len - i);
+
+				if (!n)
+					return *ret_at = i, "a string is not valid UTF-8";
+				i += n - 1;
+			} else if (c == '\\') {
+				if (len - i >= 6 && memcmp(buf + i + 1, "u0000", 5) == 0)
+					return *ret_at = i, "\\u0000 is not allowed";
+				i++; /* the escaped character */
+			}
+			continue;
+		}
+		switch (c) {
+		case '"':
+			in_string = true;
+			break;
+		case '\'':
+			return *ret_at = i, "names and strings must be in double quotes";
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ':':
+			members += depth == 1;
+			break;
+		case '0': {
+			/* the first digit of an integer part (not of a fraction or exponent) */
+			unsigned char p = i ? (unsigned char)buf[i - 1] : ' ';
+			unsigned char pp = i > 1 ? (unsigned char)buf[i - 2] : ' ';
+			bool starts = !(p >= '0' && p <= '9') && p != '.' && p != 'e' && p != 'E' &&
+				      p != '+' && !(p == '-' && (pp == 'e' || pp == 'E'));
+
+			if (starts && i + 1 < len && buf[i + 1] >= '0' && buf[i + 1] <= '9')
+				return *ret_at = i, "numbers must not have leading zeros";
+			break;
+		}
+		}
+	}
+	if (ret_members)
+		*ret_members = members;
+	return NULL;
+}
+
 /* json-c text to a tree, with syntax errors turned into file:line messages. */
 static int parse_json(struct parser *P, struct json_object **ret)
 {
@@ -980,6 +1081,14 @@ static int parse_json(struct parser *P, struct json_object **ret)
 		return parser_fail_line(P, jsonpos_line_of_offset(P->text, P->len, first), -EINVAL,
 					"the top level must be an object: {\"rules\": [...]}");
 
+	{
+		size_t at = 0;
+		const char *bad = json_prescan(P->text, P->len, NULL, &at);
+
+		if (bad)
+			return parser_fail_line(P, jsonpos_line_of_offset(P->text, P->len, at),
+						-EINVAL, "JSON syntax error: %s", bad);
+	}
 	tok = json_tokener_new_ex(POLICY_MAX_DEPTH);
 	if (!tok)
 		return -ENOMEM;

@@ -363,6 +363,102 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 	return 0;
 }
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629, no surrogates), or 0. */
+static size_t utf8_sequence_length(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n;
+	uint32_t cp, min;
+
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		n = 2, cp = u[0] & 0x1f, min = 0x80;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		n = 3, cp = u[0] & 0x0f, min = 0x800;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		n = 4, cp = u[0] & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (u[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * What json-c's strict mode lets through but JSON does not: raw control characters in
+ * strings, single-quoted member names, numbers with leading zeros ("00", "-01"), and
+ * "\u0000" (json-c cuts member names there: "op\u0000x" would be read as "op").  Also
+ * counts the members of the top-level object: json-c keeps only the last of duplicate
+ * names, so a count that differs from json-c's means a duplicate.  NULL if clean.
+ */
+static const char *json_prescan(const char *buf, size_t len, size_t *ret_members)
+{
+	bool in_string = false;
+	unsigned depth = 0;
+	size_t members = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (in_string) {
+			if (c == '"') {
+				in_string = false;
+			} else if (c < 0x20) {
+				return "a control character in a string must be escaped";
+			} else if (c >= 0x80) {
+				size_t n = utf8_sequence_length(buf + i, len - i);
+
+				if (!n)
+					return "a string is not valid UTF-8";
+				i += n - 1;
+			} else if (c == '\\') {
+				if (len - i >= 6 && memcmp(buf + i + 1, "u0000", 5) == 0)
+					return "\\u0000 is not allowed";
+				i++; /* the escaped character */
+			}
+			continue;
+		}
+		switch (c) {
+		case '"':
+			in_string = true;
+			break;
+		case '\'':
+			return "names and strings must be in double quotes";
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ':':
+			members += depth == 1;
+			break;
+		case '0': {
+			/* the first digit of an integer part (not of a fraction or exponent) */
+			unsigned char p = i ? (unsigned char)buf[i - 1] : ' ';
+			unsigned char pp = i > 1 ? (unsigned char)buf[i - 2] : ' ';
+			bool starts = !(p >= '0' && p <= '9') && p != '.' && p != 'e' && p != 'E' &&
+				      p != '+' && !(p == '-' && (pp == 'e' || pp == 'E'));
+
+			if (starts && i + 1 < len && buf[i + 1] >= '0' && buf[i + 1] <= '9')
+				return "numbers must not have leading zeros";
+			break;
+		}
+		}
+	}
+	if (ret_members)
+		*ret_members = members;
+	return NULL;
+}
+
 static bool key_known(enum vb_op op, const char *key)
 {
 	if (strcmp(key, "id") == 0 || strcmp(key, "op") == 0)
@@ -380,6 +476,7 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 	struct json_object *o;
 	struct vb_request r;
 	const char *s;
+	size_t members = 0;
 	int64_t v;
 	int k;
 
@@ -391,10 +488,13 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 	if (memchr(buf, '\0', len))
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not contain NUL bytes");
 
+	s = json_prescan(buf, len, &members);
+	if (s)
+		return decode_fail(err, VB_E_BAD_REQUEST, "not a JSON object: %s", s);
 	tok = json_tokener_new_ex(VB_MAX_JSON_DEPTH);
 	if (!tok)
 		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) != len) {
@@ -412,6 +512,10 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must be a JSON object");
+	}
+	if ((size_t)json_object_object_length(o) != members) {
+		json_object_put(o);
+		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not repeat a key");
 	}
 
 	k = get_int(o, "id", 0, UINT32_MAX, &v, err);

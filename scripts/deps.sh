@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # Build: compiler, pkg-config and the -dev packages the code links against.
-# Test: Check (unit/integration framework), python3 (VM driver, QMP).
+# Test: Check (unit/integration framework), python3 (VM driver, QMP),
+# clang-14 + libclang-rt-14-dev (libFuzzer, sanitizers).
 # VM tier: qemu-system-x86 (TCG), busybox-static (guest initramfs),
 # cpio/xz-utils/zstd (initramfs and kernel extraction), pahole and
 # the headers' build helpers come in through tests/vm/fetch-kernel.sh.
@@ -15,6 +16,7 @@ PACKAGES=(
 	check python3
 	qemu-system-x86 busybox-static cpio xz-utils zstd kmod
 	dpkg-dev
+	clang-14 libclang-rt-14-dev
 )
 
 missing=()

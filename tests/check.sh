@@ -8,7 +8,7 @@ set -uo pipefail
 BUILD=${1:-build}
 shift || true
 TIERS=("$@")
-[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration vm)
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration fuzz vm)
 export VB_BUILD=$BUILD
 
 total_pass=0 total_fail=0 total_skip=0
@@ -43,6 +43,17 @@ run_install() {
 	log=$(mktemp)
 	echo "== install: make install DESTDIR, and a program built against the result"
 	bash tests/install-check.sh "$BUILD" 2>&1 | tee "$log" || rc=1
+	read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
+	tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
+	rm -f "$log"
+	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+}
+
+run_fuzz() {
+	local log rc=0
+	log=$(mktemp)
+	echo "== fuzz: libFuzzer on the request decoder, reply decoder and policy parser (${FUZZ_SECONDS:-20} s each)"
+	bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" 2>&1 | tee "$log" || rc=1
 	read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
 	tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
 	rm -f "$log"

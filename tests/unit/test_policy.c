@@ -443,7 +443,7 @@ START_TEST(test_bad_values_are_errors_naming_the_value)
 		{"\"name\": \"r\", \"users\": [\"\"], \"devices\": [{\"iommu_group\": 1}]",
 		 "\"users\"[0] must be a user name"},
 		{"\"name\": \"r\", \"users\": [\"a\\u0000b\"], \"devices\": [{\"iommu_group\": 1}]",
-		 "\"users\"[0] must be a user name"},
+		 "\\u0000 is not allowed"},
 		{"\"name\": 5, \"users\": [1], \"devices\": [{\"iommu_group\": 1}]",
 		 "rule #1: \"name\" must be 1 to 64 characters"},
 	};
