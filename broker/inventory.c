@@ -308,6 +308,14 @@ bool inventory_driver_is_vfio(const char *driver)
 	       (n > 9 && strcmp(driver + n - 9, "_vfio_pci") == 0);
 }
 
+bool inventory_device_is_bridge(const struct inventory_device *d)
+{
+	unsigned subclass = (d->class_ >> 8) & 0xffff;
+
+	/* PCI-to-PCI (0604), CardBus (0607) and semi-transparent (0609) bridges. */
+	return subclass == 0x0604 || subclass == 0x0607 || subclass == 0x0609;
+}
+
 bool inventory_group_viable(const struct inventory_group *g, char *why, size_t size)
 {
 	if (g->foreign[0]) {
@@ -324,6 +332,10 @@ bool inventory_group_viable(const struct inventory_group *g, char *why, size_t s
 	for (size_t i = 0; i < g->n_devices; i++) {
 		const struct inventory_device *d = &g->devices[i];
 
+		/* pcieport claims bridges with driver_managed_dma, which VFIO accepts;
+		 * any other bridge driver (shpchp) makes the kernel refuse the group. */
+		if (inventory_device_is_bridge(d) && strcmp(d->driver, "pcieport") == 0)
+			continue;
 		if (d->driver[0] && !inventory_driver_is_vfio(d->driver)) {
 			snprintf(why, size, "device %s is bound to %s; bind it to vfio-pci first",
 				 d->address, d->driver);
@@ -355,15 +367,20 @@ void inventory_group_format_devices(const struct inventory_group *g, char *buf, 
 
 size_t inventory_group_to_policy(const struct inventory_group *g, struct policy_device *devs)
 {
-	for (size_t i = 0; i < g->n_devices; i++)
-		devs[i] = (struct policy_device){
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->n_devices; i++) {
+		if (inventory_device_is_bridge(&g->devices[i]))
+			continue;
+		devs[n++] = (struct policy_device){
 			.address = g->devices[i].address,
 			.vendor = g->devices[i].vendor,
 			.device = g->devices[i].device,
 			.class = g->devices[i].class_,
 			.iommu_group = (int)g->id,
 		};
-	return g->n_devices;
+	}
+	return n;
 }
 
 void inventory_group_to_info(const struct inventory_group *g, struct vb_device_info *devices,

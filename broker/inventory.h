@@ -70,7 +70,17 @@ bool inventory_group_viable(const struct inventory_group *g, char *why, size_t s
 /* "0000:01:00.0,0000:01:00.1" into buf (truncated with "..." if it does not fit). */
 void inventory_group_format_devices(const struct inventory_group *g, char *buf, size_t size);
 
-/* The policy's view of g's devices: devs has room for INVENTORY_MAX_DEVICES. */
+/*
+ * Whether d is a PCI bridge. VFIO never hands user space a bridge (vfio-pci
+ * binds only normal headers), so a bridge in a group needs no policy rule;
+ * the group is still viable only if the bridge is driverless or on pcieport.
+ */
+bool inventory_device_is_bridge(const struct inventory_device *d);
+
+/*
+ * The policy's view of g's devices, bridges left out: devs has room for
+ * INVENTORY_MAX_DEVICES. Returns how many it wrote (0: only bridges).
+ */
 size_t inventory_group_to_policy(const struct inventory_group *g, struct policy_device *devs);
 
 /* Fill a protocol group description; devices points into a caller array of n_devices. */

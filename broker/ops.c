@@ -307,8 +307,13 @@ int ops_check_group(struct broker *b, struct connection *c, uint32_t id, uint32_
 		return r;
 	}
 	inventory_group_format_devices(g, devices, sizeof(devices));
-	if (g->n_devices == 0) {
-		inventory_group_viable(g, why, sizeof(why));
+	n = inventory_group_to_policy(g, devs);
+	if (n == 0) {
+		if (g->n_devices == 0)
+			inventory_group_viable(g, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why),
+				 "group %u holds only PCI bridges: there is no device to lease", group);
 		ops_refuse(c, action_verb(action), group, devices, NULL,
 			   ops_error(id, VB_E_NOT_VIABLE, "%s", why));
 		inventory_group_free(g);
@@ -316,7 +321,6 @@ int ops_check_group(struct broker *b, struct connection *c, uint32_t id, uint32_
 	}
 
 	identity_to_policy_caller(c->identity, &caller);
-	n = inventory_group_to_policy(g, devs);
 	r = policy_decide(policy_store_get(b->policy), &caller, devs, n, action, &d);
 	if (r < 0) {
 		log_error_errno(r, "Failed to evaluate the policy for group %u: %m", group);
@@ -378,6 +382,7 @@ static void ops_list(struct broker *b, struct connection *c, const struct vb_req
 		struct vb_group_info info;
 		struct policy_decision d;
 		struct lease *l;
+		size_t n_devs;
 
 		r = inventory_read_group(b->inventory, ids[i], &g);
 		if (r < 0) {
@@ -386,9 +391,9 @@ static void ops_list(struct broker *b, struct connection *c, const struct vb_req
 			continue;
 		}
 		inventory_group_to_info(g, devices, &info);
-		if (g->n_devices > 0 &&
-		    policy_decide(policy_store_get(b->policy), &caller, devs,
-				  inventory_group_to_policy(g, devs), POLICY_ACTION_LEASE, &d) == 0)
+		n_devs = inventory_group_to_policy(g, devs);
+		if (n_devs > 0 && policy_decide(policy_store_get(b->policy), &caller, devs, n_devs,
+						POLICY_ACTION_LEASE, &d) == 0)
 			info.allowed = d.allowed;
 		l = lease_table_find(b->leases, ids[i]);
 		if (l) {
@@ -818,13 +823,17 @@ static void ops_explain(struct broker *b, struct connection *c, const struct vb_
 				       strerror(-r));
 		return;
 	}
-	if (g->n_devices == 0) {
-		inventory_group_viable(g, why, sizeof(why));
+	n = inventory_group_to_policy(g, devs);
+	if (n == 0) {
+		if (g->n_devices == 0)
+			inventory_group_viable(g, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why),
+				 "group %u holds only PCI bridges: there is no device to lease", group);
 		ops_send_error(c, req->id, VB_E_NOT_VIABLE, "%s", why);
 		inventory_group_free(g);
 		return;
 	}
-	n = inventory_group_to_policy(g, devs);
 	text = malloc(OPS_EXPLAIN_MAX);
 	r = text ? policy_decide(policy_store_get(b->policy), &caller, devs, n, POLICY_ACTION_LEASE,
 				 &d)

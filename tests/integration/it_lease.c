@@ -106,6 +106,31 @@ START_TEST(test_group_with_one_unallowed_device_is_denied_naming_it)
 }
 END_TEST
 
+START_TEST(test_a_bridge_in_the_group_needs_no_rule_but_must_be_driverless)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = args(9, o);
+
+	broker_write_policy(&B, "20-bridge.json",
+			    "{\"rules\": [{\"name\": \"both-e1000\", \"users\": [2000],"
+			    " \"devices\": [{\"vendor\": \"8086\", \"device\": \"100e\"}]}]}");
+	kill(B.pid, SIGHUP);
+	ck_assert(broker_log_wait(&B, "EVENT=reload"));
+	/* Both endpoints allowed: granted, though no rule names the bridge 0000:04:00.0. */
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, 0);
+	/* A bridge on a driver VFIO does not accept (shpchp) makes the group not viable. */
+	ck_assert_int_eq(sim_tree_set_driver(&B.sim, "0000:04:00.0", "shpchp"), 0);
+	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, -EPERM);
+	ck_assert_msg(strstr(o->message, "shpchp"), "message: %s", o->message);
+	/* pcieport claims bridges in a way VFIO accepts. */
+	ck_assert_int_eq(sim_tree_set_driver(&B.sim, "0000:04:00.0", "pcieport"), 0);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	outcome_free(o);
+}
+END_TEST
+
 START_TEST(test_second_holder_gets_busy_naming_the_holder_uid)
 {
 	struct outcome *first = outcome_new(), *second = outcome_new();
@@ -344,7 +369,7 @@ START_TEST(test_list_shows_every_group_with_access_viability_and_drivers)
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
 	ck_assert_int_eq(o->value, 4);
 	ck_assert_msg(strstr(o->text, "7:allowed:viable:1:vfio-pci;"), "%s", o->text);
-	ck_assert_msg(strstr(o->text, "9:denied:viable:2:vfio-pci;"), "%s", o->text);
+	ck_assert_msg(strstr(o->text, "9:denied:viable:3:;"), "%s", o->text);
 	ck_assert_msg(strstr(o->text, "10:allowed:not-viable:1:e1000e;"), "%s", o->text);
 	ck_assert_int_eq(run_as(UID_BOB, 0, client_list, &a), 0);
 	ck_assert_msg(strstr(o->text, "7:denied:"), "%s", o->text);
@@ -494,6 +519,7 @@ Suite *suite_lease(void)
 	tcase_add_test(t, test_allowed_user_gets_a_usable_group_fd);
 	tcase_add_test(t, test_user_without_a_rule_is_denied_with_the_reason);
 	tcase_add_test(t, test_group_with_one_unallowed_device_is_denied_naming_it);
+	tcase_add_test(t, test_a_bridge_in_the_group_needs_no_rule_but_must_be_driverless);
 	tcase_add_test(t, test_second_holder_gets_busy_naming_the_holder_uid);
 	tcase_add_test(t, test_holder_death_frees_the_group);
 	tcase_add_test(t, test_group_is_not_granted_again_while_an_inherited_fd_is_open);

@@ -59,6 +59,7 @@ void broker_setup(struct broker *b, const char *policy)
 	static const struct sim_device g8[] = {
 		{"0000:02:00.0", "8086", "10d3", "020000", "vfio-pci"}};
 	static const struct sim_device g9[] = {
+		{"0000:04:00.0", "1b36", "000e", "060400", NULL}, /* the bridge, driverless */
 		{"0000:05:01.0", "8086", "100e", "020000", "vfio-pci"},
 		{"0000:05:02.0", "8086", "100e", "020000", "vfio-pci"}};
 	static const struct sim_device g10[] = {
@@ -76,7 +77,7 @@ void broker_setup(struct broker *b, const char *policy)
 	ck_assert_int_eq(sim_tree_create(&b->sim), 0);
 	ck_assert_int_eq(sim_tree_add_group(&b->sim, 7, g7, 1), 0);
 	ck_assert_int_eq(sim_tree_add_group(&b->sim, 8, g8, 1), 0);
-	ck_assert_int_eq(sim_tree_add_group(&b->sim, 9, g9, 2), 0);
+	ck_assert_int_eq(sim_tree_add_group(&b->sim, 9, g9, 3), 0);
 	ck_assert_int_eq(sim_tree_add_group(&b->sim, 10, g10, 1), 0);
 	if (policy)
 		broker_write_policy(b, "10-test.json", policy);

@@ -29,8 +29,8 @@ struct broker {
  * broker_setup creates the scratch dir, a simulated tree with the standard
  * groups and a policy dir holding `policy` as 10-test.json (NULL: none).
  * Standard groups: 7 = 0000:01:00.0 (e1000e NIC, on vfio-pci), 8 = 0000:02:00.0
- * (on vfio-pci), 9 = 0000:05:01.0 + 0000:05:02.0 behind a bridge (both on
- * vfio-pci), 10 = 0000:03:00.0 still on its host driver e1000e.
+ * (on vfio-pci), 9 = bridge 0000:04:00.0 (driverless) with 0000:05:01.0 +
+ * 0000:05:02.0 behind it (both on vfio-pci), 10 = 0000:03:00.0 still on its host driver e1000e.
  */
 void broker_setup(struct broker *b, const char *policy);
 /* broker_start runs the daemon with extra args (NULL-terminated list) and waits for its socket. */
