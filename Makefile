@@ -140,7 +140,7 @@ check-integration: all $(INTEG_BIN)
 	@bash tests/check.sh $(BUILD) integration
 
 check-vm: all
-	@bash tests/check.sh $(BUILD) vm
+	@bash tests/check.sh $(BUILD) vm kmod
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -168,7 +168,9 @@ install: all
 	ln -sf libvfiobroker.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvfiobroker.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libvfiobroker.a
 	install -m 0644 client/vfiobroker.h $(DESTDIR)$(INCLUDEDIR)/vfiobroker.h
-	install -m 0644 $(BUILD)/vfiobroker.pc $(DESTDIR)$(LIBDIR)/pkgconfig/vfiobroker.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' client/vfiobroker.pc.in \
+		> $(DESTDIR)$(LIBDIR)/pkgconfig/vfiobroker.pc
 	sed 's|@SBINDIR@|$(SBINDIR)|' broker/systemd/vfio-brokerd.service.in \
 		> $(DESTDIR)$(UNITDIR)/vfio-brokerd.service
 	install -m 0644 broker/systemd/vfio-brokerd.socket $(DESTDIR)$(UNITDIR)/

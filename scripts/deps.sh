@@ -7,8 +7,9 @@ set -euo pipefail
 # Test: Check (unit/integration framework), python3 (VM driver, QMP),
 # clang-14 + libclang-rt-14-dev (libFuzzer, sanitizers).
 # VM tier: qemu-system-x86 (TCG), busybox-static (guest initramfs),
-# cpio/xz-utils/zstd (initramfs and kernel extraction), pahole and
-# the headers' build helpers come in through tests/vm/fetch-kernel.sh.
+# cpio/xz-utils/zstd (initramfs and kernel extraction), kmod (depmod),
+# dpkg-dev (apt-get download), pahole (module BTF against 6.12 headers);
+# the kernels and their headers are fetched into build/ by tests/vm.
 PACKAGES=(
 	build-essential pkg-config
 	libsystemd-dev libjson-c-dev libseccomp-dev libcap-dev
@@ -17,6 +18,7 @@ PACKAGES=(
 	qemu-system-x86 busybox-static cpio xz-utils zstd kmod
 	dpkg-dev
 	clang-14 libclang-rt-14-dev
+	pahole
 )
 
 missing=()

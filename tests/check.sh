@@ -8,7 +8,7 @@ set -uo pipefail
 BUILD=${1:-build}
 shift || true
 TIERS=("$@")
-[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration fuzz vm)
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration fuzz vm kmod)
 export VB_BUILD=$BUILD
 
 total_pass=0 total_fail=0 total_skip=0
@@ -74,20 +74,31 @@ run_integration() {
 	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
 }
 
-run_vm() {
-	local log rc=0
+# A QEMU tier: runs SCRIPT, which ends with "N passed, M failed[, K skipped]"
+# or says "SKIPPED: reason".
+run_qemu_tier() {
+	local script=$1 log rc=0
 	log=$(mktemp)
-	bash tests/vm/check.sh "$BUILD" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+	bash "$script" "$BUILD" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 	if grep -q '^SKIPPED: ' "$log"; then
 		tier_skip=$(sed -n 's/^SKIPPED: //p' "$log" | head -1)
 	else
-		# The VM tier ends with "N passed, M failed[, K skipped]" over both kernels.
 		read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
 		tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
 		tier_note=$(sed -n 's/^[0-9]* passed, [0-9]* failed, \([0-9]* skipped\).*/\1/p' "$log" | tail -1)
 		[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
 	fi
 	rm -f "$log"
+}
+
+# The broker, vfioctl and an unprivileged VFIO client against real VFIO groups.
+run_vm() {
+	run_qemu_tier tests/vm/check.sh
+}
+
+# vfio_quarantine built against each guest kernel's headers, in its own boot.
+run_kmod() {
+	run_qemu_tier kmod/tests/vm-kmod.sh
 }
 
 for tier in "${TIERS[@]}"; do

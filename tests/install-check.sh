@@ -40,6 +40,14 @@ check "the service unit names the installed daemon" grep -q '^ExecStart=/usr/sbi
 check "the library exports only vfiobroker_* symbols" \
 	bash -c "! nm -D --defined-only '$dest/usr/lib/libvfiobroker.so.0' | awk '{print \$3}' | grep -v '^vfiobroker_' | grep -v '^VFIOBROKER_' | grep -q ."
 
+# The service unit's hardening, as systemd rates it (lower is better; README quotes it).
+exposure=$(systemd-analyze security --offline=yes \
+	"$dest/usr/lib/systemd/system/vfio-brokerd.service" 2>/dev/null |
+	sed -n 's/.*Overall exposure level for vfio-brokerd.service: \([0-9.]*\).*/\1/p')
+echo "systemd-analyze security: exposure ${exposure:-unknown}"
+check "the service unit's exposure is at most 2.0 (was ${exposure:-unknown})" \
+	awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
+
 cat >"$dest/prog.c" <<'C'
 #include <vfiobroker.h>
 #include <stdio.h>
@@ -53,7 +61,7 @@ int main(void)
 }
 C
 check "a program builds with the installed pkg-config file and runs" bash -c "
-	cc -o '$dest/prog' '$dest/prog.c' \$(PKG_CONFIG_SYSROOT_DIR='$dest' PKG_CONFIG_LIBDIR='$dest/usr/lib/pkgconfig' pkg-config --cflags --libs vfiobroker) &&
+	cc -o '$dest/prog' '$dest/prog.c' \$(PKG_CONFIG_SYSROOT_DIR='$dest' PKG_CONFIG_PATH='$dest/usr/lib/pkgconfig' pkg-config --cflags --libs vfiobroker) &&
 	LD_LIBRARY_PATH='$dest/usr/lib' '$dest/prog'"
 check "the man pages render without warnings" bash -c "
 	! man --warnings -l '$dest/usr/share/man/man1/vfioctl.1' 2>&1 >/dev/null | grep -q . &&

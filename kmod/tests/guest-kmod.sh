@@ -1,0 +1,574 @@
+#!/bin/bash
+# shellcheck disable=SC2317 # the test functions are called indirectly
+# guest-kmod.sh: the vfio_quarantine tests, run inside the test VM.
+#
+# usage (on the host):
+#   python3 tests/vm/vmrun.py --kernel BUILD/vm/<kver> \
+#       kmod/tests/guest-kmod.sh KO VQCTL [VM_PROBE]
+# (kmod/tests/vm-kmod.sh does the builds and this.)
+#
+#   KO        vfio_quarantine.ko built for the guest's kernel
+#   VQCTL     kmod/tests/vqctl built on the host (the guest runs the host's
+#             user space over 9p)
+#   VM_PROBE  optional: tests/vm's vm-probe, a VFIO client; when given, the
+#             quarantined group is also checked to be viable and usable
+#
+# Runs as root in the guest's chroot (tests/vm/guest-init.sh); reports each
+# test with the VM driver's protocol (VB-PLAN, VB-BEGIN, VB-RESULT) through
+# the helpers of tests/vm/guest-lib.sh.  The tests build on each other, in
+# this order, on the group of the pcie-pci-bridge (the bridge and two e1000
+# in slots 1 and 2; slots 3.. are empty for hot-plug).  Hot-plug uses slots
+# 3, 4, 5 and 7; hot-removal (slot 3) is tested on 6.12 only, as Linux 6.1
+# corrupts intel-iommu state when a device behind that bridge is removed
+# (see tests/vm/README.md).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../../tests/vm/guest-lib.sh
+. "$here/../../tests/vm/guest-lib.sh"
+
+KO=$(realpath -e "${1:?usage: guest-kmod.sh KO VQCTL [VM_PROBE]}") || exit 2
+VQCTL=$(realpath -e "${2:?usage: guest-kmod.sh KO VQCTL [VM_PROBE]}") || exit 2
+VM_PROBE=${3:-}
+PARAMS=/sys/module/vfio_quarantine/parameters
+STATE=/run/vq
+ENV=$STATE/env
+MON_PID=
+MON_LOG=
+
+# ---- helpers -----------------------------------------------------------------
+
+vq() {
+	"$VQCTL" "$@"
+}
+
+# The override as sysfs shows it: "(null)" when none.  (Builtins where
+# possible: every fork costs tens of milliseconds under TCG.)
+override_of() {
+	local o
+	read -r o <"/sys/bus/pci/devices/$1/driver_override"
+	echo "$o"
+}
+
+need_env() {
+	[ -s "$ENV" ] || vb_fail_early "no topology: kmod-load did not complete"
+	# shellcheck source=/dev/null
+	. "$ENV"
+}
+
+need_module() {
+	[ -d /sys/module/vfio_quarantine ] || vb_fail_early "vfio_quarantine is not loaded"
+}
+
+# The e1000 endpoints behind the bridge now (hot-plugged ones included).
+bridge_endpoints() {
+	local d v
+	for d in /sys/bus/pci/devices/"$BR_BUS":*; do
+		read -r v <"$d/vendor"
+		[ "$v" != 0x8086 ] || echo "${d##*/}"
+	done
+}
+
+seconds_since() { # EPOCHREALTIME value -> seconds, one decimal
+	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
+}
+
+expect_driver() { # BDF DRIVER
+	local got
+	got=$(vb_driver_of "$1")
+	[ "$got" = "$2" ] || vb_fail "$1 is on $got, expected $2"
+}
+
+expect_override() { # BDF VALUE
+	local got
+	got=$(override_of "$1")
+	[ "$got" = "$2" ] || vb_fail "$1 has driver_override '$got', expected '$2'"
+}
+
+# A line in dmesg that later checks read from: dmesg_since NAME.
+dmesg_mark() {
+	echo "vq-test: mark $1" >/dev/kmsg
+}
+dmesg_since() {
+	dmesg | sed -n "/vq-test: mark $1\$/,\$p"
+}
+
+# No kernel warning, oops or refcount complaint since the mark.
+expect_clean_dmesg() {
+	local bad
+	bad=$(dmesg_since "$1" | grep -E 'WARNING:|BUG:|Oops|general protection|refcount_t|list_(add|del) corruption|use-after-free|kernel BUG' || true)
+	[ -z "$bad" ] || vb_fail "kernel complained: $(head -n 3 <<<"$bad" | tr '\n' ' ')"
+}
+
+# start_monitor: vqctl monitor in the background, until stop_monitor.
+start_monitor() {
+	MON_LOG=$(mktemp "$STATE/monitor.XXXXXX")
+	vq monitor >"$MON_LOG" 2>"$MON_LOG.err" &
+	MON_PID=$!
+	vb_wait 10 grep -q listening "$MON_LOG.err" ||
+		vb_fail "vqctl monitor did not start: $(cat "$MON_LOG.err")"
+}
+stop_monitor() {
+	if [ -n "$MON_PID" ]; then
+		kill "$MON_PID" 2>/dev/null || true
+		wait "$MON_PID" 2>/dev/null || true # 143: SIGTERM, as asked
+		MON_PID=
+		echo "events seen:"
+		sed 's/^/  | /' "$MON_LOG"
+	fi
+}
+# wait_event TEXT: a line of the monitor's output containing TEXT (5 s).
+wait_event() {
+	vb_wait 5 grep -qF -- "$1" "$MON_LOG" || vb_fail "no event '$1'"
+	echo "ok: event '$1'"
+}
+no_event() {
+	if grep -F -- "$1" "$MON_LOG"; then
+		vb_fail "unexpected event '$1'"
+	fi
+	echo "ok: no event '$1'"
+}
+
+# probe_viable: when vm-probe is there, the group must be viable and every
+# e1000 in it readable through VFIO.
+probe_viable() {
+	if [ -z "$VM_PROBE" ]; then
+		echo "note: no vm-probe given; VFIO viability not checked"
+		return 0
+	fi
+	vb_try "$VM_PROBE" --open "$G_BR"
+	[ "$VB_RC" = 0 ] || vb_fail "vm-probe failed on group $G_BR"
+	grep -q "group=$G_BR .*viable=1" <<<"$VB_OUT" || vb_fail "group $G_BR is not viable"
+	echo "ok: group $G_BR is viable and its devices answer through VFIO"
+}
+
+# hotplug SLOT ID: device_add an e1000 into the bridge's slot, wait for it;
+# sets NEW to its BDF.
+hotplug() {
+	NEW=$BR_BUS:0$1.0
+	[ ! -e "/sys/bus/pci/devices/$NEW" ] || vb_fail "$NEW exists before the hot-plug"
+	echo "asking the host: device_add e1000 id=$2 bus=br1 addr=0x$1"
+	vb_hotplug add "id=$2" driver=e1000 bus=br1 "addr=0x$1" romfile= ||
+		vb_fail "the host could not device_add"
+	vb_wait 20 test -e "/sys/bus/pci/devices/$NEW" || vb_fail "$NEW did not appear within 20 s"
+	# the probe runs right after the device appears: give it a moment
+	vb_wait 10 test -e "/sys/bus/pci/devices/$NEW/driver" || true
+	echo "$NEW appeared: group $(vb_group_of "$NEW"), driver $(vb_driver_of "$NEW"), driver_override $(override_of "$NEW")"
+}
+
+# No e1000 probe of BDF since the mark (the e1000 driver logs "e1000 BDF ...").
+expect_no_e1000_probe() {
+	if dmesg_since "$1" | grep -F "e1000 $2"; then
+		vb_fail "e1000 probed $2"
+	fi
+	echo "ok: e1000 never probed $2"
+}
+
+# ---- the tests -----------------------------------------------------------------
+
+test_load() {
+	[ -x "$VQCTL" ] || vb_fail_early "vqctl is not built: $VQCTL"
+	local br nics
+	mapfile -t br < <(vb_find_pci 1b36 000e)
+	mapfile -t nics < <(vb_find_pci 8086 100e)
+	[ "${#br[@]}" = 1 ] || vb_fail "expected one pcie-pci-bridge, found ${#br[@]}"
+	[ "${#nics[@]}" = 2 ] || vb_fail "expected two e1000, found ${#nics[@]}"
+	local g
+	g=$(vb_group_of "${br[0]}")
+	[ "$(vb_group_members "$g")" = "$(printf '%s\n' "${br[0]}" "${nics[@]}" | sort)" ] ||
+		vb_fail "group $g is not the bridge and both e1000"
+	cat >"$ENV" <<-EOT
+		BRIDGE=${br[0]}
+		BR_E1=${nics[0]}
+		BR_E2=${nics[1]}
+		BR_BUS=${nics[0]%:*}
+		G_BR=$g
+	EOT
+	sed 's/^/  /' "$ENV"
+	# shellcheck source=/dev/null
+	. "$ENV"
+	expect_driver "$BR_E1" e1000
+	expect_driver "$BR_E2" e1000
+	expect_driver "$BRIDGE" none
+
+	dmesg_mark load
+	vb_try insmod "$KO"
+	[ "$VB_RC" = 0 ] || vb_fail "insmod failed"
+	[ -d /sys/module/vfio_quarantine ] || vb_fail "the module is not loaded"
+	vb_try vq list
+	[ "$VB_RC" = 0 ] || vb_fail "vqctl list failed"
+	[ -z "$VB_OUT" ] || vb_fail "a fresh module lists groups"
+	expect_clean_dmesg load
+}
+
+test_nonadmin() {
+	need_env
+	need_module
+	local dir
+	# uid 2000 must reach vqctl (a build under /root would be 0700)
+	dir=$(dirname "$VQCTL")
+	while [ "$dir" != / ]; do
+		chmod o+x "$dir"
+		dir=$(dirname "$dir")
+	done
+	chmod o+rx "$VQCTL"
+	vb_try vb_as 2000 "$VQCTL" quarantine "$G_BR"
+	[ "$VB_RC" = 1 ] || vb_fail "uid 2000 got status $VB_RC, expected 1"
+	[[ $VB_ERR == *"(EPERM)"* ]] || vb_fail "uid 2000 was not refused with EPERM"
+	vb_try vb_as 2000 "$VQCTL" release "$G_BR" --restore
+	[[ $VB_ERR == *"(EPERM)"* ]] || vb_fail "release by uid 2000 was not refused with EPERM"
+	vb_try vb_as 2000 "$VQCTL" list
+	[[ $VB_ERR == *"(EPERM)"* ]] || vb_fail "list by uid 2000 was not refused with EPERM"
+	expect_driver "$BR_E1" e1000
+	expect_driver "$BR_E2" e1000
+	vb_try vq list
+	[ -z "$VB_OUT" ] || vb_fail "a refused quarantine left a group behind"
+}
+
+test_rollback() {
+	need_env
+	need_module
+	local failed other
+	start_monitor
+	echo 1 >"$PARAMS/fail_after"
+	vb_try vq quarantine "$G_BR"
+	echo -1 >"$PARAMS/fail_after"
+	[ "$VB_RC" = 1 ] || vb_fail "the quarantine did not fail with fail_after=1 (status $VB_RC)"
+	[[ $VB_ERR == *"(EIO)"* && $VB_ERR == *fail_after* ]] ||
+		vb_fail "the error does not give the injected reason"
+	failed=$(sed -nE "s/^vqctl: quarantine group $G_BR: ([0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): .*/\\1/p" <<<"$VB_ERR")
+	case $failed in
+	"$BR_E1") other=$BR_E2 ;;
+	"$BR_E2") other=$BR_E1 ;;
+	*) vb_fail "the error does not name a member: '$VB_ERR'" ;;
+	esac
+	echo "ok: the kernel blames $failed; $other had been moved before"
+	# the device moved before the failure went to vfio-pci and came back
+	wait_event "event=bound group=$G_BR device=$other driver=vfio-pci"
+	wait_event "event=bound group=$G_BR device=$other driver=e1000"
+	wait_event "event=bound group=$G_BR device=$failed driver=e1000"
+	for d in "$BR_E1" "$BR_E2"; do
+		expect_driver "$d" e1000
+		expect_override "$d" "(null)"
+	done
+	expect_driver "$BRIDGE" none
+	expect_override "$BRIDGE" "(null)"
+	vb_try vq list
+	[ -z "$VB_OUT" ] || vb_fail "the failed quarantine left a group behind"
+	no_event "event=quarantined"
+	stop_monitor
+}
+
+test_quarantine() {
+	need_env
+	need_module
+	start_monitor
+	vb_try vq quarantine "$G_BR"
+	[ "$VB_RC" = 0 ] || vb_fail "quarantine of group $G_BR failed"
+	for d in "$BR_E1" "$BR_E2"; do
+		expect_driver "$d" vfio-pci
+		expect_override "$d" vfio-pci
+	done
+	expect_driver "$BRIDGE" none
+	expect_override "$BRIDGE" vfio-pci
+	wait_event "event=unbound group=$G_BR device=$BR_E1 driver=e1000"
+	wait_event "event=bound group=$G_BR device=$BR_E2 driver=vfio-pci"
+	wait_event "event=quarantined group=$G_BR"
+	vb_try vq list
+	grep -qx "group=$G_BR device=$BR_E1 driver=vfio-pci" <<<"$VB_OUT" || vb_fail "list: $BR_E1"
+	grep -qx "group=$G_BR device=$BR_E2 driver=vfio-pci" <<<"$VB_OUT" || vb_fail "list: $BR_E2"
+	grep -qx "group=$G_BR device=$BRIDGE driver=none flags=bridge" <<<"$VB_OUT" ||
+		vb_fail "list: the bridge"
+	vb_try vq quarantine "$G_BR"
+	[[ $VB_RC = 1 && $VB_ERR == *"(EALREADY)"* ]] || vb_fail "a second quarantine was not EALREADY"
+	vb_try vq quarantine 4000
+	[[ $VB_RC = 1 && $VB_ERR == *"(ENOENT)"* ]] || vb_fail "quarantine of a missing group was not ENOENT"
+	probe_viable
+	stop_monitor
+}
+
+test_hotplug() {
+	need_env
+	need_module
+	dmesg_mark hotplug
+	start_monitor
+	hotplug 3 vq-hp1
+	[ "$(vb_group_of "$NEW")" = "$G_BR" ] || vb_fail "$NEW is not in group $G_BR"
+	vb_wait 10 test "$(vb_driver_of "$NEW")" = vfio-pci ||
+		vb_fail "$NEW is on $(vb_driver_of "$NEW"), not vfio-pci"
+	expect_override "$NEW" vfio-pci
+	wait_event "event=device-added group=$G_BR device=$NEW"
+	wait_event "event=bound group=$G_BR device=$NEW driver=vfio-pci"
+	no_event "device=$NEW driver=e1000"
+	expect_no_e1000_probe hotplug "$NEW"
+	# the notifier ordering: the device had its IOMMU group at ADD_DEVICE
+	echo "kernel log for $NEW (the IOMMU core's notifier, ours, then the probe):"
+	dmesg_since hotplug | grep -F "$NEW" | sed 's/^/  /'
+	dmesg_since hotplug | grep -qF "vfio_quarantine: $NEW: joined quarantined group $G_BR; driver_override=vfio-pci" ||
+		vb_fail "the module did not claim $NEW at ADD_DEVICE with its own IOMMU group"
+	vb_try vq list
+	grep -qx "group=$G_BR device=$NEW driver=vfio-pci flags=hotplugged" <<<"$VB_OUT" ||
+		vb_fail "list does not show $NEW as hot-plugged"
+	probe_viable
+	expect_clean_dmesg hotplug
+	stop_monitor
+}
+
+test_bind_guard() {
+	need_env
+	need_module
+	local d=$BR_E1
+	dmesg_mark guard
+	start_monitor
+	echo "an admin clears $d's driver_override, unbinds vfio-pci and binds e1000 by hand"
+	echo >"/sys/bus/pci/devices/$d/driver_override"
+	expect_override "$d" "(null)"
+	echo "$d" >/sys/bus/pci/drivers/vfio-pci/unbind
+	expect_driver "$d" none
+	wait_event "event=unbind-requested group=$G_BR device=$d driver=vfio-pci"
+	wait_event "event=unbound group=$G_BR device=$d driver=vfio-pci"
+	vb_try bash -c "echo $d >/sys/bus/pci/drivers/e1000/bind"
+	[ "$VB_RC" != 0 ] || vb_fail "the bind to e1000 reported success"
+	expect_driver "$d" none
+	expect_override "$d" vfio-pci
+	wait_event "event=bind-blocked group=$G_BR device=$d driver=e1000"
+	no_event "event=bound group=$G_BR device=$d driver=e1000"
+	expect_no_e1000_probe guard "$d"
+	echo "$d" >/sys/bus/pci/drivers_probe
+	expect_driver "$d" vfio-pci
+	expect_clean_dmesg guard
+	stop_monitor
+}
+
+test_hotplug_guard_only() {
+	need_env
+	need_module
+	local drv
+	dmesg_mark guardonly
+	start_monitor
+	echo 2 >"$PARAMS/test_add_notifier"
+	hotplug 4 vq-hp2
+	echo 0 >"$PARAMS/test_add_notifier"
+	drv=$(vb_driver_of "$NEW")
+	case $drv in
+	vfio-pci) echo "ok: e1000 was refused and the driver core went on to vfio-pci" ;;
+	none) echo "ok: e1000 was refused; vfio-pci comes before e1000 in the driver list" ;;
+	*) vb_fail "$NEW is on $drv" ;;
+	esac
+	expect_override "$NEW" vfio-pci
+	wait_event "event=device-added group=$G_BR device=$NEW"
+	wait_event "event=bind-blocked group=$G_BR device=$NEW driver=e1000"
+	no_event "event=bound group=$G_BR device=$NEW driver=e1000"
+	expect_no_e1000_probe guardonly "$NEW"
+	expect_clean_dmesg guardonly
+	stop_monitor
+}
+
+test_hotplug_predicted() {
+	need_env
+	need_module
+	dmesg_mark predicted
+	start_monitor
+	echo 1 >"$PARAMS/test_add_notifier"
+	hotplug 5 vq-hp3
+	echo 0 >"$PARAMS/test_add_notifier"
+	expect_driver "$NEW" vfio-pci
+	expect_override "$NEW" vfio-pci
+	dmesg_since predicted | grep -F "vfio_quarantine: $NEW: joined quarantined group $G_BR (predicted)" ||
+		vb_fail "the module did not predict $NEW's group"
+	wait_event "event=device-added group=$G_BR device=$NEW"
+	wait_event "event=bound group=$G_BR device=$NEW driver=vfio-pci"
+	no_event "driver=e1000"
+	expect_no_e1000_probe predicted "$NEW"
+	expect_clean_dmesg predicted
+	stop_monitor
+}
+
+test_hotunplug() {
+	need_env
+	need_module
+	case $(uname -r) in
+	6.1.*) vb_skip "Linux $(uname -r) corrupts intel-iommu state when a device behind the PCIe-to-PCI bridge is hot-removed (tests/vm/README.md)" ;;
+	esac
+	local gone=$BR_BUS:03.0
+	dmesg_mark unplug
+	start_monitor
+	echo "asking the host: device_del vq-hp1"
+	vb_hotplug del id=vq-hp1 || vb_fail "the host could not device_del"
+	vb_wait 20 test ! -e "/sys/bus/pci/devices/$gone" || vb_fail "$gone is still there"
+	wait_event "event=unbound group=$G_BR device=$gone driver=vfio-pci"
+	wait_event "event=device-removed group=$G_BR device=$gone"
+	vb_try vq list
+	! grep -q "device=$gone" <<<"$VB_OUT" || vb_fail "list still shows $gone"
+	probe_viable
+	expect_clean_dmesg unplug
+	stop_monitor
+}
+
+test_release_restore() {
+	need_env
+	need_module
+	local d eps
+	start_monitor
+	mapfile -t eps < <(bridge_endpoints)
+	vb_try vq release "$G_BR" --restore
+	[ "$VB_RC" = 0 ] || vb_fail "release failed"
+	[ -z "$VB_ERR" ] || vb_fail "release warned: $VB_ERR"
+	for d in "${eps[@]}"; do
+		expect_driver "$d" e1000
+		expect_override "$d" "(null)"
+	done
+	echo "ok: ${eps[*]} are back on e1000 with no driver_override"
+	expect_driver "$BRIDGE" none
+	expect_override "$BRIDGE" "(null)"
+	wait_event "event=released group=$G_BR"
+	vb_try vq list
+	[ -z "$VB_OUT" ] || vb_fail "the group is still listed"
+	vb_try vq release "$G_BR"
+	[[ $VB_RC = 1 && $VB_ERR == *"(ENOENT)"* ]] || vb_fail "a second release was not ENOENT"
+	stop_monitor
+}
+
+test_release_keep() {
+	need_env
+	need_module
+	vq quarantine "$G_BR" || vb_fail "quarantine failed"
+	start_monitor
+	vb_try vq release "$G_BR"
+	[ "$VB_RC" = 0 ] || vb_fail "release failed"
+	expect_all_quarantined
+	echo "ok: the devices stayed on vfio-pci with driver_override"
+	wait_event "event=released group=$G_BR"
+	no_event "event=unbound"
+	[ -z "$(vq list)" ] || vb_fail "the group is still listed"
+	stop_monitor
+}
+
+# every endpoint behind the bridge is on vfio-pci with driver_override set
+expect_all_quarantined() {
+	local d v o drv
+	for d in /sys/bus/pci/devices/"$BR_BUS":*; do
+		read -r v <"$d/vendor"
+		[ "$v" = 0x8086 ] || continue
+		read -r o <"$d/driver_override"
+		drv=none
+		[ ! -e "$d/driver" ] || drv=$(readlink "$d/driver")
+		[ "${drv##*/}" = vfio-pci ] || vb_fail "${d##*/} is on ${drv##*/}, expected vfio-pci"
+		[ "$o" = vfio-pci ] || vb_fail "${d##*/} has driver_override '$o', expected 'vfio-pci'"
+	done
+}
+
+test_rmmod_cycles() {
+	need_env
+	need_module
+	local i t0 t_rmmod t_insmod t_quar
+	dmesg_mark cycles
+	vb_try vq quarantine "$G_BR"
+	[ "$VB_RC" = 0 ] || vb_fail "quarantine failed"
+	for i in 1 2 3 4 5; do
+		t0=$EPOCHREALTIME
+		rmmod vfio_quarantine || vb_fail "rmmod $i failed"
+		t_rmmod=$(seconds_since "$t0")
+		[ ! -d /sys/module/vfio_quarantine ] || vb_fail "still loaded after rmmod $i"
+		expect_all_quarantined
+		t0=$EPOCHREALTIME
+		insmod "$KO" || vb_fail "insmod $i failed"
+		t_insmod=$(seconds_since "$t0")
+		expect_all_quarantined
+		[ -z "$(vq list)" ] || vb_fail "a fresh module lists groups"
+		t0=$EPOCHREALTIME
+		vq quarantine "$G_BR" || vb_fail "quarantine after insmod $i failed"
+		t_quar=$(seconds_since "$t0")
+		expect_all_quarantined
+		echo "cycle $i: rmmod $t_rmmod s, insmod $t_insmod s, quarantine $t_quar s; the devices stayed on vfio-pci with driver_override"
+	done
+	expect_clean_dmesg cycles
+	rmmod vfio_quarantine || vb_fail "the last rmmod failed"
+	expect_all_quarantined
+	dmesg_since cycles | grep -F "stay on vfio-pci" | head -n 2
+	expect_clean_dmesg cycles
+}
+
+test_without_module() {
+	need_env
+	[ ! -d /sys/module/vfio_quarantine ] || rmmod vfio_quarantine
+	dmesg_mark without
+	echo "the group's other members are on vfio-pci; nothing protects the empty slot"
+	hotplug 7 vq-hp4
+	vb_wait 10 test "$(vb_driver_of "$NEW")" = e1000 ||
+		vb_fail "$NEW is on $(vb_driver_of "$NEW"), expected e1000 without the module"
+	expect_override "$NEW" "(null)"
+	dmesg_since without | grep -F "e1000 $NEW" | head -n 2
+	echo "expected outcome: e1000 took $NEW at once, so group $G_BR is no longer viable"
+	if [ -n "$VM_PROBE" ]; then
+		vb_try "$VM_PROBE" --open "$G_BR"
+		grep -q "group=$G_BR .*viable=0" <<<"$VB_OUT" ||
+			vb_fail "group $G_BR should not be viable with $NEW on e1000"
+		echo "ok: VFIO says group $G_BR is not viable"
+	fi
+	expect_clean_dmesg without
+}
+
+# ---- the runner --------------------------------------------------------------------
+
+TESTS=(
+	"kmod-load|test_load|vfio_quarantine loads and its generic netlink family answers LIST with no groups"
+	"kmod-nonadmin-refused|test_nonadmin|uid 2000 without CAP_NET_ADMIN is refused QUARANTINE, RELEASE and LIST with EPERM by the kernel; nothing changes"
+	"kmod-rollback|test_rollback|a QUARANTINE that fails at the second e1000 (fail_after=1) names that device and why, and rolls back: both e1000 on e1000 again, no driver_override, no group listed"
+	"kmod-quarantine|test_quarantine|QUARANTINE of the bridge group puts both e1000 on vfio-pci with driver_override, leaves the bridge driverless, lists the members, multicasts events; again is EALREADY; a missing group is ENOENT"
+	"kmod-hotplug|test_hotplug|an e1000 hot-plugged (QMP device_add) into the quarantined group's slot 3 lands on vfio-pci, e1000 never binds it, a device-added event is multicast; the IOMMU group was known at BUS_NOTIFY_ADD_DEVICE"
+	"kmod-bind-guard|test_bind_guard|with driver_override cleared by hand, binding e1000 to a quarantined member is refused at BUS_NOTIFY_BIND_DRIVER (the override is put back and the PCI core's re-match fails the probe)"
+	"kmod-hotplug-guard-only|test_hotplug_guard_only|with the ADD_DEVICE claim disabled (test_add_notifier=2), the BIND_DRIVER guard alone keeps e1000 off a hot-plugged device"
+	"kmod-hotplug-predicted|test_hotplug_predicted|with the device's own group ignored at ADD_DEVICE (test_add_notifier=1), the group predicted from the PCIe-to-PCI bridge alias claims the hot-plugged device"
+	"kmod-hotunplug|test_hotunplug|hot-removing a quarantined member (6.12 only) sends unbound and device-removed events and drops it from the list"
+	"kmod-release-restore|test_release_restore|RELEASE --restore gives every e1000 (hot-plugged ones too) back to e1000 with no driver_override; a second release is ENOENT"
+	"kmod-release-keep|test_release_keep|RELEASE without --restore ends the quarantine but leaves every e1000 on vfio-pci with driver_override (nothing is unbound)"
+	"kmod-rmmod-cycles|test_rmmod_cycles|five rmmod/insmod cycles with the group quarantined: devices stay on vfio-pci with driver_override throughout; no kernel warning"
+	"kmod-without-module|test_without_module|without vfio_quarantine, a hot-plugged device goes to its host driver (e1000 binds it at once: the race the module closes)"
+)
+
+install -d -m 0755 "$STATE"
+echo "guest: $(uname -r); module $KO"
+names=()
+for t in "${TESTS[@]}"; do
+	names+=("${t%%|*}")
+done
+vb_marker "PLAN ${names[*]}"
+
+failed=0
+for t in "${TESTS[@]}"; do
+	name=${t%%|*}
+	rest=${t#*|}
+	fn=${rest%%|*}
+	pins=${rest#*|}
+	export VB_REASON=$STATE/reason.$name
+	rm -f "$VB_REASON" "$VB_REASON.early"
+	vb_console "BEGIN $name"
+	vb_marker "BEGIN $name"
+	echo "=== $name: $pins"
+	t0=$EPOCHREALTIME
+	(
+		vb_strict
+		trap 'stop_monitor' EXIT
+		"$fn"
+	)
+	rc=$?
+	secs=$(seconds_since "$t0")
+	reason=
+	[ ! -e "$VB_REASON" ] || reason=$(tr '\n' ' ' <"$VB_REASON")
+	reason=${reason% }
+	case $rc in
+	0) status=PASS ;;
+	77) status=SKIP ;;
+	*)
+		status=FAIL
+		reason=${reason:-exit status $rc}
+		failed=$((failed + 1))
+		echo "--- kernel log (last 12 lines)"
+		dmesg | tail -n 12
+		;;
+	esac
+	echo "($name: $status in $secs s)"
+	vb_marker "RESULT $status $name: $pins${reason:+ -- $reason}"
+done
+[ "$failed" = 0 ]

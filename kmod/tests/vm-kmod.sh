@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# vm-kmod.sh: build vfio_quarantine.ko for each guest kernel, build vqctl,
+# and run kmod/tests/guest-kmod.sh in the test VM (tests/vm/vmrun.py).
+#
+# usage: kmod/tests/vm-kmod.sh [BUILD]          (BUILD defaults to build)
+#
+# Environment (as tests/vm/check.sh):
+#   VM_KERNELS      kernel series, default "6.12 6.1" (or exact releases)
+#   VM=0            skip (loudly); VM_REQUIRED=1 makes any skip a failure
+#   VM_VERBOSE=1    stream the guest console and the tests' output
+#
+# Per kernel: the headers come from tests/vm/fetch-kernel.sh --headers; the
+# module is built with W=1 in BUILD/kmod/<kver>/ (a copy of the sources, so
+# two kernels never share objects and the tree stays clean) and any compiler
+# warning fails the build; logs go to BUILD/vm/logs/kmod-<kver>/.
+# Ends with "N passed, M failed"; exit status 0 when nothing failed.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+vmdir=$root/tests/vm
+# shellcheck source-path=SCRIPTDIR source=../../tests/vm/host-lib.sh
+. "$vmdir/host-lib.sh"
+
+build=${1:-build}
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
+t0=$SECONDS
+
+vm_preflight
+vm_build_probe "$build"
+
+mkdir -p "$build/kmod"
+vqctl=$build/kmod/vqctl
+echo "kmod: building $vqctl"
+# shellcheck disable=SC2046 # pkg-config prints several words
+gcc -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wmissing-prototypes \
+	-Wstrict-prototypes -Wformat=2 -Wundef -Werror -I"$root/kmod/uapi" \
+	-o "$vqctl" "$root/kmod/tests/vqctl.c" $(pkg-config --cflags --libs libnl-genl-3.0)
+
+# build_module KERNEL_DIR: BUILD/kmod/<kver>/vfio_quarantine.ko, W=1, no warnings
+build_module() {
+	local kdir=$1 kver out
+	kver=$(cat "$kdir/kver")
+	out=$build/kmod/$kver
+	rm -rf "$out"
+	mkdir -p "$out"
+	cp -r "$root/kmod/Kbuild" "$root/kmod/vfio_quarantine.c" "$root/kmod/uapi" "$out/"
+	echo "kmod: building $out/vfio_quarantine.ko (W=1)"
+	if ! make -C "$kdir/kdir" M="$out" W=1 modules >"$out/build.log" 2>&1; then
+		cat "$out/build.log"
+		echo "kmod: the module does not build against $kver"
+		return 1
+	fi
+	if grep -n 'warning:' "$out/build.log"; then
+		echo "kmod: the module builds with warnings against $kver"
+		return 1
+	fi
+}
+
+read -r -a series <<<"${VM_KERNELS:-6.12 6.1}"
+kdirs=()
+for s in "${series[@]}"; do
+	rc=0
+	kdir=$(bash "$vmdir/fetch-kernel.sh" --headers "$build" "$s") || rc=$?
+	case $rc in
+	0) ;;
+	77) vm_skip "cannot fetch the Debian $s guest kernel and headers" ;;
+	*) exit "$rc" ;;
+	esac
+	build_module "$kdir"
+	kdirs+=("$kdir")
+done
+
+opts=()
+[ "${VM_VERBOSE:-0}" != 1 ] || opts+=(--verbose)
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+total_pass=0 total_fail=0 total_skip=0
+lines=()
+for kdir in "${kdirs[@]}"; do
+	kver=$(cat "$kdir/kver")
+	echo
+	echo "=== vfio_quarantine on Linux $kver"
+	: >"$summary"
+	(cd "$root" && python3 "$vmdir/vmrun.py" --kernel "$kdir" \
+		--log-dir "$build/vm/logs/kmod-$kver" --summary-file "$summary" "${opts[@]}" \
+		"$here/guest-kmod.sh" "$build/kmod/$kver/vfio_quarantine.ko" "$vqctl" \
+		"$build/vm-probe") || true
+	read -r pass fail skip boot secs <"$summary" || {
+		pass=0 fail=1 skip=0 boot=- secs=-
+	}
+	total_pass=$((total_pass + pass))
+	total_fail=$((total_fail + fail))
+	total_skip=$((total_skip + skip))
+	line="$kver: $pass passed, $fail failed"
+	[ "$skip" = 0 ] || line+=", $skip skipped"
+	lines+=("$line (boot $boot s, VM $secs s)")
+done
+
+echo
+echo "=== vfio_quarantine summary ($((SECONDS - t0)) s in all; logs in $build/vm/logs/kmod-*/)"
+printf '%s\n' "${lines[@]}"
+total="$total_pass passed, $total_fail failed"
+[ "$total_skip" = 0 ] || total+=", $total_skip skipped"
+echo "$total"
+[ "$total_fail" = 0 ]
