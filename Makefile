@@ -146,6 +146,14 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/vm/demo.sh $(BUILD)
 
+# Benchmark: never part of check's verdicts (timings are reported, not asserted). Needs root.
+#   make bench                 full run, table + $(BUILD)/bench/results.json
+#   make bench BENCH_SMOKE=1   every scenario with tiny counts (< 60 s); check runs this
+#   make bench CALLGRIND=1     adds instruction counts per op and the broker's hot functions
+bench: all $(TESTLIB_A)
+	@BENCH_SMOKE="$(BENCH_SMOKE)" CALLGRIND="$(CALLGRIND)" CC="$(CC)" CFLAGS="$(CFLAGS)" \
+		WERROR="$(WERROR)" bash tests/bench/run.sh $(BUILD)
+
 # libFuzzer harnesses (clang) for the protocol decoder and the policy parser.
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -27,6 +27,7 @@ struct broker_config {
 	uint64_t handshake_timeout_usec;
 	uint64_t idle_timeout_usec; /* 0: none */
 	uint64_t remove_timeout_usec;
+	bool sandbox; /* drop capabilities and install the seccomp filter after start-up */
 };
 
 struct broker {

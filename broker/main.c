@@ -10,6 +10,7 @@
 #include "broker/inventory.h"
 #include "broker/lease.h"
 #include "broker/log.h"
+#include "broker/sandbox.h"
 #include "broker/merge.h"
 #include "broker/ops.h"
 #include "broker/policy_store.h"
@@ -50,6 +51,7 @@ enum {
 	ARG_HANDSHAKE_TIMEOUT,
 	ARG_IDLE_TIMEOUT,
 	ARG_REMOVE_TIMEOUT,
+	ARG_NO_SANDBOX,
 	ARG_VERSION,
 };
 
@@ -75,6 +77,8 @@ static void usage(FILE *f)
 		"                                (default 10; 0: never)\n"
 		"  --idle-timeout SEC            close idle connections (default 0: never)\n"
 		"  --remove-timeout SEC          default wait of a soft removal (default 30)\n"
+		"  --no-sandbox                  keep every capability and no seccomp filter (debugging\n"
+		"                                under strace or valgrind only)\n"
 		"  --version                     print the version and exit\n"
 		"  --help                        print this help and exit\n");
 }
@@ -139,6 +143,7 @@ static int parse_argv(int argc, char **argv, struct broker_config *config)
 		{"handshake-timeout", required_argument, NULL, ARG_HANDSHAKE_TIMEOUT},
 		{"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
 		{"remove-timeout", required_argument, NULL, ARG_REMOVE_TIMEOUT},
+		{"no-sandbox", no_argument, NULL, ARG_NO_SANDBOX},
 		{"version", no_argument, NULL, ARG_VERSION},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -197,6 +202,9 @@ static int parse_argv(int argc, char **argv, struct broker_config *config)
 			    (config->remove_timeout_usec < 1000 ||
 			     config->remove_timeout_usec / 1000 > VB_MAX_REMOVE_TIMEOUT_MS))
 				r = -EINVAL;
+			break;
+		case ARG_NO_SANDBOX:
+			config->sandbox = false;
 			break;
 		case ARG_VERSION:
 			printf("vfio-brokerd " VB_VERSION "\n");
@@ -368,6 +376,7 @@ int main(int argc, char **argv)
 				.handshake_timeout_usec = 10 * USEC_PER_SEC,
 				.idle_timeout_usec = 0,
 				.remove_timeout_usec = 30 * USEC_PER_SEC,
+				.sandbox = true,
 			},
 	};
 	struct log_fields f = LOG_FIELDS("start");
@@ -382,6 +391,14 @@ int main(int argc, char **argv)
 
 	r = broker_setup(&b);
 	if (r < 0) {
+		broker_teardown(&b);
+		return EXIT_FAILURE;
+	}
+
+	/* Start-up is done: from here on the broker needs only its four capabilities and
+	 * the system calls of its event loop. */
+	if (b.config.sandbox &&
+	    (sandbox_drop_capabilities() < 0 || sandbox_install_seccomp() < 0)) {
 		broker_teardown(&b);
 		return EXIT_FAILURE;
 	}

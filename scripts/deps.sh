@@ -6,6 +6,8 @@ set -euo pipefail
 # Build: compiler, pkg-config and the -dev packages the code links against.
 # Test: Check (unit/integration framework), python3 (VM driver, QMP),
 # clang-14 + libclang-rt-14-dev (libFuzzer, sanitizers).
+# Bench peers: dbus-daemon (the D-Bus broker shape), seatd + libseat-dev;
+# valgrind for instruction counts.
 # VM tier: qemu-system-x86 (TCG), busybox-static (guest initramfs),
 # cpio/xz-utils/zstd (initramfs and kernel extraction), kmod (depmod),
 # dpkg-dev (apt-get download), pahole (module BTF against 6.12 headers);
@@ -19,6 +21,7 @@ PACKAGES=(
 	dpkg-dev
 	clang-14 libclang-rt-14-dev
 	pahole
+	dbus-daemon seatd libseat-dev valgrind
 )
 
 missing=()

@@ -8,7 +8,7 @@ set -uo pipefail
 BUILD=${1:-build}
 shift || true
 TIERS=("$@")
-[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration fuzz vm kmod)
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration fuzz bench vm kmod)
 export VB_BUILD=$BUILD
 
 total_pass=0 total_fail=0 total_skip=0
@@ -58,6 +58,21 @@ run_fuzz() {
 	tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
 	rm -f "$log"
 	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+}
+
+# The benchmark's smoke mode: every scenario with tiny counts, so it cannot
+# rot. Its figures are printed, never judged here; only errors fail it.
+run_bench() {
+	if [ "$(id -u)" != 0 ]; then
+		tier_skip="needs root (private mount namespace, setuid clients)"
+		return
+	fi
+	echo "== bench (smoke): every scenario runs; timings are not judged here"
+	if BENCH_SMOKE=1 bash tests/bench/run.sh "$BUILD"; then
+		tier_pass=1
+	else
+		tier_fail=1
+	fi
 }
 
 run_integration() {

@@ -62,3 +62,4 @@ Suite *suite_remove(void);
 Suite *suite_policy_reload(void);
 Suite *suite_hostile(void);
 Suite *suite_cli(void);
+Suite *suite_sandbox(void);

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+#include "broker/sandbox.h"
+#include "broker/log.h"
+
+#include <errno.h>
+#include <seccomp.h>
+#include <stddef.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+
+static const cap_value_t kept_caps[] = {
+	CAP_KILL,
+	CAP_SYS_RESOURCE,
+	CAP_SYS_PTRACE,
+	CAP_DAC_READ_SEARCH,
+};
+
+static bool cap_is_kept(cap_value_t c)
+{
+	for (size_t i = 0; i < sizeof(kept_caps) / sizeof(kept_caps[0]); i++)
+		if (kept_caps[i] == c)
+			return true;
+	return false;
+}
+
+int sandbox_drop_capabilities(void)
+{
+	cap_t caps = cap_get_proc(), want;
+	cap_value_t keep[sizeof(kept_caps) / sizeof(kept_caps[0])];
+	int n = 0, r = 0;
+
+	if (!caps)
+		return log_error_errno(errno, "Failed to read the broker's capabilities: %m");
+	/* Keep only what we have: asking for more than the permitted set fails. */
+	for (size_t i = 0; i < sizeof(kept_caps) / sizeof(kept_caps[0]); i++) {
+		cap_flag_value_t v = CAP_CLEAR;
+
+		if (cap_get_flag(caps, kept_caps[i], CAP_PERMITTED, &v) == 0 && v == CAP_SET)
+			keep[n++] = kept_caps[i];
+	}
+	cap_free(caps);
+
+	/* The bounding set first, while CAP_SETPCAP is still effective. */
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+		if (cap_is_kept(c) || !CAP_IS_SUPPORTED(c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			return log_error_errno(errno, "Failed to drop capability %d from the "
+						      "bounding set: %m", c);
+	}
+
+	want = cap_init();
+	if (!want)
+		return -ENOMEM;
+	if (n > 0 && (cap_set_flag(want, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
+		      cap_set_flag(want, CAP_EFFECTIVE, n, keep, CAP_SET) < 0))
+		r = -errno;
+	if (r == 0 && cap_set_proc(want) < 0)
+		r = -errno;
+	cap_free(want);
+	if (r < 0)
+		return log_error_errno(r, "Failed to drop capabilities: %m");
+	/* Seccomp without CAP_SYS_ADMIN needs no_new_privs; it also fits a daemon that never execs. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return log_error_errno(errno, "Failed to set no_new_privs: %m");
+	return 0;
+}
+
+/*
+ * What the running broker calls: the event loop, sockets and fd passing,
+ * reading sysfs and /proc, the lease machinery (inotify, pidfds, prlimit,
+ * kcmp, the VFIO ioctls), logging to the journal (memfd for large entries),
+ * malloc, and NSS lookups for explain. Start-up (bind, mkdir, chmod, execve)
+ * is over before the filter is installed.
+ */
+static const char *const allowed_syscalls[] = {
+	"accept4", "access", "brk", "capget", "clock_getres", "clock_gettime",
+	"clock_nanosleep", "close", "close_range", "connect", "dup", "dup2", "dup3",
+	"epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "eventfd2", "exit",
+	"exit_group", "faccessat", "faccessat2", "fcntl", "fstat", "fstatfs", "futex",
+	"getdents64", "getegid", "geteuid", "getgid", "getgroups", "getpeername", "getpid",
+	"getppid", "getrandom", "getresgid", "getresuid", "getrlimit", "getsockname",
+	"getsockopt", "gettid", "gettimeofday", "getuid", "inotify_add_watch", "inotify_init1",
+	"inotify_rm_watch", "ioctl", "kcmp", "kill", "lseek", "lstat", "madvise",
+	"memfd_create", "mmap", "mprotect", "mremap", "munmap", "nanosleep", "newfstatat",
+	"open", "openat", "openat2", "pidfd_open", "pidfd_send_signal", "pipe2", "poll",
+	"ppoll", "prctl", "pread64", "prlimit64", "read", "readlink", "readlinkat", "readv",
+	"recvfrom", "recvmsg", "restart_syscall", "rseq", "rt_sigaction", "rt_sigprocmask",
+	"rt_sigreturn", "sched_getaffinity", "sched_yield", "sendmmsg", "sendmsg", "sendto",
+	"set_robust_list", "setsockopt", "shutdown", "sigaltstack", "signalfd4", "socket",
+	"stat", "statfs", "statx", "sysinfo", "tgkill", "timerfd_create", "timerfd_gettime",
+	"timerfd_settime", "uname", "unlink", "unlinkat", "waitid", "write", "writev",
+};
+
+int sandbox_install_seccomp(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int r = 0;
+
+	if (!ctx)
+		return log_error_errno(ENOMEM, "Failed to create the seccomp filter: %m");
+	for (size_t i = 0; i < sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]); i++) {
+		int nr = seccomp_syscall_resolve_name(allowed_syscalls[i]);
+
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not on this architecture */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r < 0)
+		return log_error_errno(r, "Failed to install the seccomp filter: %m");
+	return 0;
+}

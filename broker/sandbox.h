@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Least privilege for a running broker: once the socket is bound and the
+ * first policy loaded, keep only the capabilities the broker's operations
+ * need and install a seccomp allow-list; anything else kills the process
+ * (systemd restarts it).
+ */
+#pragma once
+
+#include <stdbool.h>
+
+/*
+ * The capabilities kept, and the operation that needs each:
+ *   CAP_KILL             hard removal signals other users' processes (pidfd_send_signal)
+ *   CAP_SYS_RESOURCE     raising a holder's RLIMIT_MEMLOCK above its hard limit (prlimit)
+ *   CAP_SYS_PTRACE       reading other users' /proc/PID/fd links (holders scan) and kcmp()
+ *   CAP_DAC_READ_SEARCH  listing other users' /proc/PID/fd directories (holders scan)
+ * Everything else goes, from the bounding set too. A capability the broker
+ * was started without is not an error: the operation that needs it fails
+ * later with a logged reason (e.g. memlock).
+ */
+int sandbox_drop_capabilities(void);
+
+/* sandbox_install_seccomp loads the allow-list; any other system call kills the broker. */
+int sandbox_install_seccomp(void);
