@@ -92,6 +92,32 @@ static const char *const allowed_syscalls[] = {
 	"timerfd_settime", "uname", "unlink", "unlinkat", "waitid", "write", "writev",
 };
 
+/*
+ * A sanitizer build's runtime needs more: LeakSanitizer stops the world at
+ * exit with a ptrace()ing clone. Only SANITIZE=1 test builds get these.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+static const char *const sanitizer_syscalls[] = {
+	"clone", "clone3", "ptrace", "wait4", "sched_getaffinity", "rt_sigtimedwait",
+	"getdents", "pipe", "sched_setaffinity", "mincore",
+};
+#endif
+
+static int seccomp_allow(scmp_filter_ctx ctx, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(names[i]);
+		int r;
+
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not on this architecture */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int sandbox_install_seccomp(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -99,15 +125,13 @@ int sandbox_install_seccomp(void)
 
 	if (!ctx)
 		return log_error_errno(ENOMEM, "Failed to create the seccomp filter: %m");
-	for (size_t i = 0; i < sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]); i++) {
-		int nr = seccomp_syscall_resolve_name(allowed_syscalls[i]);
-
-		if (nr == __NR_SCMP_ERROR)
-			continue; /* not on this architecture */
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-		if (r < 0)
-			break;
-	}
+	r = seccomp_allow(ctx, allowed_syscalls,
+			  sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]));
+#if defined(__SANITIZE_ADDRESS__)
+	if (r == 0)
+		r = seccomp_allow(ctx, sanitizer_syscalls,
+				  sizeof(sanitizer_syscalls) / sizeof(sanitizer_syscalls[0]));
+#endif
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -8,7 +8,7 @@ set -uo pipefail
 BUILD=${1:-build}
 shift || true
 TIERS=("$@")
-[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration fuzz bench vm kmod)
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration sanitize fuzz bench vm kmod)
 export VB_BUILD=$BUILD
 
 total_pass=0 total_fail=0 total_skip=0
@@ -56,6 +56,32 @@ run_fuzz() {
 	bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" 2>&1 | tee "$log" || rc=1
 	read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
 	tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
+	rm -f "$log"
+	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+}
+
+# Unit and integration tests again, built with ASan + UBSan (LeakSanitizer
+# included: a leak makes the broker exit non-zero, which the harness fails on).
+run_sanitize() {
+	local log rc=0 sbuild="$BUILD/asan"
+	if [ "$(id -u)" != 0 ]; then
+		tier_skip="needs root (the integration half)"
+		return
+	fi
+	log=$(mktemp)
+	echo "== sanitize: unit + integration built with -fsanitize=address,undefined"
+	if ! make --no-print-directory -s BUILD="$sbuild" SANITIZE=1 all tests >"$log" 2>&1; then
+		cat "$log"
+		tier_fail=1
+		rm -f "$log"
+		return
+	fi
+	: >"$log"
+	for t in "$sbuild"/tests/test_*; do
+		UBSAN_OPTIONS=halt_on_error=1 "$t" 2>&1 | tee -a "$log" || rc=1
+	done
+	UBSAN_OPTIONS=halt_on_error=1 VB_BUILD="$sbuild" "$sbuild"/tests/integration 2>&1 | tee -a "$log" || rc=1
+	count_check_output "$log" sanitize
 	rm -f "$log"
 	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
 }
