@@ -246,6 +246,81 @@ START_TEST(test_connections_per_uid_are_limited)
 }
 END_TEST
 
+START_TEST(test_malformed_values_each_get_a_typed_error)
+{
+	static const char *const bad[] = {
+		"{\"id\":2,\"op\":\"lease\",\"group\":99999999999999999999}",
+		"{\"id\":2,\"op\":\"lease\",\"group\":-7}",
+		"{\"id\":2,\"op\":\"lease\",\"group\":\"7\"}",
+		"{\"id\":2,\"op\":\"lease\",\"device\":\"../../../../etc/shadow\"}",
+		"{\"id\":2,\"op\":\"lease\",\"group\":7,\"group\":8}",
+		"{\"id\":2,\"op\":\"list\",\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+		"{\"id\":2,\"op\":\"remove\",\"group\":7,\"mode\":\"soft\",\"timeout_ms\":1e9}",
+		"{\"id\":2,\"op\\u0000x\":\"list\",\"op\":\"list\"}",
+		"{'id':2,'op':'list'}",
+	};
+	int fd = raw_connect(B.socket);
+
+	ck_assert_int_ge(fd, 0);
+	hello(fd);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(raw_send(fd, bad[i]), 0);
+		expect_error(fd, "bad-request");
+	}
+	close(fd);
+	assert_serves_good_client();
+}
+END_TEST
+
+/* Sends an admin op with SCM_CREDENTIALS attached; returns sendmsg's errno or 0. */
+static int send_with_creds(int fd, const char *text, pid_t pid, uid_t uid, gid_t gid)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(struct ucred))];
+	} control = {0};
+	struct ucred cred = {.pid = pid, .uid = uid, .gid = gid};
+	struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.b,
+			     .msg_controllen = sizeof(control.b)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cred));
+	memcpy(CMSG_DATA(c), &cred, sizeof(cred));
+	return sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 ? errno : 0;
+}
+
+static int credentials_liar(void *arg)
+{
+	int fd = raw_connect(B.socket);
+	char buf[4096];
+
+	if (fd < 0)
+		return 1;
+	raw_send(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}");
+	if (raw_recv(fd, buf, sizeof(buf), 5000) <= 0)
+		return 2;
+	/* Claiming root: the kernel itself refuses to send such a lie. */
+	if (send_with_creds(fd, "{\"id\":2,\"op\":\"reload\"}", getpid(), 0, 0) != EPERM)
+		return 3;
+	/* True credentials attached: still just uid 2001, so the admin op is denied. */
+	if (send_with_creds(fd, "{\"id\":3,\"op\":\"reload\"}", getpid(), getuid(), getgid()))
+		return 4;
+	if (raw_recv(fd, buf, sizeof(buf), 5000) <= 0 || !strstr(buf, "\"code\":\"denied\""))
+		return 5;
+	close(fd);
+	return 0;
+}
+
+START_TEST(test_scm_credentials_never_change_who_a_client_is)
+{
+	ck_assert_int_eq(run_as(UID_BOB, 0, credentials_liar, NULL), 0);
+	assert_serves_good_client();
+}
+END_TEST
+
 static int lease_and_vanish(void *arg)
 {
 	int fd = raw_connect(B.socket);
@@ -282,6 +357,8 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_silent_connection_does_not_disturb_others_and_times_out);
 	tcase_add_test(t, test_connections_per_uid_are_limited);
 	tcase_add_test(t, test_client_exiting_mid_request_leaves_no_lease_behind);
+	tcase_add_test(t, test_malformed_values_each_get_a_typed_error);
+	tcase_add_test(t, test_scm_credentials_never_change_who_a_client_is);
 	suite_add_tcase(s, t);
 	return s;
 }
