@@ -41,4 +41,5 @@ struct broker {
 	struct containers *containers;
 	struct removals *removals;
 	struct server *server;
+	bool answering_release; /* a release op is ending a lease: its reply tells the holder */
 };

@@ -14,8 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Requests handled per wake-up before other connections get their turn. */
-#define CONNECTION_BURST 16
+/*
+ * Requests handled per wake-up before other connections get their turn. One:
+ * on a loaded CPU a client that is answered queues its next request before
+ * the loop reads again, so any larger burst lets it starve the others
+ * (measured: p99 of 69 ms at 64 clients with 16). sd-event dispatches the
+ * oldest pending source next, which makes one request each a round-robin.
+ */
+#define CONNECTION_BURST 1
 
 struct packet {
 	struct packet *next;

@@ -169,7 +169,7 @@ static void ops_hook_ended(struct lease *l, void *userdata)
 	struct broker *b = userdata;
 	struct json_object *ev;
 
-	if (l->holder) {
+	if (l->holder && !b->answering_release) {
 		ev = vb_event_new(VB_EVENT_RELEASED);
 		json_object_object_add(ev, "group", json_object_new_int64(l->group));
 		ops_notify_holder(b, l->holder, ev);
@@ -659,9 +659,10 @@ static void ops_release(struct broker *b, struct connection *c, const struct vb_
 	f.devices = l->devices;
 	f.rule = l->rule[0] ? l->rule : NULL;
 	if (l->state == LEASE_HELD) {
-		log_event(LOG_INFO, &f, "Pid %d (uid %u) releases group %u",
-			  (int)c->identity->pid.pid, (unsigned)c->identity->uid, group);
+		/* The reply says whether it ended; a "released" event would say it twice. */
+		b->answering_release = true;
 		released = lease_release(l);
+		b->answering_release = false;
 	}
 	if (!released)
 		log_event(LOG_INFO, &f,

@@ -244,18 +244,29 @@ static int server_mkdir_parents(const char *path)
 /*
  * Bind our own socket at path. A socket already there is replaced only if
  * nobody answers on it (a stale one from a previous run); anything that is
- * not a socket is never removed.
+ * not a socket is never removed. The socket is bound and listening under a
+ * temporary name first and then renamed into place, so that whoever sees
+ * the path can connect at once.
  */
 static int server_bind(struct server *s, const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX}, tmp = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -1;
+	const char *base = strrchr(path, '/');
 	struct stat st;
-	int r;
+	int r, k;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return log_error_errno(ENAMETOOLONG, "Socket path %s is too long", path);
 	strcpy(sa.sun_path, path);
+	/* "sock" and "/run/x/sock" alike: the temporary name sits beside the socket. */
+	if (base)
+		k = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%.*s/.%s.%d",
+			     (int)(base - path), path, base + 1, (int)getpid());
+	else
+		k = snprintf(tmp.sun_path, sizeof(tmp.sun_path), ".%s.%d", path, (int)getpid());
+	if (k < 0 || (size_t)k >= sizeof(tmp.sun_path))
+		return log_error_errno(ENAMETOOLONG, "Socket path %s is too long", path);
 	r = server_mkdir_parents(path);
 	if (r < 0)
 		return log_error_errno(r, "Failed to create the directory of %s: %m", path);
@@ -263,16 +274,13 @@ static int server_bind(struct server *s, const char *path)
 		_cleanup_close_ int probe = -1;
 
 		if (!S_ISSOCK(st.st_mode))
-			return log_error_errno(EEXIST,
-					       "%s exists and is not a socket; refusing to "
-					       "replace it",
-					       path);
+			return log_error_errno(
+				EEXIST, "%s exists and is not a socket; refusing to replace it",
+				path);
 		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return log_error_errno(EADDRINUSE, "Another broker is listening on %s",
 					       path);
-		if (unlink(path) < 0 && errno != ENOENT)
-			return log_error_errno(errno, "Failed to remove stale socket %s: %m", path);
 	} else if (errno != ENOENT) {
 		return log_error_errno(errno, "Failed to look at %s: %m", path);
 	}
@@ -280,13 +288,17 @@ static int server_bind(struct server *s, const char *path)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return log_error_errno(errno, "Failed to create a socket: %m");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return log_error_errno(errno, "Failed to bind %s: %m", path);
+	if (unlink(tmp.sun_path) < 0 && errno != ENOENT)
+		return log_error_errno(errno, "Failed to remove %s: %m", tmp.sun_path);
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0)
+		return log_error_errno(errno, "Failed to bind %s: %m", tmp.sun_path);
 	/* Anyone may connect; what they get is decided per request by the policy. */
-	if (chmod(path, 0666) < 0)
-		return log_error_errno(errno, "Failed to make %s accessible: %m", path);
-	if (listen(fd, SOMAXCONN) < 0)
-		return log_error_errno(errno, "Failed to listen on %s: %m", path);
+	if (chmod(tmp.sun_path, 0666) < 0 || listen(fd, SOMAXCONN) < 0 ||
+	    rename(tmp.sun_path, path) < 0) {
+		r = log_error_errno(errno, "Failed to set up %s: %m", path);
+		unlink(tmp.sun_path);
+		return r;
+	}
 	if (stat(path, &st) < 0)
 		return log_error_errno(errno, "Failed to look at %s: %m", path);
 	s->created = true;
