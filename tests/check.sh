@@ -8,7 +8,7 @@ set -uo pipefail
 BUILD=${1:-build}
 shift || true
 TIERS=("$@")
-[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration sanitize fuzz bench vm kmod)
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration sanitize valgrind fuzz bench vm kmod)
 export VB_BUILD=$BUILD
 
 total_pass=0 total_fail=0 total_skip=0
@@ -82,6 +82,23 @@ run_sanitize() {
 	done
 	UBSAN_OPTIONS=halt_on_error=1 VB_BUILD="$sbuild" "$sbuild"/tests/integration 2>&1 | tee -a "$log" || rc=1
 	count_check_output "$log" sanitize
+	rm -f "$log"
+	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+}
+
+# The integration suite with the broker under valgrind memcheck: every test
+# ends with a clean shutdown, where an error or a definite leak makes the
+# broker exit 99 and the test fail.
+run_valgrind() {
+	local log rc=0
+	if [ "$(id -u)" != 0 ]; then
+		tier_skip="needs root (starts vfio-brokerd, setuid test clients)"
+		return
+	fi
+	log=$(mktemp)
+	echo "== valgrind: the integration suite with vfio-brokerd under memcheck"
+	VB_VALGRIND=1 "$BUILD"/tests/integration 2>&1 | tee "$log" || rc=1
+	count_check_output "$log" valgrind
 	rm -f "$log"
 	[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
 }

@@ -18,19 +18,6 @@
 static struct broker B;
 static int baseline;
 
-/* The broker's fd count once it is idle: two equal readings 100 ms apart. */
-static int settled_fd_count(void)
-{
-	int prev = -1, now = broker_fd_count(&B);
-
-	for (int i = 0; i < 50 && now != prev; i++) {
-		usleep(100000);
-		prev = now;
-		now = broker_fd_count(&B);
-	}
-	return now;
-}
-
 static void setup(void)
 {
 	broker_setup(&B, IT_POLICY);
@@ -45,7 +32,7 @@ static void setup(void)
 		ck_assert_int_gt(raw_recv(fd, buf, sizeof(buf), 5000), 0);
 		close(fd);
 	}
-	baseline = settled_fd_count();
+	baseline = broker_fd_count_settled(&B);
 }
 
 static void teardown(void)

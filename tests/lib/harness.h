@@ -42,6 +42,8 @@ void broker_teardown(struct broker *b);
 void broker_write_policy(struct broker *b, const char *name, const char *json);
 /* Number of open fds of the broker process. */
 int broker_fd_count(const struct broker *b);
+/* The same, once two readings 100 ms apart agree (start-up or a request settled). */
+int broker_fd_count_settled(const struct broker *b);
 /* Polls the broker's log (stderr) for a line containing needle, up to 5 s. */
 bool broker_log_wait(const struct broker *b, const char *needle);
 bool broker_alive(const struct broker *b);
