@@ -57,6 +57,13 @@ struct client_args {
 /* Leases args->group (or args->device), reports, then optionally holds. */
 int client_lease(void *arg);
 
+/*
+ * spawn_holder starts a client_lease child as uid in mode and returns its pid
+ * once it holds group (ready and, when not NULL, go are initialised here).
+ */
+pid_t spawn_holder(const char *socket, uid_t uid, unsigned group, int mode, struct outcome *o,
+		   struct signal_pipe *ready, struct signal_pipe *go);
+
 Suite *suite_lease(void);
 Suite *suite_remove(void);
 Suite *suite_policy_reload(void);

@@ -120,3 +120,19 @@ int client_lease(void *arg)
 	vfiobroker_disconnect(b);
 	return 0;
 }
+
+pid_t spawn_holder(const char *socket, uid_t uid, unsigned group, int mode, struct outcome *o,
+		   struct signal_pipe *ready, struct signal_pipe *go)
+{
+	struct client_args a = {.socket = socket, .group = group, .out = o, .mode = mode,
+				.ready = ready, .go = go};
+	pid_t pid;
+
+	signal_pipe_init(ready);
+	if (go)
+		signal_pipe_init(go);
+	pid = spawn_as(uid, 0, client_lease, &a);
+	ck_assert_int_eq(signal_pipe_wait(ready), 'L');
+	ck_assert_int_eq(o->rc, 0);
+	return pid;
+}

@@ -138,13 +138,7 @@ START_TEST(test_second_holder_gets_busy_naming_the_holder_uid)
 	struct client_args a = args(7, first), c = args(7, second);
 	pid_t holder;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	a.mode = HOLD_UNTIL_GO;
-	a.ready = &ready;
-	a.go = &go;
-	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
 
 	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &c), 0);
 	ck_assert_int_eq(second->rc, -EBUSY);
@@ -178,11 +172,7 @@ START_TEST(test_holder_death_frees_the_group)
 	struct retry r = {args(7, second), UID_CAROL};
 	pid_t holder;
 
-	signal_pipe_init(&ready);
-	a.mode = HOLD_IGNORE;
-	a.ready = &ready;
-	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_IGNORE, a.out, &ready, NULL);
 	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &r.a), 0);
 	ck_assert_int_eq(second->rc, -EBUSY);
 
@@ -203,13 +193,7 @@ START_TEST(test_group_is_not_granted_again_while_an_inherited_fd_is_open)
 	struct retry r = {args(7, second), UID_CAROL};
 	pid_t holder;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	a.mode = HOLD_IN_CHILD;
-	a.ready = &ready;
-	a.go = &go;
-	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_IN_CHILD, a.out, &ready, &go);
 	/* The holder exits; its child still has the group file open. */
 	ck_assert_int_eq(wait_exit(holder), 0);
 	usleep(100000);
@@ -316,13 +300,7 @@ START_TEST(test_max_leases_per_rule_is_enforced)
 			    " \"max_leases\": 1}]}");
 	kill(B.pid, SIGHUP);
 	ck_assert(broker_log_wait(&B, "EVENT=reload"));
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	a.mode = HOLD_UNTIL_GO;
-	a.ready = &ready;
-	a.go = &go;
-	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
 	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &c), 0);
 	ck_assert_int_eq(second->rc, -EUSERS);
 	ck_assert_str_eq(second->code, "limit");
@@ -398,13 +376,7 @@ START_TEST(test_release_by_another_user_is_not_held)
 	struct client_args a = args(7, first), c = args(7, second);
 	pid_t holder;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	a.mode = HOLD_UNTIL_GO;
-	a.ready = &ready;
-	a.go = &go;
-	holder = spawn_as(UID_ALICE, 0, client_lease, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
 	ck_assert_int_eq(run_as(UID_CAROL, 0, client_release_not_mine, &c), 0);
 	ck_assert_int_eq(second->rc, -ESRCH);
 	ck_assert_str_eq(second->code, "not-held");
@@ -471,14 +443,8 @@ START_TEST(test_merge_with_another_holders_group_is_refused)
 	struct client_args a = args(7, first), c = args(0, second);
 	pid_t holder;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	a.mode = HOLD_UNTIL_GO;
-	a.ready = &ready;
-	a.go = &go;
 	/* Carol holds 7; Alice holds 8 and asks to merge 7 into it. */
-	holder = spawn_as(UID_CAROL, 0, client_lease, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	holder = spawn_holder(B.socket, UID_CAROL, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_merge_other, &c), 0);
 	ck_assert_msg(second->rc == -EACCES || second->rc == -ESRCH, "rc %d: %s", second->rc,
 		      second->message);

@@ -25,23 +25,6 @@ static void teardown(void)
 	broker_teardown(&B);
 }
 
-/* Spawns Alice holding group 7 in the given mode; returns her pid once she holds it. */
-static pid_t spawn_holder(int mode, struct outcome *o, struct signal_pipe *ready,
-			  struct signal_pipe *go)
-{
-	struct client_args a = {.socket = B.socket, .group = 7, .out = o, .mode = mode,
-				.ready = ready, .go = go};
-	pid_t pid;
-
-	signal_pipe_init(ready);
-	if (go)
-		signal_pipe_init(go);
-	pid = spawn_as(UID_ALICE, 0, client_lease, &a);
-	ck_assert_int_eq(signal_pipe_wait(ready), 'L');
-	ck_assert_int_eq(o->rc, 0);
-	return pid;
-}
-
 /* The test process is root: an admin. */
 static int admin_remove(unsigned group, bool hard, unsigned timeout_ms, char *msg, size_t size)
 {
@@ -74,7 +57,7 @@ START_TEST(test_soft_remove_is_honoured_by_a_cooperating_holder)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(HOLD_COOPERATE, o, &ready, NULL);
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_COOPERATE, o, &ready, NULL);
 
 	ck_assert_int_eq(admin_remove(7, false, 5000, NULL, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 0);
@@ -90,7 +73,7 @@ START_TEST(test_soft_remove_times_out_and_leaves_the_lease_alone)
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
 	char msg[512];
-	pid_t holder = spawn_holder(HOLD_IGNORE, o, &ready, NULL);
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 
 	ck_assert_int_eq(admin_remove(7, false, 300, msg, sizeof(msg)), -ETIMEDOUT);
 	ck_assert_msg(strstr(msg, "unchanged"), "message: %s", msg);
@@ -112,7 +95,7 @@ START_TEST(test_hard_remove_kills_the_holder_and_reclaims_the_group)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(HOLD_IGNORE, o, &ready, NULL);
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 
 	ck_assert_int_eq(admin_remove(7, true, 0, NULL, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
@@ -127,7 +110,7 @@ START_TEST(test_hard_remove_also_kills_a_process_that_inherited_the_group)
 	struct outcome *o = outcome_new(), *again = outcome_new();
 	struct signal_pipe ready, go;
 	struct client_args c = {.socket = B.socket, .group = 7, .out = again};
-	pid_t holder = spawn_holder(HOLD_IN_CHILD, o, &ready, &go);
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IN_CHILD, o, &ready, &go);
 
 	ck_assert_int_eq(wait_exit(holder), 0);
 	/* Only the inheriting child holds the file now; hard remove must find and kill it. */
@@ -157,7 +140,7 @@ START_TEST(test_remove_by_a_non_admin_is_denied)
 {
 	struct outcome *o = outcome_new(), *r = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(HOLD_IGNORE, o, &ready, NULL);
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 	struct client_args a = {.socket = B.socket, .group = 7, .out = r, .mode = 1};
 
 	ck_assert_int_eq(run_as(UID_CAROL, 0, client_remove, &a), 0);
@@ -184,7 +167,7 @@ START_TEST(test_admin_group_members_may_remove)
 	broker_stop(&B);
 	snprintf(gid, sizeof(gid), "%d", GID_USERS);
 	broker_start(&B, "--admin-group", gid, NULL);
-	holder = spawn_holder(HOLD_IGNORE, o, &ready, NULL);
+	holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 	ck_assert_int_eq(run_as(UID_CAROL, GID_USERS, client_remove, &a), 0);
 	ck_assert_int_eq(r->rc, 0);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
