@@ -129,12 +129,18 @@ static void remove_work(const char *dir)
  * takes a second instead of a minute on a slow disk, and nothing is left behind if the run
  * dies. Every process the bench starts inherits the namespace; the host's /tmp is untouched.
  */
-static int private_tmp(void)
+static int private_tmp(const char *build)
 {
 	const char *v = getenv("BENCH_TMPFS");
 
 	if (v && !strcmp(v, "0"))
 		return 0;
+	/* A checkout under /tmp (CI clones there) would vanish under the tmpfs. */
+	if (strncmp(build, "/tmp/", 5) == 0) {
+		fprintf(stderr, "bench: %s is under /tmp: keeping the host's /tmp for the "
+				"simulated trees\n", build);
+		return 0;
+	}
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
 		return -errno;
@@ -199,7 +205,7 @@ static int env_init(struct bench_env *env, const char *build)
 			return -errno;
 		}
 	}
-	r = private_tmp();
+	r = private_tmp(env->build);
 	if (r < 0) {
 		fprintf(stderr,
 			"bench: cannot mount a private tmpfs on /tmp: %s (BENCH_TMPFS=0 "
