@@ -41,5 +41,6 @@ struct broker {
 	struct containers *containers;
 	struct removals *removals;
 	struct server *server;
+	struct kmod_link *kmod; /* the vfio_quarantine module's events */
 	bool answering_release; /* a release op is ending a lease: its reply tells the holder */
 };

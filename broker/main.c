@@ -8,6 +8,7 @@
 #include "broker/broker.h"
 #include "broker/connection.h"
 #include "broker/inventory.h"
+#include "broker/kmod_link.h"
 #include "broker/lease.h"
 #include "broker/log.h"
 #include "broker/sandbox.h"
@@ -346,12 +347,16 @@ static int broker_setup(struct broker *b)
 	r = server_new(b, &b->server);
 	if (r < 0)
 		return r;
+	r = kmod_link_new(b, &b->kmod);
+	if (r < 0)
+		return r;
 	return 0;
 }
 
 static void broker_teardown(struct broker *b)
 {
 	/* Reverse order: connections first (they point at removals and holders). */
+	b->kmod = kmod_link_free(b->kmod);
 	b->server = server_free(b->server);
 	b->removals = removals_free(b->removals);
 	b->leases = lease_table_free(b->leases);

@@ -4,6 +4,7 @@
 #include "broker/connection.h"
 #include "broker/devnode.h"
 #include "broker/inventory.h"
+#include "broker/kmod_link.h"
 #include "broker/log.h"
 #include "broker/merge.h"
 #include "broker/policy_store.h"
@@ -200,6 +201,7 @@ struct chunker {
 	struct connection *conn;
 	uint32_t id;
 	const char *key;
+	const char *quarantine; /* list: the quarantine mode, in every chunk */
 	struct json_object *array;
 	size_t bytes;
 };
@@ -210,6 +212,8 @@ static void chunker_flush(struct chunker *ch, bool more)
 
 	json_object_object_add(reply, ch->key, ch->array ? ch->array : json_object_new_array());
 	json_object_object_add(reply, "more", json_object_new_boolean(more));
+	if (ch->quarantine)
+		json_object_object_add(reply, "quarantine", json_object_new_string(ch->quarantine));
 	ch->array = NULL;
 	ch->bytes = 0;
 	ops_send(ch->conn, reply, -1);
@@ -361,7 +365,8 @@ int ops_check_group(struct broker *b, struct connection *c, uint32_t id, uint32_
 static void ops_list(struct broker *b, struct connection *c, const struct vb_request *req)
 {
 	_cleanup_free_ uint32_t *ids = NULL;
-	struct chunker ch = {.conn = c, .id = req->id, .key = "groups"};
+	struct chunker ch = {
+		.conn = c, .id = req->id, .key = "groups", .quarantine = kmod_link_mode(b->kmod)};
 	struct policy_caller caller;
 	size_t n;
 	int r;

@@ -70,11 +70,12 @@ int sandbox_drop_capabilities(void)
  * What the running broker calls: the event loop, sockets and fd passing,
  * reading sysfs and /proc, the lease machinery (inotify, pidfds, prlimit,
  * kcmp, the VFIO ioctls), logging to the journal (memfd for large entries),
- * malloc, and NSS lookups for explain. Start-up (bind, mkdir, chmod, execve)
- * is over before the filter is installed.
+ * malloc, and NSS lookups for explain. Start-up (mkdir, chmod, execve) is
+ * over before the filter is installed; bind stays for the netlink socket
+ * that reconnects to the vfio_quarantine module after a reload.
  */
 static const char *const allowed_syscalls[] = {
-	"accept4", "access", "brk", "capget", "clock_getres", "clock_gettime",
+	"accept4", "access", "bind", "brk", "capget", "clock_getres", "clock_gettime",
 	"clock_nanosleep", "close", "close_range", "connect", "dup", "dup2", "dup3",
 	"epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "eventfd2", "exit",
 	"exit_group", "faccessat", "faccessat2", "fcntl", "fstat", "fstatfs", "futex",

@@ -31,6 +31,7 @@ struct vfiobroker {
 	bool broken; /* the broker closed the connection, or it failed for good */
 	bool admin;
 	uid_t uid;
+	char quarantine[8]; /* the last list reply's "quarantine"; "" when it had none */
 
 	/* The last refusal; code[0] == '\0' when the last call did not fail that way. */
 	char error_code[32];
@@ -565,17 +566,20 @@ static int group_from_info(const struct vb_group_info *info, struct vfiobroker_g
 	return 0;
 }
 
-/* Appends the "groups" of one list chunk to *groups. */
-static int list_append_chunk(struct json_object *body, struct vfiobroker_group **groups, size_t *n,
-			     size_t *capacity)
+/* Appends the "groups" of one list chunk to *groups; notes its "quarantine" mode in b. */
+static int list_append_chunk(struct vfiobroker *b, struct json_object *body,
+			     struct vfiobroker_group **groups, size_t *n, size_t *capacity)
 {
-	struct json_object *array;
+	struct json_object *array, *mode;
 	size_t count;
 	int r;
 
 	if (!json_object_object_get_ex(body, "groups", &array) ||
 	    !json_object_is_type(array, json_type_array))
 		return -EBADMSG;
+	if (json_object_object_get_ex(body, "quarantine", &mode) &&
+	    json_object_is_type(mode, json_type_string))
+		snprintf(b->quarantine, sizeof(b->quarantine), "%s", json_object_get_string(mode));
 	count = json_object_array_length(array);
 	r = grow_array((void **)groups, capacity, *n + count, sizeof(**groups));
 	if (r < 0)
@@ -606,12 +610,13 @@ int vfiobroker_list(struct vfiobroker *b, struct vfiobroker_group **ret, size_t 
 
 	if (!ret || !ret_n)
 		return -EINVAL;
+	b->quarantine[0] = '\0';
 	vb_request_init(&req, 0, VB_OP_LIST);
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
 	for (;;) {
-		r = list_append_chunk(p.reply.body, &groups, &n, &capacity);
+		r = list_append_chunk(b, p.reply.body, &groups, &n, &capacity);
 		more = p.reply.more;
 		packet_done(&p);
 		if (r < 0 || !more)
@@ -633,6 +638,11 @@ int vfiobroker_list(struct vfiobroker *b, struct vfiobroker_group **ret, size_t 
 	*ret = groups;
 	*ret_n = n;
 	return 0;
+}
+
+const char *vfiobroker_quarantine(const struct vfiobroker *b)
+{
+	return b && b->quarantine[0] ? b->quarantine : NULL;
 }
 
 void vfiobroker_groups_free(struct vfiobroker_group *groups, size_t n)

@@ -208,6 +208,12 @@ int vfiobroker_unmerge(struct vfiobroker *b, unsigned group);
  * when there are no groups. Free it with vfiobroker_groups_free().
  */
 int vfiobroker_list(struct vfiobroker *b, struct vfiobroker_group **ret, size_t *ret_n);
+/*
+ * vfiobroker_quarantine says how the broker keeps host drivers off groups, as
+ * its last vfiobroker_list() reply on b said: "kmod" (the vfio_quarantine
+ * kernel module is loaded), "none", or NULL (no list yet, or an older broker).
+ */
+const char *vfiobroker_quarantine(const struct vfiobroker *b);
 /* Frees what vfiobroker_list() returned. Accepts NULL. */
 void vfiobroker_groups_free(struct vfiobroker_group *groups, size_t n);
 

@@ -9,6 +9,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Both commands take --json and no argument. Returns 0 or the exit status of a usage error. */
 static int parse_no_arguments(const char *command, struct vfioctl *ctl, int argc, char **argv)
@@ -69,7 +70,9 @@ static void print_group(const struct vfiobroker_group *g)
 int vfioctl_list(struct vfioctl *ctl, int argc, char **argv)
 {
 	struct vfiobroker_group *groups;
+	const char *quarantine;
 	struct vfiobroker *b;
+	char mode[8] = "";
 	size_t n;
 	int r;
 
@@ -85,9 +88,17 @@ int vfioctl_list(struct vfioctl *ctl, int argc, char **argv)
 		vfiobroker_disconnect(b);
 		return r;
 	}
+	quarantine = vfiobroker_quarantine(b);
+	if (quarantine)
+		snprintf(mode, sizeof(mode), "%s", quarantine);
 	vfiobroker_disconnect(b);
 
 	print_start(ctl->json);
+	if (mode[0]) {
+		print_text("quarantine: %s\n",
+			   strcmp(mode, "kmod") == 0 ? "kernel module vfio_quarantine" : mode);
+		print_string("quarantine", PRINT_JSON_ONLY, mode);
+	}
 	if (n == 0)
 		print_text("no IOMMU groups (is the IOMMU enabled? see: dmesg | grep -i iommu)\n");
 	else

@@ -4,7 +4,7 @@
 #
 # usage (on the host):
 #   python3 tests/vm/vmrun.py --kernel BUILD/vm/<kver> \
-#       kmod/tests/guest-kmod.sh KO VQCTL [VM_PROBE]
+#       kmod/tests/guest-kmod.sh KO VQCTL [VM_PROBE [BUILD]]
 # (kmod/tests/vm-kmod.sh does the builds and this.)
 #
 #   KO        vfio_quarantine.ko built for the guest's kernel
@@ -12,6 +12,9 @@
 #             user space over 9p)
 #   VM_PROBE  optional: tests/vm's vm-probe, a VFIO client; when given, the
 #             quarantined group is also checked to be viable and usable
+#   BUILD     optional: the project's build directory (vfio-brokerd, vfioctl,
+#             kmod/event-holder) for kmod-broker-relay; without it that test
+#             is skipped
 #
 # Runs as root in the guest's chroot (tests/vm/guest-init.sh); reports each
 # test with the VM driver's protocol (VB-PLAN, VB-BEGIN, VB-RESULT) through
@@ -30,6 +33,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KO=$(realpath -e "${1:?usage: guest-kmod.sh KO VQCTL [VM_PROBE]}") || exit 2
 VQCTL=$(realpath -e "${2:?usage: guest-kmod.sh KO VQCTL [VM_PROBE]}") || exit 2
 VM_PROBE=${3:-}
+BUILD=${4:-}
 PARAMS=/sys/module/vfio_quarantine/parameters
 STATE=/run/vq
 ENV=$STATE/env
@@ -384,6 +388,68 @@ test_hotplug_predicted() {
 	stop_monitor
 }
 
+# kmod-broker-relay: the broker in kmod mode passes a hot-plug on to the holder.
+relay_cleanup() {
+	if [ -n "${HOLDER_PID:-}" ]; then
+		kill "$HOLDER_PID" 2>/dev/null || true
+		wait "$HOLDER_PID" 2>/dev/null || true
+	fi
+	vb_stop_broker
+	echo "--- broker log"
+	sed 's/^/  | /' "$VB_BROKER_LOG" 2>/dev/null || true
+}
+
+test_broker_relay() {
+	need_env
+	need_module
+	[ -n "$BUILD" ] || vb_skip "no BUILD directory given: no broker to test"
+	local holder=$BUILD/kmod/event-holder out=$STATE/holder.out json f
+	HOLDER_PID=
+	export VB_BUILD=$BUILD
+	for f in "$VB_BUILD/vfio-brokerd" "$VB_BUILD/vfioctl" "$holder"; do
+		[ -x "$f" ] || vb_fail_early "$f is not built"
+	done
+	vb_open_build
+	chmod o+rx "$BUILD/kmod" "$holder"
+	trap 'stop_monitor; relay_cleanup' EXIT
+	install -d -m 0755 "$VB_STATE" "$VB_POLICY"
+	rm -f "$VB_POLICY"/*.json "$VB_BROKER_LOG"
+	# the e1000 by id; the bridge of the group needs no rule
+	vb_write_policy 10-kmod <<-EOT
+		{"rules": [
+		  {"name": "kmod-bridge", "users": [2000],
+		   "devices": [{"vendor": "8086", "device": "100e"}], "allow": ["lease"]}
+		]}
+	EOT
+	vb_start_broker || vb_fail "vfio-brokerd did not start: $(tail -n 3 "$VB_BROKER_LOG" | tr '\n' ' ')"
+	vb_wait 5 grep -qF "quarantine: kernel module vfio_quarantine [EVENT=kmod]" "$VB_BROKER_LOG" ||
+		vb_fail "the broker does not log the module mode"
+	echo "ok: the broker logs: $(grep -F 'EVENT=kmod]' "$VB_BROKER_LOG")"
+	json=$(vb_vfioctl list --json) || vb_fail "vfioctl list --json failed"
+	python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1]).get("quarantine") != "kmod")' \
+		"$json" || vb_fail "vfioctl list --json does not say \"quarantine\": \"kmod\""
+	vb_vfioctl list | grep -qx "quarantine: kernel module vfio_quarantine" ||
+		vb_fail "vfioctl list does not say 'quarantine: kernel module vfio_quarantine'"
+	echo "ok: vfioctl list shows the kmod mode, in text and JSON"
+
+	vb_as 2000 "$holder" "$VB_SOCK" "$G_BR" >"$out" 2>"$out.err" &
+	HOLDER_PID=$!
+	vb_wait 10 grep -qx LEASED "$out" ||
+		vb_fail "uid 2000 could not lease group $G_BR: $(cat "$out.err")"
+	echo "ok: uid 2000 holds group $G_BR and waits for events"
+	hotplug 6 vq-hp5
+	vb_wait 10 grep -qF "[EVENT=kmod-device-added GROUP=$G_BR DEVICES=$NEW]" "$VB_BROKER_LOG" ||
+		vb_fail "the broker did not log EVENT=kmod-device-added for $NEW"
+	echo "ok: $(grep -F "EVENT=kmod-device-added GROUP=$G_BR DEVICES=$NEW" "$VB_BROKER_LOG")"
+	wait "$HOLDER_PID" || vb_fail "the holder saw no device-added: $(cat "$out.err")"
+	HOLDER_PID=
+	echo "holder output:"
+	sed 's/^/  | /' "$out"
+	grep -qx "EVENT device-added $G_BR $NEW" "$out" ||
+		vb_fail "the holder did not get device-added for $NEW"
+	echo "ok: the holder got device-added group $G_BR device $NEW"
+}
+
 test_hotunplug() {
 	need_env
 	need_module
@@ -442,6 +508,38 @@ test_release_keep() {
 	no_event "event=unbound"
 	[ -z "$(vq list)" ] || vb_fail "the group is still listed"
 	stop_monitor
+}
+
+# list_mode: the "quarantine" field of `vfioctl list --json`.
+list_mode() {
+	local json
+	json=$(vb_vfioctl list --json) || return 1
+	python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get("quarantine"))' "$json"
+}
+
+# kmod-broker-reload: the broker follows an rmmod and a new insmod.
+test_broker_reload() {
+	need_env
+	need_module
+	[ -n "$BUILD" ] || vb_skip "no BUILD directory given: no broker to test"
+	export VB_BUILD=$BUILD
+	[ -x "$VB_BUILD/vfio-brokerd" ] || vb_fail_early "$VB_BUILD/vfio-brokerd is not built"
+	HOLDER_PID=
+	trap 'stop_monitor; relay_cleanup' EXIT
+	rm -f "$VB_BROKER_LOG"
+	vb_start_broker || vb_fail "vfio-brokerd did not start: $(tail -n 3 "$VB_BROKER_LOG" | tr '\n' ' ')"
+	[ "$(list_mode)" = kmod ] || vb_fail "the broker does not start in kmod mode"
+	rmmod vfio_quarantine || vb_fail "rmmod failed"
+	vb_wait 5 grep -qF "quarantine: none (module unloaded); retrying every 2 s [EVENT=kmod]" \
+		"$VB_BROKER_LOG" || vb_fail "the broker did not notice the rmmod"
+	[ "$(list_mode)" = none ] || vb_fail "vfioctl list does not say none after the rmmod"
+	echo "ok: after rmmod the broker is in mode none"
+	insmod "$KO" || vb_fail "insmod failed"
+	vb_wait 5 grep -qF "quarantine: kernel module vfio_quarantine (reconnected) [EVENT=kmod]" \
+		"$VB_BROKER_LOG" || vb_fail "the broker did not find the module again within 5 s"
+	[ "$(list_mode)" = kmod ] || vb_fail "vfioctl list does not say kmod after the insmod"
+	echo "ok: after insmod the broker is back in mode kmod"
+	vb_broker_running || vb_fail "the broker died"
 }
 
 # every endpoint behind the bridge is on vfio-pci with driver_override set
@@ -520,9 +618,11 @@ TESTS=(
 	"kmod-bind-guard|test_bind_guard|with driver_override cleared by hand, binding e1000 to a quarantined member is refused at BUS_NOTIFY_BIND_DRIVER (the override is put back and the PCI core's re-match fails the probe)"
 	"kmod-hotplug-guard-only|test_hotplug_guard_only|with the ADD_DEVICE claim disabled (test_add_notifier=2), the BIND_DRIVER guard alone keeps e1000 off a hot-plugged device"
 	"kmod-hotplug-predicted|test_hotplug_predicted|with the device's own group ignored at ADD_DEVICE (test_add_notifier=1), the group predicted from the PCIe-to-PCI bridge alias claims the hot-plugged device"
+	"kmod-broker-relay|test_broker_relay|vfio-brokerd finds the module (its log and vfioctl list say kmod); an e1000 hot-plugged into slot 6 of the group uid 2000 leased is logged as EVENT=kmod-device-added and reaches the holder as the protocol event device-added"
 	"kmod-hotunplug|test_hotunplug|hot-removing a quarantined member (6.12 only) sends unbound and device-removed events and drops it from the list"
 	"kmod-release-restore|test_release_restore|RELEASE --restore gives every e1000 (hot-plugged ones too) back to e1000 with no driver_override; a second release is ENOENT"
 	"kmod-release-keep|test_release_keep|RELEASE without --restore ends the quarantine but leaves every e1000 on vfio-pci with driver_override (nothing is unbound)"
+	"kmod-broker-reload|test_broker_reload|with vfio-brokerd running, rmmod puts it in mode none (logged, and vfioctl list says none) and a new insmod is found again within 5 s (mode kmod)"
 	"kmod-rmmod-cycles|test_rmmod_cycles|five rmmod/insmod cycles with the group quarantined: devices stay on vfio-pci with driver_override throughout; no kernel warning"
 	"kmod-without-module|test_without_module|without vfio_quarantine, a hot-plugged device goes to its host driver (e1000 binds it at once: the race the module closes)"
 )

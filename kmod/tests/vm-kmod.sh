@@ -9,6 +9,8 @@
 #   VM=0            skip (loudly); VM_REQUIRED=1 makes any skip a failure
 #   VM_VERBOSE=1    stream the guest console and the tests' output
 #
+# Also builds the project into BUILD (the broker test runs vfio-brokerd) and
+# kmod/tests/event-holder.c into BUILD/kmod/event-holder.
 # Per kernel: the headers come from tests/vm/fetch-kernel.sh --headers; the
 # module is built with W=1 in BUILD/kmod/<kver>/ (a copy of the sources, so
 # two kernels never share objects and the tree stays clean) and any compiler
@@ -37,6 +39,16 @@ echo "kmod: building $vqctl"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wmissing-prototypes \
 	-Wstrict-prototypes -Wformat=2 -Wundef -Werror -I"$root/kmod/uapi" \
 	-o "$vqctl" "$root/kmod/tests/vqctl.c" $(pkg-config --cflags --libs libnl-genl-3.0)
+# kmod-broker-relay runs the broker and vfioctl of BUILD, and a holder on libvfiobroker
+echo "kmod: building the broker into $build"
+make -C "$root" -s BUILD="$build" all
+holder=$build/kmod/event-holder
+echo "kmod: building $holder"
+# shellcheck disable=SC2046 # pkg-config prints several words
+gcc -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wmissing-prototypes \
+	-Wstrict-prototypes -Wformat=2 -Wundef -Werror -I"$root/client" \
+	-o "$holder" "$root/kmod/tests/event-holder.c" "$build/libvfiobroker.a" \
+	$(pkg-config --cflags --libs json-c)
 
 # build_module KERNEL_DIR: BUILD/kmod/<kver>/vfio_quarantine.ko, W=1, no warnings
 build_module() {
@@ -86,7 +98,7 @@ for kdir in "${kdirs[@]}"; do
 	(cd "$root" && python3 "$vmdir/vmrun.py" --kernel "$kdir" \
 		--log-dir "$build/vm/logs/kmod-$kver" --summary-file "$summary" "${opts[@]}" \
 		"$here/guest-kmod.sh" "$build/kmod/$kver/vfio_quarantine.ko" "$vqctl" \
-		"$build/vm-probe") || true
+		"$build/vm-probe" "$build") || true
 	read -r pass fail skip boot secs <"$summary" || {
 		pass=0 fail=1 skip=0 boot=- secs=-
 	}

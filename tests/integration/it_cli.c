@@ -157,11 +157,15 @@ START_TEST(test_list_json_is_machine_readable)
 		ck_assert_msg(o, "not JSON: %s", r.out);
 		ck_assert(json_object_object_get_ex(o, "groups", &groups));
 		ck_assert_int_eq(json_object_array_length(groups), 4);
+		/* No vfio_quarantine module on the host: the broker says "none". */
+		ck_assert(json_object_object_get_ex(o, "quarantine", &groups));
+		ck_assert_str_eq(json_object_get_string(groups), "none");
 		json_object_put(o);
 	}
 	vfioctl_run(&r, UID_ALICE, "list", NULL);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_msg(strstr(r.out, "0000:05:02.0") && strstr(r.out, "e1000e"), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "quarantine: none\n"), "%s", r.out);
 }
 END_TEST
 
