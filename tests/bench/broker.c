@@ -338,6 +338,42 @@ int broker_client_loop(const char *socket, unsigned group, unsigned n, bool fres
 	return 0;
 }
 
+static long proc_fd_count(pid_t pid);
+static long proc_status_kib(pid_t pid, const char *key);
+
+/* The fd count once two readings 100 ms apart agree (start-up's last hello is done). */
+static long proc_fd_count_settled(pid_t pid)
+{
+	long prev = -1, now = proc_fd_count(pid);
+
+	for (int i = 0; i < 50 && now != prev; i++) {
+		sleep_us(100000);
+		prev = now;
+		now = proc_fd_count(pid);
+	}
+	return now;
+}
+
+/*
+ * After every client has gone, the broker must hold exactly the fds it held
+ * before they came, and its memory must not have grown without bound (a leak
+ * per lease would show at these counts). Errors, not timings: they fail the
+ * row in every mode, smoke included.
+ */
+static void broker_check_resources(struct row *row, struct broker_proc *bp, long fds_before,
+				   long rss_before_kib)
+{
+	long fds = proc_fd_count_settled(bp->pid), rss;
+
+	rss = proc_status_kib(bp->pid, "VmRSS");
+	if (fds != fds_before)
+		row_fail(row, "vfio-brokerd holds %ld fds after the clients left, %ld before", fds,
+			 fds_before);
+	else if (rss_before_kib > 0 && rss > rss_before_kib + 16 * 1024)
+		row_fail(row, "vfio-brokerd grew from %ld to %ld KiB over the run", rss_before_kib,
+			 rss);
+}
+
 /* Checks the broker's exit and log after a run; fails the row when it crashed. */
 static void broker_finish(struct row *row, struct broker_proc *bp)
 {
@@ -367,6 +403,7 @@ static void broker_run(const struct bench_env *env, const char *name, bool fresh
 	struct broker_proc bp;
 	struct run_result res;
 	unsigned long not_released_before = env->shared[COUNT_NOT_RELEASED];
+	long fds_before, rss_before;
 	char err[1400];
 
 	row->floor_name = fresh ? "floor-fresh" : "floor";
@@ -390,6 +427,8 @@ static void broker_run(const struct bench_env *env, const char *name, bool fresh
 		return;
 	}
 	tmpl.socket = bp.socket;
+	fds_before = proc_fd_count_settled(bp.pid);
+	rss_before = proc_status_kib(bp.pid, "VmRSS");
 	run_measure(env, &spec, &cops, &res);
 	if (res.error[0]) {
 		char tail[1024];
@@ -404,6 +443,8 @@ static void broker_run(const struct bench_env *env, const char *name, bool fresh
 			row_add_run(split_row, &res, true);
 	}
 	run_result_free(&res);
+	if (row->status == ROW_OK)
+		broker_check_resources(row, &bp, fds_before, rss_before);
 	broker_finish(row, &bp);
 	if (env->shared[COUNT_NOT_RELEASED] != not_released_before) {
 		double prev = 0;
