@@ -88,8 +88,6 @@ opts=()
 [ "${VM_VERBOSE:-0}" != 1 ] || opts+=(--verbose)
 summary=$(mktemp)
 trap 'rm -f "$summary"' EXIT
-total_pass=0 total_fail=0 total_skip=0
-lines=()
 for kdir in "${kdirs[@]}"; do
 	kver=$(cat "$kdir/kver")
 	echo
@@ -99,21 +97,7 @@ for kdir in "${kdirs[@]}"; do
 		--log-dir "$build/vm/logs/kmod-$kver" --summary-file "$summary" "${opts[@]}" \
 		"$here/guest-kmod.sh" "$build/kmod/$kver/vfio_quarantine.ko" "$vqctl" \
 		"$build/vm-probe" "$build") || true
-	read -r pass fail skip boot secs <"$summary" || {
-		pass=0 fail=1 skip=0 boot=- secs=-
-	}
-	total_pass=$((total_pass + pass))
-	total_fail=$((total_fail + fail))
-	total_skip=$((total_skip + skip))
-	line="$kver: $pass passed, $fail failed"
-	[ "$skip" = 0 ] || line+=", $skip skipped"
-	lines+=("$line (boot $boot s, VM $secs s)")
+	vm_tally "$summary" "$kver"
 done
 
-echo
-echo "=== vfio_quarantine summary ($((SECONDS - t0)) s in all; logs in $build/vm/logs/kmod-*/)"
-printf '%s\n' "${lines[@]}"
-total="$total_pass passed, $total_fail failed"
-[ "$total_skip" = 0 ] || total+=", $total_skip skipped"
-echo "$total"
-[ "$total_fail" = 0 ]
+vm_report "vfio_quarantine summary ($((SECONDS - t0)) s in all; logs in $build/vm/logs/kmod-*/)"

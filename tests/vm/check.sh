@@ -47,8 +47,6 @@ opts=()
 runner_opts=()
 [ -z "${VM_ONLY:-}" ] || runner_opts+=(--only "$VM_ONLY")
 
-total_pass=0 total_fail=0 total_skip=0
-lines=()
 for kdir in "${kdirs[@]}"; do
 	kver=$(cat "$kdir/kver")
 	echo
@@ -56,21 +54,7 @@ for kdir in "${kdirs[@]}"; do
 	: >"$summary"
 	python3 "$here/vmrun.py" --kernel "$kdir" --summary-file "$summary" "${opts[@]}" \
 		"$here/guest-run.sh" "$build" "${runner_opts[@]}" "$here/scenarios" || true
-	read -r pass fail skip boot secs <"$summary" || {
-		pass=0 fail=1 skip=0 boot=- secs=-
-	}
-	total_pass=$((total_pass + pass))
-	total_fail=$((total_fail + fail))
-	total_skip=$((total_skip + skip))
-	line="$kver: $pass passed, $fail failed"
-	[ "$skip" = 0 ] || line+=", $skip skipped"
-	lines+=("$line (boot $boot s, VM $secs s)")
+	vm_tally "$summary" "$kver"
 done
 
-echo
-echo "=== VM tier summary ($((SECONDS - t0)) s in all; logs in $build/vm/logs/)"
-printf '%s\n' "${lines[@]}"
-total="$total_pass passed, $total_fail failed"
-[ "$total_skip" = 0 ] || total+=", $total_skip skipped"
-echo "$total"
-[ "$total_fail" = 0 ]
+vm_report "VM tier summary ($((SECONDS - t0)) s in all; logs in $build/vm/logs/)"

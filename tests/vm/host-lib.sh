@@ -47,3 +47,35 @@ vm_fetch() {
 	*) exit "$rc" ;;
 	esac
 }
+
+# Per-kernel results of one tier, added up by vm_tally and printed by vm_report.
+vm_total_pass=0 vm_total_fail=0 vm_total_skip=0
+vm_lines=()
+
+# vm_tally SUMMARY KVER: adds one boot's summary file ("pass fail skip boot secs",
+# written by vmrun.py --summary-file); a boot that wrote none counts as one failure.
+vm_tally() {
+	local pass fail skip boot secs line
+	read -r pass fail skip boot secs <"$1" || {
+		pass=0 fail=1 skip=0 boot=- secs=-
+	}
+	vm_total_pass=$((vm_total_pass + pass))
+	vm_total_fail=$((vm_total_fail + fail))
+	vm_total_skip=$((vm_total_skip + skip))
+	line="$2: $pass passed, $fail failed"
+	[ "$skip" = 0 ] || line+=", $skip skipped"
+	vm_lines+=("$line (boot $boot s, VM $secs s)")
+}
+
+# vm_report TITLE: the per-kernel lines and the closing "N passed, M failed[, K skipped]";
+# returns non-zero when anything failed.
+vm_report() {
+	local total
+	echo
+	echo "=== $1"
+	printf '%s\n' "${vm_lines[@]}"
+	total="$vm_total_pass passed, $vm_total_fail failed"
+	[ "$vm_total_skip" = 0 ] || total+=", $vm_total_skip skipped"
+	echo "$total"
+	[ "$vm_total_fail" = 0 ]
+}
