@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/ops.h"
+#include "broker/quarantine.h"
 #include "broker/cleanup.h"
 #include "broker/connection.h"
 #include "broker/devnode.h"
@@ -912,6 +913,10 @@ void ops_dispatch(struct broker *b, struct connection *c, const struct vb_reques
 		break;
 	case VB_OP_EXPLAIN:
 		ops_explain(b, c, req);
+		break;
+	case VB_OP_QUARANTINE:
+	case VB_OP_UNQUARANTINE:
+		quarantine_handle(b, c, req);
 		break;
 	case VB_OP_MERGE:
 	case _VB_OP_MAX:

@@ -13,6 +13,7 @@ static const cap_value_t kept_caps[] = {
 	CAP_SYS_RESOURCE,
 	CAP_SYS_PTRACE,
 	CAP_DAC_READ_SEARCH,
+	CAP_NET_ADMIN, /* QUARANTINE and RELEASE of the vfio_quarantine module (GENL_ADMIN_PERM) */
 };
 
 static bool cap_is_kept(cap_value_t c)

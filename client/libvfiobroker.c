@@ -772,6 +772,57 @@ int vfiobroker_reload(struct vfiobroker *b, unsigned *ret_rules, unsigned *ret_f
 	return 0;
 }
 
+/* quarantine and unquarantine: one request, the reply's mode and devices into *ret. */
+static int quarantine_call(struct vfiobroker *b, enum vb_op op, unsigned group, bool restore,
+			   struct vfiobroker_quarantine_result *ret)
+{
+	struct vb_request req;
+	struct json_object *v;
+	struct packet p;
+	int r;
+
+	if (group > VB_MAX_GROUP_ID)
+		return -EINVAL;
+	vb_request_init(&req, 0, op);
+	req.group = (int32_t)group;
+	req.restore = restore;
+	r = broker_call(b, &req, NULL, 0, &p);
+	if (r < 0)
+		return r;
+	if (ret) {
+		memset(ret, 0, sizeof(*ret));
+		if (json_object_object_get_ex(p.reply.body, "mode", &v) &&
+		    json_object_is_type(v, json_type_string))
+			snprintf(ret->mode, sizeof(ret->mode), "%s", json_object_get_string(v));
+		if (json_object_object_get_ex(p.reply.body, "devices", &v) &&
+		    json_object_is_type(v, json_type_array))
+			for (size_t i = 0; i < json_object_array_length(v) &&
+					   ret->n_devices < VFIOBROKER_QUARANTINE_MAX_DEVICES;
+			     i++) {
+				struct json_object *e = json_object_array_get_idx(v, i);
+
+				if (json_object_is_type(e, json_type_string))
+					snprintf(ret->devices[ret->n_devices++],
+						 sizeof(ret->devices[0]), "%s",
+						 json_object_get_string(e));
+			}
+	}
+	packet_done(&p);
+	return 0;
+}
+
+int vfiobroker_quarantine_group(struct vfiobroker *b, unsigned group,
+				struct vfiobroker_quarantine_result *ret)
+{
+	return quarantine_call(b, VB_OP_QUARANTINE, group, false, ret);
+}
+
+int vfiobroker_unquarantine_group(struct vfiobroker *b, unsigned group, bool restore,
+				  struct vfiobroker_quarantine_result *ret)
+{
+	return quarantine_call(b, VB_OP_UNQUARANTINE, group, restore, ret);
+}
+
 /* A user id as chown(1) reads one: decimal digits only, below (uid_t)-1. */
 static bool parse_uid(const char *s, int64_t *ret)
 {

@@ -248,6 +248,26 @@ int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned 
  */
 int vfiobroker_reload(struct vfiobroker *b, unsigned *ret_rules, unsigned *ret_files);
 
+#define VFIOBROKER_QUARANTINE_MAX_DEVICES 64
+
+/* What a quarantine or unquarantine did. */
+struct vfiobroker_quarantine_result {
+	char mode[8]; /* "kmod": by the vfio_quarantine module; "sysfs": by the broker */
+	size_t n_devices;
+	char devices[VFIOBROKER_QUARANTINE_MAX_DEVICES][16]; /* the PCI addresses moved */
+};
+
+/*
+ * vfiobroker_quarantine_group puts every endpoint of `group` on vfio-pci
+ * (administrators only: -EACCES otherwise; -EBUSY while the group is leased).
+ * vfiobroker_unquarantine_group ends the quarantine; with restore the devices go
+ * back to their host drivers. *ret (may be NULL) says how and what moved.
+ */
+int vfiobroker_quarantine_group(struct vfiobroker *b, unsigned group,
+				struct vfiobroker_quarantine_result *ret);
+int vfiobroker_unquarantine_group(struct vfiobroker *b, unsigned group, bool restore,
+				  struct vfiobroker_quarantine_result *ret);
+
 /*
  * vfiobroker_explain asks the broker why `user` may or may not lease `group`.
  * user NULL means the caller itself (with its real groups, cgroup and unit); a

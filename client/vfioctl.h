@@ -61,5 +61,7 @@ int vfioctl_merge(struct vfioctl *ctl, int argc, char **argv);
 int vfioctl_unmerge(struct vfioctl *ctl, int argc, char **argv);
 int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv);
 int vfioctl_reload(struct vfioctl *ctl, int argc, char **argv);
+int vfioctl_quarantine(struct vfioctl *ctl, int argc, char **argv);
+int vfioctl_unquarantine(struct vfioctl *ctl, int argc, char **argv);
 int vfioctl_policy_check(struct vfioctl *ctl, int argc, char **argv);
 int vfioctl_policy_explain(struct vfioctl *ctl, int argc, char **argv);

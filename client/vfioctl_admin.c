@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * remove and reload: what administrators ask of the broker. The broker
+ * remove, reload, quarantine and unquarantine: what administrators ask of the broker. The broker
  * decides who is one (root, or its --admin-group); vfioctl only asks.
  */
 #include "client/vfioctl.h"
@@ -140,4 +140,74 @@ int vfioctl_reload(struct vfioctl *ctl, int argc, char **argv)
 	print_uint("files", 0, files);
 	print_text(" file%s\n", files == 1 ? "" : "s");
 	return print_finish() < 0 ? VFIOCTL_EXIT_FAILED : VFIOCTL_EXIT_OK;
+}
+
+/*
+ * quarantine GROUP and unquarantine [--restore] GROUP: one request each; the
+ * output names the mode (kmod: the kernel module did it; sysfs: the broker)
+ * and the devices that changed driver.
+ */
+static int quarantine_command(struct vfioctl *ctl, bool quarantine, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"restore", no_argument, NULL, 'r'},
+		{"json", no_argument, NULL, 'j'},
+		{0},
+	};
+	const char *name = quarantine ? "quarantine" : "unquarantine";
+	struct vfiobroker_quarantine_result res;
+	bool restore = false;
+	struct vfiobroker *b;
+	unsigned group;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c == 'j')
+			ctl->json = true;
+		else if (c == 'r' && !quarantine)
+			restore = true;
+		else
+			return vfioctl_bad_option(name, c, argv);
+	}
+	if (argc - optind != 1)
+		return report_usage("%s takes one group", name);
+	r = vfioctl_parse_group(name, argv[optind], &group);
+	if (r)
+		return r;
+	r = vfioctl_open_broker(ctl, &b);
+	if (r)
+		return r;
+	r = quarantine ? vfiobroker_quarantine_group(b, group, &res)
+		       : vfiobroker_unquarantine_group(b, group, restore, &res);
+	if (r < 0) {
+		r = report_broker_error(b, r, REPORT_OP_QUARANTINE, group, name);
+		vfiobroker_disconnect(b);
+		return r;
+	}
+	vfiobroker_disconnect(b);
+
+	print_start(ctl->json);
+	print_text("group ");
+	print_uint("group", 0, group);
+	print_text(quarantine ? ": quarantined (" : ": unquarantined (");
+	print_string("mode", 0, res.mode);
+	print_text(")");
+	print_open_array("devices");
+	for (size_t i = 0; i < res.n_devices; i++) {
+		print_text(i ? ", " : quarantine ? "; on vfio-pci: " : "; given back: ");
+		print_string(NULL, 0, res.devices[i]);
+	}
+	print_close_array();
+	print_text("\n");
+	return print_finish() < 0 ? VFIOCTL_EXIT_FAILED : VFIOCTL_EXIT_OK;
+}
+
+int vfioctl_quarantine(struct vfioctl *ctl, int argc, char **argv)
+{
+	return quarantine_command(ctl, true, argc, argv);
+}
+
+int vfioctl_unquarantine(struct vfioctl *ctl, int argc, char **argv)
+{
+	return quarantine_command(ctl, false, argc, argv);
 }

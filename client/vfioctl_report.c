@@ -99,7 +99,7 @@ int report_connect_error(const char *path, int r)
 
 static bool is_admin_op(enum report_op op)
 {
-	return op == REPORT_OP_REMOVE || op == REPORT_OP_RELOAD;
+	return op == REPORT_OP_REMOVE || op == REPORT_OP_RELOAD || op == REPORT_OP_QUARANTINE;
 }
 
 static void hint_denied(const struct vfiobroker *b, enum report_op op, int64_t group)
@@ -142,6 +142,9 @@ static void hint_busy(const struct vfiobroker *b, enum report_op op, int64_t gro
 		break;
 	case REPORT_OP_REMOVE:
 		report_hint("to take the group by force: vfioctl remove --hard %s", g);
+		break;
+	case REPORT_OP_QUARANTINE:
+		report_hint("take the group back from its holder first: vfioctl remove %s", g);
 		break;
 	default:
 		break;

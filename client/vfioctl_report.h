@@ -23,6 +23,7 @@ enum report_op {
 	REPORT_OP_REMOVE,
 	REPORT_OP_RELOAD,
 	REPORT_OP_EXPLAIN,
+	REPORT_OP_QUARANTINE,
 };
 
 /* "vfioctl: usage: ..." and a pointer to --help; returns VFIOCTL_EXIT_USAGE. */

@@ -12,7 +12,8 @@ static const char *const op_names[_VB_OP_MAX] = {
 	[VB_OP_HELLO] = "hello",     [VB_OP_LIST] = "list",       [VB_OP_LEASE] = "lease",
 	[VB_OP_RELEASE] = "release", [VB_OP_MERGE] = "merge",     [VB_OP_UNMERGE] = "unmerge",
 	[VB_OP_LEASES] = "leases",   [VB_OP_REMOVE] = "remove",   [VB_OP_RELOAD] = "reload",
-	[VB_OP_EXPLAIN] = "explain",
+	[VB_OP_EXPLAIN] = "explain", [VB_OP_QUARANTINE] = "quarantine",
+	[VB_OP_UNQUARANTINE] = "unquarantine",
 };
 
 static const char *const status_names[_VB_STATUS_MAX] = {
@@ -178,6 +179,8 @@ static const char *const op_keys[_VB_OP_MAX][5] = {
 	[VB_OP_REMOVE] = {"group", "mode", "timeout_ms"},
 	[VB_OP_RELOAD] = {0},
 	[VB_OP_EXPLAIN] = {"group", "uid", "user"},
+	[VB_OP_QUARANTINE] = {"group"},
+	[VB_OP_UNQUARANTINE] = {"group", "restore"},
 };
 
 static int decode_fail(struct vb_decode_error *err, enum vb_status code, const char *fmt, ...)
@@ -286,7 +289,20 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 		return 0;
 	case VB_OP_RELEASE:
 	case VB_OP_UNMERGE:
+	case VB_OP_QUARANTINE:
 		return decode_group(o, r, true, err);
+	case VB_OP_UNQUARANTINE: {
+		struct json_object *b;
+
+		if ((k = decode_group(o, r, true, err)) < 0)
+			return k;
+		if (!json_object_object_get_ex(o, "restore", &b))
+			return 0;
+		if (!json_object_is_type(b, json_type_boolean))
+			return decode_fail(err, VB_E_BAD_REQUEST, "\"restore\" must be a boolean");
+		r->restore = json_object_get_boolean(b);
+		return 0;
+	}
 	case VB_OP_MERGE: {
 		struct json_object *a;
 		size_t n;
@@ -587,7 +603,13 @@ int vb_request_encode(const struct vb_request *r, char *buf, size_t size, size_t
 		break;
 	case VB_OP_RELEASE:
 	case VB_OP_UNMERGE:
+	case VB_OP_QUARANTINE:
 		json_object_object_add(o, "group", json_object_new_int(r->group));
+		break;
+	case VB_OP_UNQUARANTINE:
+		json_object_object_add(o, "group", json_object_new_int(r->group));
+		if (r->restore)
+			json_object_object_add(o, "restore", json_object_new_boolean(true));
 		break;
 	case VB_OP_MERGE: {
 		struct json_object *a = json_object_new_array();

@@ -34,6 +34,8 @@ enum vb_op {
 	VB_OP_REMOVE,
 	VB_OP_RELOAD,
 	VB_OP_EXPLAIN,
+	VB_OP_QUARANTINE,
+	VB_OP_UNQUARANTINE,
 	_VB_OP_MAX,
 };
 
@@ -80,6 +82,7 @@ struct vb_request {
 	uint32_t timeout_ms;           /* remove --soft; 0 = broker default */
 	int64_t uid;                   /* explain: the user to explain for; -1 absent */
 	char user[VB_NAME_MAX];        /* explain: or by name; "" absent */
+	bool restore;                  /* unquarantine: give the devices back to their drivers */
 };
 
 /* Why a request could not be decoded, with the id to echo when it was readable. */

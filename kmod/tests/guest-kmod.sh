@@ -450,6 +450,49 @@ test_broker_relay() {
 	echo "ok: the holder got device-added group $G_BR device $NEW"
 }
 
+# kmod-broker-quarantine: vfioctl quarantine/unquarantine through the broker use the module.
+test_broker_quarantine() {
+	need_env
+	need_module
+	[ -n "$BUILD" ] || vb_skip "no BUILD directory given: no broker to test"
+	local d eps json
+	export VB_BUILD=$BUILD
+	[ -x "$VB_BUILD/vfioctl" ] || vb_fail_early "$VB_BUILD/vfioctl is not built"
+	HOLDER_PID=
+	trap 'stop_monitor; relay_cleanup' EXIT
+	# from the earlier tests the group is quarantined: give the devices back first
+	vb_try vq release "$G_BR" --restore
+	[[ $VB_RC = 0 || $VB_ERR == *"(ENOENT)"* ]] || vb_fail "release --restore failed: $VB_ERR"
+	mapfile -t eps < <(bridge_endpoints)
+	for d in "${eps[@]}"; do
+		expect_driver "$d" e1000
+	done
+	rm -f "$VB_BROKER_LOG"
+	vb_start_broker || vb_fail "vfio-brokerd did not start: $(tail -n 3 "$VB_BROKER_LOG" | tr '\n' ' ')"
+	vb_wait 5 grep -qF "quarantine: kernel module vfio_quarantine [EVENT=kmod]" "$VB_BROKER_LOG" ||
+		vb_fail "the broker is not in kmod mode"
+	json=$(vb_vfioctl quarantine "$G_BR" --json) || vb_fail "vfioctl quarantine $G_BR failed"
+	echo "vfioctl quarantine: $json"
+	python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1]).get("mode") != "kmod")' \
+		"$json" || vb_fail "the reply does not say mode kmod"
+	for d in "${eps[@]}"; do
+		expect_driver "$d" vfio-pci
+		expect_override "$d" vfio-pci
+		grep -qF "$d" <<<"$json" || vb_fail "the reply does not list $d"
+	done
+	expect_driver "$BRIDGE" none
+	grep -qF "mode=kmod" "$VB_BROKER_LOG" || vb_fail "the broker did not log mode=kmod"
+	echo "ok: ${eps[*]} are on vfio-pci, by the module"
+	vb_vfioctl unquarantine "$G_BR" --restore || vb_fail "vfioctl unquarantine --restore failed"
+	for d in "${eps[@]}"; do
+		expect_driver "$d" e1000
+		expect_override "$d" "(null)"
+	done
+	echo "ok: ${eps[*]} are back on e1000"
+	# the tests after this one expect the group quarantined
+	vq quarantine "$G_BR" || vb_fail "quarantine failed"
+}
+
 test_hotunplug() {
 	need_env
 	need_module
@@ -619,6 +662,7 @@ TESTS=(
 	"kmod-hotplug-guard-only|test_hotplug_guard_only|with the ADD_DEVICE claim disabled (test_add_notifier=2), the BIND_DRIVER guard alone keeps e1000 off a hot-plugged device"
 	"kmod-hotplug-predicted|test_hotplug_predicted|with the device's own group ignored at ADD_DEVICE (test_add_notifier=1), the group predicted from the PCIe-to-PCI bridge alias claims the hot-plugged device"
 	"kmod-broker-relay|test_broker_relay|vfio-brokerd finds the module (its log and vfioctl list say kmod); an e1000 hot-plugged into slot 6 of the group uid 2000 leased is logged as EVENT=kmod-device-added and reaches the holder as the protocol event device-added"
+	"kmod-broker-quarantine|test_broker_quarantine|vfioctl quarantine of the bridge group through vfio-brokerd puts every e1000 on vfio-pci with mode kmod (the reply and the log say so); vfioctl unquarantine --restore gives them back to e1000"
 	"kmod-hotunplug|test_hotunplug|hot-removing a quarantined member (6.12 only) sends unbound and device-removed events and drops it from the list"
 	"kmod-release-restore|test_release_restore|RELEASE --restore gives every e1000 (hot-plugged ones too) back to e1000 with no driver_override; a second release is ENOENT"
 	"kmod-release-keep|test_release_keep|RELEASE without --restore ends the quarantine but leaves every e1000 on vfio-pci with driver_override (nothing is unbound)"

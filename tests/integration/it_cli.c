@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vfioctl as users type it: run-with-fds, exit statuses, errors that say
- * what to do next, JSON for scripts, and the admin's soft removal.
+ * what to do next, JSON for scripts, the admin's soft removal and the
+ * quarantine's sysfs fallback (the host has no vfio_quarantine module).
  */
 #include "tests/integration/it.h"
 
@@ -264,6 +265,68 @@ START_TEST(test_hard_remove_of_a_leased_command)
 }
 END_TEST
 
+/* The content of a file of the simulated sysfs, newline stripped. */
+static void sim_read(const char *rel, char *buf, size_t size)
+{
+	char p[2 * PATH_MAX];
+	int fd;
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", B.sim.sys, rel);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "%s: %s", p, strerror(errno));
+	n = read(fd, buf, size - 1);
+	close(fd);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+START_TEST(test_quarantine_without_the_module_writes_sysfs)
+{
+	struct cmd_result r;
+	char buf[64];
+
+	vfioctl_run(&r, 0, "quarantine", "10", "--json", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "\"mode\": \"sysfs\""), "stdout: %s", r.out);
+	ck_assert_msg(strstr(r.out, "0000:03:00.0"), "stdout: %s", r.out);
+	sim_read("devices/pci0000:00/0000:03:00.0/driver_override", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "vfio-pci");
+	sim_read("bus/pci/drivers/e1000e/unbind", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "0000:03:00.0");
+	sim_read("bus/pci/drivers_probe", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "0000:03:00.0");
+	vfioctl_run(&r, 0, "unquarantine", "10", "--restore", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "sysfs"), "stdout: %s", r.out);
+	sim_read("devices/pci0000:00/0000:03:00.0/driver_override", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
+START_TEST(test_quarantine_is_for_administrators_and_not_of_a_leased_group)
+{
+	struct cmd_result r;
+	const char *args[] = {"lease", "7", "--", "/bin/sleep", "60", NULL};
+	int out, err;
+	pid_t holder;
+
+	vfioctl_run(&r, UID_ALICE, "quarantine", "10", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "denied"), "stderr: %s", r.err);
+	holder = vfioctl_spawn(UID_ALICE, &out, &err, args);
+	ck_assert(wait_until(holder_is_listed, NULL));
+	vfioctl_run(&r, 0, "quarantine", "7", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "busy"), "stderr: %s", r.err);
+	kill(holder, SIGTERM);
+	wait_exit(holder);
+	close(out);
+	close(err);
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
 	Suite *s = suite_create("vfioctl");
@@ -281,6 +344,8 @@ Suite *suite_cli(void)
 	tcase_add_test(t, test_policy_explain_names_the_rule);
 	tcase_add_test(t, test_soft_remove_terminates_the_leased_command);
 	tcase_add_test(t, test_hard_remove_of_a_leased_command);
+	tcase_add_test(t, test_quarantine_without_the_module_writes_sysfs);
+	tcase_add_test(t, test_quarantine_is_for_administrators_and_not_of_a_leased_group);
 	suite_add_tcase(s, t);
 	return s;
 }

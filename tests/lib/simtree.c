@@ -77,6 +77,13 @@ int sim_tree_create(struct sim_tree *t)
 		if ((r = mkdir_p(p)) < 0)
 			return r;
 	}
+	/* Written by the broker's sysfs quarantine: plain files here, keeping the last write. */
+	pathf(p, sizeof(p), "%s/bus/pci/drivers_probe", t->sys);
+	if ((r = write_file(p, "", 0200)) < 0)
+		return r;
+	pathf(p, sizeof(p), "%s/bus/pci/drivers/vfio-pci/unbind", t->sys);
+	if ((r = write_file(p, "", 0200)) < 0)
+		return r;
 	pathf(p, sizeof(p), "%s/vfio", t->dev);
 	if ((r = mkdir_p(p)) < 0)
 		return r;
@@ -97,6 +104,9 @@ static int set_driver_link(struct sim_tree *t, const char *address, const char *
 		return 0;
 	pathf(p, sizeof(p), "%s/bus/pci/drivers/%s", t->sys, driver);
 	if ((r = mkdir_p(p)) < 0)
+		return r;
+	pathf(p, sizeof(p), "%s/bus/pci/drivers/%s/unbind", t->sys, driver);
+	if (access(p, F_OK) < 0 && (r = write_file(p, "", 0200)) < 0)
 		return r;
 	pathf(target, sizeof(target), "../../../bus/pci/drivers/%s", driver);
 	return symlink(target, link) < 0 ? -errno : 0;

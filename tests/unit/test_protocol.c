@@ -240,11 +240,14 @@ START_TEST(test_encode_then_decode_round_trips_every_op)
 		in.mode = VB_REMOVE_HARD;
 		in.timeout_ms = 250;
 		in.uid = 2000;
+		in.restore = true;
 		ck_assert_int_eq(vb_request_encode(&in, buf, sizeof(buf), &len), 0);
 		ck_assert_msg(vb_request_decode(buf, len, &out, &err) == 0, "%s: %.*s: %s",
 			      vb_op_to_string(op), (int)len, buf, err.message);
 		ck_assert_int_eq(out.op, op);
 		ck_assert_uint_eq(out.id, 1000 + op);
+		if (op == VB_OP_UNQUARANTINE)
+			ck_assert(out.restore);
 	}
 }
 END_TEST
