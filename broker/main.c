@@ -400,7 +400,7 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	/* Start-up is done: from here on the broker needs only its four capabilities and
+	/* Start-up is done: from here on the broker needs only its five capabilities and
 	 * the system calls of its event loop. */
 	if (b.config.sandbox &&
 	    (sandbox_drop_capabilities() < 0 || sandbox_install_seccomp() < 0)) {

@@ -15,6 +15,7 @@
  *   CAP_SYS_RESOURCE     raising a holder's RLIMIT_MEMLOCK above its hard limit (prlimit)
  *   CAP_SYS_PTRACE       reading other users' /proc/PID/fd links (holders scan) and kcmp()
  *   CAP_DAC_READ_SEARCH  listing other users' /proc/PID/fd directories (holders scan)
+ *   CAP_NET_ADMIN        QUARANTINE and RELEASE of vfio_quarantine (GENL_ADMIN_PERM)
  * Everything else goes, from the bounding set too. A capability the broker
  * was started without is not an error: the operation that needs it fails
  * later with a logged reason (e.g. memlock).
