@@ -83,6 +83,21 @@ void broker_setup(struct broker *b, const char *policy)
 		broker_write_policy(b, "10-test.json", policy);
 }
 
+/* Whether the broker answers a hello on its socket within 5 s. */
+static bool broker_answers(const struct broker *b)
+{
+	int fd = raw_connect(b->socket);
+	char buf[512];
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = raw_send(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}") == 0 &&
+	     raw_recv(fd, buf, sizeof(buf), 5000) > 0 && strstr(buf, "\"ok\":true");
+	close(fd);
+	return ok;
+}
+
 void broker_start(struct broker *b, ...)
 {
 	const char *argv[64];
@@ -138,7 +153,9 @@ void broker_start(struct broker *b, ...)
 		struct stat st;
 		int status;
 
-		if (stat(b->socket, &st) == 0 && S_ISSOCK(st.st_mode))
+		/* Ready means answering: the sandbox and the event loop come after the
+		 * socket is in place, so its mere existence is not enough. */
+		if (stat(b->socket, &st) == 0 && S_ISSOCK(st.st_mode) && broker_answers(b))
 			return;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			b->pid = -1;
