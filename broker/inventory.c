@@ -8,10 +8,84 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/netlink.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* The kernel's own uevent multicast group (udevd re-broadcasts on group 2). */
+#define UEVENT_GROUP_KERNEL 1U
+/* Room for bursts of hot-plug events between two lookups; overflow only empties the cache. */
+#define UEVENT_RCVBUF (1024 * 1024)
+/* What a cached directory is watched for on a tree of plain files. */
+#define INOTIFY_MASK                                                                       \
+	(IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO |      \
+	 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+const char *inventory_watch_name(enum inventory_watch w)
+{
+	switch (w) {
+	case INVENTORY_WATCH_UEVENT:
+		return "uevent";
+	case INVENTORY_WATCH_INOTIFY:
+		return "inotify";
+	case INVENTORY_WATCH_NONE:
+		break;
+	}
+	return "none";
+}
+
+static int uevent_open(void)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = UEVENT_GROUP_KERNEL};
+	int fd, size = UEVENT_RCVBUF;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+	if (fd < 0)
+		return -errno;
+	/* FORCE needs CAP_NET_ADMIN, which the broker keeps; the plain one is capped by rmem_max. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Set up the notification source that keeps the cache honest, or none. */
+static void inventory_watch_open(struct inventory *inv)
+{
+	_cleanup_free_ char *sys_real = realpath(inv->sysfs_root, NULL);
+	int fd;
+
+	if (sys_real && strcmp(sys_real, "/sys") == 0) {
+		fd = uevent_open();
+		if (fd >= 0) {
+			inv->watch = INVENTORY_WATCH_UEVENT;
+			inv->watch_fd = fd;
+			log_info("IOMMU groups are cached until a kernel uevent says sysfs changed");
+			return;
+		}
+		log_warning_errno(fd, "Cannot receive kernel uevents (%m); sysfs is read on every request");
+		return;
+	}
+	fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (fd < 0) {
+		log_warning_errno(errno, "Cannot watch %s with inotify (%m); it is read on every request",
+				  inv->sysfs_root);
+		return;
+	}
+	inv->watch = INVENTORY_WATCH_INOTIFY;
+	inv->watch_fd = fd;
+	log_info("IOMMU groups of %s are cached until inotify says it changed", inv->sysfs_root);
+}
 
 int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory **ret)
 {
@@ -21,7 +95,7 @@ int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory
 	inv = calloc(1, sizeof(*inv));
 	if (!inv)
 		return -ENOMEM;
-	inv->sysfs_fd = inv->dev_fd = -1;
+	inv->sysfs_fd = inv->dev_fd = inv->watch_fd = -1;
 	inv->sysfs_root = strdup(sysfs_root);
 	inv->dev_root = strdup(dev_root);
 	if (!inv->sysfs_root || !inv->dev_root) {
@@ -45,14 +119,159 @@ int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory
 	/* Regular files stand in for device nodes only in a tree that is not the real /dev. */
 	dev_real = realpath(dev_root, NULL);
 	inv->simulated = !dev_real || strcmp(dev_real, "/dev") != 0;
+	inventory_watch_open(inv);
 	*ret = inv;
 	return 0;
+}
+
+void inventory_invalidate(struct inventory *inv)
+{
+	for (size_t i = 0; i < inv->cache_size; i++) {
+		free(inv->cache[i]);
+		inv->cache[i] = NULL;
+	}
+	inv->cache_count = 0;
+	free(inv->ids);
+	inv->ids = NULL;
+	inv->n_ids = 0;
+	inv->ids_valid = false;
+	inv->stats.flushes++;
+}
+
+/*
+ * Whether one kernel uevent ("ACTION@DEVPATH\0KEY=VALUE\0...") may change
+ * what the cache holds: group membership changes with add and remove, a
+ * driver with bind and unbind; everything on the pci bus counts. The
+ * frequent change events of other subsystems (block, power_supply) do not.
+ */
+static bool uevent_matters(const char *buf, size_t len)
+{
+	static const char *const actions[] = {"add@", "remove@", "bind@", "unbind@", "move@"};
+
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (strncmp(buf, actions[i], strlen(actions[i])) == 0)
+			return true;
+	for (size_t off = 0; off < len;) {
+		const char *kv = buf + off;
+		size_t n = strnlen(kv, len - off);
+
+		if (n == sizeof("SUBSYSTEM=pci") - 1 && memcmp(kv, "SUBSYSTEM=pci", n) == 0)
+			return true;
+		off += n + 1;
+	}
+	return false;
+}
+
+/* Read every pending notification without blocking; empty the cache if one may matter. */
+static void inventory_sync(struct inventory *inv)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool flush = false;
+	ssize_t n;
+
+	if (inv->watch == INVENTORY_WATCH_NONE)
+		return;
+	for (;;) {
+		if (inv->watch == INVENTORY_WATCH_UEVENT)
+			n = recv(inv->watch_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		else
+			n = read(inv->watch_fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				/* ENOBUFS: the kernel dropped events for us; anything may have changed. */
+				flush = true;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (inv->watch == INVENTORY_WATCH_INOTIFY) {
+			/* Every event on a watched directory, an overflow or a lost watch. */
+			flush = true;
+			continue;
+		}
+		buf[n] = '\0';
+		if (!flush && uevent_matters(buf, (size_t)n))
+			flush = true;
+	}
+	if (flush && (inv->cache_count > 0 || inv->ids_valid)) {
+		log_debug("sysfs may have changed (%s): forgetting %zu cached groups",
+			  inventory_watch_name(inv->watch), inv->cache_count);
+		inventory_invalidate(inv);
+	}
+}
+
+/* Watch the directory behind fd for changes, on a tree of plain files. */
+static int inventory_watch_dir(struct inventory *inv, int fd)
+{
+	char path[64];
+
+	if (inv->watch != INVENTORY_WATCH_INOTIFY)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (inotify_add_watch(inv->watch_fd, path, INOTIFY_MASK) < 0)
+		return log_debug_errno(errno, "Cannot watch a directory of %s: %m", inv->sysfs_root);
+	return 0;
+}
+
+static size_t cache_slot(const struct inventory *inv, uint32_t id)
+{
+	size_t mask = inv->cache_size - 1, i = (id * 2654435761U) & mask;
+
+	while (inv->cache[i] && inv->cache[i]->id != id)
+		i = (i + 1) & mask;
+	return i;
+}
+
+static struct inventory_group *cache_find(const struct inventory *inv, uint32_t id)
+{
+	return inv->cache_size ? inv->cache[cache_slot(inv, id)] : NULL;
+}
+
+/* Keep g (owned by the cache from now on); false when there is no memory for it. */
+static bool cache_put(struct inventory *inv, struct inventory_group *g)
+{
+	if ((inv->cache_count + 1) * 2 > inv->cache_size) {
+		size_t size = inv->cache_size ? inv->cache_size * 2 : 64;
+		struct inventory_group **old = inv->cache, **bigger = calloc(size, sizeof(*bigger));
+		size_t old_size = inv->cache_size;
+
+		if (!bigger)
+			return false;
+		inv->cache = bigger;
+		inv->cache_size = size;
+		for (size_t i = 0; i < old_size; i++)
+			if (old[i])
+				inv->cache[cache_slot(inv, old[i]->id)] = old[i];
+		free(old);
+	}
+	inv->cache[cache_slot(inv, g->id)] = g;
+	inv->cache_count++;
+	return true;
+}
+
+static size_t group_size(size_t n_devices)
+{
+	return sizeof(struct inventory_group) + n_devices * sizeof(struct inventory_device);
+}
+
+static struct inventory_group *group_dup(const struct inventory_group *g)
+{
+	struct inventory_group *copy = malloc(group_size(g->n_devices));
+
+	if (copy)
+		memcpy(copy, g, group_size(g->n_devices));
+	return copy;
 }
 
 struct inventory *inventory_free(struct inventory *inv)
 {
 	if (!inv)
 		return NULL;
+	inventory_invalidate(inv);
+	free(inv->cache);
+	safe_close(inv->watch_fd);
 	safe_close(inv->sysfs_fd);
 	safe_close(inv->dev_fd);
 	free(inv->sysfs_root);
@@ -87,7 +306,7 @@ static int inventory_opendir(struct inventory *inv, const char *path, DIR **ret)
 	return 0;
 }
 
-int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n)
+static int inventory_read_ids(struct inventory *inv, uint32_t **ret, size_t *ret_n)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	_cleanup_free_ uint32_t *ids = NULL;
@@ -104,6 +323,7 @@ int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n)
 	}
 	if (r < 0)
 		return r;
+	inventory_watch_dir(inv, dirfd(d));
 	while ((errno = 0, de = readdir(d))) {
 		uint32_t id;
 
@@ -128,6 +348,37 @@ int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n)
 		qsort(ids, n, sizeof(*ids), compare_u32);
 	*ret = TAKE_PTR(ids);
 	*ret_n = n;
+	return 0;
+}
+
+int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n)
+{
+	uint32_t *ids = NULL, *copy;
+	size_t n = 0;
+	int r;
+
+	inventory_sync(inv);
+	if (!inv->ids_valid) {
+		r = inventory_read_ids(inv, &ids, &n);
+		if (r < 0)
+			return r;
+		if (inv->watch == INVENTORY_WATCH_NONE) {
+			*ret = ids;
+			*ret_n = n;
+			return 0;
+		}
+		free(inv->ids);
+		inv->ids = ids;
+		inv->n_ids = n;
+		inv->ids_valid = true;
+	}
+	copy = malloc((inv->n_ids ? inv->n_ids : 1) * sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	if (inv->n_ids)
+		memcpy(copy, inv->ids, inv->n_ids * sizeof(*copy));
+	*ret = copy;
+	*ret_n = inv->n_ids;
 	return 0;
 }
 
@@ -180,6 +431,7 @@ static int inventory_read_device(struct inventory *inv, const char *path,
 	r = beneath_open(inv->sysfs_fd, path, O_PATH | O_DIRECTORY, 0, &fd);
 	if (r < 0)
 		return r;
+	inventory_watch_dir(inv, fd);
 	if ((r = beneath_read_attr(fd, "vendor", buf, sizeof(buf))) < 0 ||
 	    (r = parse_hex_attr(buf, 4, &v)) < 0)
 		return r;
@@ -207,10 +459,11 @@ static int compare_devices(const void *a, const void *b)
 		      ((const struct inventory_device *)b)->address);
 }
 
-int inventory_read_group(struct inventory *inv, uint32_t id, struct inventory_group **ret)
+/* Read group id from sysfs into g, which has room for INVENTORY_MAX_DEVICES. */
+static int inventory_read_group_sysfs(struct inventory *inv, uint32_t id,
+				      struct inventory_group *g)
 {
 	_cleanup_closedir_ DIR *d = NULL;
-	_cleanup_free_ struct inventory_group *g = NULL;
 	char path[PATH_MAX];
 	struct dirent *de;
 	int r;
@@ -219,9 +472,7 @@ int inventory_read_group(struct inventory *inv, uint32_t id, struct inventory_gr
 	r = inventory_opendir(inv, path, &d);
 	if (r < 0)
 		return r == -ENOTDIR ? -ENOENT : r;
-	g = calloc(1, sizeof(*g));
-	if (!g)
-		return -ENOMEM;
+	inventory_watch_dir(inv, dirfd(d));
 	g->id = id;
 	while ((errno = 0, de = readdir(d))) {
 		struct inventory_device *dev;
@@ -251,7 +502,43 @@ int inventory_read_group(struct inventory *inv, uint32_t id, struct inventory_gr
 	if (errno)
 		return -errno;
 	qsort(g->devices, g->n_devices, sizeof(g->devices[0]), compare_devices);
-	*ret = TAKE_PTR(g);
+	return 0;
+}
+
+int inventory_read_group(struct inventory *inv, uint32_t id, struct inventory_group **ret)
+{
+	_cleanup_free_ struct inventory_group *g = NULL;
+	struct inventory_group *cached, *copy;
+	int r;
+
+	inventory_sync(inv);
+	cached = cache_find(inv, id);
+	if (cached) {
+		inv->stats.hits++;
+		copy = group_dup(cached);
+		if (!copy)
+			return -ENOMEM;
+		*ret = copy;
+		return 0;
+	}
+	inv->stats.misses++;
+	g = calloc(1, group_size(INVENTORY_MAX_DEVICES));
+	if (!g)
+		return -ENOMEM;
+	r = inventory_read_group_sysfs(inv, id, g);
+	if (r < 0)
+		return r;
+	copy = group_dup(g);
+	if (!copy)
+		return -ENOMEM;
+	/* Without a notification source nothing would ever tell us the copy went stale. */
+	if (inv->watch != INVENTORY_WATCH_NONE) {
+		struct inventory_group *keep = group_dup(g);
+
+		if (keep && !cache_put(inv, keep))
+			free(keep);
+	}
+	*ret = copy;
 	return 0;
 }
 

@@ -3,8 +3,20 @@
  * The IOMMU groups of the machine, read from sysfs:
  * <sysfs>/kernel/iommu_groups/N/devices/<BDF> -> the device directory with
  * vendor, device, class and a driver symlink. Every read goes through this
- * module (and is repeated on every request for now), so that a cache
- * invalidated by uevents can later be put here without touching callers.
+ * module.
+ *
+ * Groups are cached. The cache is emptied whenever the tree may have changed,
+ * as the kernel reports it:
+ *  - on the real /sys, by kernel uevents (NETLINK_KOBJECT_UEVENT, the
+ *    kernel's multicast group): any add, remove, bind, unbind or move, and
+ *    any event of the pci subsystem. sysfs itself raises no inotify events.
+ *  - on any other tree (a simulated sysfs of plain files), by inotify on
+ *    every directory a cached answer was read from.
+ * Pending notifications are read at the start of every lookup, not from the
+ * event loop, so a change the caller made (or saw) before asking is never
+ * answered from the cache. A lost notification (a full socket buffer, an
+ * inotify queue overflow) empties the whole cache. Where no notification
+ * source can be set up, nothing is cached and every lookup reads sysfs.
  */
 #pragma once
 
@@ -18,12 +30,33 @@
 #define INVENTORY_MAX_DEVICES 64    /* devices per group */
 #define INVENTORY_MAX_GROUPS  65536 /* groups per machine */
 
+enum inventory_watch {
+	INVENTORY_WATCH_NONE,	 /* no notification source: nothing is cached */
+	INVENTORY_WATCH_UEVENT,	 /* kernel uevents (the real /sys) */
+	INVENTORY_WATCH_INOTIFY, /* inotify (any other tree) */
+};
+
+struct inventory_stats {
+	uint64_t hits, misses, flushes;
+};
+
 struct inventory {
 	int sysfs_fd; /* O_PATH of the sysfs root */
 	int dev_fd;   /* O_PATH of the dev root */
 	char *sysfs_root;
 	char *dev_root;
 	bool simulated; /* dev root is not /dev: device nodes may be regular files */
+
+	enum inventory_watch watch;
+	int watch_fd; /* the uevent socket or the inotify fd, -1 with INVENTORY_WATCH_NONE */
+	/* Cached groups: open addressing on the id, size a power of two (or 0). */
+	struct inventory_group **cache;
+	size_t cache_size, cache_count;
+	/* The cached group list, valid when ids_valid. */
+	uint32_t *ids;
+	size_t n_ids;
+	bool ids_valid;
+	struct inventory_stats stats;
 };
 
 struct inventory_device {
@@ -35,20 +68,30 @@ struct inventory_device {
 
 struct inventory_group {
 	uint32_t id;
-	size_t n_devices;
-	struct inventory_device devices[INVENTORY_MAX_DEVICES];
 	/* The first member that is not a PCI device ("" if none): such a group is never viable. */
 	char foreign[VB_NAME_MAX];
+	size_t n_devices;
+	struct inventory_device devices[]; /* n_devices of them, at most INVENTORY_MAX_DEVICES */
 };
 
 int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory **ret);
 struct inventory *inventory_free(struct inventory *inv);
 
+/*
+ * Forget every cached group, for callers that changed the tree themselves
+ * (quarantine writes) or heard of a change another way (the module's events).
+ */
+void inventory_invalidate(struct inventory *inv);
+
+/* "uevent", "inotify" or "none", for the log. */
+const char *inventory_watch_name(enum inventory_watch w);
+
 /* Every group id in sysfs, ascending. -E2BIG above INVENTORY_MAX_GROUPS. */
 int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n);
 
 /*
- * inventory_read_group reads one group and its members (sorted by address).
+ * inventory_read_group returns one group and its members (sorted by
+ * address), from the cache or from sysfs, as a copy the caller frees.
  * -ENOENT: no such group; -E2BIG: more than INVENTORY_MAX_DEVICES members;
  * -EBADMSG: a malformed attribute.
  */

@@ -8,6 +8,7 @@
  */
 #include "broker/kmod_link.h"
 #include "broker/cleanup.h"
+#include "broker/inventory.h"
 #include "broker/lease.h"
 #include "broker/log.h"
 #include "broker/ops.h"
@@ -90,6 +91,8 @@ static void kmod_handle_event(struct kmod_link *k, struct nlmsghdr *nlh)
 	    !attr_u32(tb[VFIO_QUARANTINE_A_EVENT], &event) ||
 	    !attr_u32(tb[VFIO_QUARANTINE_A_GROUP], &group))
 		return;
+	/* Every event of the module is a change of some group's members or drivers. */
+	inventory_invalidate(k->broker->inventory);
 	name = event < ELEMENTSOF(event_names) && event_names[event] ? event_names[event]
 								     : "unknown";
 	device = attr_str(tb[VFIO_QUARANTINE_A_DEVICE]);

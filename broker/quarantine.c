@@ -270,7 +270,8 @@ void quarantine_handle(struct broker *b, struct connection *c, const struct vb_r
 				       what, group, a.msg[0] ? a.msg : "no message", strerror(-r));
 			goto out;
 		}
-		/* The endpoints whose driver changed. */
+		/* The endpoints whose driver changed: the module moved them, so read anew. */
+		inventory_invalidate(b->inventory);
 		if (inventory_read_group(b->inventory, group, &after) == 0)
 			for (size_t i = 0; i < g->n_devices; i++)
 				for (size_t j = 0; j < after->n_devices; j++)
@@ -314,6 +315,9 @@ void quarantine_handle(struct broker *b, struct connection *c, const struct vb_r
 	json_object_object_add(reply, "devices", json_object_get(devices));
 	ops_send(c, reply, -1);
 out:
+	/* The writes above (even a partial failure) moved drivers: no cached answer holds. */
+	if (g)
+		inventory_invalidate(b->inventory);
 	inventory_group_free(after);
 	inventory_group_free(g);
 }

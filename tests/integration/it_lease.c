@@ -355,6 +355,61 @@ START_TEST(test_list_shows_every_group_with_access_viability_and_drivers)
 }
 END_TEST
 
+/*
+ * The broker caches what it read of sysfs. Every change to the tree must show in the very
+ * next answer: on this simulated tree inotify empties the cache, on /sys kernel uevents do
+ * (the VM tier's 95-cache-uevent pins that one).
+ */
+START_TEST(test_list_and_lease_see_tree_changes_at_once)
+{
+	static const struct sim_device g11[] = {
+		{"0000:06:00.0", "8086", "10d3", "020000", "vfio-pci"}};
+	static const struct sim_device g7_more[] = {
+		{"0000:01:00.1", "8086", "10d3", "020000", "e1000e"}};
+	struct outcome *o[6];
+	struct client_args a;
+
+	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
+		o[i] = outcome_new();
+	a = args(7, o[0]);
+	/* A lease and a list fill the cache. */
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o[0]->rc, 0);
+	a.out = o[1];
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
+	ck_assert_msg(strstr(o[1]->text, "10:allowed:not-viable:1:e1000e;"), "%s", o[1]->text);
+
+	/* A driver moves: the next list says so. */
+	ck_assert_int_eq(sim_tree_set_driver(&B.sim, "0000:03:00.0", "vfio-pci"), 0);
+	a.out = o[2];
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
+	ck_assert_msg(strstr(o[2]->text, "10:allowed:viable:1:vfio-pci;"), "%s", o[2]->text);
+
+	/* A new group appears, and a device joins group 7 on a host driver. */
+	ck_assert_int_eq(sim_tree_add_group(&B.sim, 11, g11, 1), 0);
+	ck_assert_int_eq(sim_tree_add_group(&B.sim, 7, g7_more, 1), 0);
+	a.out = o[3];
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
+	ck_assert_int_eq(o[3]->value, 5);
+	ck_assert_msg(strstr(o[3]->text, "11:"), "%s", o[3]->text);
+	/* Alice's rule names 0000:01:00.0 only: the newcomer is not hers. */
+	ck_assert_msg(strstr(o[3]->text, "7:denied:not-viable:2:"), "%s", o[3]->text);
+	/* The lease granted a moment ago is refused now, naming the newcomer. */
+	a.out = o[4];
+	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o[4]->rc, -EACCES);
+	ck_assert_msg(strstr(o[4]->message, "0000:01:00.1"), "message: %s", o[4]->message);
+	/* Carol's rule is the whole group 7: she is refused because of its driver. */
+	a.out = o[5];
+	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o[5]->rc, -EPERM);
+	ck_assert_msg(strstr(o[5]->message, "0000:01:00.1") && strstr(o[5]->message, "e1000e"),
+		      "message: %s", o[5]->message);
+	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
+		outcome_free(o[i]);
+}
+END_TEST
+
 static int client_release_not_mine(void *arg)
 {
 	struct client_args *a = arg;
@@ -494,6 +549,7 @@ Suite *suite_lease(void)
 	tcase_add_test(t, test_rule_memlock_is_granted_to_the_holder);
 	tcase_add_test(t, test_max_leases_per_rule_is_enforced);
 	tcase_add_test(t, test_list_shows_every_group_with_access_viability_and_drivers);
+	tcase_add_test(t, test_list_and_lease_see_tree_changes_at_once);
 	tcase_add_test(t, test_release_by_another_user_is_not_held);
 	tcase_add_test(t, test_merge_of_own_groups_reaches_the_kernel_step);
 	tcase_add_test(t, test_merge_with_another_holders_group_is_refused);
