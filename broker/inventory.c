@@ -15,6 +15,7 @@
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The kernel's own uevent multicast group (udevd re-broadcasts on group 2). */
@@ -87,6 +88,8 @@ static void inventory_watch_open(struct inventory *inv)
 	log_info("IOMMU groups of %s are cached until inotify says it changed", inv->sysfs_root);
 }
 
+static void inventory_prime(struct inventory *inv);
+
 int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory **ret)
 {
 	_cleanup_free_ char *dev_real = NULL;
@@ -120,6 +123,7 @@ int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory
 	dev_real = realpath(dev_root, NULL);
 	inv->simulated = !dev_real || strcmp(dev_real, "/dev") != 0;
 	inventory_watch_open(inv);
+	inventory_prime(inv);
 	*ret = inv;
 	return 0;
 }
@@ -382,27 +386,22 @@ int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n)
 	return 0;
 }
 
-/* "0x8086" -> 0x8086: exactly "0x" and 1..digits hex digits. */
-static int parse_hex_attr(const char *s, unsigned digits, uint32_t *ret)
+/* s[0..n) as 1..digits hex digits, nothing else. */
+static int parse_hex(const char *s, size_t n, unsigned digits, uint32_t *ret)
 {
 	uint32_t v = 0;
-	size_t n;
 
-	if (strncmp(s, "0x", 2) != 0)
-		return -EBADMSG;
-	s += 2;
-	n = strlen(s);
 	if (n == 0 || n > digits)
 		return -EBADMSG;
-	for (; *s; s++) {
+	for (size_t i = 0; i < n; i++) {
 		int d;
 
-		if (*s >= '0' && *s <= '9')
-			d = *s - '0';
-		else if (*s >= 'a' && *s <= 'f')
-			d = *s - 'a' + 10;
-		else if (*s >= 'A' && *s <= 'F')
-			d = *s - 'A' + 10;
+		if (s[i] >= '0' && s[i] <= '9')
+			d = s[i] - '0';
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			d = s[i] - 'a' + 10;
+		else if (s[i] >= 'A' && s[i] <= 'F')
+			d = s[i] - 'A' + 10;
 		else
 			return -EBADMSG;
 		v = v * 16 + (uint32_t)d;
@@ -411,46 +410,75 @@ static int parse_hex_attr(const char *s, unsigned digits, uint32_t *ret)
 	return 0;
 }
 
-static bool driver_name_valid(const char *s)
+static bool driver_name_valid(const char *s, size_t n)
 {
-	for (; *s; s++)
-		if (*s <= ' ' || *s > '~' || *s == '/')
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == '/')
 			return false;
 	return true;
 }
 
-/* Read one member's attributes; path names its directory beneath the sysfs root. */
+/*
+ * A PCI device's uevent file, as the kernel's dev_uevent() and pci_uevent()
+ * write it: "DRIVER=e1000e" (only while bound), "PCI_CLASS=20000",
+ * "PCI_ID=8086:10D3", then subsystem ids, slot name and modalias. One read
+ * gives what the vendor, device and class attributes and the driver link
+ * give in eleven system calls; the kernel fills it in at read time.
+ */
+static int parse_uevent(char *buf, struct inventory_device *d)
+{
+	bool have_id = false, have_class = false;
+	uint32_t vendor, device;
+
+	d->driver[0] = '\0';
+	for (char *line = buf, *next; line && *line; line = next) {
+		size_t n;
+
+		next = strchr(line, '\n');
+		n = next ? (size_t)(next - line) : strlen(line);
+		if (next)
+			next++;
+		if (n > 7 && memcmp(line, "DRIVER=", 7) == 0) {
+			if (n - 7 >= sizeof(d->driver) || !driver_name_valid(line + 7, n - 7))
+				return -EBADMSG;
+			memcpy(d->driver, line + 7, n - 7);
+			d->driver[n - 7] = '\0';
+		} else if (n > 10 && memcmp(line, "PCI_CLASS=", 10) == 0) {
+			if (parse_hex(line + 10, n - 10, 6, &d->class_) < 0)
+				return -EBADMSG;
+			have_class = true;
+		} else if (n > 7 && memcmp(line, "PCI_ID=", 7) == 0) {
+			const char *colon = memchr(line + 7, ':', n - 7);
+
+			if (!colon || parse_hex(line + 7, (size_t)(colon - line - 7), 4, &vendor) < 0 ||
+			    parse_hex(colon + 1, (size_t)(line + n - colon - 1), 4, &device) < 0)
+				return -EBADMSG;
+			d->vendor = (uint16_t)vendor;
+			d->device = (uint16_t)device;
+			have_id = true;
+		}
+	}
+	return have_id && have_class ? 0 : -EBADMSG;
+}
+
+/* Read one member's ids and driver; path names its directory beneath the sysfs root. */
 static int inventory_read_device(struct inventory *inv, const char *path,
 				 struct inventory_device *d)
 {
 	_cleanup_close_ int fd = -1;
-	char buf[32];
-	uint32_t v;
+	char buf[1024];
 	int r;
 
 	r = beneath_open(inv->sysfs_fd, path, O_PATH | O_DIRECTORY, 0, &fd);
 	if (r < 0)
 		return r;
 	inventory_watch_dir(inv, fd);
-	if ((r = beneath_read_attr(fd, "vendor", buf, sizeof(buf))) < 0 ||
-	    (r = parse_hex_attr(buf, 4, &v)) < 0)
-		return r;
-	d->vendor = (uint16_t)v;
-	if ((r = beneath_read_attr(fd, "device", buf, sizeof(buf))) < 0 ||
-	    (r = parse_hex_attr(buf, 4, &v)) < 0)
-		return r;
-	d->device = (uint16_t)v;
-	if ((r = beneath_read_attr(fd, "class", buf, sizeof(buf))) < 0 ||
-	    (r = parse_hex_attr(buf, 6, &d->class_)) < 0)
-		return r;
-	r = beneath_readlink_basename(fd, "driver", d->driver, sizeof(d->driver));
-	if (r == -ENOENT) {
-		d->driver[0] = '\0';
-		return 0;
-	}
+	r = beneath_read_attr(fd, "uevent", buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	return driver_name_valid(d->driver) ? 0 : -EBADMSG;
+	return parse_uevent(buf, d);
 }
 
 static int compare_devices(const void *a, const void *b)
@@ -691,4 +719,39 @@ void inventory_group_to_info(const struct inventory_group *g, struct vb_device_i
 		.n_devices = g->n_devices,
 		.devices = devices,
 	};
+}
+
+/*
+ * Take the whole inventory once at start-up: the first requests are then
+ * served from the cache, and the log says what the broker found. A group
+ * that cannot be read is left out here; every request reads it again.
+ */
+static void inventory_prime(struct inventory *inv)
+{
+	_cleanup_free_ uint32_t *ids = NULL;
+	size_t n, n_devices = 0, n_read = 0;
+	struct timespec t0, t1;
+	int r;
+
+	if (inv->watch == INVENTORY_WATCH_NONE)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = inventory_list_groups(inv, &ids, &n);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to list the IOMMU groups in %s: %m", inv->sysfs_root);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct inventory_group *g;
+
+		if (inventory_read_group(inv, ids[i], &g) < 0)
+			continue;
+		n_read++;
+		n_devices += g->n_devices;
+		inventory_group_free(g);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("Inventory of %s: %zu IOMMU groups with %zu devices, read in %.1f ms",
+		 inv->sysfs_root, n_read, n_devices,
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 }

@@ -92,11 +92,65 @@ int sim_tree_create(struct sim_tree *t)
 	return write_file(p, "", 0666);
 }
 
+/* Read a "0x8086\n" attribute of a simulated device as a number. */
+static int read_hex_attr(const char *ddir, const char *name, unsigned long *ret)
+{
+	char p[PATH_MAX], buf[32];
+	FILE *f;
+	int ok;
+
+	if (pathf(p, sizeof(p), "%s/%s", ddir, name) < 0)
+		return -ENAMETOOLONG;
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	*ret = strtoul(buf, NULL, 16);
+	return 0;
+}
+
+/*
+ * Write the device's uevent file as the kernel's dev_uevent() and
+ * pci_uevent() fill it in: DRIVER while bound, then class, ids, slot and
+ * modalias, hex in upper case. Written whole and renamed into place, so a
+ * broker reading at the same time sees the old or the new file.
+ */
+static int write_uevent(const char *ddir, const char *address, const char *driver)
+{
+	char p[PATH_MAX], tmp[PATH_MAX], content[512];
+	unsigned long vendor, device, class_;
+	int r;
+
+	if ((r = read_hex_attr(ddir, "vendor", &vendor)) < 0 ||
+	    (r = read_hex_attr(ddir, "device", &device)) < 0 ||
+	    (r = read_hex_attr(ddir, "class", &class_)) < 0)
+		return r;
+	snprintf(content, sizeof(content),
+		 "%s%s%sPCI_CLASS=%lX\nPCI_ID=%04lX:%04lX\nPCI_SUBSYS_ID=%04lX:0000\n"
+		 "PCI_SLOT_NAME=%s\nMODALIAS=pci:v0000%04lXd0000%04lXsv0000%04lXsd00000000"
+		 "bc%02lXsc%02lXi%02lX\n",
+		 driver ? "DRIVER=" : "", driver ? driver : "", driver ? "\n" : "", class_, vendor,
+		 device, vendor, address, vendor, device, vendor, class_ >> 16,
+		 (class_ >> 8) & 0xff, class_ & 0xff);
+	if (pathf(p, sizeof(p), "%s/uevent", ddir) < 0 ||
+	    pathf(tmp, sizeof(tmp), "%s/.uevent.tmp", ddir) < 0)
+		return -ENAMETOOLONG;
+	if ((r = write_file(tmp, content, 0644)) < 0)
+		return r;
+	return rename(tmp, p) < 0 ? -errno : 0;
+}
+
 static int set_driver_link(struct sim_tree *t, const char *address, const char *driver)
 {
 	char link[PATH_MAX], target[PATH_MAX], p[PATH_MAX];
 	int r;
 
+	pathf(p, sizeof(p), "%s/devices/pci0000:00/%s", t->sys, address);
+	if ((r = write_uevent(p, address, driver)) < 0)
+		return r;
 	pathf(link, sizeof(link), "%s/devices/pci0000:00/%s/driver", t->sys, address);
 	if (unlink(link) < 0 && errno != ENOENT)
 		return -errno;
