@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -40,6 +41,12 @@ static inline void cleanup_closedir(DIR **d)
 		closedir(*d);
 }
 
+static inline void cleanup_fclose(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
 static inline void cleanup_json(struct json_object **o)
 {
 	json_object_put(*o);
@@ -49,6 +56,7 @@ static inline void cleanup_json(struct json_object **o)
 #define _cleanup_free_	   __attribute__((cleanup(cleanup_free)))
 #define _cleanup_closedir_ __attribute__((cleanup(cleanup_closedir)))
 #define _cleanup_json_	   __attribute__((cleanup(cleanup_json)))
+#define _cleanup_fclose_   __attribute__((cleanup(cleanup_fclose)))
 
 /* Take ownership of an fd or pointer: the variable is reset so cleanup leaves it alone. */
 #define TAKE_FD(fd)                                                                                \

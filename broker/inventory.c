@@ -60,6 +60,19 @@ static int uevent_open(void)
 	return fd;
 }
 
+/*
+ * The kernel sends uevents only to network namespaces owned by the initial
+ * user namespace; its uid_map is the whole range mapped onto itself.
+ */
+static bool in_initial_user_namespace(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/uid_map", "re");
+	unsigned long inside, outside, count;
+
+	return f && fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
+	       outside == 0 && count == 4294967295UL && fgetc(f) == '\n' && fgetc(f) == EOF;
+}
+
 /* Set up the notification source that keeps the cache honest, or none. */
 static void inventory_watch_open(struct inventory *inv)
 {
@@ -67,6 +80,11 @@ static void inventory_watch_open(struct inventory *inv)
 	int fd;
 
 	if (sys_real && strcmp(sys_real, "/sys") == 0) {
+		if (!in_initial_user_namespace()) {
+			log_warning("Not in the initial user namespace, so no kernel uevents arrive; "
+				    "sysfs is read on every request");
+			return;
+		}
 		fd = uevent_open();
 		if (fd >= 0) {
 			inv->watch = INVENTORY_WATCH_UEVENT;
