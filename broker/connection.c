@@ -195,6 +195,40 @@ static void connection_send_error(struct connection *c, bool has_id, uint32_t id
 }
 
 /*
+ * Whether the process that connected is still alive. Its identity (uid,
+ * groups, pidfd) is the connection's; once it has exited, whoever still has
+ * the socket (a child that inherited it, a process it was passed to) is
+ * nobody the broker identified, and the pid SO_PEERCRED reported may name an
+ * unrelated process by now. Asked through the pidfd, which cannot be fooled
+ * by pid reuse. Errors count as dead: fail closed.
+ */
+static bool connection_peer_alive(struct connection *c)
+{
+	return pidref_is_alive(&c->identity->pid) > 0;
+}
+
+/* Refuse req because the connection's process has exited, and close the connection. */
+static void connection_refuse_orphan(struct connection *c, const struct vb_request *req)
+{
+	struct log_fields f = LOG_FIELDS("deny");
+	char message[VB_MESSAGE_MAX];
+
+	snprintf(message, sizeof(message),
+		 "pid %d, which opened this connection, has exited; the broker takes requests "
+		 "only from the process that connected: connect again",
+		 (int)c->identity->pid.pid);
+	f.uid = c->identity->uid;
+	f.pid = c->identity->pid.pid;
+	log_event(LOG_NOTICE, &f,
+		  "Refused %s on connection %llu of uid %u: its process (pid %d) has exited and "
+		  "another process is using the connection",
+		  vb_op_to_string(req->op), (unsigned long long)c->serial,
+		  (unsigned)c->identity->uid, (int)c->identity->pid.pid);
+	connection_send_error(c, true, req->id, VB_E_DENIED, message);
+	connection_close(c, "its process has exited");
+}
+
+/*
  * Receive and handle one request. Every received fd is closed here or
  * handed to the op that takes it. Returns -EAGAIN when nothing is queued
  * and another negative errno when the connection is to be closed.
@@ -241,6 +275,11 @@ static int connection_read_one(struct connection *c)
 				 "op %s takes at most %zu file descriptor%s",
 				 vb_op_to_string(req.op), max_fds, max_fds == 1 ? "" : "s");
 		connection_send_error(c, true, req.id, VB_E_BAD_REQUEST, message);
+		return 0;
+	}
+	if (!connection_peer_alive(c)) {
+		vb_wire_close_fds(fds, n_fds);
+		connection_refuse_orphan(c, &req);
 		return 0;
 	}
 	if (req.op == VB_OP_HELLO) {
