@@ -45,7 +45,7 @@ struct server_uid {
 	unsigned n_connections;
 	uint64_t tokens;     /* millionths of a request */
 	uint64_t stamp_usec; /* CLOCK_MONOTONIC when tokens was brought up to date */
-	uint64_t n_refused;  /* requests refused since the last one taken, for the log */
+	uint64_t n_refused;  /* requests refused since the bucket was last full, for the log */
 };
 
 struct server {
@@ -119,6 +119,21 @@ static void server_uid_refill(const struct server *s, struct server_uid *u, uint
 		u->tokens += elapsed * rate;
 }
 
+/*
+ * u's bucket is full again: if it had run dry, its uid has slowed down; say
+ * how many requests were refused meanwhile. One line when a uid starts being
+ * refused and one when its bucket has refilled, however it paces itself in
+ * between.
+ */
+static void server_uid_refilled(struct server_uid *u)
+{
+	if (u->n_refused == 0)
+		return;
+	log_info("uid %u is within its request rate again; %llu requests were refused",
+		 (unsigned)u->uid, (unsigned long long)u->n_refused);
+	u->n_refused = 0;
+}
+
 static void server_uid_free(struct server *s, struct server_uid *u)
 {
 	if (u->prev)
@@ -149,10 +164,12 @@ static int server_uid_get(struct server *s, uid_t uid, struct server_uid **ret)
 		if (u->n_connections > 0)
 			continue;
 		server_uid_refill(s, u, now);
-		if (u->tokens >= full)
+		if (u->tokens >= full) {
+			server_uid_refilled(u);
 			server_uid_free(s, u);
-		else
+		} else {
 			idle = u; /* the oldest idle one, at the end */
+		}
 	}
 	if (found) {
 		found->n_connections++;
@@ -184,8 +201,10 @@ static void server_uid_put(struct server *s, struct server_uid *u)
 	if (!u || --u->n_connections > 0)
 		return;
 	server_uid_refill(s, u, server_now_usec(s));
-	if (u->tokens >= server_uid_full(s))
+	if (u->tokens >= server_uid_full(s)) {
+		server_uid_refilled(u);
 		server_uid_free(s, u);
+	}
 }
 
 int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_retry_ms)
@@ -197,17 +216,12 @@ int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_
 		return 0;
 	rate = s->broker->config.max_requests_per_uid;
 	server_uid_refill(s, u, server_now_usec(s));
+	if (u->tokens >= server_uid_full(s))
+		server_uid_refilled(u);
 	if (u->tokens >= TOKEN_SCALE) {
 		u->tokens -= TOKEN_SCALE;
-		if (u->n_refused > 0) {
-			log_info("uid %u is within its request rate again; %llu requests were "
-				 "refused",
-				 (unsigned)u->uid, (unsigned long long)u->n_refused);
-			u->n_refused = 0;
-		}
 		return 0;
 	}
-	/* One line per episode, not one per refused request. */
 	if (u->n_refused++ == 0)
 		log_warning("uid %u is over its request rate (%u a second, %u at once); "
 			    "answering its requests with limit until it slows down",
