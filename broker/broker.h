@@ -24,6 +24,8 @@ struct broker_config {
 	unsigned max_connections;
 	unsigned max_connections_per_uid; /* root is exempt */
 	unsigned max_leases_per_uid;	  /* when the deciding rule sets no max_leases */
+	unsigned max_requests_per_uid;	  /* per second, sustained; 0: no limit; root is exempt */
+	unsigned request_burst_per_uid;	  /* requests at once above that rate */
 	uint64_t handshake_timeout_usec;
 	uint64_t idle_timeout_usec; /* 0: none */
 	uint64_t remove_timeout_usec;

@@ -22,6 +22,7 @@
 
 struct holder;
 struct server;
+struct server_uid;
 struct packet;
 
 struct connection {
@@ -30,6 +31,7 @@ struct connection {
 	uint64_t serial;		/* for logs */
 	int fd;
 	struct identity *identity;
+	struct server_uid *budget; /* the uid's request budget, shared; NULL: not limited */
 	bool admin;
 	bool handshaken;
 	bool closing;	       /* closed at the next loop iteration; sends nothing more */

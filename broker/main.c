@@ -38,6 +38,8 @@
 #define USEC_PER_SEC 1000000ULL
 /* Longest timeout accepted on the command line: a day. */
 #define MAX_TIMEOUT_SEC (24 * 3600)
+/* Highest --max-requests-per-uid and --request-burst-per-uid. */
+#define MAX_REQUEST_RATE 1000000
 
 enum {
 	ARG_SOCKET = 0x100,
@@ -49,6 +51,8 @@ enum {
 	ARG_MAX_CONNECTIONS,
 	ARG_MAX_CONNECTIONS_PER_UID,
 	ARG_MAX_LEASES_PER_UID,
+	ARG_MAX_REQUESTS_PER_UID,
+	ARG_REQUEST_BURST_PER_UID,
 	ARG_HANDSHAKE_TIMEOUT,
 	ARG_IDLE_TIMEOUT,
 	ARG_REMOVE_TIMEOUT,
@@ -74,6 +78,10 @@ static void usage(FILE *f)
 		"  --max-connections-per-uid N   per uid, root exempt (default 64)\n"
 		"  --max-leases-per-uid N        leases per uid when the rule sets no max_leases\n"
 		"                                (default 64)\n"
+		"  --max-requests-per-uid RATE   requests per second per uid, sustained, root\n"
+		"                                exempt (default 200; 0: no limit)\n"
+		"  --request-burst-per-uid N     requests a uid may send at once above that rate\n"
+		"                                (default 400)\n"
 		"  --handshake-timeout SEC       close connections that do not say hello\n"
 		"                                (default 10; 0: never)\n"
 		"  --idle-timeout SEC            close idle connections (default 0: never)\n"
@@ -141,6 +149,8 @@ static int parse_argv(int argc, char **argv, struct broker_config *config)
 		{"max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS},
 		{"max-connections-per-uid", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_UID},
 		{"max-leases-per-uid", required_argument, NULL, ARG_MAX_LEASES_PER_UID},
+		{"max-requests-per-uid", required_argument, NULL, ARG_MAX_REQUESTS_PER_UID},
+		{"request-burst-per-uid", required_argument, NULL, ARG_REQUEST_BURST_PER_UID},
 		{"handshake-timeout", required_argument, NULL, ARG_HANDSHAKE_TIMEOUT},
 		{"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
 		{"remove-timeout", required_argument, NULL, ARG_REMOVE_TIMEOUT},
@@ -190,6 +200,14 @@ static int parse_argv(int argc, char **argv, struct broker_config *config)
 		case ARG_MAX_LEASES_PER_UID:
 			r = parse_unsigned(optarg, POLICY_MAX_LEASES, false,
 					   &config->max_leases_per_uid);
+			break;
+		case ARG_MAX_REQUESTS_PER_UID:
+			r = parse_unsigned(optarg, MAX_REQUEST_RATE, true,
+					   &config->max_requests_per_uid);
+			break;
+		case ARG_REQUEST_BURST_PER_UID:
+			r = parse_unsigned(optarg, MAX_REQUEST_RATE, false,
+					   &config->request_burst_per_uid);
 			break;
 		case ARG_HANDSHAKE_TIMEOUT:
 			r = parse_seconds(optarg, &config->handshake_timeout_usec);
@@ -378,6 +396,15 @@ int main(int argc, char **argv)
 				.max_connections = 1024,
 				.max_connections_per_uid = 64,
 				.max_leases_per_uid = 64,
+				/*
+				 * A person's vfioctl sends 2-3 requests; a VMM or a
+				 * management daemon a few per guest started. 200 a
+				 * second, 400 at once, never bites those, while one
+				 * uid cannot keep the broker busy for everyone else
+				 * (it serves several thousand a second in all).
+				 */
+				.max_requests_per_uid = 200,
+				.request_burst_per_uid = 400,
 				.handshake_timeout_usec = 10 * USEC_PER_SEC,
 				.idle_timeout_usec = 0,
 				.remove_timeout_usec = 30 * USEC_PER_SEC,

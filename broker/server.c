@@ -19,12 +19,34 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Requests are counted in millionths: a rate of N per second refills N of them per µs. */
+#define TOKEN_SCALE 1000000ULL
 
 /* Connections accepted per wake-up. */
 #define SERVER_ACCEPT_BURST 32
 /* Pause after accept() ran out of descriptors or memory, instead of spinning. */
 #define SERVER_ACCEPT_RETRY_USEC (100 * 1000)
+
+/*
+ * A uid's request budget: a token bucket holding up to --request-burst-per-uid
+ * requests, refilled at --max-requests-per-uid a second, shared by all the
+ * uid's connections. It lives while the uid has connections, and after the
+ * last one closes until it has filled up again (at most burst/rate seconds),
+ * so that closing every connection and connecting again does not refill it
+ * early. Budgets are at most twice --max-connections (idle ones are dropped
+ * first).
+ */
+struct server_uid {
+	struct server_uid *prev, *next;
+	uid_t uid;
+	unsigned n_connections;
+	uint64_t tokens;     /* millionths of a request */
+	uint64_t stamp_usec; /* CLOCK_MONOTONIC when tokens was brought up to date */
+	uint64_t n_refused;  /* requests refused since the bucket was last full, for the log */
+};
 
 struct server {
 	struct broker *broker;
@@ -37,6 +59,8 @@ struct server {
 	ino_t ino;
 	struct connection *connections;
 	size_t n_connections;
+	struct server_uid *uids;
+	size_t n_uids;
 };
 
 const char *server_socket_path(const struct server *s)
@@ -59,6 +83,156 @@ static size_t server_count_uid(const struct server *s, uid_t uid)
 	return n;
 }
 
+/* CLOCK_MONOTONIC of this loop iteration (cheap: no system call), in µs. */
+static uint64_t server_now_usec(const struct server *s)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if (sd_event_now(s->broker->event, CLOCK_MONOTONIC, &now) >= 0)
+		return now;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t server_uid_full(const struct server *s)
+{
+	return (uint64_t)s->broker->config.request_burst_per_uid * TOKEN_SCALE;
+}
+
+/* Add what the rate has earned u since it was last brought up to date. */
+static void server_uid_refill(const struct server *s, struct server_uid *u, uint64_t now)
+{
+	uint64_t rate = s->broker->config.max_requests_per_uid, full = server_uid_full(s);
+	uint64_t elapsed = now > u->stamp_usec ? now - u->stamp_usec : 0;
+
+	if (now > u->stamp_usec)
+		u->stamp_usec = now;
+	if (u->tokens >= full || rate == 0) {
+		u->tokens = full;
+		return;
+	}
+	/* Compare before multiplying: a budget idle for days must not overflow. */
+	if (elapsed > (full - u->tokens) / rate)
+		u->tokens = full;
+	else
+		u->tokens += elapsed * rate;
+}
+
+/*
+ * u's bucket is full again: if it had run dry, its uid has slowed down; say
+ * how many requests were refused meanwhile. One line when a uid starts being
+ * refused and one when its bucket has refilled, however it paces itself in
+ * between.
+ */
+static void server_uid_refilled(struct server_uid *u)
+{
+	if (u->n_refused == 0)
+		return;
+	log_info("uid %u is within its request rate again; %llu requests were refused",
+		 (unsigned)u->uid, (unsigned long long)u->n_refused);
+	u->n_refused = 0;
+}
+
+static void server_uid_free(struct server *s, struct server_uid *u)
+{
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		s->uids = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	s->n_uids--;
+	free(u);
+}
+
+/*
+ * The budget of uid with one more connection counted, created full when the
+ * uid has none. Idle budgets that have filled up are freed on the way.
+ */
+static int server_uid_get(struct server *s, uid_t uid, struct server_uid **ret)
+{
+	uint64_t now = server_now_usec(s), full = server_uid_full(s);
+	struct server_uid *u, *next, *found = NULL, *idle = NULL;
+
+	for (u = s->uids; u; u = next) {
+		next = u->next;
+		if (u->uid == uid) {
+			found = u;
+			continue;
+		}
+		if (u->n_connections > 0)
+			continue;
+		server_uid_refill(s, u, now);
+		if (u->tokens >= full) {
+			server_uid_refilled(u);
+			server_uid_free(s, u);
+		} else {
+			idle = u; /* the oldest idle one, at the end */
+		}
+	}
+	if (found) {
+		found->n_connections++;
+		*ret = found;
+		return 0;
+	}
+	/* Live budgets are at most max_connections, so there is an idle one to drop. */
+	if (idle && s->n_uids >= 2 * (size_t)s->broker->config.max_connections) {
+		log_debug("Dropping the request budget of uid %u early: too many idle budgets",
+			  (unsigned)idle->uid);
+		server_uid_free(s, idle);
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	*u = (struct server_uid){.uid = uid, .n_connections = 1, .tokens = full, .stamp_usec = now};
+	u->next = s->uids;
+	if (s->uids)
+		s->uids->prev = u;
+	s->uids = u;
+	s->n_uids++;
+	*ret = u;
+	return 0;
+}
+
+/* One connection of u's uid is gone; u goes too once it has none and is full. */
+static void server_uid_put(struct server *s, struct server_uid *u)
+{
+	if (!u || --u->n_connections > 0)
+		return;
+	server_uid_refill(s, u, server_now_usec(s));
+	if (u->tokens >= server_uid_full(s)) {
+		server_uid_refilled(u);
+		server_uid_free(s, u);
+	}
+}
+
+int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_retry_ms)
+{
+	struct server_uid *u = c->budget;
+	uint64_t rate, wait_usec;
+
+	if (!s || !u)
+		return 0;
+	rate = s->broker->config.max_requests_per_uid;
+	server_uid_refill(s, u, server_now_usec(s));
+	if (u->tokens >= server_uid_full(s))
+		server_uid_refilled(u);
+	if (u->tokens >= TOKEN_SCALE) {
+		u->tokens -= TOKEN_SCALE;
+		return 0;
+	}
+	if (u->n_refused++ == 0)
+		log_warning("uid %u is over its request rate (%u a second, %u at once); "
+			    "answering its requests with limit until it slows down",
+			    (unsigned)u->uid, s->broker->config.max_requests_per_uid,
+			    s->broker->config.request_burst_per_uid);
+	/* Until the next whole request has been earned, rounded up to a millisecond. */
+	wait_usec = (TOKEN_SCALE - u->tokens + rate - 1) / rate;
+	*ret_retry_ms = (wait_usec + 999) / 1000;
+	return -EUSERS;
+}
+
 void server_remove_connection(struct server *s, struct connection *c)
 {
 	if (!s)
@@ -73,6 +247,8 @@ void server_remove_connection(struct server *s, struct connection *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	s->n_connections--;
+	server_uid_put(s, c->budget);
+	c->budget = NULL;
 	ops_update_status(s->broker);
 }
 
@@ -121,6 +297,7 @@ static void server_accept_one(struct server *s, int fd)
 {
 	struct broker *b = s->broker;
 	struct identity *id = NULL;
+	struct server_uid *budget = NULL;
 	struct connection *c;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -161,13 +338,25 @@ static void server_accept_one(struct server *s, int fd)
 		close(fd);
 		return;
 	}
+	/* Root is exempt, as from the connection limit; 0: no request limit. */
+	if (id->uid != 0 && b->config.max_requests_per_uid > 0) {
+		r = server_uid_get(s, id->uid, &budget);
+		if (r < 0) {
+			log_error_errno(r, "Failed to set up a connection: %m");
+			identity_free(id);
+			close(fd);
+			return;
+		}
+	}
 	r = connection_new(b, fd, id, &c);
 	if (r < 0) {
 		log_error_errno(r, "Failed to set up a connection: %m");
+		server_uid_put(s, budget);
 		identity_free(id);
 		close(fd);
 		return;
 	}
+	c->budget = budget;
 	c->next = s->connections;
 	if (s->connections)
 		s->connections->prev = c;
@@ -399,6 +588,8 @@ struct server *server_free(struct server *s)
 		return NULL;
 	while (s->connections)
 		connection_free(s->connections);
+	while (s->uids)
+		server_uid_free(s, s->uids);
 	sd_event_source_disable_unref(s->accept_source);
 	sd_event_source_disable_unref(s->retry_source);
 	safe_close(s->listen_fd);

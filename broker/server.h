@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The listening socket (from systemd, or bound at --socket), accepting
- * connections within the limits, and the list of open connections.
+ * connections within the limits, the list of open connections, and each
+ * uid's request budget (a token bucket shared by its connections).
  */
 #pragma once
 
@@ -9,6 +10,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct connection;
@@ -22,6 +24,13 @@ struct server *server_free(struct server *s);
 
 const char *server_socket_path(const struct server *s);
 size_t server_count_connections(const struct server *s);
+
+/*
+ * server_charge_request takes one request from the budget of c's uid. 0:
+ * go on. -EUSERS: the uid is over --max-requests-per-uid; *ret_retry_ms is
+ * then how long until it may send the next one. Root is never charged.
+ */
+int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_retry_ms);
 
 /* Called by connection_free. */
 void server_remove_connection(struct server *s, struct connection *c);

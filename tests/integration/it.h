@@ -68,5 +68,6 @@ Suite *suite_lease(void);
 Suite *suite_remove(void);
 Suite *suite_policy_reload(void);
 Suite *suite_hostile(void);
+Suite *suite_limits(void);
 Suite *suite_cli(void);
 Suite *suite_sandbox(void);

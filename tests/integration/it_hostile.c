@@ -1,18 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Hostile clients: garbage, oversized packets, fd floods, silence, too many
- * connections, exits mid-request. After each, the broker is alive, serves a
+ * connections, exits mid-request, a connection outliving its process while
+ * another process gets that pid. After each, the broker is alive, serves a
  * good client, and its fd count is back where it started.
  */
 #include "tests/integration/it.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct broker B;
@@ -329,6 +338,227 @@ START_TEST(test_client_exiting_mid_request_leaves_no_lease_behind)
 }
 END_TEST
 
+/* ---- pid reuse ---- */
+
+/* The shared state of the pid-reuse test: A and B write, the test reads. */
+struct pid_reuse {
+	struct signal_pipe go; /* the test tells B to send its lease */
+	pid_t b_pid;	       /* written by A */
+	int reply_len;	       /* B: the reply to its lease (raw_recv's result) */
+	char reply[4096];
+	int after_len; /* B: the next raw_recv on the connection: 0 = closed by the broker */
+};
+
+/*
+ * A: connect and say hello as uid 2000, fork B (which inherits the
+ * connection), exit. B waits for the test, then sends a lease of group 7 over
+ * the inherited connection and records the reply and whether the broker
+ * closed the connection afterwards.
+ */
+static int connect_fork_and_exit(void *arg)
+{
+	struct pid_reuse *p = arg;
+	int fd = raw_connect(B.socket);
+	char buf[4096];
+	pid_t child;
+
+	if (fd < 0)
+		return 1;
+	if (raw_send(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}") < 0 ||
+	    raw_recv(fd, buf, sizeof(buf), 5000) <= 0 || !strstr(buf, "\"ok\":true"))
+		return 2;
+	child = fork();
+	if (child < 0)
+		return 3;
+	if (child == 0) {
+		if (signal_pipe_wait(&p->go) != 'G')
+			_exit(10);
+		if (raw_send(fd, "{\"id\":2,\"op\":\"lease\",\"group\":7}") < 0)
+			_exit(11);
+		p->reply_len = raw_recv(fd, p->reply, sizeof(p->reply), 5000);
+		p->after_len = raw_recv(fd, buf, sizeof(buf), 5000);
+		_exit(0);
+	}
+	p->b_pid = child;
+	return 0; /* A is gone; B keeps the connection A opened */
+}
+
+/*
+ * Fork a child whose pid is want (A's, now free): clone3 with set_tid, or
+ * else ns_last_pid and fork until the kernel hands out want. Returns 0 in
+ * the child, want in the parent, -1 when neither could make it (*how says
+ * why).
+ */
+static pid_t fork_with_pid(pid_t want, char *how, size_t how_size)
+{
+	pid_t tid = want, pid;
+	struct clone_args ca = {
+		.exit_signal = SIGCHLD,
+		.set_tid = (uint64_t)(uintptr_t)&tid,
+		.set_tid_size = 1,
+	};
+	int clone_errno;
+
+	pid = (pid_t)syscall(SYS_clone3, &ca, CLONE_ARGS_SIZE_VER1);
+	if (pid >= 0) {
+		snprintf(how, how_size, "clone3 with set_tid");
+		return pid;
+	}
+	clone_errno = errno;
+	for (int i = 0; i < 100; i++) {
+		char last[16];
+		int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+		int n = snprintf(last, sizeof(last), "%d", (int)want - 1);
+
+		if (fd < 0 || write(fd, last, (size_t)n) != n) {
+			snprintf(how, how_size,
+				 "clone3 with set_tid failed (%s) and ns_last_pid is not writable "
+				 "(%s)",
+				 strerror(clone_errno), strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		pid = fork();
+		if (pid == 0)
+			return 0;
+		if (pid == want) {
+			snprintf(how, how_size, "ns_last_pid, attempt %d", i + 1);
+			return pid;
+		}
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	snprintf(how, how_size,
+		 "clone3 with set_tid failed (%s) and 100 forks after writing ns_last_pid never "
+		 "got pid %d",
+		 strerror(clone_errno), (int)want);
+	return -1;
+}
+
+static bool log_has(const char *needle)
+{
+	FILE *f = fopen(B.log, "re");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* RLIMIT_MEMLOCK of pid from /proc/<pid>/limits (prlimit() needs CAP_SYS_RESOURCE). */
+static int read_memlock(pid_t pid, unsigned long long *soft, unsigned long long *hard)
+{
+	char path[64], line[256];
+	FILE *f;
+	int r = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Max locked memory %llu %llu", soft, hard) == 2) {
+			r = 0;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+#define REUSE_MEMLOCK (1024 * 1024) /* C's limit; rule alice-nics would raise it to 64M */
+
+/*
+ * Process A (uid 2000) connects; its child B inherits the connection; A
+ * exits; a new process C of the same uid gets A's pid; B sends a lease.
+ * SO_PEERCRED still says A's pid, which now names C. Pinned: the broker
+ * goes by A's pidfd, not the number: B's lease is refused with `denied`
+ * and the connection closed, nothing is granted, and C is not touched (the
+ * rule's memlock is not applied to it; before the fix it was, and the lease
+ * then failed as `internal`). Group 7 stays free for a real client.
+ */
+START_TEST(test_connection_outliving_its_process_is_not_taken_for_a_reused_pid)
+{
+	struct pid_reuse *p =
+		mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct signal_pipe c_ready, c_go;
+	unsigned long long soft, hard;
+	char how[256], needle[64];
+	pid_t a, c;
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	memset(p, 0, sizeof(*p));
+	p->reply_len = p->after_len = -1;
+	/* B is orphaned when A exits: become its parent so it can be waited for. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	signal_pipe_init(&p->go);
+	signal_pipe_init(&c_ready);
+	signal_pipe_init(&c_go);
+
+	a = spawn_as(UID_ALICE, 0, connect_fork_and_exit, p);
+	ck_assert_int_eq(wait_exit(a), 0); /* A is reaped: its pid is free */
+	ck_assert_int_gt(p->b_pid, 0);
+
+	c = fork_with_pid(a, how, sizeof(how));
+	if (c == 0) {
+		struct rlimit low = {REUSE_MEMLOCK, REUSE_MEMLOCK};
+
+		if (setrlimit(RLIMIT_MEMLOCK, &low) < 0 || setgroups(0, NULL) < 0 ||
+		    setresgid(UID_ALICE, UID_ALICE, UID_ALICE) < 0 ||
+		    setresuid(UID_ALICE, UID_ALICE, UID_ALICE) < 0)
+			_exit(120);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal_pipe_send(&c_ready, 'C');
+		signal_pipe_wait(&c_go);
+		_exit(0);
+	}
+	if (c < 0) {
+		/* Never a silent pass: this scenario could not be set up here. */
+		kill(p->b_pid, SIGKILL);
+		ck_abort_msg("NOT RUN: could not give pid %d to a new process: %s", (int)a, how);
+	}
+	ck_assert_int_eq(c, a);
+	ck_assert_int_eq(signal_pipe_wait(&c_ready), 'C');
+	fprintf(stderr,
+		"pid reuse: A's pid %d now names a new process of uid %d (%s); B is pid %d\n",
+		(int)a, UID_ALICE, how, (int)p->b_pid);
+
+	signal_pipe_send(&p->go, 'G');
+	ck_assert_int_eq(wait_exit(p->b_pid), 0);
+
+	ck_assert_msg(p->reply_len > 0, "B got no reply to its lease (%d)", p->reply_len);
+	ck_assert_msg(strstr(p->reply, "\"ok\":false") && strstr(p->reply, "\"code\":\"denied\""),
+		      "a lease from a connection whose process has exited must be denied: %s",
+		      p->reply);
+	ck_assert_msg(strstr(p->reply, "has exited"), "the refusal should say why: %s", p->reply);
+	ck_assert_msg(p->after_len == 0, "the broker should close the connection (recv: %d)",
+		      p->after_len);
+
+	/*
+	 * C, the process that now has the pid, was not touched (only visible
+	 * where the broker has CAP_SYS_RESOURCE; the reply above pins it anyway).
+	 */
+	ck_assert_int_eq(read_memlock(c, &soft, &hard), 0);
+	ck_assert_msg(soft == REUSE_MEMLOCK && hard == REUSE_MEMLOCK,
+		      "the new process with pid %d got the rule's memlock: %llu/%llu", (int)c, soft,
+		      hard);
+	snprintf(needle, sizeof(needle), "Granted group 7 to pid %d ", (int)a);
+	ck_assert_msg(!log_has(needle), "the broker granted the group to pid %d", (int)a);
+
+	signal_pipe_send(&c_go, 'Q');
+	ck_assert_int_eq(wait_exit(c), 0);
+	munmap(p, sizeof(*p));
+	assert_serves_good_client();
+}
+END_TEST
+
 Suite *suite_hostile(void)
 {
 	Suite *s = suite_create("hostile");
@@ -346,6 +576,7 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_client_exiting_mid_request_leaves_no_lease_behind);
 	tcase_add_test(t, test_malformed_values_each_get_a_typed_error);
 	tcase_add_test(t, test_scm_credentials_never_change_who_a_client_is);
+	tcase_add_test(t, test_connection_outliving_its_process_is_not_taken_for_a_reused_pid);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -14,8 +14,9 @@
 
 int main(void)
 {
-	Suite *(*const suites[])(void) = {suite_lease, suite_remove, suite_policy_reload,
-					  suite_hostile, suite_cli, suite_sandbox};
+	Suite *(*const suites[])(void) = {suite_lease,	 suite_remove, suite_policy_reload,
+					  suite_hostile, suite_limits, suite_cli,
+					  suite_sandbox};
 	SRunner *sr;
 	int failed;
 
