@@ -98,6 +98,12 @@ int broker_proc_start(const struct bench_env *env, const struct sim_tree *tree, 
 	/* 1,000 clients of one uid hold up to 1,000 leases at once (default limit: 64) */
 	argv[n++] = "--max-leases-per-uid";
 	argv[n++] = "2000";
+	/* Every client is one uid, asking thousands of times a second (default: 200/s).
+	 * The highest rate keeps the token bucket on the measured path without refusing. */
+	argv[n++] = "--max-requests-per-uid";
+	argv[n++] = "1000000";
+	argv[n++] = "--request-burst-per-uid";
+	argv[n++] = "1000000";
 	argv[n] = NULL;
 
 	fflush(NULL);
