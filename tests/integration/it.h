@@ -71,3 +71,9 @@ Suite *suite_hostile(void);
 Suite *suite_limits(void);
 Suite *suite_cli(void);
 Suite *suite_sandbox(void);
+
+/*
+ * After a hostile act: the broker is alive, Alice can lease group 7 of the
+ * standard tree, and the broker's fd count is back to baseline (no leak).
+ */
+void assert_serves_good_client(const struct broker *b, int baseline);

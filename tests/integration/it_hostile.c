@@ -49,25 +49,6 @@ static void teardown(void)
 	broker_teardown(&B);
 }
 
-static bool fds_back_to_baseline(void *arg)
-{
-	return broker_fd_count(&B) == baseline;
-}
-
-/* The broker still serves a good client: Alice leases and releases group 7. */
-static void assert_serves_good_client(void)
-{
-	struct outcome *o = outcome_new();
-	struct client_args a = {.socket = B.socket, .group = 7, .out = o};
-
-	ck_assert(broker_alive(&B));
-	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
-	ck_assert_int_eq(o->rc, 0);
-	outcome_free(o);
-	ck_assert_msg(wait_until(fds_back_to_baseline, NULL), "broker holds %d fds, baseline %d",
-		      broker_fd_count(&B), baseline);
-}
-
 static void expect_error(int fd, const char *code)
 {
 	char buf[4096], want[64];
@@ -104,7 +85,7 @@ START_TEST(test_garbage_gets_bad_request_and_the_connection_survives)
 	ck_assert_int_gt(raw_recv(fd, buf, sizeof(buf), 5000), 0);
 	ck_assert_msg(strstr(buf, "\"id\":3") && strstr(buf, "\"ok\":true"), "%s", buf);
 	close(fd);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -117,7 +98,7 @@ START_TEST(test_request_before_hello_is_refused_until_the_handshake)
 	expect_error(fd, "bad-request");
 	hello(fd);
 	close(fd);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -130,7 +111,7 @@ START_TEST(test_wrong_protocol_version_is_unsupported_version)
 	expect_error(fd, "unsupported-version");
 	hello(fd); /* the connection may try again */
 	close(fd);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -151,7 +132,7 @@ START_TEST(test_oversized_packet_is_refused_with_limit)
 	expect_error(fd, "limit");
 	free(big);
 	close(fd);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -181,7 +162,7 @@ START_TEST(test_fd_flood_is_closed_and_refused)
 		close(flood[i]);
 	expect_error(fd, "bad-request");
 	close(fd);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -205,7 +186,7 @@ START_TEST(test_silent_connection_does_not_disturb_others_and_times_out)
 	/* The handshake timeout (2 s here) ends the silent connection. */
 	ck_assert_int_eq(raw_recv(silent, buf, sizeof(buf), 10000), 0);
 	close(silent);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -237,7 +218,7 @@ START_TEST(test_connections_per_uid_are_limited)
 	ck_assert_int_eq(run_as(UID_BOB, 0, open_many, n), 0);
 	ck_assert_msg(*n == 64, "uid 2001 got %d connections; the limit is 64", *n);
 	/* Another uid is not affected by Bob's connections. */
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 	outcome_free((struct outcome *)n);
 }
 END_TEST
@@ -264,7 +245,7 @@ START_TEST(test_malformed_values_each_get_a_typed_error)
 		expect_error(fd, "bad-request");
 	}
 	close(fd);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -313,7 +294,7 @@ static int credentials_liar(void *arg)
 START_TEST(test_scm_credentials_never_change_who_a_client_is)
 {
 	ck_assert_int_eq(run_as(UID_BOB, 0, credentials_liar, NULL), 0);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -334,7 +315,7 @@ START_TEST(test_client_exiting_mid_request_leaves_no_lease_behind)
 {
 	for (int i = 0; i < 10; i++)
 		ck_assert_int_eq(run_as(UID_ALICE, 0, lease_and_vanish, NULL), 0);
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 
@@ -439,20 +420,6 @@ static pid_t fork_with_pid(pid_t want, char *how, size_t how_size)
 	return -1;
 }
 
-static bool log_has(const char *needle)
-{
-	FILE *f = fopen(B.log, "re");
-	char line[4096];
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* RLIMIT_MEMLOCK of pid from /proc/<pid>/limits (prlimit() needs CAP_SYS_RESOURCE). */
 static int read_memlock(pid_t pid, unsigned long long *soft, unsigned long long *hard)
 {
@@ -550,12 +517,13 @@ START_TEST(test_connection_outliving_its_process_is_not_taken_for_a_reused_pid)
 		      "the new process with pid %d got the rule's memlock: %llu/%llu", (int)c, soft,
 		      hard);
 	snprintf(needle, sizeof(needle), "Granted group 7 to pid %d ", (int)a);
-	ck_assert_msg(!log_has(needle), "the broker granted the group to pid %d", (int)a);
+	ck_assert_msg(!broker_log_contains(&B, needle), "the broker granted the group to pid %d",
+		      (int)a);
 
 	signal_pipe_send(&c_go, 'Q');
 	ck_assert_int_eq(wait_exit(c), 0);
 	munmap(p, sizeof(*p));
-	assert_serves_good_client();
+	assert_serves_good_client(&B, baseline);
 }
 END_TEST
 

@@ -270,7 +270,7 @@ int broker_fd_count(const struct broker *b)
 	return n;
 }
 
-static bool log_contains(const struct broker *b, const char *needle)
+bool broker_log_contains(const struct broker *b, const char *needle)
 {
 	FILE *f = fopen(b->log, "re");
 	char line[4096];
@@ -287,7 +287,7 @@ static bool log_contains(const struct broker *b, const char *needle)
 bool broker_log_wait(const struct broker *b, const char *needle)
 {
 	for (int i = 0; i < 500; i++) {
-		if (log_contains(b, needle))
+		if (broker_log_contains(b, needle))
 			return true;
 		usleep(10000);
 	}

@@ -45,6 +45,8 @@ int broker_fd_count(const struct broker *b);
 /* The same, once two readings 100 ms apart agree (start-up or a request settled). */
 int broker_fd_count_settled(const struct broker *b);
 /* Polls the broker's log (stderr) for a line containing needle, up to 5 s. */
+/* Whether a line of the broker's log has needle now; broker_log_wait waits for one. */
+bool broker_log_contains(const struct broker *b, const char *needle);
 bool broker_log_wait(const struct broker *b, const char *needle);
 bool broker_alive(const struct broker *b);
 
