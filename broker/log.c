@@ -203,7 +203,8 @@ static int log_write_journal(int priority, const char *message, size_t len,
 	iov[n++] = (struct iovec){.iov_base = (void *)message, .iov_len = len};
 	iov[n++] = (struct iovec){.iov_base = (void *)priorities[priority & 7],
 				  .iov_len = strlen(priorities[priority & 7])};
-	iov[n++] = (struct iovec){.iov_base = (void *)identifier, .iov_len = sizeof(identifier) - 1};
+	iov[n++] =
+		(struct iovec){.iov_base = (void *)identifier, .iov_len = sizeof(identifier) - 1};
 	if (f && f->event) {
 		journal_field(iov, &n, &t, "VB_EVENT=", f->event, 0);
 		if (f->uid >= 0)

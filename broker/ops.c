@@ -163,7 +163,8 @@ static void ops_status_send(struct broker *b, uint64_t now)
 	char text[sizeof(ops_status.text)];
 
 	ops_status.last_usec = now;
-	snprintf(text, sizeof(text), "STATUS=%zu connections, %zu leases; policy: %zu rules in %zu files",
+	snprintf(text, sizeof(text),
+		 "STATUS=%zu connections, %zu leases; policy: %zu rules in %zu files",
 		 server_count_connections(b->server), lease_table_count(b->leases),
 		 p ? policy_rule_count(p) : 0, p ? policy_file_count(p) : 0);
 	if (strcmp(text, ops_status.text) == 0)

@@ -160,7 +160,8 @@ static int broker_receive(struct vfiobroker *b, bool block, struct packet *ret)
 		return -ECONNRESET;
 	for (;;) {
 		r = vb_wire_recv_flags(b->fd, block ? 0 : MSG_DONTWAIT, b->packet,
-				       sizeof(b->packet), &len, p.fds, VB_MAX_FDS, &p.n_fds, &flags);
+				       sizeof(b->packet), &len, p.fds, VB_MAX_FDS, &p.n_fds,
+				       &flags);
 		if (r != -EAGAIN || !block)
 			break;
 		struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
