@@ -2,7 +2,6 @@
 #include "broker/log.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -58,109 +57,213 @@ void log_setup(enum log_target target)
 		log_max_level = LOG_DEBUG;
 }
 
-/* One line on stderr, written with a single write() so that lines never interleave. */
-static void log_write_stderr(const char *message, const struct log_fields *f)
+/* ---- building a line without printf: the fields are plain strings and numbers ---- */
+
+/* A bounded text being appended to: never overruns, always leaves room for a NUL. */
+struct text {
+	char *buf;
+	size_t size; /* > 0 */
+	size_t len;  /* < size */
+};
+
+static void text_add(struct text *t, const char *s, size_t n)
 {
-	char line[LOG_LINE_MAX + 512];
-	size_t n;
-	int k;
+	size_t room = t->size - 1 - t->len;
 
-	k = snprintf(line, sizeof(line), "vfio-brokerd: %s", message);
-	n = k < 0 ? 0 : (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1;
-	if (f && f->event) {
-		char fields[512];
-
-		k = snprintf(fields, sizeof(fields), " [EVENT=%s", f->event);
-		if (f->uid >= 0)
-			k += snprintf(fields + k, sizeof(fields) - (size_t)k, " UID=%" PRId64,
-				      f->uid);
-		if (f->pid >= 0 && (size_t)k < sizeof(fields))
-			k += snprintf(fields + k, sizeof(fields) - (size_t)k, " PID=%" PRId64,
-				      f->pid);
-		if (f->group >= 0 && (size_t)k < sizeof(fields))
-			k += snprintf(fields + k, sizeof(fields) - (size_t)k, " GROUP=%" PRId64,
-				      f->group);
-		if (f->devices && (size_t)k < sizeof(fields))
-			k += snprintf(fields + k, sizeof(fields) - (size_t)k, " DEVICES=%s",
-				      f->devices);
-		if (f->rule && (size_t)k < sizeof(fields))
-			k += snprintf(fields + k, sizeof(fields) - (size_t)k, " RULE=%s", f->rule);
-		if ((size_t)k < sizeof(fields))
-			snprintf(fields + k, sizeof(fields) - (size_t)k, "]");
-		k = snprintf(line + n, sizeof(line) - n, "%s", fields);
-		n += k < 0 ? 0 : (size_t)k < sizeof(line) - n ? (size_t)k : sizeof(line) - n - 1;
-	}
-	if (n >= sizeof(line) - 1)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* A failed log write has nowhere to be reported. */
-	(void)!write(STDERR_FILENO, line, n);
+	if (n > room)
+		n = room;
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
 }
 
-/* Send to the journal; on failure the caller falls back to stderr. */
-static int log_write_journal(int priority, const char *message, const struct log_fields *f)
+static void text_add_str(struct text *t, const char *s)
 {
-	char buf[10][LOG_LINE_MAX + 32];
-	struct iovec iov[10];
+	text_add(t, s, strlen(s));
+}
+
+/* Decimal of a non-negative number (the fields only log those). */
+static void text_add_u64(struct text *t, uint64_t v)
+{
+	char digits[20];
+	size_t n = sizeof(digits);
+
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	text_add(t, digits + n, sizeof(digits) - n);
+}
+
+/* The message itself, formatted once, straight into the line being built. */
+static void text_add_vprintf(struct text *t, size_t max, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void text_add_vprintf(struct text *t, size_t max, const char *fmt, va_list ap)
+{
+	size_t room = t->size - t->len;
+	int k;
+
+	if (max < room)
+		room = max;
+	k = vsnprintf(t->buf + t->len, room, fmt, ap);
+	if (k > 0)
+		t->len += (size_t)k < room ? (size_t)k : room - 1;
+}
+
+/* " [EVENT=grant UID=1000 ...]": the fields in brackets on the stderr line. */
+static void text_add_fields(struct text *t, const struct log_fields *f)
+{
+	text_add_str(t, " [EVENT=");
+	text_add_str(t, f->event);
+	if (f->uid >= 0) {
+		text_add_str(t, " UID=");
+		text_add_u64(t, (uint64_t)f->uid);
+	}
+	if (f->pid >= 0) {
+		text_add_str(t, " PID=");
+		text_add_u64(t, (uint64_t)f->pid);
+	}
+	if (f->group >= 0) {
+		text_add_str(t, " GROUP=");
+		text_add_u64(t, (uint64_t)f->group);
+	}
+	if (f->devices) {
+		text_add_str(t, " DEVICES=");
+		text_add_str(t, f->devices);
+	}
+	if (f->rule) {
+		text_add_str(t, " RULE=");
+		text_add_str(t, f->rule);
+	}
+	text_add_str(t, "]");
+}
+
+#define LOG_PREFIX	   "vfio-brokerd: "
+#define LOG_FIELDS_MAX	   512
+#define JOURNAL_MESSAGE	   "MESSAGE="
+#define JOURNAL_FIELDS_MAX 8
+
+/*
+ * One line on stderr, written with a single write() so that lines never interleave:
+ * "vfio-brokerd: MESSAGE [EVENT=... UID=...]". The message is at most LOG_LINE_MAX - 1
+ * bytes and the fields at most LOG_FIELDS_MAX - 1.
+ */
+static void log_write_stderr(const struct log_fields *f, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void log_write_stderr(const struct log_fields *f, const char *fmt, va_list ap)
+{
+	char line[sizeof(LOG_PREFIX) + LOG_LINE_MAX + LOG_FIELDS_MAX];
+	struct text t = {.buf = line, .size = sizeof(line) - 1}; /* room for the newline */
+
+	text_add(&t, LOG_PREFIX, sizeof(LOG_PREFIX) - 1);
+	text_add_vprintf(&t, LOG_LINE_MAX, fmt, ap);
+	if (f && f->event) {
+		struct text ft = {.buf = line + t.len, .size = LOG_FIELDS_MAX};
+
+		text_add_fields(&ft, f);
+		t.len += ft.len;
+	}
+	line[t.len++] = '\n';
+	/* A failed log write has nowhere to be reported. */
+	(void)!write(STDERR_FILENO, line, t.len);
+}
+
+/* One journal field "NAME=value" in buf, as iovec n; the value is cut at LOG_LINE_MAX. */
+static void journal_field(struct iovec *iov, size_t *n, struct text *buf, const char *name,
+			  const char *value, int64_t number)
+{
+	size_t start = buf->len, max = buf->len + strlen(name) + LOG_LINE_MAX;
+	struct text t = *buf;
+
+	if (max < t.size)
+		t.size = max + 1;
+	text_add_str(&t, name);
+	if (value)
+		text_add_str(&t, value);
+	else
+		text_add_u64(&t, (uint64_t)number);
+	iov[*n] = (struct iovec){.iov_base = buf->buf + start, .iov_len = t.len - start};
+	(*n)++;
+	buf->len = t.len;
+}
+
+/* Send to the journal; on failure the caller falls back to stderr (with the message). */
+static int log_write_journal(int priority, const char *message, size_t len,
+			     const struct log_fields *f)
+{
+	static const char *const priorities[] = {
+		"PRIORITY=0", "PRIORITY=1", "PRIORITY=2", "PRIORITY=3",
+		"PRIORITY=4", "PRIORITY=5", "PRIORITY=6", "PRIORITY=7",
+	};
+	static const char identifier[] = "SYSLOG_IDENTIFIER=vfio-brokerd";
+	char fields[JOURNAL_FIELDS_MAX * 64 + 2 * LOG_LINE_MAX];
+	struct text t = {.buf = fields, .size = sizeof(fields)};
+	struct iovec iov[3 + JOURNAL_FIELDS_MAX];
 	size_t n = 0;
 
-#define ADD(...)                                                                                   \
-	do {                                                                                       \
-		int _k = snprintf(buf[n], sizeof(buf[n]), __VA_ARGS__);                            \
-		iov[n].iov_base = buf[n];                                                          \
-		iov[n].iov_len = _k < 0			       ? 0                                 \
-				 : (size_t)_k < sizeof(buf[n]) ? (size_t)_k                        \
-							       : sizeof(buf[n]) - 1;               \
-		n++;                                                                               \
-	} while (0)
-
-	ADD("MESSAGE=%s", message);
-	ADD("PRIORITY=%d", priority);
-	ADD("SYSLOG_IDENTIFIER=vfio-brokerd");
+	iov[n++] = (struct iovec){.iov_base = (void *)message, .iov_len = len};
+	iov[n++] = (struct iovec){.iov_base = (void *)priorities[priority & 7],
+				  .iov_len = strlen(priorities[priority & 7])};
+	iov[n++] =
+		(struct iovec){.iov_base = (void *)identifier, .iov_len = sizeof(identifier) - 1};
 	if (f && f->event) {
-		ADD("VB_EVENT=%s", f->event);
+		journal_field(iov, &n, &t, "VB_EVENT=", f->event, 0);
 		if (f->uid >= 0)
-			ADD("VB_UID=%" PRId64, f->uid);
+			journal_field(iov, &n, &t, "VB_UID=", NULL, f->uid);
 		if (f->pid >= 0)
-			ADD("VB_PID=%" PRId64, f->pid);
+			journal_field(iov, &n, &t, "VB_PID=", NULL, f->pid);
 		if (f->group >= 0)
-			ADD("VB_GROUP=%" PRId64, f->group);
+			journal_field(iov, &n, &t, "VB_GROUP=", NULL, f->group);
 		if (f->devices)
-			ADD("VB_DEVICES=%s", f->devices);
+			journal_field(iov, &n, &t, "VB_DEVICES=", f->devices, 0);
 		if (f->rule)
-			ADD("VB_RULE=%s", f->rule);
+			journal_field(iov, &n, &t, "VB_RULE=", f->rule, 0);
 	}
-#undef ADD
 	return sd_journal_sendv(iov, (int)n);
 }
 
-static void log_dispatch(int priority, const struct log_fields *f, const char *message)
+/*
+ * Format the message once: into the stderr line, or after "MESSAGE=" for the journal. A
+ * failed journal send falls back to stderr, which formats again (ap is copied for that).
+ */
+static void log_dispatch(int priority, const struct log_fields *f, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void log_dispatch(int priority, const struct log_fields *f, const char *fmt, va_list ap)
 {
-	if (priority > log_max_level)
-		return;
-	if (log_target == LOG_TARGET_JOURNAL && log_write_journal(priority, message, f) >= 0)
-		return;
-	log_write_stderr(message, f);
+	int saved = errno; /* what %m reads, again for the fallback */
+
+	if (log_target == LOG_TARGET_JOURNAL) {
+		char message[sizeof(JOURNAL_MESSAGE) + LOG_LINE_MAX];
+		struct text t = {.buf = message, .size = sizeof(message)};
+		va_list aq;
+		int r;
+
+		text_add(&t, JOURNAL_MESSAGE, sizeof(JOURNAL_MESSAGE) - 1);
+		va_copy(aq, ap);
+		text_add_vprintf(&t, LOG_LINE_MAX, fmt, aq);
+		va_end(aq);
+		r = log_write_journal(priority, message, t.len, f);
+		if (r >= 0)
+			return;
+		errno = saved;
+	}
+	log_write_stderr(f, fmt, ap);
 }
 
 void log_event(int priority, const struct log_fields *f, const char *fmt, ...)
 {
-	char message[LOG_LINE_MAX];
 	int saved = errno;
 	va_list ap;
 
 	if (priority > log_max_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	log_dispatch(priority, f, fmt, ap);
 	va_end(ap);
-	log_dispatch(priority, f, message);
 	errno = saved;
 }
 
 int log_internal(int priority, int error, const char *fmt, ...)
 {
-	char message[LOG_LINE_MAX];
 	int saved = errno;
 	va_list ap;
 
@@ -170,9 +273,8 @@ int log_internal(int priority, int error, const char *fmt, ...)
 		/* %m in fmt reads errno: point it at the error being reported. */
 		errno = error;
 		va_start(ap, fmt);
-		vsnprintf(message, sizeof(message), fmt, ap);
+		log_dispatch(priority, NULL, fmt, ap);
 		va_end(ap);
-		log_dispatch(priority, NULL, message);
 	}
 	errno = saved;
 	return -error;

@@ -141,15 +141,79 @@ size_t ops_notify_holder(struct broker *b, const struct holder *h, struct json_o
 	return ctx.n;
 }
 
-void ops_update_status(struct broker *b)
+/*
+ * STATUS= for systemd changes with every lease and connection, but formatting and sending it
+ * each time cost as much as logging the lease. So: nothing at all without $NOTIFY_SOCKET
+ * (sd_notify() would format the text and then drop it), and with it at most one datagram per
+ * OPS_STATUS_INTERVAL_USEC, only when the text changed; a change within the interval is sent
+ * by a timer when it ends.
+ */
+#define OPS_STATUS_INTERVAL_USEC (1000 * 1000)
+
+static struct {
+	int enabled; /* $NOTIFY_SOCKET is set; -1: not looked at yet */
+	uint64_t last_usec;
+	sd_event_source *timer; /* floating: freed with the event loop */
+	char text[128];
+} ops_status = {.enabled = -1};
+
+static void ops_status_send(struct broker *b, uint64_t now)
 {
 	const struct policy *p = b->policy ? policy_store_get(b->policy) : NULL;
+	char text[sizeof(ops_status.text)];
 
-	if (!b->server || !b->leases)
+	ops_status.last_usec = now;
+	snprintf(text, sizeof(text),
+		 "STATUS=%zu connections, %zu leases; policy: %zu rules in %zu files",
+		 server_count_connections(b->server), lease_table_count(b->leases),
+		 p ? policy_rule_count(p) : 0, p ? policy_file_count(p) : 0);
+	if (strcmp(text, ops_status.text) == 0)
 		return;
-	sd_notifyf(0, "STATUS=%zu connections, %zu leases; policy: %zu rules in %zu files",
-		   server_count_connections(b->server), lease_table_count(b->leases),
-		   p ? policy_rule_count(p) : 0, p ? policy_file_count(p) : 0);
+	memcpy(ops_status.text, text, sizeof(text));
+	(void)sd_notify(0, text);
+}
+
+static int ops_status_on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct broker *b = userdata;
+
+	if (b->server && b->leases)
+		ops_status_send(b, usec);
+	return 0;
+}
+
+void ops_update_status(struct broker *b)
+{
+	uint64_t now, due;
+	int state = SD_EVENT_OFF;
+
+	if (ops_status.enabled < 0) {
+		const char *e = getenv("NOTIFY_SOCKET");
+
+		ops_status.enabled = e && *e;
+	}
+	if (!ops_status.enabled || !b->server || !b->leases)
+		return;
+	if (ops_status.timer && sd_event_source_get_enabled(ops_status.timer, &state) >= 0 &&
+	    state != SD_EVENT_OFF)
+		return; /* the timer sends whatever the text is by then */
+	if (sd_event_now(b->event, CLOCK_MONOTONIC, &now) < 0)
+		now = ops_now_msec() * 1000;
+	due = ops_status.last_usec + OPS_STATUS_INTERVAL_USEC;
+	if (ops_status.last_usec == 0 || now >= due) {
+		ops_status_send(b, now);
+		return;
+	}
+	if (ops_status.timer) {
+		if (sd_event_source_set_time(ops_status.timer, due) >= 0 &&
+		    sd_event_source_set_enabled(ops_status.timer, SD_EVENT_ONESHOT) >= 0)
+			return;
+	} else if (sd_event_add_time(b->event, &ops_status.timer, CLOCK_MONOTONIC, due, 0,
+				     ops_status_on_timer, b) >= 0) {
+		sd_event_source_set_floating(ops_status.timer, true);
+		return;
+	}
+	ops_status_send(b, now); /* no timer: better early than never */
 }
 
 /* ---- lease hooks ---- */

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libvfiobroker: one connection to vfio-brokerd, spoken through the shared
- * protocol code (protocol/message.h, protocol/wire.h). The socket is
- * non-blocking so that vfiobroker_next_event() can read without waiting; calls
- * that need an answer wait for it in poll(2).
+ * protocol code (protocol/message.h, protocol/wire.h). A call that needs an
+ * answer waits for it in one blocking recvmsg(2); vfiobroker_next_event() reads
+ * with MSG_DONTWAIT, so it never waits. The library does not rely on the
+ * socket's O_NONBLOCK flag either way: where an event loop has set it, a call
+ * waits for its answer in poll(2) instead.
  */
 #include "client/vfiobroker.h"
 #include "protocol/message.h"
 #include "protocol/wire.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
@@ -141,8 +142,9 @@ static void broker_queue_event(struct vfiobroker *b, const struct vb_reply *r)
 }
 
 /*
- * broker_receive reads one packet. With block set it waits for one (poll, no
- * timeout); otherwise it returns -EAGAIN when none is queued. Returns 0 with
+ * broker_receive reads one packet. With block set it waits for one (in
+ * recvmsg, or in poll when the socket was made non-blocking); otherwise it
+ * returns -EAGAIN when none is queued. Returns 0 with
  * *ret filled (a reply or an event; its fds belong to *ret), -ENOMSG for a
  * packet to skip (an event this version does not know), -EBADMSG for one that
  * cannot be read (its fds already closed), or a transport error.
@@ -157,8 +159,9 @@ static int broker_receive(struct vfiobroker *b, bool block, struct packet *ret)
 	if (b->broken)
 		return -ECONNRESET;
 	for (;;) {
-		r = vb_wire_recv(b->fd, b->packet, sizeof(b->packet), &len, p.fds, VB_MAX_FDS,
-				 &p.n_fds, &flags);
+		r = vb_wire_recv_flags(b->fd, block ? 0 : MSG_DONTWAIT, b->packet,
+				       sizeof(b->packet), &len, p.fds, VB_MAX_FDS, &p.n_fds,
+				       &flags);
 		if (r != -EAGAIN || !block)
 			break;
 		struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
@@ -365,16 +368,15 @@ int vfiobroker_connect(const char *path, struct vfiobroker **ret)
 		r = -errno;
 		goto free_broker;
 	}
-	/* Blocking connect: a full listen backlog is waited out, not reported as EAGAIN. */
+	/*
+	 * Blocking connect: a full listen backlog is waited out, not reported as EAGAIN. The
+	 * socket stays blocking, so that a call waits for its reply in a single recvmsg().
+	 */
 	while (connect(b->fd, (struct sockaddr *)&sa, sa_len) < 0) {
 		if (errno != EINTR) {
 			r = -errno;
 			goto close_socket;
 		}
-	}
-	if (fcntl(b->fd, F_SETFL, fcntl(b->fd, F_GETFL) | O_NONBLOCK) < 0) {
-		r = -errno;
-		goto close_socket;
 	}
 	r = broker_hello(b);
 	if (r < 0)

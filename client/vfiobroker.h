@@ -283,7 +283,9 @@ struct vfiobroker_explanation *vfiobroker_explanation_free(struct vfiobroker_exp
 /*
  * vfiobroker_get_fd returns the connection's socket, to poll for POLLIN in an
  * event loop; events are then read with vfiobroker_next_event(). Do not read
- * from it, write to it or close it. It is non-blocking.
+ * from it, write to it or close it. It is a blocking socket (the library waits
+ * for replies in recvmsg and reads events with MSG_DONTWAIT); setting O_NONBLOCK
+ * on it, as some event loops do, is harmless.
  */
 int vfiobroker_get_fd(const struct vfiobroker *b);
 

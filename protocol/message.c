@@ -197,48 +197,101 @@ static int decode_fail(struct vb_decode_error *err, enum vb_status code, const c
 	return -EBADMSG;
 }
 
-/* Reads an integer field in [min, max]; -ENOENT when absent. */
-static int get_int(struct json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret,
-		   struct vb_decode_error *err)
-{
-	struct json_object *v;
-	int64_t x;
+/*
+ * The members of a request object, read either from the flat object the fast path scanned
+ * (members[], for the requests clients actually send: scalars only, no escapes) or from
+ * json-c's parse of anything else (o). The checks after parsing are the same for both.
+ */
+#define FAST_MAX_MEMBERS 8
 
-	if (!json_object_object_get_ex(o, key, &v))
+struct member {
+	const char *key;
+	enum json_type type;
+	int64_t i;     /* json_type_int */
+	bool in_range; /* json_type_int: fits int64 (else i is meaningless) */
+	bool b;	       /* json_type_boolean */
+	const char *s; /* json_type_string: terminated, s_len bytes */
+	size_t s_len;
+	struct json_object *json; /* the json-c value, when read from o */
+};
+
+struct request_view {
+	struct json_object *o; /* or: */
+	struct member members[FAST_MAX_MEMBERS];
+	size_t n_members;
+};
+
+/* The member called key; false when absent. */
+static bool view_get(const struct request_view *v, const char *key, struct member *ret)
+{
+	struct json_object *j;
+
+	if (!v->o) {
+		for (size_t i = 0; i < v->n_members; i++)
+			if (strcmp(v->members[i].key, key) == 0) {
+				*ret = v->members[i];
+				return true;
+			}
+		return false;
+	}
+	if (!json_object_object_get_ex(v->o, key, &j))
+		return false;
+	*ret = (struct member){.key = key, .type = json_object_get_type(j), .json = j};
+	switch (ret->type) {
+	case json_type_int:
+		errno = 0;
+		ret->i = json_object_get_int64(j);
+		ret->in_range =
+			errno != ERANGE &&
+			(ret->i != INT64_MAX || json_object_get_uint64(j) == (uint64_t)INT64_MAX);
+		break;
+	case json_type_boolean:
+		ret->b = json_object_get_boolean(j);
+		break;
+	case json_type_string:
+		ret->s = json_object_get_string(j);
+		ret->s_len = (size_t)json_object_get_string_len(j);
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/* Reads an integer field in [min, max]; -ENOENT when absent. */
+static int get_int(const struct request_view *o, const char *key, int64_t min, int64_t max,
+		   int64_t *ret, struct vb_decode_error *err)
+{
+	struct member m;
+
+	if (!view_get(o, key, &m))
 		return -ENOENT;
-	if (!json_object_is_type(v, json_type_int))
+	if (m.type != json_type_int)
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be an integer", key);
-	errno = 0;
-	x = json_object_get_int64(v);
-	if (errno == ERANGE || x < min || x > max ||
-	    (x == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX))
+	if (!m.in_range || m.i < min || m.i > max)
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be between %lld and %lld",
 				   key, (long long)min, (long long)max);
-	*ret = x;
+	*ret = m.i;
 	return 0;
 }
 
 /* Reads a string field shorter than size; -ENOENT when absent. */
-static int get_string(struct json_object *o, const char *key, size_t size, const char **ret,
+static int get_string(const struct request_view *o, const char *key, size_t size, const char **ret,
 		      struct vb_decode_error *err)
 {
-	struct json_object *v;
-	const char *s;
-	int len;
+	struct member m;
 
-	if (!json_object_object_get_ex(o, key, &v))
+	if (!view_get(o, key, &m))
 		return -ENOENT;
-	if (!json_object_is_type(v, json_type_string))
+	if (m.type != json_type_string)
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be a string", key);
-	s = json_object_get_string(v);
-	len = json_object_get_string_len(v);
-	if ((size_t)len >= size || strlen(s) != (size_t)len)
+	if (m.s_len >= size || strlen(m.s) != m.s_len)
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" is too long or holds a NUL", key);
-	*ret = s;
+	*ret = m.s;
 	return 0;
 }
 
-static int decode_group(struct json_object *o, struct vb_request *r, bool required,
+static int decode_group(const struct request_view *o, struct vb_request *r, bool required,
 			struct vb_decode_error *err)
 {
 	int64_t v;
@@ -256,7 +309,8 @@ static int decode_group(struct json_object *o, struct vb_request *r, bool requir
 	return 0;
 }
 
-static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb_decode_error *err)
+static int decode_op_args(const struct request_view *o, struct vb_request *r,
+			  struct vb_decode_error *err)
 {
 	const char *s;
 	int64_t v;
@@ -292,25 +346,28 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 	case VB_OP_QUARANTINE:
 		return decode_group(o, r, true, err);
 	case VB_OP_UNQUARANTINE: {
-		struct json_object *b;
+		struct member b;
 
 		if ((k = decode_group(o, r, true, err)) < 0)
 			return k;
-		if (!json_object_object_get_ex(o, "restore", &b))
+		if (!view_get(o, "restore", &b))
 			return 0;
-		if (!json_object_is_type(b, json_type_boolean))
+		if (b.type != json_type_boolean)
 			return decode_fail(err, VB_E_BAD_REQUEST, "\"restore\" must be a boolean");
-		r->restore = json_object_get_boolean(b);
+		r->restore = b.b;
 		return 0;
 	}
 	case VB_OP_MERGE: {
 		struct json_object *a;
+		struct member m;
 		size_t n;
 
-		if (!json_object_object_get_ex(o, "groups", &a))
+		if (!view_get(o, "groups", &m))
 			return decode_fail(err, VB_E_BAD_REQUEST, "\"merge\" needs \"groups\"");
-		if (!json_object_is_type(a, json_type_array))
+		/* the fast path reads no arrays: an array always comes from json-c */
+		if (m.type != json_type_array || !m.json)
 			return decode_fail(err, VB_E_BAD_REQUEST, "\"groups\" must be an array");
+		a = m.json;
 		n = json_object_array_length(a);
 		if (n < 1 || n > VB_MAX_MERGE_GROUPS)
 			return decode_fail(err, VB_E_BAD_REQUEST,
@@ -485,28 +542,164 @@ static bool key_known(enum vb_op op, const char *key)
 	return false;
 }
 
-int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
+static bool is_json_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t skip_ws(const char *buf, size_t len, size_t i)
+{
+	while (i < len && is_json_ws(buf[i]))
+		i++;
+	return i;
+}
+
+/* The end of the string whose opening quote is at buf[i]; 0 for one with an escape (or none). */
+static size_t fast_string_end(const char *buf, size_t len, size_t i)
+{
+	for (i++; i < len; i++) {
+		if (buf[i] == '"')
+			return i;
+		if (buf[i] == '\\')
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * The fast path: a request as clients send it, one flat object of at most FAST_MAX_MEMBERS
+ * members whose names and strings hold no escapes and whose values are integers, strings,
+ * true, false or null. Anything else (and anything malformed) returns false, and json-c
+ * parses it instead: this decides nothing on its own, so JSON it does not know cannot slip
+ * through. json_prescan() has already checked the UTF-8, raw control characters and
+ * leading zeros. Names and strings are copied, terminated, into scratch (len + 2 *
+ * FAST_MAX_MEMBERS bytes).
+ */
+static bool fast_scan(const char *buf, size_t len, char *scratch, struct request_view *v)
+{
+	size_t i = skip_ws(buf, len, 0), end, n = 0;
+	char *out = scratch;
+
+	v->o = NULL;
+	v->n_members = 0;
+	if (i >= len || buf[i] != '{')
+		return false;
+	i = skip_ws(buf, len, i + 1);
+	if (i < len && buf[i] == '}')
+		goto done;
+	for (;;) {
+		struct member *m;
+
+		if (n == FAST_MAX_MEMBERS || i >= len || buf[i] != '"' ||
+		    !(end = fast_string_end(buf, len, i)))
+			return false;
+		m = &v->members[n++];
+		*m = (struct member){.key = out};
+		memcpy(out, buf + i + 1, end - i - 1);
+		out += end - i - 1;
+		*out++ = '\0';
+		i = skip_ws(buf, len, end + 1);
+		if (i >= len || buf[i] != ':')
+			return false;
+		i = skip_ws(buf, len, i + 1);
+		if (i >= len)
+			return false;
+		if (buf[i] == '"') {
+			if (!(end = fast_string_end(buf, len, i)))
+				return false;
+			m->type = json_type_string;
+			m->s = out;
+			m->s_len = end - i - 1;
+			memcpy(out, buf + i + 1, m->s_len);
+			out += m->s_len;
+			*out++ = '\0';
+			i = end + 1;
+		} else if (buf[i] == '-' || (buf[i] >= '0' && buf[i] <= '9')) {
+			bool negative = buf[i] == '-';
+			uint64_t x = 0;
+			size_t digits = 0;
+
+			m->type = json_type_int;
+			m->in_range = true;
+			for (i += negative; i < len && buf[i] >= '0' && buf[i] <= '9';
+			     i++, digits++) {
+				unsigned d = (unsigned)(buf[i] - '0');
+
+				if (x > (UINT64_MAX - d) / 10)
+					m->in_range = false;
+				else
+					x = x * 10 + d;
+			}
+			/* fractions and exponents (doubles) are json-c's */
+			if (digits == 0 ||
+			    (i < len && (buf[i] == '.' || buf[i] == 'e' || buf[i] == 'E')))
+				return false;
+			if (negative ? x > (uint64_t)INT64_MAX + 1 : x > (uint64_t)INT64_MAX)
+				m->in_range = false;
+			else
+				m->i = negative ? (int64_t)(0 - x) : (int64_t)x;
+		} else if (len - i >= 4 && memcmp(buf + i, "true", 4) == 0) {
+			m->type = json_type_boolean;
+			m->b = true;
+			i += 4;
+		} else if (len - i >= 5 && memcmp(buf + i, "false", 5) == 0) {
+			m->type = json_type_boolean;
+			i += 5;
+		} else if (len - i >= 4 && memcmp(buf + i, "null", 4) == 0) {
+			m->type = json_type_null;
+			i += 4;
+		} else {
+			return false;
+		}
+		i = skip_ws(buf, len, i);
+		if (i < len && buf[i] == '}')
+			break;
+		if (i >= len || buf[i] != ',')
+			return false;
+		i = skip_ws(buf, len, i + 1);
+	}
+done:
+	if (skip_ws(buf, len, i + 1) != len)
+		return false;
+	v->n_members = n;
+	return true;
+}
+
+/* The first member name the op does not take, or NULL. */
+static const char *view_unknown_key(const struct request_view *v, enum vb_op op)
+{
+	if (!v->o) {
+		for (size_t i = 0; i < v->n_members; i++)
+			if (!key_known(op, v->members[i].key))
+				return v->members[i].key;
+		return NULL;
+	}
+	json_object_object_foreach(v->o, key, val)
+	{
+		(void)val;
+		if (!key_known(op, key))
+			return key;
+	}
+	return NULL;
+}
+
+/* Whether the flat object names a member twice (json-c's parse is counted instead). */
+static bool view_repeats_key(const struct request_view *v)
+{
+	for (size_t i = 1; i < v->n_members; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(v->members[i].key, v->members[j].key) == 0)
+				return true;
+	return false;
+}
+
+/* json-c's parse of buf into v->o: 0, or -EBADMSG with err filled. */
+static int json_parse(const char *buf, size_t len, size_t members, struct request_view *v,
 		      struct vb_decode_error *err)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
-	struct vb_request r;
-	const char *s;
-	size_t members = 0;
-	int64_t v;
-	int k;
 
-	memset(err, 0, sizeof(*err));
-	vb_request_init(&r, 0, VB_OP_HELLO);
-	if (len == 0 || len > VB_MAX_REQUEST_SIZE)
-		return decode_fail(err, VB_E_BAD_REQUEST, "a request is 1 to %d bytes",
-				   VB_MAX_REQUEST_SIZE);
-	if (memchr(buf, '\0', len))
-		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not contain NUL bytes");
-
-	s = json_prescan(buf, len, &members);
-	if (s)
-		return decode_fail(err, VB_E_BAD_REQUEST, "not a JSON object: %s", s);
 	tok = json_tokener_new_ex(VB_MAX_JSON_DEPTH);
 	if (!tok)
 		return -ENOMEM;
@@ -533,8 +726,43 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 		json_object_put(o);
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not repeat a key");
 	}
+	v->o = o;
+	return 0;
+}
 
-	k = get_int(o, "id", 0, UINT32_MAX, &v, err);
+int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
+		      struct vb_decode_error *err)
+{
+	char scratch[VB_MAX_REQUEST_SIZE + 2 * FAST_MAX_MEMBERS];
+	struct request_view view;
+	struct vb_request r;
+	const char *s;
+	size_t members = 0;
+	int64_t v;
+	int k;
+
+	memset(err, 0, sizeof(*err));
+	vb_request_init(&r, 0, VB_OP_HELLO);
+	if (len == 0 || len > VB_MAX_REQUEST_SIZE)
+		return decode_fail(err, VB_E_BAD_REQUEST, "a request is 1 to %d bytes",
+				   VB_MAX_REQUEST_SIZE);
+	if (memchr(buf, '\0', len))
+		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not contain NUL bytes");
+
+	s = json_prescan(buf, len, &members);
+	if (s)
+		return decode_fail(err, VB_E_BAD_REQUEST, "not a JSON object: %s", s);
+	if (fast_scan(buf, len, scratch, &view)) {
+		if (view_repeats_key(&view))
+			return decode_fail(err, VB_E_BAD_REQUEST,
+					   "a request must not repeat a key");
+	} else {
+		k = json_parse(buf, len, members, &view, err);
+		if (k < 0)
+			return k;
+	}
+
+	k = get_int(&view, "id", 0, UINT32_MAX, &v, err);
 	if (k == -ENOENT)
 		k = decode_fail(err, VB_E_BAD_REQUEST, "a request needs an integer \"id\"");
 	if (k < 0)
@@ -543,7 +771,7 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 	err->has_id = true;
 	err->id = r.id;
 
-	k = get_string(o, "op", 32, &s, err);
+	k = get_string(&view, "op", 32, &s, err);
 	if (k == -ENOENT)
 		k = decode_fail(err, VB_E_BAD_REQUEST, "a request needs \"op\"");
 	if (k < 0)
@@ -555,24 +783,21 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 	}
 	r.op = (enum vb_op)k;
 
-	json_object_object_foreach(o, key, val)
-	{
-		(void)val;
-		if (!key_known(r.op, key)) {
-			k = decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" takes no \"%.32s\"",
-					vb_op_to_string(r.op), key);
-			goto fail;
-		}
+	s = view_unknown_key(&view, r.op);
+	if (s) {
+		k = decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" takes no \"%.32s\"",
+				vb_op_to_string(r.op), s);
+		goto fail;
 	}
 
-	k = decode_op_args(o, &r, err);
+	k = decode_op_args(&view, &r, err);
 	if (k < 0)
 		goto fail;
-	json_object_put(o);
+	json_object_put(view.o);
 	*ret = r;
 	return 0;
 fail:
-	json_object_put(o);
+	json_object_put(view.o);
 	return k;
 }
 

@@ -84,6 +84,12 @@ static void wire_collect_fds(struct msghdr *msg, int *fds, size_t max_fds, size_
 int vb_wire_recv(int fd, void *buf, size_t size, size_t *ret_len, int *fds, size_t max_fds,
 		 size_t *ret_n_fds, unsigned *ret_flags)
 {
+	return vb_wire_recv_flags(fd, 0, buf, size, ret_len, fds, max_fds, ret_n_fds, ret_flags);
+}
+
+int vb_wire_recv_flags(int fd, int msg_flags, void *buf, size_t size, size_t *ret_len, int *fds,
+		       size_t max_fds, size_t *ret_n_fds, unsigned *ret_flags)
+{
 	/* Room for more fds than we accept, so that a flood is seen and closed
 	 * here rather than silently truncated; the kernel closes any beyond. */
 	union {
@@ -102,7 +108,7 @@ int vb_wire_recv(int fd, void *buf, size_t size, size_t *ret_len, int *fds, size
 	ssize_t n;
 
 	for (;;) {
-		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | msg_flags);
 		if (n >= 0)
 			break;
 		if (errno != EINTR)

@@ -37,5 +37,12 @@ int vb_wire_send(int fd, const void *buf, size_t len, const int *fds, size_t n_f
 int vb_wire_recv(int fd, void *buf, size_t size, size_t *ret_len, int *fds, size_t max_fds,
 		 size_t *ret_n_fds, unsigned *ret_flags);
 
+/*
+ * vb_wire_recv_flags is vb_wire_recv with recvmsg(2) flags added (MSG_DONTWAIT: never wait,
+ * even on a blocking socket).
+ */
+int vb_wire_recv_flags(int fd, int msg_flags, void *buf, size_t size, size_t *ret_len, int *fds,
+		       size_t max_fds, size_t *ret_n_fds, unsigned *ret_flags);
+
 /* vb_wire_close_fds closes n descriptors and sets them to -1. */
 void vb_wire_close_fds(int *fds, size_t n);

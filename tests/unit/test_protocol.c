@@ -113,6 +113,50 @@ START_TEST(test_deep_nesting_is_refused)
 }
 END_TEST
 
+/*
+ * Flat requests without escapes are read by the decoder's own scanner, everything else by
+ * json-c: the same request spelled both ways decodes the same, and is refused the same.
+ */
+START_TEST(test_escaped_and_plain_spellings_decode_the_same)
+{
+	struct vb_request a, b;
+	struct vb_decode_error err;
+
+	ck_assert_int_eq(
+		decode("{\"id\":9,\"op\":\"hello\",\"version\":1,\"client\":\"x y\"}", &a, &err),
+		0);
+	ck_assert_int_eq(decode("{\"\\u0069d\":9,\"op\":\"h\\u0065llo\",\"version\":1,"
+				"\"client\":\"x\\u0020y\"}",
+				&b, &err),
+			 0);
+	ck_assert_uint_eq(a.id, b.id);
+	ck_assert_int_eq(a.op, b.op);
+	ck_assert_uint_eq(a.version, b.version);
+	ck_assert_str_eq(a.client, b.client);
+
+	assert_bad("{\"id\":1,\"op\":\"list\",\"id\":2}", "must not repeat a key");
+	assert_bad("{\"id\":1,\"op\":\"list\",\"\\u0069d\":2}", "must not repeat a key");
+	assert_bad("{\"id\":1,\"op\":\"lease\",\"group\":9223372036854775808}", "between");
+	assert_bad("{\"id\":1,\"op\":\"lease\",\"group\":-9223372036854775809}", "between");
+	assert_bad("{\"id\":1,\"op\":\"lease\",\"group\":1e0}", "must be an integer");
+	assert_bad("{\"id\":1,\"op\":\"lease\",\"group\":true}", "must be an integer");
+	assert_bad("{\"id\":1,\"op\":\"lease\",\"group\":null}", "must be an integer");
+	assert_bad("{\"id\":1,\"op\":\"unquarantine\",\"group\":1,\"restore\":1}", "boolean");
+	assert_bad("{\"id\":1,\"op\":\"merge\",\"groups\":1}", "must be an array");
+	assert_bad("{\"id\":1,\"op\":\"list\",}", "not a JSON object");
+	assert_bad("{\"id\":1,\"op\":\"list\"}}", "not a JSON object");
+	assert_bad("{\"id\":1,\"op\":\"list\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,"
+		   "\"g\":7}",
+		   "takes no \"a\"");
+	ck_assert_int_eq(decode(" {\"id\" : 4294967295 ,\"op\":\"unquarantine\",\"group\":0,"
+				"\"restore\":true}\n",
+				&a, &err),
+			 0);
+	ck_assert_uint_eq(a.id, 4294967295u);
+	ck_assert(a.restore);
+}
+END_TEST
+
 START_TEST(test_unknown_op_and_unknown_key_are_refused)
 {
 	assert_bad("{\"id\":1,\"op\":\"format-disk\"}", "unknown op");
@@ -421,6 +465,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(t, test_wrong_types_are_bad_request);
 	tcase_add_test(t, test_huge_numbers_are_out_of_range);
 	tcase_add_test(t, test_deep_nesting_is_refused);
+	tcase_add_test(t, test_escaped_and_plain_spellings_decode_the_same);
 	tcase_add_test(t, test_unknown_op_and_unknown_key_are_refused);
 	tcase_add_test(t, test_id_is_kept_for_errors_after_it_was_read);
 	tcase_add_test(t, test_nul_bytes_and_oversized_requests_are_refused);
