@@ -15,7 +15,10 @@
  *   - an accepted request is well-formed for its op (strings terminated, ids in range, the
  *     fields other ops use keep their "absent" value, lease has exactly one target, ...);
  *   - it re-encodes with vb_request_encode(), decodes again to the same struct, and
- *     encoding that gives the same bytes again (the encoding is a fixed point).
+ *     encoding that gives the same bytes again (the encoding is a fixed point);
+ *   - the decoder's own scanner for flat requests and json-c (which reads everything the
+ *     scanner does not) agree: the same bytes decoded with json-c alone give the same
+ *     result, error code, message, id and request (built with -DVB_DECODE_TEST_SWITCH).
  * The same bytes also go through vfioctl's vb_group_parse and vb_address_parse, which must
  * accept only canonical forms.  A broken invariant aborts, so libFuzzer keeps the input.
  */
@@ -190,6 +193,35 @@ static void check_cli_parsers(const uint8_t *data, size_t size)
 	}
 }
 
+#ifdef VB_DECODE_TEST_SWITCH
+extern bool vb_decode_json_only;
+
+/* The fast path's answer (r, req, err) must be json-c's answer for the same bytes. */
+static void check_json_c_agrees(const uint8_t *data, size_t size, int r,
+				const struct vb_request *req, const struct vb_decode_error *err)
+{
+	struct vb_decode_error err2;
+	struct vb_request req2;
+	int r2;
+
+	vb_decode_json_only = true;
+	r2 = vb_request_decode((const char *)data, size, &req2, &err2);
+	vb_decode_json_only = false;
+	if (r == -ENOMEM || r2 == -ENOMEM)
+		return;
+	if (r != r2 || (r < 0 && strcmp(err->message, err2.message) != 0))
+		fprintf(stderr, "fast path: %d \"%s\"; json-c: %d \"%s\"\n", r,
+			r < 0 ? err->message : "", r2, r2 < 0 ? err2.message : "");
+	CHECK(r == r2);
+	if (r < 0) {
+		CHECK(err->code == err2.code && err->has_id == err2.has_id && err->id == err2.id);
+		CHECK(strcmp(err->message, err2.message) == 0);
+	} else {
+		check_same(req, &req2);
+	}
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char enc1[VB_MAX_REQUEST_SIZE], enc2[VB_MAX_REQUEST_SIZE];
@@ -202,6 +234,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = vb_request_decode((const char *)data, size, &req, &err);
 	CHECK(r == 0 || r == -EBADMSG || r == -ENOMEM);
 	check_cli_parsers(data, size);
+#ifdef VB_DECODE_TEST_SWITCH
+	check_json_c_agrees(data, size, r, &req, &err);
+#endif
 	if (r == -EBADMSG) {
 		check_error(&err);
 		check_error_reply(&err);

@@ -49,7 +49,8 @@ if ! JSON_FLAGS=$(pkg-config --cflags --libs json-c 2>/dev/null); then
 fi
 
 # shellcheck disable=SC2054 # the commas belong to -fsanitize=
-CFLAGS=(-std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer
+# VB_DECODE_TEST_SWITCH: fuzz_request compares the decoder's fast path with json-c.
+CFLAGS=(-std=gnu11 -D_GNU_SOURCE -DVB_DECODE_TEST_SWITCH -I. -g -O1 -fno-omit-frame-pointer
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	-Wall -Wextra -Wno-unused-parameter)
 # shellcheck disable=SC2206 # FUZZ_CFLAGS is a list of flags
