@@ -54,7 +54,7 @@ static int devnode_open(struct inventory *inv, const char *path, int *ret_fd, st
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	int r, fl;
+	int r;
 
 	r = beneath_open(inv->dev_fd, path, O_RDWR | O_NOFOLLOW | O_NONBLOCK, BENEATH_NO_SYMLINKS,
 			 &fd);
@@ -65,8 +65,9 @@ static int devnode_open(struct inventory *inv, const char *path, int *ret_fd, st
 	r = devnode_check_type(inv, &st, path);
 	if (r < 0)
 		return r;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+	/* F_SETFL touches only O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME and O_NONBLOCK, of
+	 * which the open set only O_NONBLOCK: 0 clears it without an F_GETFL first. */
+	if (fcntl(fd, F_SETFL, 0) < 0)
 		return -errno;
 	*ret_fd = TAKE_FD(fd);
 	*ret_st = st;

@@ -28,6 +28,14 @@ static int sys_pidfd_send_signal(int pidfd, int sig)
 	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
+/* The broker is single-threaded; 0 is never handed out (PIDREF_NULL). */
+static uint64_t next_lineage(void)
+{
+	static uint64_t last;
+
+	return ++last;
+}
+
 int pidref_set_pid(struct pidref *ret, pid_t pid)
 {
 	char path[32];
@@ -37,7 +45,8 @@ int pidref_set_pid(struct pidref *ret, pid_t pid)
 		return -EINVAL;
 	fd = sys_pidfd_open(pid);
 	if (fd >= 0) {
-		*ret = (struct pidref){.pid = pid, .fd = fd, .is_pidfd = true};
+		*ret = (struct pidref){
+			.pid = pid, .fd = fd, .is_pidfd = true, .lineage = next_lineage()};
 		return 0;
 	}
 	if (errno != ENOSYS)
@@ -46,7 +55,7 @@ int pidref_set_pid(struct pidref *ret, pid_t pid)
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	*ret = (struct pidref){.pid = pid, .fd = fd, .is_pidfd = false};
+	*ret = (struct pidref){.pid = pid, .fd = fd, .is_pidfd = false, .lineage = next_lineage()};
 	return 0;
 }
 
@@ -56,7 +65,7 @@ int pidref_set_pidfd(struct pidref *ret, pid_t pid, int pidfd)
 		safe_close(pidfd);
 		return -EINVAL;
 	}
-	*ret = (struct pidref){.pid = pid, .fd = pidfd, .is_pidfd = true};
+	*ret = (struct pidref){.pid = pid, .fd = pidfd, .is_pidfd = true, .lineage = next_lineage()};
 	return 0;
 }
 
@@ -69,7 +78,8 @@ int pidref_copy(const struct pidref *p, struct pidref *ret)
 	fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
 		return -errno;
-	*ret = (struct pidref){.pid = p->pid, .fd = fd, .is_pidfd = p->is_pidfd};
+	*ret = (struct pidref){
+		.pid = p->pid, .fd = fd, .is_pidfd = p->is_pidfd, .lineage = p->lineage};
 	return 0;
 }
 
@@ -130,6 +140,9 @@ bool pidref_equal(const struct pidref *a, const struct pidref *b)
 {
 	if (!pidref_is_set(a) || !pidref_is_set(b) || a->pid != b->pid)
 		return false;
+	/* Copies of one reference: one process, so one check says whether it is alive. */
+	if (a->lineage == b->lineage)
+		return pidref_is_alive(a) > 0;
 	return pidref_is_alive(a) > 0 && pidref_is_alive(b) > 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -21,9 +22,15 @@ struct pidref {
 	pid_t pid;
 	int fd;	       /* pidfd, or a /proc/<pid> directory fd; -1 when unset */
 	bool is_pidfd; /* fd is a real pidfd (pollable, usable with pidfd_send_signal) */
+	/*
+	 * Which reference this is a copy of: a new number for every reference made
+	 * from a pid or a pidfd, kept by pidref_copy(). Equal lineage means the same
+	 * process, so pidref_equal() needs one liveness check instead of two.
+	 */
+	uint64_t lineage;
 };
 
-#define PIDREF_NULL ((struct pidref){.pid = 0, .fd = -1, .is_pidfd = false})
+#define PIDREF_NULL ((struct pidref){.pid = 0, .fd = -1, .is_pidfd = false, .lineage = 0})
 
 /* Refer to the process pid now is; the caller checks it is the process it meant. */
 int pidref_set_pid(struct pidref *ret, pid_t pid);
