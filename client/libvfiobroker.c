@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,9 +359,12 @@ int vfiobroker_connect(const char *path, struct vfiobroker **ret)
 	if (r < 0)
 		return r;
 
-	b = calloc(1, sizeof(*b));
+	/* The 64 KiB receive buffer is written before it is read: zeroing it cost two thirds
+	 * of a fresh connection's instructions in the client (callgrind). */
+	b = malloc(sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	memset(b, 0, offsetof(struct vfiobroker, packet));
 	b->next_id = 1;
 	b->uid = (uid_t)-1;
 	b->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
