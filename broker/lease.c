@@ -61,7 +61,18 @@ static void holder_free(struct holder *h)
 
 static void holder_unref_lease(struct holder *h)
 {
-	if (h && --h->n_leases == 0)
+	if (h && --h->n_leases == 0 && h->n_connections == 0)
+		holder_free(h);
+}
+
+void holder_ref_connection(struct holder *h)
+{
+	h->n_connections++;
+}
+
+void holder_unref_connection(struct holder *h)
+{
+	if (--h->n_connections == 0 && h->n_leases == 0)
 		holder_free(h);
 }
 

@@ -41,6 +41,12 @@ struct holder {
 	uid_t uid;
 	struct exit_watch *exit_watch;
 	unsigned n_leases;
+	/*
+	 * Open connections of the process that point here. A holder without
+	 * leases stays while it has some, so that a process leasing again and
+	 * again does not set up and tear down a pidfd and its exit watch each time.
+	 */
+	unsigned n_connections;
 };
 
 struct lease {
@@ -90,6 +96,9 @@ size_t lease_table_count(const struct lease_table *t);
 size_t lease_table_count_uid(const struct lease_table *t, uid_t uid);
 /* The live holder object of the process p, if it holds anything. */
 struct holder *lease_table_find_holder(const struct lease_table *t, const struct pidref *p);
+/* A connection of h's process starts or stops pointing at h (h may be freed by the unref). */
+void holder_ref_connection(struct holder *h);
+void holder_unref_connection(struct holder *h);
 
 /*
  * lease_table_grant records a new lease of group held by the process

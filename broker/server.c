@@ -247,6 +247,12 @@ void server_remove_connection(struct server *s, struct connection *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	s->n_connections--;
+	if (c->holder) {
+		struct holder *h = c->holder;
+
+		c->holder = NULL;
+		holder_unref_connection(h);
+	}
 	server_uid_put(s, c->budget);
 	c->budget = NULL;
 	ops_update_status(s->broker);
@@ -255,8 +261,10 @@ void server_remove_connection(struct server *s, struct connection *c)
 void server_attach_holder(struct server *s, struct holder *h)
 {
 	for (struct connection *c = s->connections; c; c = c->next)
-		if (!c->holder && pidref_equal(&c->identity->pid, &h->pid))
+		if (!c->holder && pidref_equal(&c->identity->pid, &h->pid)) {
 			c->holder = h;
+			holder_ref_connection(h);
+		}
 }
 
 void server_detach_holder(struct server *s, const struct holder *h)
@@ -363,6 +371,8 @@ static void server_accept_one(struct server *s, int fd)
 	s->connections = c;
 	s->n_connections++;
 	c->holder = lease_table_find_holder(b->leases, &id->pid);
+	if (c->holder)
+		holder_ref_connection(c->holder);
 	log_debug("Connection %llu from pid %d (uid %u%s%s%s)", (unsigned long long)c->serial,
 		  (int)id->pid.pid, (unsigned)id->uid, id->unit ? ", unit " : "",
 		  id->unit ? id->unit : "", c->admin ? ", admin" : "");
