@@ -126,13 +126,14 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 
 int connection_send(struct connection *c, struct json_object *obj, int fd)
 {
-	const char *text;
+	/* The broker is single-threaded, and the text is sent or copied before we return. */
+	static char text[VB_MAX_PACKET_SIZE];
 	size_t len;
 	int r;
 
 	if (c->closing)
 		return -ECONNRESET;
-	r = vb_packet_serialize(obj, &text, &len);
+	r = vb_packet_serialize(obj, text, sizeof(text), &len);
 	if (r < 0)
 		return log_error_errno(r, "Failed to serialise a reply: %m");
 	if (c->n_queued == 0) {

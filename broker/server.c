@@ -292,11 +292,11 @@ void server_foreach_connection(struct server *s, void (*fn)(struct connection *c
 static void server_refuse(int fd, const char *message)
 {
 	_cleanup_json_ struct json_object *o = NULL;
-	const char *text;
+	char text[VB_MAX_REQUEST_SIZE];
 	size_t len;
 
 	o = vb_reply_new_error(false, 0, VB_E_LIMIT, "%s", message);
-	if (o && vb_packet_serialize(o, &text, &len) == 0)
+	if (o && vb_packet_serialize(o, text, sizeof(text), &len) == 0)
 		(void)vb_wire_send(fd, text, len, NULL, 0);
 	close(fd);
 }

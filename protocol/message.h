@@ -146,10 +146,11 @@ struct json_object *vb_reply_new_error(bool has_id, uint32_t id, enum vb_status 
 struct json_object *vb_reply_error_details(struct json_object *reply);
 struct json_object *vb_event_new(enum vb_event e);
 /*
- * vb_packet_serialize returns the compact text of obj (owned by obj, valid
- * until it changes or is freed). -EMSGSIZE when above VB_MAX_PACKET_SIZE.
+ * vb_packet_serialize writes the compact text of obj (not terminated) to buf
+ * and its length to *ret_len. -EMSGSIZE when it is longer than size or than
+ * VB_MAX_PACKET_SIZE.
  */
-int vb_packet_serialize(struct json_object *obj, const char **ret, size_t *ret_len);
+int vb_packet_serialize(struct json_object *obj, char *buf, size_t size, size_t *ret_len);
 
 /* Client side: parse a reply or event packet. -ENOMSG for an event this
  * version does not know (skip it), -EBADMSG for anything malformed. */

@@ -13,7 +13,10 @@
  *   - an event has a known event name, and vb_event_to_string round-trips it;
  *   - the structured payloads are well-formed (strings terminated and within their fields)
  *     and survive to_json -> from_json unchanged;
- *   - vb_reply_done releases everything (LeakSanitizer) and may be called twice.
+ *   - vb_reply_done releases everything (LeakSanitizer) and may be called twice;
+ *   - vb_packet_serialize, the writer broker and client use for every packet, writes any
+ *     decoded body byte for byte as json-c does (PLAIN | NOSLASHESCAPE), refuses a buffer
+ *     one byte too short.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -141,6 +144,30 @@ static void for_each_entry(struct json_object *body, const char *key,
 		fn(json_object_array_get_idx(a, i));
 }
 
+/* Our JSON writer against json-c's on the same object. */
+static void check_writer(struct json_object *body)
+{
+	static char buf[VB_MAX_PACKET_SIZE];
+	const char *ref;
+	size_t ref_len, len = 0;
+	int r;
+
+	ref = json_object_to_json_string_length(
+		body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &ref_len);
+	CHECK(ref != NULL);
+	r = vb_packet_serialize(body, buf, sizeof(buf), &len);
+	if (ref_len > VB_MAX_PACKET_SIZE) {
+		CHECK(r == -EMSGSIZE);
+		return;
+	}
+	CHECK(r == 0);
+	if (len != ref_len || memcmp(buf, ref, len) != 0)
+		fprintf(stderr, "writer: %.*s\njson-c: %.*s\n", (int)len, buf, (int)ref_len, ref);
+	CHECK(len == ref_len && memcmp(buf, ref, len) == 0);
+	if (len > 0)
+		CHECK(vb_packet_serialize(body, buf, len - 1, &len) == -EMSGSIZE);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const int_keys[] = {"id",	     "version",	   "uid",      "group",
@@ -159,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(r == 0 || r == -ENOMSG || r == -EBADMSG || r == -ENOMEM);
 	if (r < 0)
 		return 0; /* nothing to free: decode owns nothing on failure (LeakSanitizer) */
+	check_writer(rep.body);
 
 	CHECK(rep.body != NULL && json_object_is_type(rep.body, json_type_object));
 	bounded_strlen(rep.message, sizeof(rep.message));

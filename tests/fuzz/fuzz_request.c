@@ -152,11 +152,11 @@ static void check_error_reply(const struct vb_decode_error *err)
 	struct json_object *o =
 		vb_reply_new_error(err->has_id, err->id, err->code, "%s", err->message);
 	struct vb_reply rep;
-	const char *text;
+	char text[VB_MAX_PACKET_SIZE];
 	size_t len;
 
 	CHECK(o != NULL);
-	CHECK(vb_packet_serialize(o, &text, &len) == 0);
+	CHECK(vb_packet_serialize(o, text, sizeof(text), &len) == 0);
 	CHECK(vb_reply_decode(text, len, &rep) == 0);
 	CHECK(!rep.is_event && !rep.ok && rep.code == err->code);
 	CHECK(strcmp(rep.message, err->message) == 0);

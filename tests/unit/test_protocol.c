@@ -300,11 +300,11 @@ START_TEST(test_error_reply_carries_code_message_and_details)
 {
 	struct json_object *o = vb_reply_new_error(true, 9, VB_E_BUSY, "held by uid %u", 2000);
 	struct vb_reply r;
-	const char *text;
+	char text[VB_MAX_PACKET_SIZE];
 	size_t len;
 
 	json_object_object_add(vb_reply_error_details(o), "uid", json_object_new_int(2000));
-	ck_assert_int_eq(vb_packet_serialize(o, &text, &len), 0);
+	ck_assert_int_eq(vb_packet_serialize(o, text, sizeof(text), &len), 0);
 	ck_assert_int_eq(vb_reply_decode(text, len, &r), 0);
 	ck_assert(!r.is_event);
 	ck_assert(!r.ok);
@@ -322,11 +322,11 @@ START_TEST(test_events_decode_and_unknown_events_are_skippable)
 {
 	struct json_object *o = vb_event_new(VB_EVENT_REMOVE_REQUESTED);
 	struct vb_reply r;
-	const char *text;
+	char text[VB_MAX_PACKET_SIZE];
 	size_t len;
 
 	json_object_object_add(o, "group", json_object_new_int(7));
-	ck_assert_int_eq(vb_packet_serialize(o, &text, &len), 0);
+	ck_assert_int_eq(vb_packet_serialize(o, text, sizeof(text), &len), 0);
 	ck_assert_int_eq(vb_reply_decode(text, len, &r), 0);
 	ck_assert(r.is_event);
 	ck_assert_int_eq(r.event, VB_EVENT_REMOVE_REQUESTED);
