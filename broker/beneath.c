@@ -254,6 +254,33 @@ int beneath_read_attr(int dir_fd, const char *name, char *buf, size_t size)
 	return 0;
 }
 
+int beneath_read_file(int root_fd, const char *path, char *buf, size_t size, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	int r;
+
+	if (size < 2)
+		return -EINVAL;
+	/* O_NONBLOCK: a FIFO planted in a simulated tree must not stall the broker. */
+	r = beneath_open(root_fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, &fd);
+	if (r < 0)
+		return r;
+	/* One read: sysfs fills a whole attribute in it, and a file this small comes whole. */
+	do
+		n = read(fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= size)
+		return -EFBIG;
+	buf[n] = '\0';
+	if (strlen(buf) != (size_t)n)
+		return -EBADMSG;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
 int beneath_readlink_basename(int dir_fd, const char *name, char *buf, size_t size)
 {
 	char target[PATH_MAX];

@@ -31,6 +31,14 @@ int beneath_open(int root_fd, const char *path, int flags, unsigned beneath_flag
  */
 int beneath_read_attr(int dir_fd, const char *name, char *buf, size_t size);
 
+/*
+ * beneath_read_file reads a small file at path beneath root_fd (the last
+ * component not followed if a symlink) with one read(), as sysfs attributes
+ * are read, into buf as a string. Returns 0 and its length, -EFBIG when it
+ * does not fit, -EBADMSG when it holds a NUL byte.
+ */
+int beneath_read_file(int root_fd, const char *path, char *buf, size_t size, size_t *ret_len);
+
 /* beneath_readlink_basename reads the symlink name inside dir_fd and returns
  * the last component of its target (e.g. the driver of a PCI device). */
 int beneath_readlink_basename(int dir_fd, const char *name, char *buf, size_t size);

@@ -237,6 +237,21 @@ static int inventory_watch_dir(struct inventory *inv, int fd)
 	return 0;
 }
 
+/* The same for a directory named by its path beneath the sysfs root (symlinks followed). */
+static int inventory_watch_path(struct inventory *inv, const char *path)
+{
+	char full[PATH_MAX];
+
+	if (inv->watch != INVENTORY_WATCH_INOTIFY)
+		return 0;
+	if ((size_t)snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", inv->sysfs_fd, path) >=
+	    sizeof(full))
+		return -ENAMETOOLONG;
+	if (inotify_add_watch(inv->watch_fd, full, INOTIFY_MASK) < 0)
+		return log_debug_errno(errno, "Cannot watch %s/%s: %m", inv->sysfs_root, path);
+	return 0;
+}
+
 static size_t cache_slot(const struct inventory *inv, uint32_t id)
 {
 	size_t mask = inv->cache_size - 1, i = (id * 2654435761U) & mask;
@@ -485,15 +500,14 @@ static int parse_uevent(char *buf, struct inventory_device *d)
 static int inventory_read_device(struct inventory *inv, const char *path,
 				 struct inventory_device *d)
 {
-	_cleanup_close_ int fd = -1;
-	char buf[1024];
+	char file[PATH_MAX], buf[1024];
+	size_t len;
 	int r;
 
-	r = beneath_open(inv->sysfs_fd, path, O_PATH | O_DIRECTORY, 0, &fd);
-	if (r < 0)
-		return r;
-	inventory_watch_dir(inv, fd);
-	r = beneath_read_attr(fd, "uevent", buf, sizeof(buf));
+	inventory_watch_path(inv, path);
+	if ((size_t)snprintf(file, sizeof(file), "%s/uevent", path) >= sizeof(file))
+		return -ENAMETOOLONG;
+	r = beneath_read_file(inv->sysfs_fd, file, buf, sizeof(buf), &len);
 	if (r < 0)
 		return r;
 	return parse_uevent(buf, d);
@@ -509,43 +523,50 @@ static int compare_devices(const void *a, const void *b)
 static int inventory_read_group_sysfs(struct inventory *inv, uint32_t id,
 				      struct inventory_group *g)
 {
-	_cleanup_closedir_ DIR *d = NULL;
+	char entries[8192] __attribute__((aligned(__alignof__(struct dirent64))));
+	_cleanup_close_ int fd = -1;
 	char path[PATH_MAX];
-	struct dirent *de;
+	ssize_t n;
 	int r;
 
 	snprintf(path, sizeof(path), "kernel/iommu_groups/%u/devices", id);
-	r = inventory_opendir(inv, path, &d);
+	r = beneath_open(inv->sysfs_fd, path, O_RDONLY | O_DIRECTORY, 0, &fd);
 	if (r < 0)
 		return r == -ENOTDIR ? -ENOENT : r;
-	inventory_watch_dir(inv, dirfd(d));
+	inventory_watch_dir(inv, fd);
 	g->id = id;
-	while ((errno = 0, de = readdir(d))) {
-		struct inventory_device *dev;
-		char addr[VB_ADDRESS_MAX];
+	/* getdents64 itself: readdir() would add an fcntl and an fstat per group. */
+	while ((n = getdents64(fd, entries, sizeof(entries))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			const struct dirent64 *de = (const struct dirent64 *)(entries + off);
+			struct inventory_device *dev;
+			char addr[VB_ADDRESS_MAX];
 
-		if (de->d_name[0] == '.')
-			continue;
-		if (vb_address_parse(de->d_name, addr) < 0) {
-			if (!g->foreign[0])
-				snprintf(g->foreign, sizeof(g->foreign), "%.*s",
-					 (int)sizeof(g->foreign) - 1, de->d_name);
-			continue;
+			off += de->d_reclen;
+			if (de->d_name[0] == '.')
+				continue;
+			if (vb_address_parse(de->d_name, addr) < 0) {
+				if (!g->foreign[0])
+					snprintf(g->foreign, sizeof(g->foreign), "%.*s",
+						 (int)sizeof(g->foreign) - 1, de->d_name);
+				continue;
+			}
+			if (g->n_devices >= INVENTORY_MAX_DEVICES)
+				return -E2BIG;
+			dev = &g->devices[g->n_devices];
+			memcpy(dev->address, addr, sizeof(addr));
+			snprintf(path, sizeof(path), "kernel/iommu_groups/%u/devices/%s", id,
+				 de->d_name);
+			r = inventory_read_device(inv, path, dev);
+			if (r == -ENOENT)
+				continue; /* unplugged while we read: not a member any more */
+			if (r < 0)
+				return log_debug_errno(r, "Failed to read %s/%s: %m",
+						       inv->sysfs_root, path);
+			g->n_devices++;
 		}
-		if (g->n_devices >= INVENTORY_MAX_DEVICES)
-			return -E2BIG;
-		dev = &g->devices[g->n_devices];
-		memcpy(dev->address, addr, sizeof(addr));
-		snprintf(path, sizeof(path), "kernel/iommu_groups/%u/devices/%s", id, de->d_name);
-		r = inventory_read_device(inv, path, dev);
-		if (r == -ENOENT)
-			continue; /* unplugged while we read: not a member any more */
-		if (r < 0)
-			return log_debug_errno(r, "Failed to read %s/%s: %m", inv->sysfs_root,
-					       path);
-		g->n_devices++;
 	}
-	if (errno)
+	if (n < 0)
 		return -errno;
 	qsort(g->devices, g->n_devices, sizeof(g->devices[0]), compare_devices);
 	return 0;
@@ -553,11 +574,16 @@ static int inventory_read_group_sysfs(struct inventory *inv, uint32_t id,
 
 int inventory_read_group(struct inventory *inv, uint32_t id, struct inventory_group **ret)
 {
+	inventory_sync(inv);
+	return inventory_read_listed_group(inv, id, ret);
+}
+
+int inventory_read_listed_group(struct inventory *inv, uint32_t id, struct inventory_group **ret)
+{
 	_cleanup_free_ struct inventory_group *g = NULL;
 	struct inventory_group *cached, *copy;
 	int r;
 
-	inventory_sync(inv);
 	cached = cache_find(inv, id);
 	if (cached) {
 		inv->stats.hits++;
@@ -762,7 +788,7 @@ static void inventory_prime(struct inventory *inv)
 	for (size_t i = 0; i < n; i++) {
 		struct inventory_group *g;
 
-		if (inventory_read_group(inv, ids[i], &g) < 0)
+		if (inventory_read_listed_group(inv, ids[i], &g) < 0)
 			continue;
 		n_read++;
 		n_devices += g->n_devices;

@@ -96,6 +96,11 @@ int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n);
  * -EBADMSG: a malformed attribute.
  */
 int inventory_read_group(struct inventory *inv, uint32_t id, struct inventory_group **ret);
+/*
+ * The same without reading pending notifications first: for going through
+ * the ids inventory_list_groups() has just returned (it read them).
+ */
+int inventory_read_listed_group(struct inventory *inv, uint32_t id, struct inventory_group **ret);
 struct inventory_group *inventory_group_free(struct inventory_group *g);
 
 /* The group of the PCI device at address; -ENOENT when none has it. */

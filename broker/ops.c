@@ -454,7 +454,7 @@ static void ops_list(struct broker *b, struct connection *c, const struct vb_req
 		struct lease *l;
 		size_t n_devs;
 
-		r = inventory_read_group(b->inventory, ids[i], &g);
+		r = inventory_read_listed_group(b->inventory, ids[i], &g);
 		if (r < 0) {
 			if (r != -ENOENT) /* ENOENT: unplugged since we listed */
 				log_warning_errno(r, "Skipping group %u in list: %m", ids[i]);
