@@ -111,17 +111,14 @@ static int identity_read_cgroup(const struct pidref *p, char **ret)
 	return 0;
 }
 
-int identity_from_socket(int fd, struct identity **ret)
+int identity_from_socket(int fd, const struct ucred *peer, struct identity **ret)
 {
+	struct ucred cred = *peer;
 	struct identity *id;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
 	int r;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -errno;
 	/* pid 0: the peer lives in a pid namespace we cannot see; we could not track it. */
-	if (len != sizeof(cred) || cred.pid <= 0)
+	if (cred.pid <= 0)
 		return -ESRCH;
 
 	id = calloc(1, sizeof(*id));

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 /* Most supplementary groups accepted from SO_PEERGROUPS (the kernel's NGROUPS_MAX). */
@@ -27,10 +28,11 @@ struct identity {
 };
 
 /*
- * identity_from_socket reads the peer of a connected AF_UNIX socket. Any
- * failure is returned (the caller closes the connection: fail closed).
+ * identity_from_socket reads the peer of a connected AF_UNIX socket whose
+ * SO_PEERCRED the caller has read into cred. Any failure is returned (the
+ * caller closes the connection: fail closed).
  */
-int identity_from_socket(int fd, struct identity **ret);
+int identity_from_socket(int fd, const struct ucred *cred, struct identity **ret);
 struct identity *identity_free(struct identity *id);
 
 /* Whether gid is the primary or a supplementary group of id. */

@@ -321,7 +321,7 @@ static void server_accept_one(struct server *s, int fd)
 		server_refuse(fd, message);
 		return;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
 		log_warning_errno(errno, "Refusing a connection: cannot read its credentials: %m");
 		close(fd);
 		return;
@@ -337,7 +337,7 @@ static void server_accept_one(struct server *s, int fd)
 		server_refuse(fd, message);
 		return;
 	}
-	r = identity_from_socket(fd, &id);
+	r = identity_from_socket(fd, &cred, &id);
 	if (r < 0) {
 		/* Fail closed: a peer we cannot identify gets nothing. */
 		log_warning_errno(
