@@ -232,8 +232,11 @@ static int inventory_watch_dir(struct inventory *inv, int fd)
 	if (inv->watch != INVENTORY_WATCH_INOTIFY)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (inotify_add_watch(inv->watch_fd, path, INOTIFY_MASK) < 0)
+	if (inotify_add_watch(inv->watch_fd, path, INOTIFY_MASK) < 0) {
+		/* ENOSPC (max_user_watches): what we read now would never be corrected. */
+		inv->watch_failed = true;
 		return log_debug_errno(errno, "Cannot watch a directory of %s: %m", inv->sysfs_root);
+	}
 	return 0;
 }
 
@@ -245,10 +248,11 @@ static int inventory_watch_path(struct inventory *inv, const char *path)
 	if (inv->watch != INVENTORY_WATCH_INOTIFY)
 		return 0;
 	if ((size_t)snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", inv->sysfs_fd, path) >=
-	    sizeof(full))
-		return -ENAMETOOLONG;
-	if (inotify_add_watch(inv->watch_fd, full, INOTIFY_MASK) < 0)
+	    sizeof(full) ||
+	    inotify_add_watch(inv->watch_fd, full, INOTIFY_MASK) < 0) {
+		inv->watch_failed = true;
 		return log_debug_errno(errno, "Cannot watch %s/%s: %m", inv->sysfs_root, path);
+	}
 	return 0;
 }
 
@@ -396,10 +400,11 @@ int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n)
 
 	inventory_sync(inv);
 	if (!inv->ids_valid) {
+		inv->watch_failed = false;
 		r = inventory_read_ids(inv, &ids, &n);
 		if (r < 0)
 			return r;
-		if (inv->watch == INVENTORY_WATCH_NONE) {
+		if (inv->watch == INVENTORY_WATCH_NONE || inv->watch_failed) {
 			*ret = ids;
 			*ret_n = n;
 			return 0;
@@ -597,6 +602,7 @@ int inventory_read_listed_group(struct inventory *inv, uint32_t id, struct inven
 	g = calloc(1, group_size(INVENTORY_MAX_DEVICES));
 	if (!g)
 		return -ENOMEM;
+	inv->watch_failed = false;
 	r = inventory_read_group_sysfs(inv, id, g);
 	if (r < 0)
 		return r;
@@ -604,7 +610,7 @@ int inventory_read_listed_group(struct inventory *inv, uint32_t id, struct inven
 	if (!copy)
 		return -ENOMEM;
 	/* Without a notification source nothing would ever tell us the copy went stale. */
-	if (inv->watch != INVENTORY_WATCH_NONE) {
+	if (inv->watch != INVENTORY_WATCH_NONE && !inv->watch_failed) {
 		struct inventory_group *keep = group_dup(g);
 
 		if (keep && !cache_put(inv, keep))

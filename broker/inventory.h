@@ -56,6 +56,8 @@ struct inventory {
 	uint32_t *ids;
 	size_t n_ids;
 	bool ids_valid;
+	/* A watch could not be added during the current read: do not cache what it read. */
+	bool watch_failed;
 	struct inventory_stats stats;
 };
 
