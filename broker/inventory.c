@@ -23,8 +23,8 @@
 /* Room for bursts of hot-plug events between two lookups; overflow only empties the cache. */
 #define UEVENT_RCVBUF (1024 * 1024)
 /* What a cached directory is watched for on a tree of plain files. */
-#define INOTIFY_MASK                                                                       \
-	(IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO |      \
+#define INOTIFY_MASK                                                                               \
+	(IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO |             \
 	 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 const char *inventory_watch_name(enum inventory_watch w)
@@ -48,7 +48,7 @@ static int uevent_open(void)
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
 	if (fd < 0)
 		return -errno;
-	/* FORCE needs CAP_NET_ADMIN, which the broker keeps; the plain one is capped by rmem_max. */
+	/* FORCE needs CAP_NET_ADMIN (kept); the plain one is capped by rmem_max. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -81,23 +81,27 @@ static void inventory_watch_open(struct inventory *inv)
 
 	if (sys_real && strcmp(sys_real, "/sys") == 0) {
 		if (!in_initial_user_namespace()) {
-			log_warning("Not in the initial user namespace, so no kernel uevents arrive; "
-				    "sysfs is read on every request");
+			log_warning(
+				"Not in the initial user namespace, so no kernel uevents arrive; "
+				"sysfs is read on every request");
 			return;
 		}
 		fd = uevent_open();
 		if (fd >= 0) {
 			inv->watch = INVENTORY_WATCH_UEVENT;
 			inv->watch_fd = fd;
-			log_info("IOMMU groups are cached until a kernel uevent says sysfs changed");
+			log_info(
+				"IOMMU groups are cached until a kernel uevent says sysfs changed");
 			return;
 		}
-		log_warning_errno(fd, "Cannot receive kernel uevents (%m); sysfs is read on every request");
+		log_warning_errno(
+			fd, "Cannot receive kernel uevents (%m); sysfs is read on every request");
 		return;
 	}
 	fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (fd < 0) {
-		log_warning_errno(errno, "Cannot watch %s with inotify (%m); it is read on every request",
+		log_warning_errno(errno,
+				  "Cannot watch %s with inotify (%m); it is read on every request",
 				  inv->sysfs_root);
 		return;
 	}
@@ -202,7 +206,7 @@ static void inventory_sync(struct inventory *inv)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
-				/* ENOBUFS: the kernel dropped events for us; anything may have changed. */
+				/* ENOBUFS: events were dropped; anything may have changed. */
 				flush = true;
 			break;
 		}
@@ -235,7 +239,8 @@ static int inventory_watch_dir(struct inventory *inv, int fd)
 	if (inotify_add_watch(inv->watch_fd, path, INOTIFY_MASK) < 0) {
 		/* ENOSPC (max_user_watches): what we read now would never be corrected. */
 		inv->watch_failed = true;
-		return log_debug_errno(errno, "Cannot watch a directory of %s: %m", inv->sysfs_root);
+		return log_debug_errno(errno, "Cannot watch a directory of %s: %m",
+				       inv->sysfs_root);
 	}
 	return 0;
 }
@@ -248,7 +253,7 @@ static int inventory_watch_path(struct inventory *inv, const char *path)
 	if (inv->watch != INVENTORY_WATCH_INOTIFY)
 		return 0;
 	if ((size_t)snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", inv->sysfs_fd, path) >=
-	    sizeof(full) ||
+		    sizeof(full) ||
 	    inotify_add_watch(inv->watch_fd, full, INOTIFY_MASK) < 0) {
 		inv->watch_failed = true;
 		return log_debug_errno(errno, "Cannot watch %s/%s: %m", inv->sysfs_root, path);
@@ -490,7 +495,8 @@ static int parse_uevent(char *buf, struct inventory_device *d)
 		} else if (n > 7 && memcmp(line, "PCI_ID=", 7) == 0) {
 			const char *colon = memchr(line + 7, ':', n - 7);
 
-			if (!colon || parse_hex(line + 7, (size_t)(colon - line - 7), 4, &vendor) < 0 ||
+			if (!colon ||
+			    parse_hex(line + 7, (size_t)(colon - line - 7), 4, &vendor) < 0 ||
 			    parse_hex(colon + 1, (size_t)(line + n - colon - 1), 4, &device) < 0)
 				return -EBADMSG;
 			d->vendor = (uint16_t)vendor;
@@ -525,8 +531,7 @@ static int compare_devices(const void *a, const void *b)
 }
 
 /* Read group id from sysfs into g, which has room for INVENTORY_MAX_DEVICES. */
-static int inventory_read_group_sysfs(struct inventory *inv, uint32_t id,
-				      struct inventory_group *g)
+static int inventory_read_group_sysfs(struct inventory *inv, uint32_t id, struct inventory_group *g)
 {
 	char entries[8192] __attribute__((aligned(__alignof__(struct dirent64))));
 	_cleanup_close_ int fd = -1;

@@ -65,7 +65,8 @@ int pidref_set_pidfd(struct pidref *ret, pid_t pid, int pidfd)
 		safe_close(pidfd);
 		return -EINVAL;
 	}
-	*ret = (struct pidref){.pid = pid, .fd = pidfd, .is_pidfd = true, .lineage = next_lineage()};
+	*ret = (struct pidref){
+		.pid = pid, .fd = pidfd, .is_pidfd = true, .lineage = next_lineage()};
 	return 0;
 }
 

@@ -965,13 +965,27 @@ static void jw_string(struct json_writer *w, const char *s, size_t n)
 		size_t elen = 2;
 
 		switch (c) {
-		case '\b': e = "\\b"; break;
-		case '\n': e = "\\n"; break;
-		case '\r': e = "\\r"; break;
-		case '\t': e = "\\t"; break;
-		case '\f': e = "\\f"; break;
-		case '"': e = "\\\""; break;
-		case '\\': e = "\\\\"; break;
+		case '\b':
+			e = "\\b";
+			break;
+		case '\n':
+			e = "\\n";
+			break;
+		case '\r':
+			e = "\\r";
+			break;
+		case '\t':
+			e = "\\t";
+			break;
+		case '\f':
+			e = "\\f";
+			break;
+		case '"':
+			e = "\\\"";
+			break;
+		case '\\':
+			e = "\\\\";
+			break;
 		default:
 			if (c >= ' ')
 				continue;
@@ -1023,7 +1037,7 @@ static void jw_value(struct json_writer *w, struct json_object *o)
 		bool first = true;
 
 		jw_put(w, "{", 1);
-		json_object_object_foreach(o, key, val) {
+		json_object_object_foreach (o, key, val) {
 			if (!first)
 				jw_put(w, ",", 1);
 			first = false;
@@ -1062,7 +1076,8 @@ static void jw_value(struct json_writer *w, struct json_object *o)
 
 int vb_packet_serialize(struct json_object *obj, char *buf, size_t size, size_t *ret_len)
 {
-	struct json_writer w = {.buf = buf, .size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
+	struct json_writer w = {.buf = buf,
+				.size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
 
 	jw_value(&w, obj);
 	if (w.full)
