@@ -161,7 +161,6 @@ void inventory_invalidate(struct inventory *inv)
 	inv->ids = NULL;
 	inv->n_ids = 0;
 	inv->ids_valid = false;
-	inv->stats.flushes++;
 }
 
 /*
@@ -228,37 +227,25 @@ static void inventory_sync(struct inventory *inv)
 	}
 }
 
-/* Watch the directory behind fd for changes, on a tree of plain files. */
-static int inventory_watch_dir(struct inventory *inv, int fd)
-{
-	char path[64];
-
-	if (inv->watch != INVENTORY_WATCH_INOTIFY)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (inotify_add_watch(inv->watch_fd, path, INOTIFY_MASK) < 0) {
-		/* ENOSPC (max_user_watches): what we read now would never be corrected. */
-		inv->watch_failed = true;
-		return log_debug_errno(errno, "Cannot watch a directory of %s: %m",
-				       inv->sysfs_root);
-	}
-	return 0;
-}
-
-/* The same for a directory named by its path beneath the sysfs root (symlinks followed). */
-static int inventory_watch_path(struct inventory *inv, const char *path)
+/*
+ * Watch a directory for changes, on a tree of plain files: the one behind fd,
+ * or with path, the one at path beneath it (symlinks followed). A watch that
+ * cannot be added (ENOSPC: max_user_watches) marks the current read as one
+ * never to cache, since nothing would correct it.
+ */
+static void inventory_watch(struct inventory *inv, int fd, const char *path)
 {
 	char full[PATH_MAX];
 
 	if (inv->watch != INVENTORY_WATCH_INOTIFY)
-		return 0;
-	if ((size_t)snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", inv->sysfs_fd, path) >=
-		    sizeof(full) ||
+		return;
+	if ((size_t)snprintf(full, sizeof(full), "/proc/self/fd/%d%s%s", fd, path ? "/" : "",
+			     path ? path : "") >= sizeof(full) ||
 	    inotify_add_watch(inv->watch_fd, full, INOTIFY_MASK) < 0) {
 		inv->watch_failed = true;
-		return log_debug_errno(errno, "Cannot watch %s/%s: %m", inv->sysfs_root, path);
+		log_debug_errno(errno, "Cannot watch %s/%s: %m", inv->sysfs_root,
+				path ? path : "...");
 	}
-	return 0;
 }
 
 static size_t cache_slot(const struct inventory *inv, uint32_t id)
@@ -369,7 +356,7 @@ static int inventory_read_ids(struct inventory *inv, uint32_t **ret, size_t *ret
 	}
 	if (r < 0)
 		return r;
-	inventory_watch_dir(inv, dirfd(d));
+	inventory_watch(inv, dirfd(d), NULL);
 	while ((errno = 0, de = readdir(d))) {
 		uint32_t id;
 
@@ -515,7 +502,7 @@ static int inventory_read_device(struct inventory *inv, const char *path,
 	size_t len;
 	int r;
 
-	inventory_watch_path(inv, path);
+	inventory_watch(inv, inv->sysfs_fd, path);
 	if ((size_t)snprintf(file, sizeof(file), "%s/uevent", path) >= sizeof(file))
 		return -ENAMETOOLONG;
 	r = beneath_read_file(inv->sysfs_fd, file, buf, sizeof(buf), &len);
@@ -543,7 +530,7 @@ static int inventory_read_group_sysfs(struct inventory *inv, uint32_t id, struct
 	r = beneath_open(inv->sysfs_fd, path, O_RDONLY | O_DIRECTORY, 0, &fd);
 	if (r < 0)
 		return r == -ENOTDIR ? -ENOENT : r;
-	inventory_watch_dir(inv, fd);
+	inventory_watch(inv, fd, NULL);
 	g->id = id;
 	/* getdents64 itself: readdir() would add an fcntl and an fstat per group. */
 	while ((n = getdents64(fd, entries, sizeof(entries))) > 0) {
@@ -596,14 +583,12 @@ int inventory_read_listed_group(struct inventory *inv, uint32_t id, struct inven
 
 	cached = cache_find(inv, id);
 	if (cached) {
-		inv->stats.hits++;
 		copy = group_dup(cached);
 		if (!copy)
 			return -ENOMEM;
 		*ret = copy;
 		return 0;
 	}
-	inv->stats.misses++;
 	g = calloc(1, group_size(INVENTORY_MAX_DEVICES));
 	if (!g)
 		return -ENOMEM;

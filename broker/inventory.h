@@ -36,10 +36,6 @@ enum inventory_watch {
 	INVENTORY_WATCH_INOTIFY, /* inotify (any other tree) */
 };
 
-struct inventory_stats {
-	uint64_t hits, misses, flushes;
-};
-
 struct inventory {
 	int sysfs_fd; /* O_PATH of the sysfs root */
 	int dev_fd;   /* O_PATH of the dev root */
@@ -58,7 +54,6 @@ struct inventory {
 	bool ids_valid;
 	/* A watch could not be added during the current read: do not cache what it read. */
 	bool watch_failed;
-	struct inventory_stats stats;
 };
 
 struct inventory_device {

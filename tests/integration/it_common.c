@@ -137,27 +137,28 @@ pid_t spawn_holder(const char *socket, uid_t uid, unsigned group, int mode, stru
 	return pid;
 }
 
-static struct {
+struct fd_wait {
 	const struct broker *b;
 	int baseline;
-} fd_wait;
+};
 
 static bool fds_back_to_baseline(void *arg)
 {
-	return broker_fd_count(fd_wait.b) == fd_wait.baseline;
+	const struct fd_wait *w = arg;
+
+	return broker_fd_count(w->b) == w->baseline;
 }
 
 void assert_serves_good_client(const struct broker *b, int baseline)
 {
 	struct outcome *o = outcome_new();
 	struct client_args a = {.socket = b->socket, .group = 7, .out = o};
+	struct fd_wait w = {.b = b, .baseline = baseline};
 
 	ck_assert(broker_alive(b));
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
 	ck_assert_msg(o->rc == 0, "alice's lease failed: %s: %s", o->code, o->message);
 	outcome_free(o);
-	fd_wait.b = b;
-	fd_wait.baseline = baseline;
-	ck_assert_msg(wait_until(fds_back_to_baseline, NULL), "broker holds %d fds, baseline %d",
+	ck_assert_msg(wait_until(fds_back_to_baseline, &w), "broker holds %d fds, baseline %d",
 		      broker_fd_count(b), baseline);
 }
