@@ -50,6 +50,7 @@ ALL_CFLAGS := -std=gnu11 -fPIC -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -I. -Ikmod/ua
 
 OBJ := $(BUILD)/obj
 
+COMMON_SRC   := $(wildcard common/*.c)
 PROTOCOL_SRC := $(wildcard protocol/*.c)
 POLICY_SRC   := $(wildcard policy/*.c)
 BROKER_SRC   := $(wildcard broker/*.c)
@@ -61,6 +62,7 @@ INTEG_SRC    := $(wildcard tests/integration/*.c)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
+COMMON_A   := $(BUILD)/libvbcommon.a
 PROTOCOL_A := $(BUILD)/libvbprotocol.a
 POLICY_A   := $(BUILD)/libvbpolicy.a
 TESTLIB_A  := $(BUILD)/libvbtest.a
@@ -83,6 +85,10 @@ $(OBJ)/%.o: %.c
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
+# common/ is the leaf every layer may use; an empty archive is fine.
+$(COMMON_A): $(call objs,$(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
 $(PROTOCOL_A): $(call objs,$(PROTOCOL_SRC))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
@@ -93,20 +99,20 @@ $(TESTLIB_A): $(call objs,$(TESTLIB_SRC))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(BROKERD): $(call objs,$(BROKER_SRC)) $(POLICY_A) $(PROTOCOL_A)
+$(BROKERD): $(call objs,$(BROKER_SRC)) $(POLICY_A) $(PROTOCOL_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # The client library carries its own copy of the protocol code (static archive
 # linked in); only the symbols in client/libvfiobroker.sym are exported.
-$(LIB_SO): $(call objs,$(LIB_SRC)) $(PROTOCOL_A) client/libvfiobroker.sym
+$(LIB_SO): $(call objs,$(LIB_SRC)) $(PROTOCOL_A) $(COMMON_A) client/libvfiobroker.sym
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libvfiobroker.so.$(SOVERSION) \
 		-Wl,--version-script=client/libvfiobroker.sym -o $@ \
-		$(call objs,$(LIB_SRC)) $(PROTOCOL_A) $(JSON_LIBS)
+		$(call objs,$(LIB_SRC)) $(PROTOCOL_A) $(COMMON_A) $(JSON_LIBS)
 	ln -sf libvfiobroker.so.$(SOVERSION) $(BUILD)/libvfiobroker.so
-$(LIB_A): $(call objs,$(LIB_SRC)) $(call objs,$(PROTOCOL_SRC))
+$(LIB_A): $(call objs,$(LIB_SRC)) $(call objs,$(PROTOCOL_SRC)) $(call objs,$(COMMON_SRC))
 	$(AR) rcs $@ $^
 
-$(VFIOCTL): $(call objs,$(VFIOCTL_SRC)) $(LIB_A) $(POLICY_A)
+$(VFIOCTL): $(call objs,$(VFIOCTL_SRC)) $(LIB_A) $(POLICY_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS)
 
 $(BUILD)/vfiobroker.pc: client/vfiobroker.pc.in Makefile
@@ -115,11 +121,11 @@ $(BUILD)/vfiobroker.pc: client/vfiobroker.pc.in Makefile
 
 # ---- tests ---------------------------------------------------------------
 
-$(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_A) $(POLICY_A) $(PROTOCOL_A)
+$(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_A) $(POLICY_A) $(PROTOCOL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 
-$(INTEG_BIN): $(call objs,$(INTEG_SRC)) $(TESTLIB_A) $(LIB_A) $(PROTOCOL_A)
+$(INTEG_BIN): $(call objs,$(INTEG_SRC)) $(TESTLIB_A) $(LIB_A) $(PROTOCOL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 $(call objs,$(INTEG_SRC)): ALL_CFLAGS += $(CHECK_CFLAGS)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/beneath.h"
-#include "broker/cleanup.h"
+#include "common/cleanup.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/connection.h"
-#include "broker/cleanup.h"
 #include "broker/log.h"
 #include "broker/ops.h"
 #include "broker/remove.h"
 #include "broker/server.h"
+#include "common/cleanup.h"
 #include "protocol/message.h"
 #include "protocol/wire.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/holders.h"
-#include "broker/cleanup.h"
+#include "common/cleanup.h"
 
 #include <dirent.h>
 #include <errno.h>

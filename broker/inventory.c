@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/inventory.h"
 #include "broker/beneath.h"
-#include "broker/cleanup.h"
 #include "broker/log.h"
+#include "common/cleanup.h"
 
 #include <dirent.h>
 #include <errno.h>

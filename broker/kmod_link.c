@@ -7,11 +7,11 @@
  * to the holder as the protocol event device-added.
  */
 #include "broker/kmod_link.h"
-#include "broker/cleanup.h"
 #include "broker/inventory.h"
 #include "broker/lease.h"
 #include "broker/log.h"
 #include "broker/ops.h"
+#include "common/cleanup.h"
 #include "protocol/message.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/lease.h"
-#include "broker/cleanup.h"
 #include "broker/log.h"
+#include "common/cleanup.h"
 
 #include <errno.h>
 #include <fcntl.h>

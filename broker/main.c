@@ -11,11 +11,11 @@
 #include "broker/kmod_link.h"
 #include "broker/lease.h"
 #include "broker/log.h"
-#include "broker/sandbox.h"
 #include "broker/merge.h"
 #include "broker/ops.h"
 #include "broker/policy_store.h"
 #include "broker/remove.h"
+#include "broker/sandbox.h"
 #include "broker/server.h"
 #include "policy/policy.h"
 
@@ -86,7 +86,8 @@ static void usage(FILE *f)
 		"                                (default 10; 0: never)\n"
 		"  --idle-timeout SEC            close idle connections (default 0: never)\n"
 		"  --remove-timeout SEC          default wait of a soft removal (default 30)\n"
-		"  --no-sandbox                  keep every capability and no seccomp filter (debugging\n"
+		"  --no-sandbox                  keep every capability and no seccomp filter "
+		"(debugging\n"
 		"                                under strace or valgrind only)\n"
 		"  --version                     print the version and exit\n"
 		"  --help                        print this help and exit\n");

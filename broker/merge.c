@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/merge.h"
-#include "broker/cleanup.h"
 #include "broker/connection.h"
 #include "broker/devnode.h"
 #include "broker/inventory.h"
 #include "broker/log.h"
 #include "broker/ops.h"
+#include "common/cleanup.h"
 
 #include <errno.h>
 #include <linux/kcmp.h>

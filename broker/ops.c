@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/ops.h"
-#include "broker/quarantine.h"
-#include "broker/cleanup.h"
 #include "broker/connection.h"
 #include "broker/devnode.h"
 #include "broker/inventory.h"
@@ -9,8 +7,10 @@
 #include "broker/log.h"
 #include "broker/merge.h"
 #include "broker/policy_store.h"
+#include "broker/quarantine.h"
 #include "broker/remove.h"
 #include "broker/server.h"
+#include "common/cleanup.h"
 #include "protocol/wire.h"
 
 #include <errno.h>
@@ -382,7 +382,8 @@ int ops_check_group(struct broker *b, struct connection *c, uint32_t id, uint32_
 			inventory_group_viable(g, why, sizeof(why));
 		else
 			snprintf(why, sizeof(why),
-				 "group %u holds only PCI bridges: there is no device to lease", group);
+				 "group %u holds only PCI bridges: there is no device to lease",
+				 group);
 		ops_refuse(c, action_verb(action), group, devices, NULL,
 			   ops_error(id, VB_E_NOT_VIABLE, "%s", why));
 		inventory_group_free(g);
@@ -900,7 +901,8 @@ static void ops_explain(struct broker *b, struct connection *c, const struct vb_
 			inventory_group_viable(g, why, sizeof(why));
 		else
 			snprintf(why, sizeof(why),
-				 "group %u holds only PCI bridges: there is no device to lease", group);
+				 "group %u holds only PCI bridges: there is no device to lease",
+				 group);
 		ops_send_error(c, req->id, VB_E_NOT_VIABLE, "%s", why);
 		inventory_group_free(g);
 		return;

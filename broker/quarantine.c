@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/quarantine.h"
 #include "broker/beneath.h"
-#include "broker/cleanup.h"
 #include "broker/connection.h"
 #include "broker/inventory.h"
 #include "broker/kmod_link.h"
 #include "broker/lease.h"
 #include "broker/log.h"
 #include "broker/ops.h"
+#include "common/cleanup.h"
 
 #include <errno.h>
 #include <fcntl.h>

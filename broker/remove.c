@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/remove.h"
-#include "broker/cleanup.h"
 #include "broker/connection.h"
 #include "broker/holders.h"
 #include "broker/inventory.h"
 #include "broker/log.h"
 #include "broker/ops.h"
 #include "broker/pidref.h"
+#include "common/cleanup.h"
 
 #include <errno.h>
 #include <signal.h>

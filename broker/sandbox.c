@@ -9,10 +9,7 @@
 #include <sys/prctl.h>
 
 static const cap_value_t kept_caps[] = {
-	CAP_KILL,
-	CAP_SYS_RESOURCE,
-	CAP_SYS_PTRACE,
-	CAP_DAC_READ_SEARCH,
+	CAP_KILL,      CAP_SYS_RESOURCE, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
 	CAP_NET_ADMIN, /* QUARANTINE and RELEASE of the vfio_quarantine module (GENL_ADMIN_PERM) */
 };
 
@@ -46,8 +43,10 @@ int sandbox_drop_capabilities(void)
 		if (cap_is_kept(c) || !CAP_IS_SUPPORTED(c))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-			return log_error_errno(errno, "Failed to drop capability %d from the "
-						      "bounding set: %m", c);
+			return log_error_errno(errno,
+					       "Failed to drop capability %d from the "
+					       "bounding set: %m",
+					       c);
 	}
 
 	want = cap_init();
@@ -61,7 +60,8 @@ int sandbox_drop_capabilities(void)
 	cap_free(want);
 	if (r < 0)
 		return log_error_errno(r, "Failed to drop capabilities: %m");
-	/* Seccomp without CAP_SYS_ADMIN needs no_new_privs; it also fits a daemon that never execs. */
+	/* Seccomp without CAP_SYS_ADMIN needs no_new_privs; it also fits a daemon that never execs.
+	 */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return log_error_errno(errno, "Failed to set no_new_privs: %m");
 	return 0;
@@ -76,22 +76,113 @@ int sandbox_drop_capabilities(void)
  * that reconnects to the vfio_quarantine module after a reload.
  */
 static const char *const allowed_syscalls[] = {
-	"accept4", "access", "bind", "brk", "capget", "clock_getres", "clock_gettime",
-	"clock_nanosleep", "close", "close_range", "connect", "dup", "dup2", "dup3",
-	"epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "eventfd2", "exit",
-	"exit_group", "faccessat", "faccessat2", "fcntl", "fstat", "fstatfs", "futex",
-	"getdents64", "getegid", "geteuid", "getgid", "getgroups", "getpeername", "getpid",
-	"getppid", "getrandom", "getresgid", "getresuid", "getrlimit", "getsockname",
-	"getsockopt", "gettid", "gettimeofday", "getuid", "inotify_add_watch", "inotify_init1",
-	"inotify_rm_watch", "ioctl", "kcmp", "kill", "lseek", "lstat", "madvise",
-	"memfd_create", "mmap", "mprotect", "mremap", "munmap", "nanosleep", "newfstatat",
-	"open", "openat", "openat2", "pidfd_open", "pidfd_send_signal", "pipe2", "poll",
-	"ppoll", "prctl", "pread64", "prlimit64", "read", "readlink", "readlinkat", "readv",
-	"recvfrom", "recvmsg", "restart_syscall", "rseq", "rt_sigaction", "rt_sigprocmask",
-	"rt_sigreturn", "sched_getaffinity", "sched_yield", "sendmmsg", "sendmsg", "sendto",
-	"set_robust_list", "setsockopt", "shutdown", "sigaltstack", "signalfd4", "socket",
-	"stat", "statfs", "statx", "sysinfo", "tgkill", "timerfd_create", "timerfd_gettime",
-	"timerfd_settime", "uname", "unlink", "unlinkat", "waitid", "write", "writev",
+	"accept4",
+	"access",
+	"bind",
+	"brk",
+	"capget",
+	"clock_getres",
+	"clock_gettime",
+	"clock_nanosleep",
+	"close",
+	"close_range",
+	"connect",
+	"dup",
+	"dup2",
+	"dup3",
+	"epoll_create1",
+	"epoll_ctl",
+	"epoll_pwait",
+	"epoll_wait",
+	"eventfd2",
+	"exit",
+	"exit_group",
+	"faccessat",
+	"faccessat2",
+	"fcntl",
+	"fstat",
+	"fstatfs",
+	"futex",
+	"getdents64",
+	"getegid",
+	"geteuid",
+	"getgid",
+	"getgroups",
+	"getpeername",
+	"getpid",
+	"getppid",
+	"getrandom",
+	"getresgid",
+	"getresuid",
+	"getrlimit",
+	"getsockname",
+	"getsockopt",
+	"gettid",
+	"gettimeofday",
+	"getuid",
+	"inotify_add_watch",
+	"inotify_init1",
+	"inotify_rm_watch",
+	"ioctl",
+	"kcmp",
+	"kill",
+	"lseek",
+	"lstat",
+	"madvise",
+	"memfd_create",
+	"mmap",
+	"mprotect",
+	"mremap",
+	"munmap",
+	"nanosleep",
+	"newfstatat",
+	"open",
+	"openat",
+	"openat2",
+	"pidfd_open",
+	"pidfd_send_signal",
+	"pipe2",
+	"poll",
+	"ppoll",
+	"prctl",
+	"pread64",
+	"prlimit64",
+	"read",
+	"readlink",
+	"readlinkat",
+	"readv",
+	"recvfrom",
+	"recvmsg",
+	"restart_syscall",
+	"rseq",
+	"rt_sigaction",
+	"rt_sigprocmask",
+	"rt_sigreturn",
+	"sched_getaffinity",
+	"sched_yield",
+	"sendmmsg",
+	"sendmsg",
+	"sendto",
+	"set_robust_list",
+	"setsockopt",
+	"shutdown",
+	"sigaltstack",
+	"signalfd4",
+	"socket",
+	"stat",
+	"statfs",
+	"statx",
+	"sysinfo",
+	"tgkill",
+	"timerfd_create",
+	"timerfd_gettime",
+	"timerfd_settime",
+	"uname",
+	"unlink",
+	"unlinkat",
+	"waitid",
+	"write",
+	"writev",
 };
 
 /*
@@ -100,8 +191,16 @@ static const char *const allowed_syscalls[] = {
  */
 #if defined(__SANITIZE_ADDRESS__)
 static const char *const sanitizer_syscalls[] = {
-	"clone", "clone3", "ptrace", "wait4", "sched_getaffinity", "rt_sigtimedwait",
-	"getdents", "pipe", "sched_setaffinity", "mincore",
+	"clone",
+	"clone3",
+	"ptrace",
+	"wait4",
+	"sched_getaffinity",
+	"rt_sigtimedwait",
+	"getdents",
+	"pipe",
+	"sched_setaffinity",
+	"mincore",
 };
 #endif
 

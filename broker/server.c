@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/server.h"
-#include "broker/cleanup.h"
 #include "broker/connection.h"
 #include "broker/identity.h"
 #include "broker/lease.h"
 #include "broker/log.h"
 #include "broker/ops.h"
+#include "common/cleanup.h"
 #include "protocol/message.h"
 #include "protocol/wire.h"
 
@@ -460,8 +460,8 @@ static int server_bind(struct server *s, const char *path)
 	strcpy(sa.sun_path, path);
 	/* "sock" and "/run/x/sock" alike: the temporary name sits beside the socket. */
 	if (base)
-		k = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%.*s/.%s.%d",
-			     (int)(base - path), path, base + 1, (int)getpid());
+		k = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%.*s/.%s.%d", (int)(base - path),
+			     path, base + 1, (int)getpid());
 	else
 		k = snprintf(tmp.sun_path, sizeof(tmp.sun_path), ".%s.%d", path, (int)getpid());
 	if (k < 0 || (size_t)k >= sizeof(tmp.sun_path))

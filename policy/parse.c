@@ -10,10 +10,10 @@
  * a warning and the entry matches nobody.
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,8 +229,7 @@ static int parser_check_keys(struct parser *P, struct json_object *obj, struct j
 					list);
 	}
 	/* The scanner and json-c must agree; if they ever do not, refuse rather than guess. */
-	json_object_object_foreach(obj, key, val)
-	{
+	json_object_object_foreach (obj, key, val) {
 		bool ok = false;
 
 		(void)val;
@@ -1001,8 +1000,7 @@ static size_t utf8_sequence_length(const char *s, size_t len)
  * counts the members of the top-level object: json-c keeps only the last of duplicate
  * names, so a count that differs from json-c's means a duplicate.  NULL if clean.
  */
-static const char *json_prescan(const char *buf, size_t len, size_t *ret_members,
-				size_t *ret_at)
+static const char *json_prescan(const char *buf, size_t len, size_t *ret_members, size_t *ret_at)
 {
 	bool in_string = false;
 	unsigned depth = 0;
@@ -1015,7 +1013,8 @@ static const char *json_prescan(const char *buf, size_t len, size_t *ret_members
 			if (c == '"') {
 				in_string = false;
 			} else if (c < 0x20) {
-				return *ret_at = i, "a control character in a string must be escaped";
+				return *ret_at = i,
+				       "a control character in a string must be escaped";
 			} else if (c >= 0x80) {
 				size_t n = utf8_sequence_length(buf + i, len - i);
 

@@ -10,11 +10,12 @@
 #include <string.h>
 
 static const char *const op_names[_VB_OP_MAX] = {
-	[VB_OP_HELLO] = "hello",     [VB_OP_LIST] = "list",       [VB_OP_LEASE] = "lease",
-	[VB_OP_RELEASE] = "release", [VB_OP_MERGE] = "merge",     [VB_OP_UNMERGE] = "unmerge",
-	[VB_OP_LEASES] = "leases",   [VB_OP_REMOVE] = "remove",   [VB_OP_RELOAD] = "reload",
-	[VB_OP_EXPLAIN] = "explain", [VB_OP_QUARANTINE] = "quarantine",
-	[VB_OP_UNQUARANTINE] = "unquarantine",
+	[VB_OP_HELLO] = "hello",	   [VB_OP_LIST] = "list",
+	[VB_OP_LEASE] = "lease",	   [VB_OP_RELEASE] = "release",
+	[VB_OP_MERGE] = "merge",	   [VB_OP_UNMERGE] = "unmerge",
+	[VB_OP_LEASES] = "leases",	   [VB_OP_REMOVE] = "remove",
+	[VB_OP_RELOAD] = "reload",	   [VB_OP_EXPLAIN] = "explain",
+	[VB_OP_QUARANTINE] = "quarantine", [VB_OP_UNQUARANTINE] = "unquarantine",
 };
 
 static const char *const status_names[_VB_STATUS_MAX] = {
@@ -339,8 +340,9 @@ static int decode_op_args(const struct request_view *o, struct vb_request *r,
 			return decode_fail(err, VB_E_BAD_REQUEST,
 					   "\"device\" must be a PCI address like 0000:01:00.0");
 		if ((r->group >= 0) == (r->device[0] != '\0'))
-			return decode_fail(err, VB_E_BAD_REQUEST,
-					   "\"lease\" needs exactly one of \"group\" and \"device\"");
+			return decode_fail(
+				err, VB_E_BAD_REQUEST,
+				"\"lease\" needs exactly one of \"group\" and \"device\"");
 		return 0;
 	case VB_OP_RELEASE:
 	case VB_OP_UNMERGE:
@@ -372,7 +374,8 @@ static int decode_op_args(const struct request_view *o, struct vb_request *r,
 		n = json_object_array_length(a);
 		if (n < 1 || n > VB_MAX_MERGE_GROUPS)
 			return decode_fail(err, VB_E_BAD_REQUEST,
-					   "\"groups\" must list 1 to %d groups", VB_MAX_MERGE_GROUPS);
+					   "\"groups\" must list 1 to %d groups",
+					   VB_MAX_MERGE_GROUPS);
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *e = json_object_array_get_idx(a, i);
 			int64_t g;
@@ -675,8 +678,7 @@ static const char *view_unknown_key(const struct request_view *v, enum vb_op op)
 				return v->members[i].key;
 		return NULL;
 	}
-	json_object_object_foreach(v->o, key, val)
-	{
+	json_object_object_foreach (v->o, key, val) {
 		(void)val;
 		if (!key_known(op, key))
 			return key;
@@ -854,10 +856,12 @@ int vb_request_encode(const struct vb_request *r, char *buf, size_t size, size_t
 	}
 	case VB_OP_REMOVE:
 		json_object_object_add(o, "group", json_object_new_int(r->group));
-		json_object_object_add(o, "mode", json_object_new_string(
-							  r->mode == VB_REMOVE_HARD ? "hard" : "soft"));
+		json_object_object_add(
+			o, "mode",
+			json_object_new_string(r->mode == VB_REMOVE_HARD ? "hard" : "soft"));
 		if (r->timeout_ms)
-			json_object_object_add(o, "timeout_ms", json_object_new_int64(r->timeout_ms));
+			json_object_object_add(o, "timeout_ms",
+					       json_object_new_int64(r->timeout_ms));
 		break;
 	case VB_OP_EXPLAIN:
 		json_object_object_add(o, "group", json_object_new_int(r->group));
@@ -1206,8 +1210,8 @@ struct json_object *vb_group_info_to_json(const struct vb_group_info *g)
 		json_object_object_add(dj, "vendor", json_object_new_string(d->vendor));
 		json_object_object_add(dj, "device", json_object_new_string(d->device));
 		json_object_object_add(dj, "class", json_object_new_string(d->class_));
-		json_object_object_add(dj, "driver", d->driver[0] ? json_object_new_string(d->driver)
-								   : NULL);
+		json_object_object_add(dj, "driver",
+				       d->driver[0] ? json_object_new_string(d->driver) : NULL);
 		json_object_array_add(devs, dj);
 	}
 	json_object_object_add(o, "devices", devs);
@@ -1234,7 +1238,8 @@ int vb_group_info_from_json(struct json_object *o, struct vb_group_info *ret)
 	g.group = (uint32_t)vb_body_int(o, "group", 0);
 	g.viable = vb_body_bool(o, "viable", false);
 	g.allowed = vb_body_bool(o, "allowed", false);
-	if (json_object_object_get_ex(o, "holder", &h) && json_object_is_type(h, json_type_object)) {
+	if (json_object_object_get_ex(o, "holder", &h) &&
+	    json_object_is_type(h, json_type_object)) {
 		g.held = true;
 		g.holder_uid = (uint32_t)vb_body_int(h, "uid", 0);
 		g.holder_pid = (int32_t)vb_body_int(h, "pid", 0);

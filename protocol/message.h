@@ -12,15 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VB_PROTOCOL_VERSION 1
+#define VB_PROTOCOL_VERSION	1
 #define VB_PROTOCOL_MIN_VERSION 1
 
-#define VB_MAX_JSON_DEPTH 8
-#define VB_MAX_MERGE_GROUPS 16
-#define VB_MAX_GROUP_ID 0x7fffffff
-#define VB_ADDRESS_MAX 16 /* "dddd:bb:dd.f" and a NUL */
-#define VB_NAME_MAX 64
-#define VB_MESSAGE_MAX 512
+#define VB_MAX_JSON_DEPTH	 8
+#define VB_MAX_MERGE_GROUPS	 16
+#define VB_MAX_GROUP_ID		 0x7fffffff
+#define VB_ADDRESS_MAX		 16 /* "dddd:bb:dd.f" and a NUL */
+#define VB_NAME_MAX		 64
+#define VB_MESSAGE_MAX		 512
 #define VB_MAX_REMOVE_TIMEOUT_MS (3600u * 1000u)
 
 enum vb_op {
@@ -62,9 +62,9 @@ enum vb_remove_mode {
 
 enum vb_event {
 	VB_EVENT_REMOVE_REQUESTED, /* an admin asks the holder to give the group back */
-	VB_EVENT_REVOKED,          /* the lease was taken away (hard removal) */
-	VB_EVENT_RELEASED,         /* a lease ended: the group file is really closed */
-	VB_EVENT_DEVICE_ADDED,     /* a device appeared in a group the client holds */
+	VB_EVENT_REVOKED,	   /* the lease was taken away (hard removal) */
+	VB_EVENT_RELEASED,	   /* a lease ended: the group file is really closed */
+	VB_EVENT_DEVICE_ADDED,	   /* a device appeared in a group the client holds */
 	_VB_EVENT_MAX,
 };
 
@@ -72,17 +72,17 @@ enum vb_event {
 struct vb_request {
 	uint32_t id;
 	enum vb_op op;
-	uint32_t version;              /* hello */
-	char client[VB_NAME_MAX];      /* hello: free-form client name, optional */
-	int32_t group;                 /* lease, release, unmerge, remove, explain; -1 absent */
-	char device[VB_ADDRESS_MAX];   /* lease by device address; "" absent */
+	uint32_t version;	     /* hello */
+	char client[VB_NAME_MAX];    /* hello: free-form client name, optional */
+	int32_t group;		     /* lease, release, unmerge, remove, explain; -1 absent */
+	char device[VB_ADDRESS_MAX]; /* lease by device address; "" absent */
 	uint32_t groups[VB_MAX_MERGE_GROUPS]; /* merge */
 	size_t n_groups;
-	enum vb_remove_mode mode;      /* remove */
-	uint32_t timeout_ms;           /* remove --soft; 0 = broker default */
-	int64_t uid;                   /* explain: the user to explain for; -1 absent */
-	char user[VB_NAME_MAX];        /* explain: or by name; "" absent */
-	bool restore;                  /* unquarantine: give the devices back to their drivers */
+	enum vb_remove_mode mode; /* remove */
+	uint32_t timeout_ms;	  /* remove --soft; 0 = broker default */
+	int64_t uid;		  /* explain: the user to explain for; -1 absent */
+	char user[VB_NAME_MAX];	  /* explain: or by name; "" absent */
+	bool restore;		  /* unquarantine: give the devices back to their drivers */
 };
 
 /* Why a request could not be decoded, with the id to echo when it was readable. */
@@ -96,13 +96,13 @@ struct vb_decode_error {
 /* One decoded reply or event (client side). body owns the whole object. */
 struct vb_reply {
 	bool is_event;
-	enum vb_event event;       /* events */
-	uint32_t id;               /* replies */
+	enum vb_event event; /* events */
+	uint32_t id;	     /* replies */
 	bool ok;
-	bool more;                 /* a chunked reply continues in the next packet */
-	enum vb_status code;       /* errors */
+	bool more;	     /* a chunked reply continues in the next packet */
+	enum vb_status code; /* errors */
 	char message[VB_MESSAGE_MAX];
-	struct json_object *body;  /* the whole packet; fields read with the accessors below */
+	struct json_object *body; /* the whole packet; fields read with the accessors below */
 };
 
 const char *vb_op_to_string(enum vb_op op);
@@ -168,16 +168,16 @@ bool vb_body_bool(struct json_object *body, const char *key, bool def);
 
 struct vb_device_info {
 	char address[VB_ADDRESS_MAX];
-	char vendor[5];  /* 4 lowercase hex digits */
+	char vendor[5]; /* 4 lowercase hex digits */
 	char device[5];
-	char class_[7];  /* 6 hex digits */
+	char class_[7];		    /* 6 hex digits */
 	char driver[VB_DRIVER_MAX]; /* "" when no driver is bound */
 };
 
 struct vb_group_info {
 	uint32_t group;
-	bool viable;     /* every member is on vfio-pci or has no driver */
-	bool allowed;    /* policy lets the asking caller lease it */
+	bool viable;  /* every member is on vfio-pci or has no driver */
+	bool allowed; /* policy lets the asking caller lease it */
 	bool held;
 	uint32_t holder_uid;
 	int32_t holder_pid;
@@ -191,7 +191,7 @@ struct vb_lease_info {
 	int32_t pid;
 	uint64_t since_usec; /* CLOCK_REALTIME */
 	char rule[VB_NAME_MAX + 1];
-	char state[16];      /* held, releasing, removing */
+	char state[16];	       /* held, releasing, removing */
 	uint32_t container_id; /* 0: not merged; leases sharing a container share the id */
 };
 

@@ -15,8 +15,9 @@
 #define VB_MAX_FDS 4
 
 enum vb_wire_flags {
-	VB_WIRE_TRUNCATED = 1 << 0,   /* the packet was larger than the buffer: payload discarded */
-	VB_WIRE_FDS_DROPPED = 1 << 1, /* more fds than max_fds arrived: all extra ones were closed */
+	VB_WIRE_TRUNCATED = 1 << 0, /* the packet was larger than the buffer: payload discarded */
+	VB_WIRE_FDS_DROPPED =
+		1 << 1, /* more fds than max_fds arrived: all extra ones were closed */
 };
 
 /*

@@ -137,8 +137,10 @@ static int private_tmp(const char *build)
 		return 0;
 	/* A checkout under /tmp (CI clones there) would vanish under the tmpfs. */
 	if (strncmp(build, "/tmp/", 5) == 0) {
-		fprintf(stderr, "bench: %s is under /tmp: keeping the host's /tmp for the "
-				"simulated trees\n", build);
+		fprintf(stderr,
+			"bench: %s is under /tmp: keeping the host's /tmp for the "
+			"simulated trees\n",
+			build);
 		return 0;
 	}
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||

@@ -614,7 +614,7 @@ int report_finish(const struct bench_env *env, double total_s)
 	json_object_object_add(cfg, "time", json_object_new_int64((int64_t)time(NULL)));
 	json_object_object_add(root, "config", cfg);
 	if (extra_json) {
-		json_object_object_foreach(extra_json, k, v)
+		json_object_object_foreach (extra_json, k, v)
 			json_object_object_add(root, k, json_object_get(v));
 	}
 

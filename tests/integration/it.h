@@ -10,31 +10,31 @@
 /* The policy most tests run under. */
 #define IT_POLICY                                                                                  \
 	"{\"rules\": [\n"                                                                          \
-	"  {\"name\": \"alice-nics\", \"users\": [2000],\n"                                       \
-	"   \"devices\": [{\"address\": \"0000:01:00.0\"}, {\"address\": \"0000:02:00.0\"},\n"    \
+	"  {\"name\": \"alice-nics\", \"users\": [2000],\n"                                        \
+	"   \"devices\": [{\"address\": \"0000:01:00.0\"}, {\"address\": \"0000:02:00.0\"},\n"     \
 	"                 {\"address\": \"0000:03:00.0\"}],\n"                                     \
 	"   \"allow\": [\"lease\", \"merge\"], \"memlock\": \"64M\"},\n"                           \
 	"  {\"name\": \"carol-nic\", \"users\": [2002], \"devices\": [{\"iommu_group\": 7}]},\n"   \
-	"  {\"name\": \"bridge-half\", \"users\": [2000], \"devices\": [{\"address\": "           \
+	"  {\"name\": \"bridge-half\", \"users\": [2000], \"devices\": [{\"address\": "            \
 	"\"0000:05:01.0\"}]}\n"                                                                    \
 	"]}\n"
 
 /* What a client child reports back to the test through shared memory. */
 struct outcome {
-	int rc;             /* 0 or -errno from the library */
-	char code[32];      /* broker error code, "" on success */
-	char message[512];  /* broker error message */
-	int value;          /* op-specific: a group, a count, an rlimit in MiB ... */
-	char text[2048];    /* op-specific text */
+	int rc;		   /* 0 or -errno from the library */
+	char code[32];	   /* broker error code, "" on success */
+	char message[512]; /* broker error message */
+	int value;	   /* op-specific: a group, a count, an rlimit in MiB ... */
+	char text[2048];   /* op-specific text */
 };
 
 /* What client_lease does once it holds its lease (client_args.mode). */
 enum {
-	HOLD_NONE,          /* lease, report, exit */
-	HOLD_UNTIL_GO,      /* lease, report, wait for go, exit */
-	HOLD_IN_CHILD,      /* lease, fork a child that keeps the fd until go, exit at once */
-	HOLD_COOPERATE,     /* lease, wait for remove-requested, close + release, exit */
-	HOLD_IGNORE,        /* lease and sleep until killed */
+	HOLD_NONE,	/* lease, report, exit */
+	HOLD_UNTIL_GO,	/* lease, report, wait for go, exit */
+	HOLD_IN_CHILD,	/* lease, fork a child that keeps the fd until go, exit at once */
+	HOLD_COOPERATE, /* lease, wait for remove-requested, close + release, exit */
+	HOLD_IGNORE,	/* lease and sleep until killed */
 };
 
 /* A MAP_SHARED outcome that survives the client's fork. */
@@ -49,9 +49,9 @@ struct client_args {
 	unsigned group;
 	const char *device;
 	struct outcome *out;
-	struct signal_pipe *ready;  /* the client writes 'L' once it holds its lease */
-	struct signal_pipe *go;     /* ... and waits for a byte here before finishing */
-	int mode;                   /* client-specific behaviour switch */
+	struct signal_pipe *ready; /* the client writes 'L' once it holds its lease */
+	struct signal_pipe *go;	   /* ... and waits for a byte here before finishing */
+	int mode;		   /* client-specific behaviour switch */
 };
 
 /* Leases args->group (or args->device), reports, then optionally holds. */

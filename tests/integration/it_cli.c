@@ -125,8 +125,7 @@ START_TEST(test_lease_returns_the_commands_exit_status_and_ends_the_lease)
 {
 	struct cmd_result r;
 
-	vfioctl_run(&r, UID_ALICE, "lease", "0000:01:00.0", "--", "/bin/sh", "-c", "exit 3",
-		    NULL);
+	vfioctl_run(&r, UID_ALICE, "lease", "0000:01:00.0", "--", "/bin/sh", "-c", "exit 3", NULL);
 	ck_assert_int_eq(r.status, 3);
 	/* The lease ended with the command: another allowed user gets the group. */
 	vfioctl_run(&r, UID_CAROL, "lease", "7", "--", "/bin/true", NULL);
@@ -199,8 +198,9 @@ START_TEST(test_policy_check_accepts_good_and_names_file_and_line_of_bad)
 	vfioctl_run(&r, 0, "policy", "check", B.policy_dir, NULL);
 	ck_assert_msg(r.status == 0, "status %d: %s%s", r.status, r.out, r.err);
 	ck_assert_msg(strstr(r.out, "3 rules"), "stdout: %s", r.out);
-	broker_write_policy(&B, "20-bad.json", "{\"rules\": [\n{\"name\": \"b\", \"users\": [1],\n"
-					       "\"devices\": [{\"colour\": \"red\"}]}]}\n");
+	broker_write_policy(&B, "20-bad.json",
+			    "{\"rules\": [\n{\"name\": \"b\", \"users\": [1],\n"
+			    "\"devices\": [{\"colour\": \"red\"}]}]}\n");
 	vfioctl_run(&r, 0, "policy", "check", B.policy_dir, NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "20-bad.json:3"), "stderr: %s", r.err);

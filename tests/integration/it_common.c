@@ -10,11 +10,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-
 struct outcome *outcome_new(void)
 {
-	struct outcome *o = mmap(NULL, sizeof(*o), PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct outcome *o =
+		mmap(NULL, sizeof(*o), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	ck_assert_ptr_ne(o, MAP_FAILED);
 	memset(o, 0, sizeof(*o));
@@ -124,8 +123,8 @@ int client_lease(void *arg)
 pid_t spawn_holder(const char *socket, uid_t uid, unsigned group, int mode, struct outcome *o,
 		   struct signal_pipe *ready, struct signal_pipe *go)
 {
-	struct client_args a = {.socket = socket, .group = group, .out = o, .mode = mode,
-				.ready = ready, .go = go};
+	struct client_args a = {
+		.socket = socket, .group = group, .out = o, .mode = mode, .ready = ready, .go = go};
 	pid_t pid;
 
 	signal_pipe_init(ready);

@@ -145,7 +145,9 @@ START_TEST(test_fd_flood_is_closed_and_refused)
 	} control = {0};
 	const char *req = "{\"id\":4,\"op\":\"list\"}";
 	struct iovec iov = {.iov_base = (void *)req, .iov_len = strlen(req)};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.b,
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.b,
 			     .msg_controllen = sizeof(control.b)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
@@ -231,7 +233,8 @@ START_TEST(test_malformed_values_each_get_a_typed_error)
 		"{\"id\":2,\"op\":\"lease\",\"group\":\"7\"}",
 		"{\"id\":2,\"op\":\"lease\",\"device\":\"../../../../etc/shadow\"}",
 		"{\"id\":2,\"op\":\"lease\",\"group\":7,\"group\":8}",
-		"{\"id\":2,\"op\":\"list\",\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+		"{\"id\":2,\"op\":\"list\",\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]"
+		"]]]]]]]]]]}",
 		"{\"id\":2,\"op\":\"remove\",\"group\":7,\"mode\":\"soft\",\"timeout_ms\":1e9}",
 		"{\"id\":2,\"op\\u0000x\":\"list\",\"op\":\"list\"}",
 		"{'id':2,'op':'list'}",
@@ -258,7 +261,9 @@ static int send_with_creds(int fd, const char *text, pid_t pid, uid_t uid, gid_t
 	} control = {0};
 	struct ucred cred = {.pid = pid, .uid = uid, .gid = gid};
 	struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.b,
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.b,
 			     .msg_controllen = sizeof(control.b)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 

@@ -29,7 +29,8 @@ int main(void)
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
 		/* Seccomp and valgrind do not mix: under memcheck the broker runs unsandboxed. */
 		if (suites[i] == suite_sandbox && getenv("VB_VALGRIND")) {
-			printf("NOTE: the sandbox suite does not run under valgrind (the broker runs "
+			printf("NOTE: the sandbox suite does not run under valgrind (the broker "
+			       "runs "
 			       "with --no-sandbox there)\n");
 			continue;
 		}

@@ -37,9 +37,10 @@ START_TEST(test_broken_policy_on_sighup_keeps_the_old_policy)
 {
 	struct outcome *o = outcome_new();
 
-	broker_write_policy(&B, "20-broken.json", "{\"rules\": [\n  {\"name\": \"x\",\n"
-						  "   \"users\": [2001], \"devices\": [{\"vendor\": "
-						  "\"zzzz\"}]}]}\n");
+	broker_write_policy(&B, "20-broken.json",
+			    "{\"rules\": [\n  {\"name\": \"x\",\n"
+			    "   \"users\": [2001], \"devices\": [{\"vendor\": "
+			    "\"zzzz\"}]}]}\n");
 	kill(B.pid, SIGHUP);
 	ck_assert(broker_log_wait(&B, "20-broken.json:3"));
 	ck_assert(broker_alive(&B));
@@ -70,8 +71,9 @@ START_TEST(test_good_policy_change_is_picked_up_without_a_signal)
 
 	ck_assert_int_eq(lease_as(UID_BOB, 8, o), -EACCES);
 	/* The broker watches its policy directory. */
-	broker_write_policy(&B, "30-bob.json", "{\"rules\": [{\"name\": \"bob-8\", \"users\": "
-					       "[2001], \"devices\": [{\"iommu_group\": 8}]}]}");
+	broker_write_policy(&B, "30-bob.json",
+			    "{\"rules\": [{\"name\": \"bob-8\", \"users\": "
+			    "[2001], \"devices\": [{\"iommu_group\": 8}]}]}");
 	ck_assert(broker_log_wait(&B, "EVENT=reload"));
 	for (int i = 0; i < 100 && lease_as(UID_BOB, 8, o) != 0; i++)
 		usleep(50000);
@@ -85,9 +87,10 @@ START_TEST(test_deny_rule_added_by_reload_takes_effect)
 	struct outcome *o = outcome_new();
 
 	ck_assert_int_eq(lease_as(UID_ALICE, 7, o), 0);
-	broker_write_policy(&B, "05-deny.json", "{\"rules\": [{\"name\": \"no-7\", \"effect\": "
-						"\"deny\", \"users\": [2000], \"devices\": "
-						"[{\"iommu_group\": 7}]}]}");
+	broker_write_policy(&B, "05-deny.json",
+			    "{\"rules\": [{\"name\": \"no-7\", \"effect\": "
+			    "\"deny\", \"users\": [2000], \"devices\": "
+			    "[{\"iommu_group\": 7}]}]}");
 	kill(B.pid, SIGHUP);
 	ck_assert(broker_log_wait(&B, "EVENT=reload"));
 	ck_assert_int_eq(lease_as(UID_ALICE, 7, o), -EACCES);
@@ -101,8 +104,9 @@ START_TEST(test_world_writable_policy_file_is_refused)
 	struct outcome *o = outcome_new();
 	char path[PATH_MAX + 32];
 
-	broker_write_policy(&B, "30-open.json", "{\"rules\": [{\"name\": \"bob-8\", \"users\": "
-						"[2001], \"devices\": [{\"iommu_group\": 8}]}]}");
+	broker_write_policy(&B, "30-open.json",
+			    "{\"rules\": [{\"name\": \"bob-8\", \"users\": "
+			    "[2001], \"devices\": [{\"iommu_group\": 8}]}]}");
 	snprintf(path, sizeof(path), "%s/30-open.json", B.policy_dir);
 	ck_assert_int_eq(chmod(path, 0666), 0);
 	kill(B.pid, SIGHUP);

@@ -7,9 +7,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <unistd.h>
 
 static struct broker B;
 
@@ -37,7 +37,8 @@ static bool status_field(pid_t pid, const char *key, char *value, size_t size)
 	ck_assert_ptr_nonnull(f);
 	while (!found && fgets(line, sizeof(line), f)) {
 		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			snprintf(value, size, "%s", line + klen + 1 + strspn(line + klen + 1, "\t "));
+			snprintf(value, size, "%s",
+				 line + klen + 1 + strspn(line + klen + 1, "\t "));
 			value[strcspn(value, "\n")] = '\0';
 			found = true;
 		}

@@ -12,14 +12,14 @@
 
 /* Test uids and gids: no passwd entries needed. */
 #define UID_ALICE 2000
-#define UID_BOB 2001
+#define UID_BOB	  2001
 #define UID_CAROL 2002
 #define GID_USERS 2100 /* a supplementary group some tests grant by */
 
 struct broker {
 	pid_t pid;
 	struct sim_tree sim;
-	char dir[256];            /* scratch: socket, policy dir, log */
+	char dir[256]; /* scratch: socket, policy dir, log */
 	char socket[PATH_MAX];
 	char policy_dir[PATH_MAX];
 	char log[PATH_MAX];

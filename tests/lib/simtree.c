@@ -166,8 +166,7 @@ static int set_driver_link(struct sim_tree *t, const char *address, const char *
 	return symlink(target, link) < 0 ? -errno : 0;
 }
 
-int sim_tree_add_group(struct sim_tree *t, unsigned group, const struct sim_device *devs,
-		       size_t n)
+int sim_tree_add_group(struct sim_tree *t, unsigned group, const struct sim_device *devs, size_t n)
 {
 	char gdir[PATH_MAX], ddir[PATH_MAX], p[PATH_MAX], target[PATH_MAX], content[64];
 	int r;

@@ -26,8 +26,7 @@ struct sim_tree {
 /* sim_tree_create makes an empty tree under a new /tmp directory. 0 or -errno. */
 int sim_tree_create(struct sim_tree *t);
 /* sim_tree_add_group adds IOMMU group `group` with its member devices. */
-int sim_tree_add_group(struct sim_tree *t, unsigned group, const struct sim_device *devs,
-		       size_t n);
+int sim_tree_add_group(struct sim_tree *t, unsigned group, const struct sim_device *devs, size_t n);
 /* sim_tree_set_driver rebinds a device (driver NULL: unbound). */
 int sim_tree_set_driver(struct sim_tree *t, const char *address, const char *driver);
 /* sim_tree_group_path writes the path of /dev/vfio/GROUP in the tree. */

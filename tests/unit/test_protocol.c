@@ -36,9 +36,8 @@ START_TEST(test_hello_decodes_version_and_client)
 	struct vb_request r;
 	struct vb_decode_error err;
 
-	ck_assert_int_eq(decode("{\"id\":1,\"op\":\"hello\",\"version\":1,\"client\":\"t\"}", &r,
-				&err),
-			 0);
+	ck_assert_int_eq(
+		decode("{\"id\":1,\"op\":\"hello\",\"version\":1,\"client\":\"t\"}", &r, &err), 0);
 	ck_assert_int_eq(r.op, VB_OP_HELLO);
 	ck_assert_uint_eq(r.id, 1);
 	ck_assert_uint_eq(r.version, 1);
@@ -54,8 +53,8 @@ START_TEST(test_lease_by_group_and_by_device)
 	ck_assert_int_eq(decode("{\"id\":7,\"op\":\"lease\",\"group\":12}", &r, &err), 0);
 	ck_assert_int_eq(r.group, 12);
 	ck_assert_str_eq(r.device, "");
-	ck_assert_int_eq(decode("{\"id\":7,\"op\":\"lease\",\"device\":\"0000:0A:1f.7\"}", &r, &err),
-			 0);
+	ck_assert_int_eq(
+		decode("{\"id\":7,\"op\":\"lease\",\"device\":\"0000:0A:1f.7\"}", &r, &err), 0);
 	ck_assert_int_eq(r.group, -1);
 	ck_assert_str_eq(r.device, "0000:0a:1f.7");
 }
@@ -216,9 +215,8 @@ START_TEST(test_remove_modes)
 	struct vb_request r;
 	struct vb_decode_error err;
 
-	ck_assert_int_eq(decode("{\"id\":1,\"op\":\"remove\",\"group\":3,\"mode\":\"hard\"}", &r,
-				&err),
-			 0);
+	ck_assert_int_eq(
+		decode("{\"id\":1,\"op\":\"remove\",\"group\":3,\"mode\":\"hard\"}", &r, &err), 0);
 	ck_assert_int_eq(r.mode, VB_REMOVE_HARD);
 	ck_assert_int_eq(decode("{\"id\":1,\"op\":\"remove\",\"group\":3,\"mode\":\"soft\","
 				"\"timeout_ms\":1500}",
@@ -344,8 +342,13 @@ START_TEST(test_group_info_round_trip)
 		{"0000:05:01.0", "8086", "100e", "020000", "vfio-pci"},
 		{"0000:05:02.0", "8086", "100e", "020000", ""},
 	};
-	struct vb_group_info in = {.group = 9, .viable = true, .allowed = false, .held = true,
-				   .holder_uid = 2000, .holder_pid = 77, .n_devices = 2,
+	struct vb_group_info in = {.group = 9,
+				   .viable = true,
+				   .allowed = false,
+				   .held = true,
+				   .holder_uid = 2000,
+				   .holder_pid = 77,
+				   .n_devices = 2,
 				   .devices = devs};
 	struct vb_group_info out;
 	struct json_object *o = vb_group_info_to_json(&in);
@@ -388,9 +391,8 @@ START_TEST(test_wire_passes_fds_and_closes_a_flood)
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ck_assert_int_eq(vb_wire_send(sv[0], "x", 1, &devnull, 1), 0);
 	close(devnull);
-	ck_assert_int_eq(vb_wire_recv(sv[1], buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds,
-				      &flags),
-			 0);
+	ck_assert_int_eq(
+		vb_wire_recv(sv[1], buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds, &flags), 0);
 	ck_assert_uint_eq(n_fds, 1);
 	ck_assert_uint_eq(flags, 0);
 	ck_assert(fcntl(fds[0], F_GETFD) & FD_CLOEXEC);
@@ -405,7 +407,9 @@ START_TEST(test_wire_passes_fds_and_closes_a_flood)
 			char b[CMSG_SPACE(sizeof(int) * 200)];
 		} control = {0};
 		struct iovec iov = {.iov_base = "y", .iov_len = 1};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.b,
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = control.b,
 				     .msg_controllen = sizeof(control.b)};
 		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
@@ -417,9 +421,8 @@ START_TEST(test_wire_passes_fds_and_closes_a_flood)
 	}
 	for (int i = 0; i < 200; i++)
 		close(flood[i]);
-	ck_assert_int_eq(vb_wire_recv(sv[1], buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds,
-				      &flags),
-			 0);
+	ck_assert_int_eq(
+		vb_wire_recv(sv[1], buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds, &flags), 0);
 	ck_assert_uint_eq(n_fds, VB_MAX_FDS);
 	ck_assert(flags & VB_WIRE_FDS_DROPPED);
 	vb_wire_close_fds(fds, n_fds);
@@ -439,14 +442,13 @@ START_TEST(test_wire_reports_truncation_and_end_of_stream)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	memset(big, 'a', sizeof(big));
 	ck_assert_int_eq(vb_wire_send(sv[0], big, sizeof(big), NULL, 0), 0);
-	ck_assert_int_eq(vb_wire_recv(sv[1], buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds,
-				      &flags),
-			 0);
+	ck_assert_int_eq(
+		vb_wire_recv(sv[1], buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds, &flags), 0);
 	ck_assert(flags & VB_WIRE_TRUNCATED);
 	close(sv[0]);
-	ck_assert_int_eq(vb_wire_recv(sv[1], buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds,
-				      &flags),
-			 -ECONNRESET);
+	ck_assert_int_eq(
+		vb_wire_recv(sv[1], buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds, &flags),
+		-ECONNRESET);
 	close(sv[1]);
 	ck_assert_int_eq(vb_wire_send(sv[1], "x", 1, NULL, 0), -EBADF);
 	ck_assert_int_eq(vb_wire_send(3, big, VB_MAX_PACKET_SIZE + 1, NULL, 0), -EMSGSIZE);
