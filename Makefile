@@ -125,6 +125,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_A) $(POLICY_A) $(PROTOCOL_A) $(COMMON
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 
+# Unit tests of broker modules (test_broker_*.c) link the broker's objects,
+# all but main.o, so that a module is tested as the daemon runs it.
+BROKER_LIB_OBJ := $(filter-out $(OBJ)/broker/main.o,$(call objs,$(BROKER_SRC)))
+$(BUILD)/tests/test_broker_%: tests/unit/test_broker_%.c $(BROKER_LIB_OBJ) $(TESTLIB_A) \
+		$(POLICY_A) $(PROTOCOL_A) $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+
 $(INTEG_BIN): $(call objs,$(INTEG_SRC)) $(TESTLIB_A) $(LIB_A) $(PROTOCOL_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
