@@ -98,14 +98,20 @@ static bool broker_answers(const struct broker *b)
 	return ok;
 }
 
-void broker_start(struct broker *b, ...)
+/*
+ * broker_spawn forks and execs the broker with the harness's arguments and
+ * then extra ones (at most 30), behind b->wrapper when set, after running
+ * b->before_exec in the child. Returns the child's pid.
+ */
+static pid_t broker_spawn(const struct broker *b, va_list ap)
 {
-	const char *argv[64];
+	const char *argv[96];
 	char exe[PATH_MAX];
 	size_t n = 0;
-	va_list ap;
 	pid_t pid;
 
+	for (size_t i = 0; b->wrapper && b->wrapper[i] && n < 32; i++)
+		argv[n++] = b->wrapper[i];
 	snprintf(exe, sizeof(exe), "%s/vfio-brokerd", build_dir());
 	/* VB_VALGRIND=1: the broker runs under memcheck; any error or definite leak
 	 * makes it exit 99, which broker_stop() fails on. Seccomp and valgrind do
@@ -131,10 +137,8 @@ void broker_start(struct broker *b, ...)
 	argv[n++] = b->sim.dev;
 	argv[n++] = "--log-target";
 	argv[n++] = "stderr";
-	va_start(ap, b);
-	for (const char *a; (a = va_arg(ap, const char *)) && n < 62;)
+	for (const char *a; (a = va_arg(ap, const char *)) && n < 94;)
 		argv[n++] = a;
-	va_end(ap);
 	argv[n] = NULL;
 
 	pid = fork();
@@ -145,9 +149,22 @@ void broker_start(struct broker *b, ...)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(log, STDERR_FILENO);
 		dup2(log, STDOUT_FILENO);
+		if (b->before_exec)
+			b->before_exec(b->before_exec_arg);
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+void broker_start(struct broker *b, ...)
+{
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, b);
+	pid = broker_spawn(b, ap);
+	va_end(ap);
 	b->pid = pid;
 	for (int i = 0; i < 1000; i++) {
 		struct stat st;
@@ -165,6 +182,29 @@ void broker_start(struct broker *b, ...)
 		usleep(10000);
 	}
 	ck_abort_msg("vfio-brokerd did not create %s within 10 s", b->socket);
+}
+
+int broker_start_expecting_exit(struct broker *b, ...)
+{
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, b);
+	pid = broker_spawn(b, ap);
+	va_end(ap);
+	for (int i = 0; i < 1000; i++) {
+		int status;
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ck_abort_msg("vfio-brokerd was expected to exit during start-up but still ran after 10 s; "
+		     "see %s",
+		     b->log);
+	return -1;
 }
 
 bool broker_alive(const struct broker *b)

@@ -23,6 +23,10 @@ struct broker {
 	char socket[PATH_MAX];
 	char policy_dir[PATH_MAX];
 	char log[PATH_MAX];
+	/* Optional, set before broker_start: how a service manager would start the broker. */
+	const char *const *wrapper;  /* argv run in front of the broker ("setpriv", ..., "--") */
+	void (*before_exec)(void *); /* runs in the broker's child just before the exec */
+	void *before_exec_arg;
 };
 
 /*
@@ -35,6 +39,12 @@ struct broker {
 void broker_setup(struct broker *b, const char *policy);
 /* broker_start runs the daemon with extra args (NULL-terminated list) and waits for its socket. */
 void broker_start(struct broker *b, ...) __attribute__((sentinel));
+/*
+ * broker_start_expecting_exit runs the daemon as broker_start does, for a
+ * start-up that must fail: waits up to 10 s for it to exit and returns its
+ * exit code (128+signal when killed).
+ */
+int broker_start_expecting_exit(struct broker *b, ...) __attribute__((sentinel));
 /* broker_stop sends SIGTERM, waits, and asserts it exited 0. */
 void broker_stop(struct broker *b);
 /* broker_teardown stops the broker if running and removes every file. */
