@@ -38,15 +38,38 @@ int sandbox_drop_capabilities(void)
 	}
 	cap_free(caps);
 
-	/* The bounding set first, while CAP_SETPCAP is still effective. */
+	/*
+	 * The bounding set first, while CAP_SETPCAP may still be effective. What is
+	 * already out of it is skipped: under the unit, systemd's
+	 * CapabilityBoundingSet= has left only the kept five, and dropping the rest
+	 * again would change nothing but need CAP_SETPCAP, a capability the unit
+	 * rightly does not grant (it would let the broker raise its inheritable
+	 * set). A capability still in the set that cannot be dropped stops the
+	 * start: the broker does not run with a wider ceiling than it declares.
+	 */
 	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
-		if (cap_is_kept(c) || !CAP_IS_SUPPORTED(c))
+		if (cap_is_kept(c) || !CAP_IS_SUPPORTED(c) ||
+		    prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 0)
 			continue;
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-			return log_error_errno(errno,
-					       "Failed to drop capability %d from the "
-					       "bounding set: %m",
-					       c);
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
+			int error = errno;
+			char *name = cap_to_name(c);
+
+			if (error == EPERM)
+				r = log_error_errno(
+					error,
+					"Cannot drop %s from the bounding set without "
+					"CAP_SETPCAP; start the broker with a bounding set "
+					"of at most its five capabilities (the unit's "
+					"CapabilityBoundingSet=) or with CAP_SETPCAP: %m",
+					name ? name : "a capability");
+			else
+				r = log_error_errno(error,
+						    "Failed to drop %s from the bounding set: %m",
+						    name ? name : "a capability");
+			cap_free(name);
+			return r;
+		}
 	}
 
 	want = cap_init();

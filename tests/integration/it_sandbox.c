@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Least privilege: after start-up the broker holds exactly the capabilities
- * its operations need and runs under its seccomp allow-list.
+ * its operations need and runs under its seccomp allow-list, also when it is
+ * started the way its systemd unit starts it.
  */
 #include "tests/integration/it.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static struct broker B;
@@ -106,10 +111,152 @@ START_TEST(test_no_sandbox_option_keeps_root_capabilities)
 }
 END_TEST
 
+/*
+ * The broker started as systemd starts vfio-brokerd.service: the unit's
+ * CapabilityBoundingSet= applied with setpriv(1), NoNewPrivileges=, and the
+ * part of its SystemCallFilter= that decides whether the broker can sandbox
+ * itself: whether seccomp() is allowed, and what a denied call returns
+ * (SystemCallErrorNumber=, or SIGSYS without it). The rest of the unit's
+ * allow-list (@system-service) holds every call of the broker's own, which
+ * the VM tier checks under the real systemd.
+ */
+#define UNIT_FILE "broker/systemd/vfio-brokerd.service.in"
+
+struct unit_sandbox {
+	char bounding_set[512];	 /* setpriv's --bounding-set: "-all,+kill,..." */
+	bool no_new_privs;	 /* NoNewPrivileges=yes */
+	bool seccomp_allowed;	 /* SystemCallFilter= lists seccomp */
+	int denied_errno;	 /* SystemCallErrorNumber=; 0: a denied call kills */
+	bool deny_prctl_seccomp; /* prctl(PR_SET_SECCOMP) too (systemd leaves prctl alone) */
+	const char *wrapper[8];
+};
+
+static struct unit_sandbox U;
+
+static int errno_from_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		int value;
+	} table[] = {{"EPERM", EPERM}, {"EACCES", EACCES}, {"ENOSYS", ENOSYS}, {"kill", 0}};
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(table[i].name, name) == 0)
+			return table[i].value;
+	ck_abort_msg("SystemCallErrorNumber=%s: unknown to this test", name);
+	return -1;
+}
+
+/* Reads the unit's sandbox settings from UNIT_FILE (tests run from the source tree). */
+static void unit_sandbox_read(struct unit_sandbox *u)
+{
+	FILE *f = fopen(UNIT_FILE, "re");
+	char line[1024];
+
+	ck_assert_msg(f, "%s: %s (run the tests from the source tree)", UNIT_FILE, strerror(errno));
+	memset(u, 0, sizeof(*u));
+	snprintf(u->bounding_set, sizeof(u->bounding_set), "-all");
+	while (fgets(line, sizeof(line), f)) {
+		char *value = strchr(line, '=');
+
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#' || !value)
+			continue;
+		*value++ = '\0';
+		if (strcmp(line, "CapabilityBoundingSet") == 0) {
+			for (char *t = strtok(value, " "); t; t = strtok(NULL, " ")) {
+				size_t len = strlen(u->bounding_set);
+
+				ck_assert(strncmp(t, "CAP_", 4) == 0);
+				snprintf(u->bounding_set + len, sizeof(u->bounding_set) - len,
+					 ",+%s", t + 4);
+				for (char *c = u->bounding_set + len; *c; c++)
+					*c = (char)tolower((unsigned char)*c);
+			}
+		} else if (strcmp(line, "NoNewPrivileges") == 0) {
+			u->no_new_privs = strcmp(value, "yes") == 0;
+		} else if (strcmp(line, "SystemCallFilter") == 0) {
+			ck_assert_msg(value[0] != '~', "the unit's filter is an allow-list");
+			for (char *t = strtok(value, " "); t; t = strtok(NULL, " "))
+				if (strcmp(t, "seccomp") == 0 || strcmp(t, "@known") == 0)
+					u->seccomp_allowed = true;
+		} else if (strcmp(line, "SystemCallErrorNumber") == 0) {
+			u->denied_errno = errno_from_name(value);
+		}
+	}
+	fclose(f);
+}
+
+/* In the broker's child, before setpriv and the broker: the service manager's filter. */
+static void unit_install_filter(void *arg)
+{
+	const struct unit_sandbox *u = arg;
+	uint32_t deny =
+		u->denied_errno ? SCMP_ACT_ERRNO((uint32_t)u->denied_errno) : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int r = ctx ? 0 : -ENOMEM;
+
+	/* NoNewPrivileges= is setpriv's job, as systemd's; this filter needs only root. */
+	if (r == 0)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	if (r == 0 && !u->seccomp_allowed)
+		r = seccomp_rule_add(ctx, deny, SCMP_SYS(seccomp), 0);
+	if (r == 0 && u->deny_prctl_seccomp)
+		r = seccomp_rule_add(ctx, deny, SCMP_SYS(prctl), 1,
+				     SCMP_A0(SCMP_CMP_EQ, PR_SET_SECCOMP));
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r < 0) {
+		fprintf(stderr, "test: cannot install the unit's filter: %s\n", strerror(-r));
+		_exit(126);
+	}
+}
+
+/* Makes the next broker_start run behind setpriv and the filter u describes. */
+static void unit_sandbox_apply(struct unit_sandbox *u, struct broker *b)
+{
+	size_t n = 0;
+
+	ck_assert_msg(access("/usr/bin/setpriv", X_OK) == 0, "setpriv (util-linux) is needed");
+	u->wrapper[n++] = "/usr/bin/setpriv";
+	u->wrapper[n++] = "--bounding-set";
+	u->wrapper[n++] = u->bounding_set;
+	if (u->no_new_privs)
+		u->wrapper[n++] = "--no-new-privs";
+	u->wrapper[n++] = "--";
+	u->wrapper[n] = NULL;
+	b->wrapper = u->wrapper;
+	b->before_exec = unit_install_filter;
+	b->before_exec_arg = u;
+}
+
+static void unit_setup(void)
+{
+	broker_setup(&B, IT_POLICY);
+	unit_sandbox_read(&U);
+}
+
+START_TEST(test_broker_that_cannot_narrow_its_bounding_set_names_cap_setpcap)
+{
+	/* One capability more than the unit's and no CAP_SETPCAP to drop it with. */
+	size_t len = strlen(U.bounding_set);
+
+	snprintf(U.bounding_set + len, sizeof(U.bounding_set) - len, ",+sys_admin");
+	unit_sandbox_apply(&U, &B);
+	ck_assert_int_eq(broker_start_expecting_exit(&B, NULL), 1);
+	ck_assert_msg(broker_log_contains(&B, "cap_sys_admin"),
+		      "the log does not name the capability; see %s", B.log);
+	ck_assert_msg(broker_log_contains(&B, "CAP_SETPCAP"),
+		      "the log does not name the missing CAP_SETPCAP; see %s", B.log);
+}
+END_TEST
+
 Suite *suite_sandbox(void)
 {
 	Suite *s = suite_create("sandbox");
 	TCase *t = tcase_create("sandbox");
+	TCase *unit = tcase_create("unit");
 
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 60);
@@ -117,5 +264,10 @@ Suite *suite_sandbox(void)
 	tcase_add_test(t, test_broker_runs_under_its_seccomp_filter);
 	tcase_add_test(t, test_no_sandbox_option_keeps_root_capabilities);
 	suite_add_tcase(s, t);
+
+	tcase_add_checked_fixture(unit, unit_setup, teardown);
+	tcase_set_timeout(unit, 60);
+	tcase_add_test(unit, test_broker_that_cannot_narrow_its_bounding_set_names_cap_setpcap);
+	suite_add_tcase(s, unit);
 	return s;
 }
