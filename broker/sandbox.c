@@ -2,11 +2,18 @@
 #include "broker/sandbox.h"
 #include "broker/log.h"
 
+#include "common/cleanup.h"
+
 #include <errno.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static const cap_value_t kept_caps[] = {
 	CAP_KILL,      CAP_SYS_RESOURCE, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
@@ -237,18 +244,77 @@ static int seccomp_allow(scmp_filter_ctx ctx, const char *const *names, size_t n
 			continue; /* not on this architecture */
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		if (r < 0)
-			return r;
+			return log_error_errno(r, "Failed to allow %s in the seccomp filter: %m",
+					       names[i]);
 	}
 	return 0;
 }
 
+/* The "Seccomp:" mode of /proc/self/status: 0 none, 1 strict, 2 filter; -1 if unreadable. */
+static int seccomp_mode_of_self(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	int mode = -1;
+
+	while (f && mode < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) != 1)
+			mode = -1;
+	return mode;
+}
+
+/*
+ * Names why seccomp() fails, logs it and returns the kernel's -errno. The
+ * usual cause is the service manager's own filter denying seccomp() (a
+ * SystemCallFilter= without it): libseccomp takes that for a kernel without
+ * SECCOMP_RET_KILL_PROCESS, seccomp_init() returns NULL and nothing says why.
+ */
+static int seccomp_log_unusable(int error)
+{
+	int mode = seccomp_mode_of_self();
+
+	if (mode == 2 && error != EOPNOTSUPP)
+		return log_error_errno(
+			error, "Cannot install the broker's seccomp filter: a seccomp filter "
+			       "already in force (Seccomp: 2 in /proc/self/status) denies "
+			       "seccomp(); under systemd, the unit's SystemCallFilter= must "
+			       "allow seccomp. The broker does not run without its own "
+			       "filter: %m");
+	if (error == EOPNOTSUPP || error == EINVAL)
+		return log_error_errno(error,
+				       "Cannot install the broker's seccomp filter: the kernel "
+				       "lacks SECCOMP_RET_KILL_PROCESS (Linux 4.14 or later): %m");
+	if (error == ENOSYS)
+		return log_error_errno(error,
+				       "Cannot install the broker's seccomp filter: the kernel has "
+				       "no seccomp() (CONFIG_SECCOMP_FILTER): %m");
+	return log_error_errno(error,
+			       "Cannot install the broker's seccomp filter: seccomp() fails: %m");
+}
+
 int sandbox_install_seccomp(void)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-	int r = 0;
+	uint32_t action = SECCOMP_RET_KILL_PROCESS;
+	scmp_filter_ctx ctx;
+	int r;
 
-	if (!ctx)
-		return log_error_errno(ENOMEM, "Failed to create the seccomp filter: %m");
+	/* Ask the kernel first: libseccomp turns a denied seccomp() into a NULL context. */
+	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) < 0)
+		return seccomp_log_unusable(errno);
+
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (!ctx) {
+		const struct scmp_version *v = seccomp_version();
+
+		return log_error_errno(ENOMEM,
+				       "libseccomp %u.%u.%u could not create a filter with the "
+				       "default action KILL_PROCESS, which the kernel supports: %m",
+				       v->major, v->minor, v->micro);
+	}
+	/* seccomp_load() then returns the kernel's -errno, not -ECANCELED. */
+	r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
+	if (r < 0)
+		log_debug_errno(r, "libseccomp cannot report the kernel's errors: %m");
 	r = seccomp_allow(ctx, allowed_syscalls,
 			  sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]));
 #if defined(__SANITIZE_ADDRESS__)
@@ -256,10 +322,14 @@ int sandbox_install_seccomp(void)
 		r = seccomp_allow(ctx, sanitizer_syscalls,
 				  sizeof(sanitizer_syscalls) / sizeof(sanitizer_syscalls[0]));
 #endif
-	if (r == 0)
+	if (r == 0) {
 		r = seccomp_load(ctx);
+		if (r == -EPERM || r == -EACCES)
+			r = seccomp_log_unusable(-r);
+		else if (r < 0)
+			r = log_error_errno(r,
+					    "The kernel refused the broker's seccomp filter: %m");
+	}
 	seccomp_release(ctx);
-	if (r < 0)
-		return log_error_errno(r, "Failed to install the seccomp filter: %m");
-	return 0;
+	return r;
 }

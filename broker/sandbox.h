@@ -16,11 +16,18 @@
  *   CAP_SYS_PTRACE       reading other users' /proc/PID/fd links (holders scan) and kcmp()
  *   CAP_DAC_READ_SEARCH  listing other users' /proc/PID/fd directories (holders scan)
  *   CAP_NET_ADMIN        QUARANTINE and RELEASE of vfio_quarantine (GENL_ADMIN_PERM)
- * Everything else goes, from the bounding set too. A capability the broker
- * was started without is not an error: the operation that needs it fails
- * later with a logged reason (e.g. memlock).
+ * Everything else goes, from the bounding set too; what the service manager
+ * already took out of it is skipped, so CAP_SETPCAP is needed only when there
+ * is something left to drop (-EPERM naming the capability otherwise). A
+ * capability the broker was started without is not an error: the operation
+ * that needs it fails later with a logged reason (e.g. memlock).
  */
 int sandbox_drop_capabilities(void);
 
-/* sandbox_install_seccomp loads the allow-list; any other system call kills the broker. */
+/*
+ * sandbox_install_seccomp loads the allow-list; any other system call kills
+ * the broker. Returns 0 or the kernel's -errno with the cause logged, e.g. a
+ * seccomp filter already in force that denies seccomp() (a unit whose
+ * SystemCallFilter= lacks it): the broker does not run without its filter.
+ */
 int sandbox_install_seccomp(void);

@@ -117,8 +117,9 @@ END_TEST
  * part of its SystemCallFilter= that decides whether the broker can sandbox
  * itself: whether seccomp() is allowed, and what a denied call returns
  * (SystemCallErrorNumber=, or SIGSYS without it). The rest of the unit's
- * allow-list (@system-service) holds every call of the broker's own, which
- * the VM tier checks under the real systemd.
+ * allow-list holds every call of the broker's own (checked against systemd
+ * 252's `systemd-analyze syscall-filter @system-service`), and the VM tier
+ * runs the broker under the real systemd.
  */
 #define UNIT_FILE "broker/systemd/vfio-brokerd.service.in"
 
@@ -237,6 +238,73 @@ static void unit_setup(void)
 	unit_sandbox_read(&U);
 }
 
+/* The capabilities the unit's bounding set names, as a CapBnd mask. */
+static unsigned long long unit_capability_mask(const struct unit_sandbox *u)
+{
+	unsigned long long mask = 0;
+	char copy[sizeof(u->bounding_set)];
+
+	snprintf(copy, sizeof(copy), "%s", u->bounding_set);
+	for (char *t = strtok(copy, ","); t; t = strtok(NULL, ",")) {
+		char name[64];
+		cap_value_t c;
+
+		if (t[0] != '+')
+			continue;
+		snprintf(name, sizeof(name), "cap_%s", t + 1);
+		ck_assert_msg(cap_from_name(name, &c) == 0, "unknown capability %s", name);
+		mask |= 1ULL << c;
+	}
+	return mask;
+}
+
+START_TEST(test_broker_starts_and_serves_under_the_units_bounding_set_and_system_call_filter)
+{
+	unsigned long long want = unit_capability_mask(&U) & status_hex(getpid(), "CapBnd");
+	char v[64];
+
+	unit_sandbox_apply(&U, &B);
+	broker_start(&B, NULL);
+	ck_assert_msg(status_hex(B.pid, "CapBnd") == want, "CapBnd %llx, want %llx",
+		      status_hex(B.pid, "CapBnd"), want);
+	ck_assert_msg(status_hex(B.pid, "CapEff") == want, "CapEff %llx, want %llx",
+		      status_hex(B.pid, "CapEff"), want);
+	ck_assert(status_field(B.pid, "NoNewPrivs", v, sizeof(v)));
+	ck_assert_str_eq(v, "1");
+	/* The service manager's filter and, on top of it, the broker's own. */
+	if (status_field(B.pid, "Seccomp_filters", v, sizeof(v)))
+		ck_assert_msg(atoi(v) >= 2, "Seccomp_filters: %s, want the unit's and the broker's",
+			      v);
+	{
+		struct outcome *o = outcome_new();
+		struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+
+		ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+		ck_assert_int_eq(o->rc, 0);
+		outcome_free(o);
+	}
+	ck_assert(broker_alive(&B));
+}
+END_TEST
+
+START_TEST(test_broker_refuses_to_run_unfiltered_and_says_a_filter_denies_seccomp)
+{
+	/* A unit whose filter does not allow seccomp, as 0.1.0's did, and a manager
+	 * that also denies libseccomp's fallback, prctl(PR_SET_SECCOMP). */
+	U.seccomp_allowed = false;
+	U.deny_prctl_seccomp = true;
+	U.denied_errno = EPERM;
+	unit_sandbox_apply(&U, &B);
+	ck_assert_int_eq(broker_start_expecting_exit(&B, NULL), 1);
+	ck_assert_msg(broker_log_contains(&B, "denies seccomp()"),
+		      "the log does not say that a filter denies seccomp(); see %s", B.log);
+	ck_assert_msg(broker_log_contains(&B, "SystemCallFilter="),
+		      "the log does not name the unit setting to fix; see %s", B.log);
+	ck_assert_msg(!broker_log_contains(&B, "Cannot allocate memory"),
+		      "the log blames memory for a denied seccomp(); see %s", B.log);
+}
+END_TEST
+
 START_TEST(test_broker_that_cannot_narrow_its_bounding_set_names_cap_setpcap)
 {
 	/* One capability more than the unit's and no CAP_SETPCAP to drop it with. */
@@ -267,6 +335,11 @@ Suite *suite_sandbox(void)
 
 	tcase_add_checked_fixture(unit, unit_setup, teardown);
 	tcase_set_timeout(unit, 60);
+	tcase_add_test(
+		unit,
+		test_broker_starts_and_serves_under_the_units_bounding_set_and_system_call_filter);
+	tcase_add_test(unit,
+		       test_broker_refuses_to_run_unfiltered_and_says_a_filter_denies_seccomp);
 	tcase_add_test(unit, test_broker_that_cannot_narrow_its_bounding_set_names_cap_setpcap);
 	suite_add_tcase(s, unit);
 	return s;
