@@ -81,7 +81,7 @@ int sandbox_drop_capabilities(void)
 
 	want = cap_init();
 	if (!want)
-		return -ENOMEM;
+		return log_error_errno(ENOMEM, "Failed to drop capabilities: %m");
 	if (n > 0 && (cap_set_flag(want, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
 		      cap_set_flag(want, CAP_EFFECTIVE, n, keep, CAP_SET) < 0))
 		r = -errno;
