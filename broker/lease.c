@@ -276,9 +276,10 @@ static void lease_check_open(struct lease *l, bool end_if_nobody)
 			log_event(LOG_INFO, &f, "Group %u is still open in pid %d (uid %u)",
 				  l->group, (int)l->pid, (unsigned)l->uid);
 		else
-			log_event(LOG_INFO, &f,
-				  "Group %u is still open in pid %d (uid %u): inherited by pid %d",
-				  l->group, (int)l->pid, (unsigned)l->uid, (int)l->pid);
+			log_event(
+				LOG_INFO, &f,
+				"Group %u is still open in pid %d (uid %u): inherited from pid %d",
+				l->group, (int)l->pid, (unsigned)l->uid, (int)previous);
 		return;
 	}
 }
