@@ -75,6 +75,7 @@ static void connection_flush(struct connection *c)
 		if (!c->queue_head)
 			c->queue_tail = NULL;
 		c->n_queued--;
+		c->n_queued_bytes -= p->len;
 		packet_free(p);
 	}
 	sd_event_source_set_io_events(c->io_source, EPOLLIN);
@@ -84,11 +85,12 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 {
 	struct packet *p;
 
-	if (c->n_queued >= CONNECTION_MAX_QUEUED) {
-		log_warning("Dropping connection %llu of pid %d (uid %u): %d replies queued and "
-			    "it does not read them",
+	if (c->n_queued >= CONNECTION_MAX_QUEUED ||
+	    c->n_queued_bytes + len > CONNECTION_MAX_QUEUED_BYTES) {
+		log_warning("Dropping connection %llu of pid %d (uid %u): %zu replies (%zu bytes) "
+			    "queued and it does not read them",
 			    (unsigned long long)c->serial, (int)c->identity->pid.pid,
-			    (unsigned)c->identity->uid, CONNECTION_MAX_QUEUED);
+			    (unsigned)c->identity->uid, c->n_queued, c->n_queued_bytes);
 		connection_close(c, "outgoing queue full");
 		return -ENOBUFS;
 	}
@@ -118,6 +120,7 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 		c->queue_head = p;
 	c->queue_tail = p;
 	c->n_queued++;
+	c->n_queued_bytes += len;
 	sd_event_source_set_io_events(c->io_source, EPOLLIN | EPOLLOUT);
 	return 1;
 }

@@ -16,8 +16,15 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-/* Packets queued for a client that does not read before the connection is dropped. */
-#define CONNECTION_MAX_QUEUED 64
+/*
+ * What may be queued for a client that does not read before the connection
+ * is dropped: packets (events and small replies), and bytes, so that 64
+ * full-size packets (4 MiB) cannot pile up per connection. 2 MiB holds the
+ * largest reply, a list of 4,096 groups (188 bytes a one-device entry:
+ * 0.8 MB), twice over, with the client reading nothing meanwhile.
+ */
+#define CONNECTION_MAX_QUEUED	    64
+#define CONNECTION_MAX_QUEUED_BYTES (2 * 1024 * 1024)
 /* Remove requests one connection may have waiting. */
 #define CONNECTION_MAX_PENDING 16
 
@@ -52,6 +59,7 @@ struct connection {
 	sd_event_source *close_source; /* deferred close */
 	struct packet *queue_head, *queue_tail;
 	size_t n_queued;
+	size_t n_queued_bytes;
 };
 
 /* Set up a connection on fd with identity id (both taken on success); packets go to on_packet. */
