@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon's state, created by main.c and passed to every module that
- * acts on more than its own objects (ops, merge, remove, server).
+ * acts on more than its own objects (the request handlers, merge, remove,
+ * server).
  */
 #pragma once
 
@@ -43,6 +44,6 @@ struct broker {
 	struct containers *containers;
 	struct removals *removals;
 	struct server *server;
-	struct kmod_link *kmod; /* the vfio_quarantine module's events */
-	bool answering_release; /* a release op is ending a lease: its reply tells the holder */
+	struct kmod_link *kmod; /* the vfio_quarantine module's requests and events */
+	struct status *status;	/* STATUS= for systemd */
 };

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/connection.h"
 #include "broker/log.h"
-#include "broker/ops.h"
-#include "broker/remove.h"
 #include "broker/server.h"
 #include "common/cleanup.h"
 #include "protocol/message.h"
@@ -77,6 +75,7 @@ static void connection_flush(struct connection *c)
 		if (!c->queue_head)
 			c->queue_tail = NULL;
 		c->n_queued--;
+		c->n_queued_bytes -= p->len;
 		packet_free(p);
 	}
 	sd_event_source_set_io_events(c->io_source, EPOLLIN);
@@ -86,11 +85,12 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 {
 	struct packet *p;
 
-	if (c->n_queued >= CONNECTION_MAX_QUEUED) {
-		log_warning("Dropping connection %llu of pid %d (uid %u): %d replies queued and "
-			    "it does not read them",
+	if (c->n_queued >= CONNECTION_MAX_QUEUED ||
+	    c->n_queued_bytes + len > CONNECTION_MAX_QUEUED_BYTES) {
+		log_warning("Dropping connection %llu of pid %d (uid %u): %zu replies (%zu bytes) "
+			    "queued and it does not read them",
 			    (unsigned long long)c->serial, (int)c->identity->pid.pid,
-			    (unsigned)c->identity->uid, CONNECTION_MAX_QUEUED);
+			    (unsigned)c->identity->uid, c->n_queued, c->n_queued_bytes);
 		connection_close(c, "outgoing queue full");
 		return -ENOBUFS;
 	}
@@ -120,6 +120,7 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 		c->queue_head = p;
 	c->queue_tail = p;
 	c->n_queued++;
+	c->n_queued_bytes += len;
 	sd_event_source_set_io_events(c->io_source, EPOLLIN | EPOLLOUT);
 	return 1;
 }
@@ -148,8 +149,7 @@ int connection_send(struct connection *c, struct json_object *obj, int fd)
 	return connection_enqueue(c, text, len, fd);
 }
 
-/* (Re)start the idle timer of a handshaken connection, if there is an idle timeout. */
-static void connection_arm_idle(struct connection *c)
+void connection_arm_idle(struct connection *c)
 {
 	uint64_t idle = c->broker->config.idle_timeout_usec;
 
@@ -186,163 +186,39 @@ static int connection_on_timer(sd_event_source *s, uint64_t usec, void *userdata
 	return 0;
 }
 
-static void connection_send_error(struct connection *c, bool has_id, uint32_t id,
-				  enum vb_status code, const char *message)
+bool connection_pending_full(const struct connection *c)
 {
-	_cleanup_json_ struct json_object *o = vb_reply_new_error(has_id, id, code, "%s", message);
+	return c->n_pending >= CONNECTION_MAX_PENDING;
+}
 
-	if (o)
-		connection_send(c, o, -1);
+void connection_pending_add(struct connection *c)
+{
+	c->n_pending++;
+}
+
+void connection_pending_done(struct connection *c)
+{
+	if (c->n_pending > 0)
+		c->n_pending--;
 }
 
 /*
- * Answer a request over the uid's rate with limit and when to try again. The
- * request was read (nothing is dropped unanswered) but not run; the packet
- * is decoded only for its id.
- */
-static void connection_refuse_rate(struct connection *c, const char *buf, size_t len, bool whole,
-				   uint64_t retry_ms)
-{
-	_cleanup_json_ struct json_object *o = NULL;
-	const struct broker_config *cfg = &c->broker->config;
-	struct vb_decode_error err = {0};
-	struct vb_request req;
-	struct json_object *e;
-	bool has_id = false;
-	uint32_t id = 0;
-
-	if (whole && vb_request_decode(buf, len, &req, &err) == 0) {
-		has_id = true;
-		id = req.id;
-	} else if (whole && err.has_id) {
-		has_id = true;
-		id = err.id;
-	}
-	o = vb_reply_new_error(has_id, id, VB_E_LIMIT,
-			       "uid %u sends more than %u requests a second (%u at once), the most "
-			       "the broker takes from one user; try again in %llu ms",
-			       (unsigned)c->identity->uid, cfg->max_requests_per_uid,
-			       cfg->request_burst_per_uid, (unsigned long long)retry_ms);
-	if (!o)
-		return;
-	e = vb_reply_error_details(o);
-	if (e)
-		json_object_object_add(e, "retry_after_ms",
-				       json_object_new_int64((int64_t)retry_ms));
-	connection_send(c, o, -1);
-}
-
-/*
- * Whether the process that connected is still alive. Its identity (uid,
- * groups, pidfd) is the connection's; once it has exited, whoever still has
- * the socket (a child that inherited it, a process it was passed to) is
- * nobody the broker identified, and the pid SO_PEERCRED reported may name an
- * unrelated process by now. Asked through the pidfd, which cannot be fooled
- * by pid reuse. Errors count as dead: fail closed.
- */
-static bool connection_peer_alive(struct connection *c)
-{
-	return pidref_is_alive(&c->identity->pid) > 0;
-}
-
-/* Refuse req because the connection's process has exited, and close the connection. */
-static void connection_refuse_orphan(struct connection *c, const struct vb_request *req)
-{
-	struct log_fields f = LOG_FIELDS("deny");
-	char message[VB_MESSAGE_MAX];
-
-	snprintf(message, sizeof(message),
-		 "pid %d, which opened this connection, has exited; the broker takes requests "
-		 "only from the process that connected: connect again",
-		 (int)c->identity->pid.pid);
-	f.uid = c->identity->uid;
-	f.pid = c->identity->pid.pid;
-	log_event(LOG_NOTICE, &f,
-		  "Refused %s on connection %llu of uid %u: its process (pid %d) has exited and "
-		  "another process is using the connection",
-		  vb_op_to_string(req->op), (unsigned long long)c->serial,
-		  (unsigned)c->identity->uid, (int)c->identity->pid.pid);
-	connection_send_error(c, true, req->id, VB_E_DENIED, message);
-	connection_close(c, "its process has exited");
-}
-
-/*
- * Receive and handle one request. Every received fd is closed here or
- * handed to the op that takes it. Returns -EAGAIN when nothing is queued
- * and another negative errno when the connection is to be closed.
+ * Receive one packet and hand it, with every fd received, to on_packet.
+ * Returns -EAGAIN when nothing is queued and another negative errno when the
+ * connection is to be closed.
  */
 static int connection_read_one(struct connection *c)
 {
 	char buf[VB_MAX_REQUEST_SIZE + 1];
 	int fds[VB_MAX_FDS];
-	struct vb_request req;
-	struct vb_decode_error err;
-	size_t len, n_fds, max_fds;
+	size_t len, n_fds;
 	unsigned flags;
-	char message[VB_MESSAGE_MAX];
-	uint64_t retry_ms = 0;
-	bool whole;
 	int r;
 
 	r = vb_wire_recv(c->fd, buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds, &flags);
 	if (r < 0)
 		return r;
-	whole = !(flags & VB_WIRE_TRUNCATED) && len <= VB_MAX_REQUEST_SIZE;
-	/* Every packet counts against the uid's rate, broken ones too. */
-	if (server_charge_request(c->broker->server, c, &retry_ms) < 0) {
-		vb_wire_close_fds(fds, n_fds);
-		connection_refuse_rate(c, buf, len, whole, retry_ms);
-		return 0;
-	}
-	if (!whole) {
-		vb_wire_close_fds(fds, n_fds);
-		snprintf(message, sizeof(message), "requests are at most %d bytes",
-			 VB_MAX_REQUEST_SIZE);
-		connection_send_error(c, false, 0, VB_E_LIMIT, message);
-		return 0;
-	}
-	r = vb_request_decode(buf, len, &req, &err);
-	if (r < 0) {
-		vb_wire_close_fds(fds, n_fds);
-		if (r == -EBADMSG)
-			connection_send_error(c, err.has_id, err.id, err.code, err.message);
-		else
-			connection_send_error(c, err.has_id, err.id, VB_E_INTERNAL,
-					      "the broker could not decode the request");
-		return 0;
-	}
-	max_fds = vb_op_max_fds(req.op);
-	if (n_fds > max_fds || (flags & VB_WIRE_FDS_DROPPED)) {
-		vb_wire_close_fds(fds, n_fds);
-		if (max_fds == 0)
-			snprintf(message, sizeof(message), "op %s takes no file descriptors",
-				 vb_op_to_string(req.op));
-		else
-			snprintf(message, sizeof(message),
-				 "op %s takes at most %zu file descriptor%s",
-				 vb_op_to_string(req.op), max_fds, max_fds == 1 ? "" : "s");
-		connection_send_error(c, true, req.id, VB_E_BAD_REQUEST, message);
-		return 0;
-	}
-	if (!connection_peer_alive(c)) {
-		vb_wire_close_fds(fds, n_fds);
-		connection_refuse_orphan(c, &req);
-		return 0;
-	}
-	if (req.op == VB_OP_HELLO) {
-		vb_wire_close_fds(fds, n_fds);
-		ops_hello(c->broker, c, &req);
-		return 0;
-	}
-	if (!c->handshaken) {
-		vb_wire_close_fds(fds, n_fds);
-		connection_send_error(c, true, req.id, VB_E_BAD_REQUEST,
-				      "the first request must be hello: send {\"op\":\"hello\","
-				      "\"version\":1} first");
-		return 0;
-	}
-	connection_arm_idle(c);
-	ops_dispatch(c->broker, c, &req, fds, n_fds);
+	c->on_packet(c, buf, len, fds, n_fds, flags);
 	return 0;
 }
 
@@ -376,7 +252,8 @@ static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *
 	return 0;
 }
 
-int connection_new(struct broker *b, int fd, struct identity *id, struct connection **ret)
+int connection_new(struct broker *b, int fd, struct identity *id, connection_packet_fn on_packet,
+		   struct connection **ret)
 {
 	struct connection *c;
 	int r;
@@ -387,6 +264,8 @@ int connection_new(struct broker *b, int fd, struct identity *id, struct connect
 	c->broker = b;
 	c->fd = fd;
 	c->identity = id;
+	c->on_packet = on_packet;
+	list_init(&c->link);
 	c->serial = ++connection_serial;
 	c->admin = id->uid == 0 || (b->has_admin_gid && identity_has_gid(id, b->admin_gid));
 
@@ -419,7 +298,6 @@ struct connection *connection_free(struct connection *c)
 		return NULL;
 	c->closing = true;
 	server_remove_connection(c->broker->server, c);
-	removals_connection_closed(c->broker->removals, c);
 	while (c->queue_head) {
 		struct packet *p = c->queue_head;
 

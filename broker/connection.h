@@ -8,6 +8,7 @@
 
 #include "broker/broker.h"
 #include "broker/identity.h"
+#include "common/list.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -15,37 +16,55 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-/* Packets queued for a client that does not read before the connection is dropped. */
-#define CONNECTION_MAX_QUEUED 64
+/*
+ * What may be queued for a client that does not read before the connection
+ * is dropped: packets (events and small replies), and bytes, so that 64
+ * full-size packets (4 MiB) cannot pile up per connection. 2 MiB holds the
+ * largest reply, a list of 4,096 groups (188 bytes a one-device entry:
+ * 0.8 MB), twice over, with the client reading nothing meanwhile.
+ */
+#define CONNECTION_MAX_QUEUED	    64
+#define CONNECTION_MAX_QUEUED_BYTES (2 * 1024 * 1024)
 /* Remove requests one connection may have waiting. */
 #define CONNECTION_MAX_PENDING 16
 
+struct connection;
 struct holder;
-struct server;
-struct server_uid;
 struct packet;
+struct rate_bucket;
+
+/*
+ * What handles a packet read from c: buf (len bytes; more were cut off when
+ * wire_flags has VB_WIRE_TRUNCATED) with fds (n_fds, taken: closed or kept
+ * by the handler) and the vb_wire_recv flags.
+ */
+typedef void (*connection_packet_fn)(struct connection *c, const char *buf, size_t len, int *fds,
+				     size_t n_fds, unsigned wire_flags);
 
 struct connection {
 	struct broker *broker;
-	struct connection *prev, *next; /* in the server's list */
-	uint64_t serial;		/* for logs */
+	struct list_node link; /* in the server's list */
+	uint64_t serial;       /* for logs */
 	int fd;
 	struct identity *identity;
-	struct server_uid *budget; /* the uid's request budget, shared; NULL: not limited */
+	struct rate_bucket *budget; /* the uid's request budget, shared; NULL: not limited */
+	connection_packet_fn on_packet;
 	bool admin;
 	bool handshaken;
 	bool closing;	       /* closed at the next loop iteration; sends nothing more */
 	struct holder *holder; /* the holder object of the peer process, while it has one */
-	unsigned n_pending;    /* remove requests waiting for their reply */
+	unsigned n_pending;    /* requests waiting for their reply (connection_pending_*) */
 	sd_event_source *io_source;
 	sd_event_source *timer_source; /* handshake, then idle timeout */
 	sd_event_source *close_source; /* deferred close */
 	struct packet *queue_head, *queue_tail;
 	size_t n_queued;
+	size_t n_queued_bytes;
 };
 
-/* Set up a connection on fd with identity id (both taken on success). */
-int connection_new(struct broker *b, int fd, struct identity *id, struct connection **ret);
+/* Set up a connection on fd with identity id (both taken on success); packets go to on_packet. */
+int connection_new(struct broker *b, int fd, struct identity *id, connection_packet_fn on_packet,
+		   struct connection **ret);
 /* Free now: close the socket and queued fds, tell the broker. Accepts NULL. */
 struct connection *connection_free(struct connection *c);
 
@@ -62,3 +81,13 @@ void connection_close(struct connection *c, const char *why);
 
 /* The handshake is done: switch from the handshake to the idle timeout. */
 void connection_set_handshaken(struct connection *c);
+/* A request arrived: (re)start the idle timer of a handshaken connection. */
+void connection_arm_idle(struct connection *c);
+
+/*
+ * Requests answered later (a removal waiting for the lease to end) count
+ * against CONNECTION_MAX_PENDING and keep the connection from idling out.
+ */
+bool connection_pending_full(const struct connection *c);
+void connection_pending_add(struct connection *c);
+void connection_pending_done(struct connection *c);

@@ -2,17 +2,17 @@
 /*
  * The broker side of the vfio_quarantine module: one non-blocking generic
  * netlink socket subscribed to the family's "events" group and to nlctrl's
- * "notify" group (which says when the family goes away on rmmod). Events are
- * logged as EVENT=kmod-<name>; a device-added in a leased group is passed on
- * to the holder as the protocol event device-added.
+ * "notify" group (which says when the family goes away on rmmod), and
+ * short-lived blocking sockets for requests. Events are logged as
+ * EVENT=kmod-<name>; a device-added in a leased group is passed on to the
+ * holder as the protocol event device-added.
  */
 #include "broker/kmod_link.h"
 #include "broker/inventory.h"
 #include "broker/lease.h"
 #include "broker/log.h"
-#include "broker/ops.h"
+#include "broker/reply.h"
 #include "common/cleanup.h"
-#include "protocol/message.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,11 +20,16 @@
 #include <unistd.h>
 
 #include <linux/genetlink.h>
+#include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 
 #include <linux/vfio_quarantine.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
 
 #define KMOD_RETRY_USEC (2 * 1000000ULL)
 
@@ -50,9 +55,14 @@ static const char *const event_names[] = {
 
 static int kmod_connect(struct kmod_link *k);
 
-const char *kmod_link_mode(const struct kmod_link *k)
+enum kmod_mode kmod_link_mode(const struct kmod_link *k)
 {
-	return k && k->sock ? "kmod" : "none";
+	return k && k->sock ? KMOD_MODE_KMOD : KMOD_MODE_NONE;
+}
+
+const char *kmod_mode_to_string(enum kmod_mode m)
+{
+	return m == KMOD_MODE_KMOD ? "kmod" : "none";
 }
 
 static const char *attr_str(struct nlattr *a)
@@ -82,7 +92,6 @@ static void kmod_handle_event(struct kmod_link *k, struct nlmsghdr *nlh)
 	struct nlattr *tb[VFIO_QUARANTINE_A_MAX + 1];
 	struct log_fields f = LOG_FIELDS(NULL);
 	const char *device, *driver, *name;
-	struct json_object *ev;
 	struct lease *l;
 	uint32_t event, group;
 	char buf[64];
@@ -110,11 +119,7 @@ static void kmod_handle_event(struct kmod_link *k, struct nlmsghdr *nlh)
 	l = lease_table_find(k->broker->leases, group);
 	if (!l || !l->holder)
 		return;
-	ev = vb_event_new(VB_EVENT_DEVICE_ADDED);
-	json_object_object_add(ev, "group", json_object_new_int64(group));
-	json_object_object_add(ev, "device", json_object_new_string(device));
-	ops_notify_holder(k->broker, l->holder, ev);
-	json_object_put(ev);
+	reply_notify_device_added(k->broker->server, l->holder, group, device);
 }
 
 /* Every valid message: an event of the module, or nlctrl saying the family is gone. */
@@ -277,4 +282,112 @@ struct kmod_link *kmod_link_free(struct kmod_link *k)
 	sd_event_source_disable_unref(k->retry_source);
 	free(k);
 	return NULL;
+}
+
+/* ---- requests ---- */
+
+/* The message of an extended ack (NLM_F_ACK_TLVS), if any, into a->msg. */
+static void kmod_parse_ext_ack(const struct nlmsghdr *nlh, struct kmod_answer *a)
+{
+	const struct nlmsgerr *e = NLMSG_DATA(nlh);
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+	size_t off = sizeof(*e);
+
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	off = NLMSG_ALIGN(off);
+	if (NLMSG_HDRLEN + off >= nlh->nlmsg_len)
+		return;
+	if (nla_parse(tb, NLMSGERR_ATTR_MAX, (struct nlattr *)((char *)e + off),
+		      (int)(nlh->nlmsg_len - NLMSG_HDRLEN - off), NULL) < 0)
+		return;
+	if (tb[NLMSGERR_ATTR_MSG])
+		snprintf(a->msg, sizeof(a->msg), "%.*s", nla_len(tb[NLMSGERR_ATTR_MSG]),
+			 (const char *)nla_data(tb[NLMSGERR_ATTR_MSG]));
+}
+
+static int kmod_on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	struct kmod_answer *a = arg;
+
+	(void)nla;
+	a->error = e->error;
+	a->done = true;
+	kmod_parse_ext_ack((const struct nlmsghdr *)((char *)e - NLMSG_HDRLEN), a);
+	return NL_STOP;
+}
+
+static int kmod_on_ack(struct nl_msg *msg, void *arg)
+{
+	struct kmod_answer *a = arg;
+
+	a->done = true;
+	kmod_parse_ext_ack(nlmsg_hdr(msg), a);
+	return NL_STOP;
+}
+
+/*
+ * Send one QUARANTINE or RELEASE for group to the module on a short-lived
+ * blocking socket of its own (the event socket stays non-blocking) and wait
+ * for the answer, which the kernel gives at once. Returns 0, the kernel's
+ * -errno with its extended-ack message in a->msg, or -EIO when the exchange
+ * itself failed.
+ */
+static int kmod_request(uint8_t cmd, uint32_t group, uint32_t flags, struct kmod_answer *a)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_msg *msg = NULL;
+	struct nl_cb *cb = NULL;
+	int one = 1, family, r;
+
+	memset(a, 0, sizeof(*a));
+	if (!sk)
+		return -ENOMEM;
+	r = genl_connect(sk);
+	if (r < 0) {
+		r = -EIO;
+		goto out;
+	}
+	(void)setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	(void)setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	family = genl_ctrl_resolve(sk, VFIO_QUARANTINE_FAMILY_NAME);
+	if (family < 0) {
+		snprintf(a->msg, sizeof(a->msg), "the vfio_quarantine module went away");
+		r = -EIO;
+		goto out;
+	}
+	msg = nlmsg_alloc();
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!msg || !cb ||
+	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, cmd,
+			 VFIO_QUARANTINE_FAMILY_VERSION) ||
+	    nla_put_u32(msg, VFIO_QUARANTINE_A_GROUP, group) < 0 ||
+	    (flags && nla_put_u32(msg, VFIO_QUARANTINE_A_FLAGS, flags) < 0)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nl_cb_err(cb, NL_CB_CUSTOM, kmod_on_error, a);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, kmod_on_ack, a);
+	r = nl_send_auto(sk, msg);
+	while (r >= 0 && !a->done)
+		r = nl_recvmsgs(sk, cb);
+	r = !a->done ? -EIO : a->error;
+out:
+	nl_cb_put(cb);
+	nlmsg_free(msg);
+	nl_socket_free(sk);
+	return r;
+}
+
+int kmod_link_quarantine(struct kmod_link *k, uint32_t group, struct kmod_answer *a)
+{
+	return kmod_request(VFIO_QUARANTINE_CMD_QUARANTINE, group, 0, a);
+}
+
+int kmod_link_release(struct kmod_link *k, uint32_t group, bool restore, struct kmod_answer *a)
+{
+	return kmod_request(VFIO_QUARANTINE_CMD_RELEASE, group,
+			    restore ? VFIO_QUARANTINE_RELEASE_RESTORE_DRIVERS : 0, a);
 }

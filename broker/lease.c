@@ -22,8 +22,8 @@ struct lease_table {
 	void *userdata;
 	int inotify_fd;
 	sd_event_source *inotify_source;
-	struct lease *leases;
-	struct holder *holders;
+	struct list_node leases;  /* ordered by group */
+	struct list_node holders; /* struct holder */
 	size_t n_leases;
 };
 
@@ -48,12 +48,7 @@ static void holder_free(struct holder *h)
 
 	if (t->hooks.holder_freed)
 		t->hooks.holder_freed(h, t->userdata);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		t->holders = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
+	list_unlink(&h->node);
 	exit_watch_free(h->exit_watch);
 	pidref_done(&h->pid);
 	free(h);
@@ -76,8 +71,12 @@ void holder_unref_connection(struct holder *h)
 		holder_free(h);
 }
 
-static void lease_table_process_checks(struct lease_table *t);
-static void lease_table_drain(struct lease_table *t);
+/*
+ * released: the group whose lease is being released at its holder's request
+ * (-1: none), so that its end is reported to the ended hook as requested.
+ */
+static void lease_table_process_checks(struct lease_table *t, int64_t released);
+static void lease_table_drain(struct lease_table *t, int64_t released);
 
 /*
  * The holder process has exited (its files were closed before the kernel
@@ -88,9 +87,11 @@ static void holder_on_exit(void *userdata)
 {
 	struct holder *h = userdata;
 	struct lease_table *t = h->table;
+	struct lease *l;
 
 	log_debug("Holder pid %d (uid %u) exited", (int)h->pid.pid, (unsigned)h->uid);
-	for (struct lease *l = t->leases; l; l = l->next) {
+	list_for_each_entry(l, &t->leases, link)
+	{
 		if (l->holder != h)
 			continue;
 		if (l->state == LEASE_HELD) {
@@ -107,8 +108,8 @@ static void holder_on_exit(void *userdata)
 	h->n_leases = 0;
 	holder_free(h);
 
-	lease_table_drain(t);
-	lease_table_process_checks(t);
+	lease_table_drain(t, -1);
+	lease_table_process_checks(t, -1);
 }
 
 static int holder_new(struct lease_table *t, struct pidref *pid, uid_t uid, struct holder **ret)
@@ -128,19 +129,16 @@ static int holder_new(struct lease_table *t, struct pidref *pid, uid_t uid, stru
 		return r;
 	}
 	*pid = PIDREF_NULL; /* taken */
-	h->next = t->holders;
-	if (t->holders)
-		t->holders->prev = h;
-	t->holders = h;
+	list_prepend(&t->holders, &h->node);
 	*ret = h;
 	return 0;
 }
 
 struct holder *lease_table_find_holder(const struct lease_table *t, const struct pidref *p)
 {
-	for (struct holder *h = t->holders; h; h = h->next)
-		if (pidref_equal(&h->pid, p))
-			return h;
+	struct holder *h;
+
+	list_for_each_entry(h, &t->holders, node) if (pidref_equal(&h->pid, p)) return h;
 	return NULL;
 }
 
@@ -148,14 +146,16 @@ struct holder *lease_table_find_holder(const struct lease_table *t, const struct
 static int holder_get_pid(struct lease_table *t, pid_t pid, struct holder **ret)
 {
 	struct pidref p = PIDREF_NULL;
+	struct holder *h;
 	uid_t uid;
 	int r;
 
-	for (struct holder *h = t->holders; h; h = h->next)
-		if (h->pid.pid == pid && pidref_is_alive(&h->pid) > 0) {
-			*ret = h;
-			return 0;
-		}
+	list_for_each_entry(h, &t->holders,
+			    node) if (h->pid.pid == pid && pidref_is_alive(&h->pid) > 0)
+	{
+		*ret = h;
+		return 0;
+	}
 	r = pidref_set_pid(&p, pid);
 	if (r < 0)
 		return r;
@@ -177,7 +177,7 @@ static void lease_set_holder(struct lease *l, struct holder *h)
 
 /* ---- leases ---- */
 
-static struct log_fields lease_log_fields(const struct lease *l, const char *event)
+struct log_fields lease_log_fields(const struct lease *l, const char *event)
 {
 	struct log_fields f = LOG_FIELDS(event);
 
@@ -194,12 +194,7 @@ static void lease_free(struct lease *l)
 {
 	struct lease_table *t = l->table;
 
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		t->leases = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	list_unlink(&l->link);
 	t->n_leases--;
 	/*
 	 * The watch stays: removing an inode's last mark makes the kernel queue
@@ -215,14 +210,14 @@ static void lease_free(struct lease *l)
 }
 
 /* The file is closed: log it, tell the rest of the broker, free the lease. */
-static void lease_end(struct lease *l)
+static void lease_end(struct lease *l, bool requested)
 {
 	struct lease_table *t = l->table;
 	struct log_fields f = lease_log_fields(l, "release");
 
 	log_event(LOG_INFO, &f, "Group %u released: its file is closed", l->group);
 	if (t->hooks.ended)
-		t->hooks.ended(l, t->userdata);
+		t->hooks.ended(l, requested, t->userdata);
 	lease_free(l);
 }
 
@@ -233,7 +228,7 @@ static void lease_end(struct lease *l)
  * or the node is gone); otherwise it waits for the close event, since the
  * file may be in flight in a socket or pinned by a VFIO device fd.
  */
-static void lease_check_open(struct lease *l, bool end_if_nobody)
+static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested)
 {
 	struct lease_table *t = l->table;
 	pid_t pids[LEASE_MAX_SCAN_PIDS];
@@ -249,7 +244,7 @@ static void lease_check_open(struct lease *l, bool end_if_nobody)
 	}
 	if (n == 0) {
 		if (end_if_nobody || l->wd < 0) {
-			lease_end(l);
+			lease_end(l, requested);
 			return;
 		}
 		f = lease_log_fields(l, "releasing");
@@ -276,34 +271,35 @@ static void lease_check_open(struct lease *l, bool end_if_nobody)
 			log_event(LOG_INFO, &f, "Group %u is still open in pid %d (uid %u)",
 				  l->group, (int)l->pid, (unsigned)l->uid);
 		else
-			log_event(LOG_INFO, &f,
-				  "Group %u is still open in pid %d (uid %u): inherited by pid %d",
-				  l->group, (int)l->pid, (unsigned)l->uid, (int)l->pid);
+			log_event(
+				LOG_INFO, &f,
+				"Group %u is still open in pid %d (uid %u): inherited from pid %d",
+				l->group, (int)l->pid, (unsigned)l->uid, (int)previous);
 		return;
 	}
 }
 
-static void lease_table_process_checks(struct lease_table *t)
+static void lease_table_process_checks(struct lease_table *t, int64_t released)
 {
 	struct lease *l, *next;
 
-	for (l = t->leases; l; l = next) {
+	list_for_each_entry_safe(l, next, &t->leases, link)
+	{
 		bool end_if_nobody = l->end_if_nobody;
 
-		next = l->next;
 		if (!l->check_pending)
 			continue;
 		l->check_pending = l->end_if_nobody = false;
 		if (l->state == LEASE_RELEASING && !l->holder)
-			lease_check_open(l, end_if_nobody);
+			lease_check_open(l, end_if_nobody, l->group == released);
 	}
 }
 
 static struct lease *lease_table_find_wd(const struct lease_table *t, int wd)
 {
-	for (struct lease *l = t->leases; l; l = l->next)
-		if (l->wd == wd)
-			return l;
+	struct lease *l;
+
+	list_for_each_entry(l, &t->leases, link) if (l->wd == wd) return l;
 	return NULL;
 }
 
@@ -313,8 +309,10 @@ static struct lease *lease_table_find_wd(const struct lease_table *t, int wd)
  * are ignored. Lost events (overflow) and vanished nodes are resolved by a
  * holders scan in lease_table_process_checks().
  */
-static void lease_table_drain(struct lease_table *t)
+static void lease_table_drain(struct lease_table *t, int64_t released)
 {
+	struct lease *l;
+
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool overflow = false;
 
@@ -330,7 +328,6 @@ static void lease_table_drain(struct lease_table *t)
 		}
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
-			struct lease *l;
 
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
@@ -342,7 +339,7 @@ static void lease_table_drain(struct lease_table *t)
 				continue;
 			if ((ev->mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) &&
 			    l->state == LEASE_RELEASING) {
-				lease_end(l);
+				lease_end(l, l->group == released);
 				continue;
 			}
 			if (ev->mask & IN_IGNORED) {
@@ -354,13 +351,13 @@ static void lease_table_drain(struct lease_table *t)
 	}
 	if (overflow) {
 		log_warning("Close events were lost; checking every releasing lease");
-		for (struct lease *l = t->leases; l; l = l->next)
-			if (l->state == LEASE_RELEASING) {
-				l->check_pending = l->end_if_nobody = true;
-				/* A named holder may have closed it too: look again. */
-				holder_unref_lease(l->holder);
-				l->holder = NULL;
-			}
+		list_for_each_entry(l, &t->leases, link) if (l->state == LEASE_RELEASING)
+		{
+			l->check_pending = l->end_if_nobody = true;
+			/* A named holder may have closed it too: look again. */
+			holder_unref_lease(l->holder);
+			l->holder = NULL;
+		}
 	}
 }
 
@@ -368,8 +365,8 @@ static int lease_table_on_inotify(sd_event_source *s, int fd, uint32_t revents, 
 {
 	struct lease_table *t = userdata;
 
-	lease_table_drain(t);
-	lease_table_process_checks(t);
+	lease_table_drain(t, -1);
+	lease_table_process_checks(t, -1);
 	return 0;
 }
 
@@ -383,6 +380,8 @@ int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata
 	if (!t)
 		return -ENOMEM;
 	t->event = e;
+	list_init(&t->leases);
+	list_init(&t->holders);
 	t->hooks = *hooks;
 	t->userdata = userdata;
 	t->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -407,10 +406,10 @@ struct lease_table *lease_table_free(struct lease_table *t)
 	if (!t)
 		return NULL;
 	t->hooks = (struct lease_hooks){0};
-	while (t->leases)
-		lease_free(t->leases);
-	while (t->holders)
-		holder_free(t->holders);
+	while (!list_is_empty(&t->leases))
+		lease_free(container_of(t->leases.next, struct lease, link));
+	while (!list_is_empty(&t->holders))
+		holder_free(container_of(t->holders.next, struct holder, node));
 	sd_event_source_disable_unref(t->inotify_source);
 	safe_close(t->inotify_fd);
 	free(t);
@@ -419,15 +418,20 @@ struct lease_table *lease_table_free(struct lease_table *t)
 
 struct lease *lease_table_find(const struct lease_table *t, uint32_t group)
 {
-	for (struct lease *l = t->leases; l; l = l->next)
-		if (l->group == group)
-			return l;
+	struct lease *l;
+
+	list_for_each_entry(l, &t->leases, link) if (l->group == group) return l;
 	return NULL;
 }
 
 struct lease *lease_table_first(const struct lease_table *t)
 {
-	return t->leases;
+	return list_first_entry_or_null(&t->leases, struct lease, link);
+}
+
+struct lease *lease_table_next(const struct lease_table *t, const struct lease *l)
+{
+	return list_entry_or_null(l->link.next, &t->leases, struct lease, link);
 }
 
 size_t lease_table_count(const struct lease_table *t)
@@ -437,31 +441,21 @@ size_t lease_table_count(const struct lease_table *t)
 
 size_t lease_table_count_uid(const struct lease_table *t, uid_t uid)
 {
+	const struct lease *l;
 	size_t n = 0;
 
-	for (struct lease *l = t->leases; l; l = l->next)
-		if (l->uid == uid)
-			n++;
+	list_for_each_entry(l, &t->leases, link) if (l->uid == uid) n++;
 	return n;
 }
 
 /* Keep the list ordered by group, so that "leases" lists them in that order. */
 static void lease_table_link(struct lease_table *t, struct lease *l)
 {
-	struct lease *prev = NULL, *next = t->leases;
+	struct lease *next;
 
-	while (next && next->group < l->group) {
-		prev = next;
-		next = next->next;
-	}
-	l->prev = prev;
-	l->next = next;
-	if (prev)
-		prev->next = l;
-	else
-		t->leases = l;
-	if (next)
-		next->prev = l;
+	list_for_each_entry(next, &t->leases, link) if (next->group >= l->group) break;
+	/* next is the first lease of a higher group, or the head's entry: then last. */
+	list_insert_before(&next->link, &l->link);
 	t->n_leases++;
 }
 
@@ -503,8 +497,8 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 	 * close queued before now while no lease has the wd, so that no close of
 	 * an earlier open can end this one.
 	 */
-	lease_table_drain(t);
-	lease_table_process_checks(t);
+	lease_table_drain(t, -1);
+	lease_table_process_checks(t, -1);
 
 	h = lease_table_find_holder(t, holder);
 	if (!h) {
@@ -528,7 +522,7 @@ fail:
 	return r;
 }
 
-bool lease_release(struct lease *l)
+bool lease_release(struct lease *l, bool requested)
 {
 	struct lease_table *t = l->table;
 	uint32_t group = l->group;
@@ -540,8 +534,8 @@ bool lease_release(struct lease *l)
 	l->fd = safe_close(l->fd);
 	l->state = LEASE_RELEASING;
 	/* close() ran the final fput before returning, so a last close is queued already. */
-	lease_table_drain(t);
-	lease_table_process_checks(t);
+	lease_table_drain(t, requested ? (int64_t)group : -1);
+	lease_table_process_checks(t, requested ? (int64_t)group : -1);
 	/* Nothing can lease the group again meanwhile, so absent means ended. */
 	return lease_table_find(t, group) == NULL;
 }
@@ -552,7 +546,7 @@ void lease_rescan(struct lease *l)
 		return;
 	if (now_usec(CLOCK_MONOTONIC) - l->last_scan_usec < LEASE_RESCAN_USEC)
 		return;
-	lease_check_open(l, false);
+	lease_check_open(l, false, false);
 }
 
 bool lease_caller_is_holder(const struct lease *l, const struct identity *caller)

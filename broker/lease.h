@@ -17,7 +17,9 @@
 
 #include "broker/holders.h"
 #include "broker/identity.h"
+#include "broker/log.h"
 #include "broker/pidref.h"
+#include "common/list.h"
 #include "protocol/message.h"
 
 #include <stdbool.h>
@@ -36,7 +38,7 @@ enum lease_state {
 /* One process holding leases. */
 struct holder {
 	struct lease_table *table;
-	struct holder *prev, *next;
+	struct list_node node; /* in the table's holders */
 	struct pidref pid;
 	uid_t uid;
 	struct exit_watch *exit_watch;
@@ -51,7 +53,7 @@ struct holder {
 
 struct lease {
 	struct lease_table *table;
-	struct lease *prev, *next;
+	struct list_node link; /* in the table's leases, ordered by group */
 	uint32_t group;
 	enum lease_state state;
 	struct holder *holder; /* NULL: releasing, and no process found holding the file */
@@ -78,8 +80,11 @@ struct lease_hooks {
 	void (*detach)(struct lease *l, void *userdata);
 	/* The holder is gone but pids[] still have the file (hard removal kills them). */
 	void (*still_open)(struct lease *l, const pid_t *pids, size_t n, void *userdata);
-	/* The file is closed: the lease is about to be freed. */
-	void (*ended)(struct lease *l, void *userdata);
+	/*
+	 * The file is closed: the lease is about to be freed. requested: it ended
+	 * within the holder's own release request, whose reply says so.
+	 */
+	void (*ended)(struct lease *l, bool requested, void *userdata);
 	/* A holder is about to be freed: drop every pointer to it. */
 	void (*holder_freed)(struct holder *h, void *userdata);
 };
@@ -90,7 +95,9 @@ int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata
 struct lease_table *lease_table_free(struct lease_table *t);
 
 struct lease *lease_table_find(const struct lease_table *t, uint32_t group);
+/* The leases in order of group: the first, and the one after l (NULL at the end). */
 struct lease *lease_table_first(const struct lease_table *t);
+struct lease *lease_table_next(const struct lease_table *t, const struct lease *l);
 size_t lease_table_count(const struct lease_table *t);
 /* Leases whose holder (or last known holder) has uid, in any state. */
 size_t lease_table_count_uid(const struct lease_table *t, uid_t uid);
@@ -113,8 +120,10 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
  * lease_release closes the broker's copy of a held lease. Returns true when
  * the file was closed at once: the lease has then ended and l is freed.
  * False: the file is still open somewhere; the lease ends when it closes.
+ * requested: the holder asked (its reply says whether the lease ended), as
+ * opposed to the broker taking the lease back; passed on to the ended hook.
  */
-bool lease_release(struct lease *l);
+bool lease_release(struct lease *l, bool requested);
 
 /*
  * lease_rescan looks again for the process holding a releasing lease's file
@@ -128,3 +137,6 @@ void lease_rescan(struct lease *l);
 bool lease_caller_is_holder(const struct lease *l, const struct identity *caller);
 
 const char *lease_state_to_string(enum lease_state s);
+
+/* The log fields of an event (EVENT=event) about l: its holder, group, devices and rule. */
+struct log_fields lease_log_fields(const struct lease *l, const char *event);

@@ -7,16 +7,17 @@
  */
 #include "broker/broker.h"
 #include "broker/connection.h"
+#include "broker/hooks.h"
 #include "broker/inventory.h"
 #include "broker/kmod_link.h"
 #include "broker/lease.h"
 #include "broker/log.h"
 #include "broker/merge.h"
-#include "broker/ops.h"
 #include "broker/policy_store.h"
 #include "broker/remove.h"
 #include "broker/sandbox.h"
 #include "broker/server.h"
+#include "broker/status.h"
 #include "policy/policy.h"
 
 #include <dirent.h>
@@ -263,7 +264,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	struct broker *b = userdata;
 
 	policy_store_reload(b->policy, "SIGHUP", NULL);
-	ops_update_status(b);
+	status_update(b->status);
 	return 0;
 }
 
@@ -354,7 +355,10 @@ static int broker_setup(struct broker *b)
 		return log_error_errno(r, "Refusing to start without a valid policy in %s",
 				       b->config.policy_dir);
 
-	r = lease_table_new(b->event, &ops_lease_hooks, b, &b->leases);
+	r = status_new(b, &b->status);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the status line: %m");
+	r = lease_table_new(b->event, &hooks_lease, b, &b->leases);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the lease table: %m");
 	r = containers_new(&b->containers);
@@ -363,7 +367,7 @@ static int broker_setup(struct broker *b)
 	r = removals_new(b, &b->removals);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up removals: %m");
-	r = server_new(b, &b->server);
+	r = server_new(b, &hooks_server, &b->server);
 	if (r < 0)
 		return r;
 	r = kmod_link_new(b, &b->kmod);
@@ -380,6 +384,7 @@ static void broker_teardown(struct broker *b)
 	b->removals = removals_free(b->removals);
 	b->leases = lease_table_free(b->leases);
 	b->containers = containers_free(b->containers);
+	b->status = status_free(b->status);
 	b->policy = policy_store_free(b->policy);
 	b->inventory = inventory_free(b->inventory);
 	b->event = sd_event_unref(b->event);
@@ -437,7 +442,7 @@ int main(int argc, char **argv)
 	}
 
 	sd_notifyf(0, "READY=1\nSTATUS=Listening on %s", server_socket_path(b.server));
-	ops_update_status(&b);
+	status_update(b.status);
 	log_event(LOG_INFO, &f, "vfio-brokerd " VB_VERSION " listening on %s (policy %s)",
 		  server_socket_path(b.server), b.config.policy_dir);
 

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/merge.h"
-#include "broker/connection.h"
+#include "broker/access.h"
 #include "broker/devnode.h"
 #include "broker/inventory.h"
 #include "broker/log.h"
-#include "broker/ops.h"
 #include "common/cleanup.h"
 
 #include <errno.h>
@@ -19,15 +18,14 @@
 
 /* A VFIO container the broker keeps a copy of, shared by the leases merged into it. */
 struct container {
-	struct containers *set;
-	struct container *prev, *next;
+	struct list_node link; /* in the set's list */
 	uint32_t id;
 	int fd;
 	unsigned n_members;
 };
 
 struct containers {
-	struct container *list;
+	struct list_node list;
 	uint32_t next_id;
 };
 
@@ -38,18 +36,14 @@ int containers_new(struct containers **ret)
 	if (!cs)
 		return -ENOMEM;
 	cs->next_id = 1;
+	list_init(&cs->list);
 	*ret = cs;
 	return 0;
 }
 
 static void container_free(struct container *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		c->set->list = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_unlink(&c->link);
 	safe_close(c->fd);
 	free(c);
 }
@@ -58,8 +52,8 @@ struct containers *containers_free(struct containers *cs)
 {
 	if (!cs)
 		return NULL;
-	while (cs->list)
-		container_free(cs->list);
+	while (!list_is_empty(&cs->list))
+		container_free(container_of(cs->list.next, struct container, link));
 	free(cs);
 	return NULL;
 }
@@ -76,15 +70,11 @@ static int container_new(struct containers *cs, int fd, struct container **ret)
 
 	if (!c)
 		return -ENOMEM;
-	c->set = cs;
 	c->fd = fd;
 	c->id = cs->next_id++;
 	if (cs->next_id == 0)
 		cs->next_id = 1;
-	c->next = cs->list;
-	if (cs->list)
-		cs->list->prev = c;
-	cs->list = c;
+	list_prepend(&cs->list, &c->link);
 	*ret = c;
 	return 0;
 }
@@ -104,10 +94,10 @@ static void container_unref(struct container *c)
 static struct container *containers_find_file(struct containers *cs, int fd)
 {
 	pid_t self = getpid();
+	struct container *c;
 
-	for (struct container *c = cs->list; c; c = c->next)
-		if (syscall(SYS_kcmp, self, self, KCMP_FILE, c->fd, fd) == 0)
-			return c;
+	list_for_each_entry(c, &cs->list, link) if (syscall(SYS_kcmp, self, self, KCMP_FILE, c->fd,
+							    fd) == 0) return c;
 	return NULL;
 }
 
@@ -154,55 +144,50 @@ static void merge_undo(const struct merge_move *moves, size_t n_done)
 	}
 }
 
-/* The kernel's refusal as a reply: EBUSY is busy, a refusal in principle is not-viable. */
-static void merge_send_kernel_error(struct connection *c, uint32_t id, uint32_t group, int error)
+/* The kernel's refusal: EBUSY is busy, a refusal in principle is not-viable. */
+static int merge_kernel_error(uint32_t group, int error, struct reply_error *err)
 {
 	if (error == EBUSY)
-		ops_send_error(c, id, VB_E_BUSY,
-			       "the kernel refused to merge group %u: %s; close its device fds or "
-			       "unmerge it first",
-			       group, strerror(error));
-	else if (error == ENOTTY || error == EINVAL || error == EPERM)
-		ops_send_error(c, id, VB_E_NOT_VIABLE, "the kernel refused to merge group %u: %s",
-			       group, strerror(error));
-	else
-		ops_send_error(c, id, VB_E_INTERNAL, "the kernel failed to merge group %u: %s",
-			       group, strerror(error));
+		return reply_error_set(err, VB_E_BUSY,
+				       "the kernel refused to merge group %u: %s; close its device "
+				       "fds or unmerge it first",
+				       group, strerror(error));
+	if (error == ENOTTY || error == EINVAL || error == EPERM)
+		return reply_error_set(err, VB_E_NOT_VIABLE,
+				       "the kernel refused to merge group %u: %s", group,
+				       strerror(error));
+	return reply_error_set(err, VB_E_INTERNAL, "the kernel failed to merge group %u: %s", group,
+			       strerror(error));
 }
 
 /* Check that every listed group is held by one holder the caller speaks for. */
-static int merge_check_leases(struct broker *b, struct connection *c, const struct vb_request *req,
-			      struct lease **leases)
+static int merge_check_leases(struct broker *b, const struct identity *caller,
+			      const uint32_t *groups, size_t n_groups, struct lease **leases,
+			      struct reply_error *err)
 {
-	for (size_t i = 0; i < req->n_groups; i++) {
-		struct lease *l = lease_table_find(b->leases, req->groups[i]);
+	for (size_t i = 0; i < n_groups; i++) {
+		struct lease *l = lease_table_find(b->leases, groups[i]);
 
-		if (!l || l->state != LEASE_HELD) {
-			ops_send_error(c, req->id, VB_E_NOT_HELD,
-				       l ? "group %u was released; lease it again first"
-					 : "group %u is not leased; lease it first",
-				       req->groups[i]);
-			return -ESRCH;
-		}
+		if (!l || l->state != LEASE_HELD)
+			return reply_error_set(err, VB_E_NOT_HELD,
+					       l ? "group %u was released; lease it again first"
+						 : "group %u is not leased; lease it first",
+					       groups[i]);
 		leases[i] = l;
 	}
-	for (size_t i = 1; i < req->n_groups; i++)
-		if (leases[i]->holder != leases[0]->holder) {
-			ops_send_error(
-				c, req->id, VB_E_DENIED,
+	for (size_t i = 1; i < n_groups; i++)
+		if (leases[i]->holder != leases[0]->holder)
+			return reply_error_set(
+				err, VB_E_DENIED,
 				"groups %u and %u have different holders; only groups of one "
 				"process can be merged",
-				req->groups[0], req->groups[i]);
-			return -EPERM;
-		}
-	if (!lease_caller_is_holder(leases[0], c->identity)) {
-		ops_send_error(
-			c, req->id, VB_E_NOT_HELD,
+				groups[0], groups[i]);
+	if (!lease_caller_is_holder(leases[0], caller))
+		return reply_error_set(
+			err, VB_E_NOT_HELD,
 			"group %u is held by another process; only its holder or a child of it "
 			"may merge it",
-			req->groups[0]);
-		return -EPERM;
-	}
+			groups[0]);
 	return 0;
 }
 
@@ -211,36 +196,32 @@ static int merge_check_leases(struct broker *b, struct connection *c, const stru
  * container of the first listed group that is merged, else a new one.
  * *ret_new says the container was made for this request (freed on failure).
  */
-static int merge_pick_target(struct broker *b, struct connection *c, const struct vb_request *req,
-			     struct lease **leases, int *container_fd, struct container **ret,
-			     bool *ret_new)
+static int merge_pick_target(struct broker *b, struct lease **leases, size_t n_groups,
+			     int *container_fd, struct container **ret, bool *ret_new,
+			     struct reply_error *err)
 {
 	struct container *target = NULL;
 	int fd = -1, r;
 
 	if (*container_fd >= 0) {
 		r = devnode_is_container(b->inventory, *container_fd);
-		if (r <= 0) {
-			ops_send_error(
-				c, req->id, VB_E_BAD_REQUEST,
+		if (r <= 0)
+			return reply_error_set(
+				err, VB_E_BAD_REQUEST,
 				"the file descriptor passed with merge is not a VFIO container "
 				"(%s/vfio/vfio)",
 				b->inventory->dev_root);
-			return -EINVAL;
-		}
 		target = containers_find_file(b->containers, *container_fd);
-		for (size_t i = 0; i < req->n_groups; i++)
+		for (size_t i = 0; i < n_groups; i++)
 			if (leases[i]->container && leases[i]->container != target) {
-				struct json_object *e = ops_error(
-					req->id, VB_E_BUSY,
+				r = reply_error_set(
+					err, VB_E_BUSY,
 					"group %u is already merged into container %u; unmerge it "
 					"first",
 					leases[i]->group, leases[i]->container->id);
-
-				ops_error_detail(e, "container",
-						 json_object_new_int64(leases[i]->container->id));
-				ops_send(c, e, -1);
-				return -EBUSY;
+				err->has_container = true;
+				err->container = leases[i]->container->id;
+				return r;
 			}
 		if (target) {
 			*ret = target;
@@ -249,7 +230,7 @@ static int merge_pick_target(struct broker *b, struct connection *c, const struc
 		}
 		fd = TAKE_FD(*container_fd);
 	} else {
-		for (size_t i = 0; i < req->n_groups && !target; i++)
+		for (size_t i = 0; i < n_groups && !target; i++)
 			target = leases[i]->container;
 		if (target) {
 			*ret = target;
@@ -260,55 +241,63 @@ static int merge_pick_target(struct broker *b, struct connection *c, const struc
 		if (r < 0) {
 			log_error_errno(r, "Failed to open %s/vfio/vfio: %m",
 					b->inventory->dev_root);
-			ops_send_error(c, req->id, VB_E_INTERNAL,
-				       "the broker could not open a VFIO container: %s",
-				       strerror(-r));
-			return r;
+			return reply_error_set(err, VB_E_INTERNAL,
+					       "the broker could not open a VFIO container: %s",
+					       strerror(-r));
 		}
 	}
 	r = container_new(b->containers, fd, ret);
 	if (r < 0) {
 		close(fd);
-		ops_send_error(c, req->id, VB_E_INTERNAL, "out of memory");
-		return r;
+		return reply_error_set(err, VB_E_INTERNAL, "out of memory");
 	}
 	*ret_new = true;
 	return 0;
 }
 
-void merge_handle(struct broker *b, struct connection *c, const struct vb_request *req,
-		  int container_fd)
+int merge_groups(struct broker *b, const struct identity *caller, const uint32_t *groups,
+		 size_t n_groups, int container_fd, struct merge_result *res,
+		 struct reply_error *err)
 {
 	_cleanup_close_ int cfd = container_fd;
 	struct lease *leases[VB_MAX_MERGE_GROUPS] = {0};
 	_cleanup_free_ struct merge_move *moves = NULL;
+	_cleanup_free_ uint32_t *merged = NULL;
 	struct container *target = NULL;
-	struct json_object *reply, *groups;
 	struct log_fields f;
-	size_t n_moves = 0, n_done = 0;
+	struct lease *l;
+	size_t n_moves = 0, n_done = 0, n_merged = 0;
 	bool target_new = false;
 	char list[256] = "";
+	int r;
 
-	if (merge_check_leases(b, c, req, leases) < 0)
-		return;
-	for (size_t i = 0; i < req->n_groups; i++) {
+	if (n_groups > VB_MAX_MERGE_GROUPS)
+		return reply_error_set(err, VB_E_BAD_REQUEST, "at most %d groups can be merged",
+				       VB_MAX_MERGE_GROUPS);
+	r = merge_check_leases(b, caller, groups, n_groups, leases, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_groups; i++) {
 		struct inventory_group *g = NULL;
 		struct policy_decision d;
 
-		if (ops_check_group(b, c, req->id, req->groups[i], POLICY_ACTION_MERGE, &g, &d) < 0)
-			return;
+		r = access_check_group(b, caller, groups[i], POLICY_ACTION_MERGE, &g, &d, err);
+		if (r < 0)
+			return r;
 		inventory_group_free(g);
 	}
-	if (merge_pick_target(b, c, req, leases, &cfd, &target, &target_new) < 0)
-		return;
+	r = merge_pick_target(b, leases, n_groups, &cfd, &target, &target_new, err);
+	if (r < 0)
+		return r;
 
 	/* Everything that moves: the listed groups, and every group of their other sets. */
 	moves = calloc(lease_table_count(b->leases), sizeof(*moves));
-	if (!moves) {
-		ops_send_error(c, req->id, VB_E_INTERNAL, "out of memory");
+	merged = calloc(lease_table_count(b->leases), sizeof(*merged));
+	if (!moves || !merged) {
+		r = reply_error_set(err, VB_E_INTERNAL, "out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < req->n_groups; i++) {
+	for (size_t i = 0; i < n_groups; i++) {
 		struct container *from = leases[i]->container;
 
 		if (from == target || moves_contain(moves, n_moves, leases[i]))
@@ -316,7 +305,7 @@ void merge_handle(struct broker *b, struct connection *c, const struct vb_reques
 		moves[n_moves++] = (struct merge_move){leases[i], from};
 		if (!from)
 			continue;
-		for (struct lease *l = lease_table_first(b->leases); l; l = l->next)
+		for (l = lease_table_first(b->leases); l; l = lease_table_next(b->leases, l))
 			if (l->container == from && !moves_contain(moves, n_moves, l))
 				moves[n_moves++] = (struct merge_move){l, from};
 	}
@@ -337,13 +326,13 @@ void merge_handle(struct broker *b, struct connection *c, const struct vb_reques
 		}
 		if (error) {
 			f = LOG_FIELDS("merge-failed");
-			f.uid = c->identity->uid;
-			f.pid = c->identity->pid.pid;
+			f.uid = caller->uid;
+			f.pid = caller->pid.pid;
 			f.group = m->lease->group;
 			log_event(LOG_NOTICE, &f, "The kernel refused to merge group %u: %s",
 				  m->lease->group, strerror(error));
 			merge_undo(moves, n_done);
-			merge_send_kernel_error(c, req->id, m->lease->group, error);
+			r = merge_kernel_error(m->lease->group, error, err);
 			goto fail;
 		}
 	}
@@ -353,76 +342,67 @@ void merge_handle(struct broker *b, struct connection *c, const struct vb_reques
 		moves[i].lease->container = target;
 		target->n_members++;
 	}
-	reply = vb_reply_new(req->id);
-	groups = json_object_new_array();
-	for (struct lease *l = lease_table_first(b->leases); l; l = l->next)
+	for (l = lease_table_first(b->leases); l; l = lease_table_next(b->leases, l))
 		if (l->container == target) {
 			size_t len = strlen(list);
 
-			json_object_array_add(groups, json_object_new_int64(l->group));
+			merged[n_merged++] = l->group;
 			snprintf(list + len, sizeof(list) - len, "%s%u", len ? "," : "", l->group);
 		}
-	json_object_object_add(reply, "container", json_object_new_int64(target->id));
-	json_object_object_add(reply, "groups", groups);
 	f = LOG_FIELDS("merge");
-	f.uid = c->identity->uid;
-	f.pid = c->identity->pid.pid;
-	f.group = req->groups[0];
+	f.uid = caller->uid;
+	f.pid = caller->pid.pid;
+	f.group = groups[0];
 	log_event(LOG_INFO, &f, "Merged groups %s into container %u for pid %d (uid %u)", list,
-		  target->id, (int)c->identity->pid.pid, (unsigned)c->identity->uid);
-	ops_send(c, reply, target->fd);
-	return;
+		  target->id, (int)caller->pid.pid, (unsigned)caller->uid);
+	*res = (struct merge_result){
+		.container = target->id,
+		.container_fd = target->fd,
+		.groups = TAKE_PTR(merged),
+		.n_groups = n_merged,
+	};
+	return 0;
 fail:
 	if (target_new && target->n_members == 0)
 		container_free(target);
+	return r;
 }
 
-void unmerge_handle(struct broker *b, struct connection *c, const struct vb_request *req)
+int unmerge_group(struct broker *b, const struct identity *caller, uint32_t group,
+		  struct reply_error *err)
 {
-	uint32_t group = (uint32_t)req->group;
 	struct lease *l = lease_table_find(b->leases, group);
-	struct json_object *reply;
 	struct log_fields f;
 	uint32_t cid;
 
-	if (!l || l->state != LEASE_HELD) {
-		ops_send_error(c, req->id, VB_E_NOT_HELD, "group %u is not leased", group);
-		return;
-	}
-	if (!lease_caller_is_holder(l, c->identity)) {
-		ops_send_error(
-			c, req->id, VB_E_NOT_HELD,
+	if (!l || l->state != LEASE_HELD)
+		return reply_error_set(err, VB_E_NOT_HELD, "group %u is not leased", group);
+	if (!lease_caller_is_holder(l, caller))
+		return reply_error_set(
+			err, VB_E_NOT_HELD,
 			"group %u is held by another process; only its holder or a child of it "
 			"may unmerge it",
 			group);
-		return;
-	}
-	if (!l->container) {
-		ops_send_error(c, req->id, VB_E_BAD_REQUEST,
-			       "group %u is not merged into a container", group);
-		return;
-	}
+	if (!l->container)
+		return reply_error_set(err, VB_E_BAD_REQUEST,
+				       "group %u is not merged into a container", group);
 	if (ioctl(l->fd, VFIO_GROUP_UNSET_CONTAINER) < 0) {
 		if (errno == EBUSY)
-			ops_send_error(c, req->id, VB_E_BUSY,
-				       "device fds of group %u are still open; close them first",
-				       group);
-		else
-			ops_send_error(c, req->id, VB_E_NOT_VIABLE,
+			return reply_error_set(
+				err, VB_E_BUSY,
+				"device fds of group %u are still open; close them first", group);
+		return reply_error_set(err, VB_E_NOT_VIABLE,
 				       "the kernel refused to unmerge group %u: %s", group,
 				       strerror(errno));
-		return;
 	}
 	cid = l->container->id;
 	container_unref(l->container);
 	l->container = NULL;
 
 	f = LOG_FIELDS("unmerge");
-	f.uid = c->identity->uid;
-	f.pid = c->identity->pid.pid;
+	f.uid = caller->uid;
+	f.pid = caller->pid.pid;
 	f.group = group;
 	log_event(LOG_INFO, &f, "Unmerged group %u from container %u", group, cid);
-	reply = vb_reply_new(req->id);
-	json_object_object_add(reply, "group", json_object_new_int64(group));
-	ops_send(c, reply, -1);
+	return 0;
 }

@@ -22,10 +22,13 @@
 #pragma once
 
 #include "broker/broker.h"
+#include "broker/identity.h"
 #include "broker/lease.h"
-#include "protocol/message.h"
+#include "broker/reply.h"
 
-struct connection;
+#include <stddef.h>
+#include <stdint.h>
+
 struct containers;
 
 int containers_new(struct containers **ret);
@@ -34,10 +37,27 @@ struct containers *containers_free(struct containers *cs);
 /* The id a lease's container has in replies; 0 when not merged. */
 uint32_t container_id(const struct container *c);
 
-/* The merge request; container_fd (the caller's own container, or -1) is taken. */
-void merge_handle(struct broker *b, struct connection *c, const struct vb_request *req,
-		  int container_fd);
-void unmerge_handle(struct broker *b, struct connection *c, const struct vb_request *req);
+/* A merge done: the target container and every group now in it. */
+struct merge_result {
+	uint32_t container;
+	int container_fd; /* the broker's copy, borrowed: sent back with the reply */
+	uint32_t *groups; /* freed by the caller */
+	size_t n_groups;
+};
+
+/*
+ * merge_groups puts groups[0..n_groups) (held by one holder that caller
+ * speaks for, each allowed by the policy to merge) into one container:
+ * container_fd (the caller's own, taken; -1: none), else the container of
+ * the first listed group that has one, else a new one. All or nothing. On
+ * success *res is set and the merge logged; otherwise *err says why.
+ */
+int merge_groups(struct broker *b, const struct identity *caller, const uint32_t *groups,
+		 size_t n_groups, int container_fd, struct merge_result *res,
+		 struct reply_error *err);
+/* unmerge_group takes the atomic group out of its container, for its holder caller. */
+int unmerge_group(struct broker *b, const struct identity *caller, uint32_t group,
+		  struct reply_error *err);
 
 /* Lease hook: take l out of its container before the broker closes its copy. */
 void merge_detach_lease(struct broker *b, struct lease *l);

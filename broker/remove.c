@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/remove.h"
-#include "broker/connection.h"
 #include "broker/holders.h"
 #include "broker/inventory.h"
 #include "broker/log.h"
-#include "broker/ops.h"
 #include "broker/pidref.h"
 #include "common/cleanup.h"
 
@@ -13,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define REMOVE_MAX_KILL_PIDS 64
@@ -20,8 +19,9 @@
 /* One administrator's remove request, waiting for the lease to end. */
 struct removal {
 	struct removals *set;
-	struct removal *prev, *next;
-	struct connection *conn; /* NULL once the administrator's connection closed */
+	struct list_node link; /* in the set's list */
+	removal_answer_fn answer;
+	void *waiter; /* NULL once the administrator went away: nobody is answered */
 	uint32_t id;
 	uint32_t group;
 	enum vb_remove_mode mode;
@@ -32,9 +32,18 @@ struct removal {
 
 struct removals {
 	struct broker *broker;
-	struct removal *list;
+	struct list_node list;
 	size_t n;
 };
+
+/* Milliseconds of CLOCK_MONOTONIC, for the elapsed time a removal reports. */
+static uint64_t remove_now_msec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 int removals_new(struct broker *b, struct removals **ret)
 {
@@ -43,6 +52,7 @@ int removals_new(struct broker *b, struct removals **ret)
 	if (!r)
 		return -ENOMEM;
 	r->broker = b;
+	list_init(&r->list);
 	*ret = r;
 	return 0;
 }
@@ -51,15 +61,8 @@ static void removal_free(struct removal *m)
 {
 	struct removals *r = m->set;
 
-	if (m->prev)
-		m->prev->next = m->next;
-	else
-		r->list = m->next;
-	if (m->next)
-		m->next->prev = m->prev;
+	list_unlink(&m->link);
 	r->n--;
-	if (m->conn)
-		m->conn->n_pending--;
 	sd_event_source_disable_unref(m->timer);
 	free(m);
 }
@@ -68,17 +71,22 @@ struct removals *removals_free(struct removals *r)
 {
 	if (!r)
 		return NULL;
-	while (r->list)
-		removal_free(r->list);
+	while (!list_is_empty(&r->list))
+		removal_free(container_of(r->list.next, struct removal, link));
 	free(r);
 	return NULL;
 }
 
+bool removals_full(const struct removals *r)
+{
+	return r->n >= REMOVALS_MAX;
+}
+
 bool removals_pending(const struct removals *r, uint32_t group)
 {
-	for (const struct removal *m = r->list; m; m = m->next)
-		if (m->group == group)
-			return true;
+	const struct removal *m;
+
+	list_for_each_entry(m, &r->list, link) if (m->group == group) return true;
 	return false;
 }
 
@@ -151,16 +159,12 @@ static void remove_kill_holders(const struct lease *l)
 		remove_kill_pid(pids[i], l->group);
 }
 
-static struct log_fields remove_log_fields(const struct lease *l, const char *event)
+/* Answer m's administrator, if still there, with the outcome; then m goes. */
+static void removal_finish(struct removal *m, const struct removal_outcome *o)
 {
-	struct log_fields f = LOG_FIELDS(event);
-
-	f.uid = l->uid;
-	f.pid = l->pid;
-	f.group = l->group;
-	f.devices = l->devices;
-	f.rule = l->rule;
-	return f;
+	if (m->waiter)
+		m->answer(m->waiter, m->id, o);
+	removal_free(m);
 }
 
 static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -169,18 +173,18 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	struct broker *b = m->set->broker;
 	struct lease *l = lease_table_find(b->leases, m->group);
 	struct log_fields f = LOG_FIELDS("remove-timeout");
+	struct reply_error e;
 	char secs[32], list[256] = "";
-	struct json_object *e;
 
 	if (l)
-		f = remove_log_fields(l, "remove-timeout");
+		f = lease_log_fields(l, "remove-timeout");
 	f.group = m->group;
 	if (m->mode == VB_REMOVE_SOFT) {
 		format_seconds(m->timeout_ms, secs, sizeof(secs));
-		e = ops_error(m->id, VB_E_TIMEOUT,
-			      "holder pid %d (uid %u) did not release group %u within %s s; the "
-			      "lease is unchanged",
-			      l ? (int)l->pid : 0, l ? (unsigned)l->uid : 0, m->group, secs);
+		reply_error_set(&e, VB_E_TIMEOUT,
+				"holder pid %d (uid %u) did not release group %u within %s s; the "
+				"lease is unchanged",
+				l ? (int)l->pid : 0, l ? (unsigned)l->uid : 0, m->group, secs);
 		log_event(LOG_NOTICE, &f, "Soft removal of group %u timed out after %s s", m->group,
 			  secs);
 	} else {
@@ -191,51 +195,41 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 			(void)holders_scan(&l->node, pids, REMOVE_MAX_KILL_PIDS, &n);
 		holders_format_pids(pids, n, list, sizeof(list));
 		if (n > 0)
-			e = ops_error(
-				m->id, VB_E_INTERNAL,
-				"group %u is still open in pid %s after %llu s; the broker gave "
-				"up waiting",
-				m->group, list, REMOVE_HARD_TIMEOUT_USEC / 1000000);
+			reply_error_set(&e, VB_E_INTERNAL,
+					"group %u is still open in pid %s after %llu s; the broker "
+					"gave up waiting",
+					m->group, list, REMOVE_HARD_TIMEOUT_USEC / 1000000);
 		else
-			e = ops_error(
-				m->id, VB_E_INTERNAL,
-				"group %u is still open, in no process the broker can see, after "
-				"%llu s; the broker gave up waiting",
-				m->group, REMOVE_HARD_TIMEOUT_USEC / 1000000);
+			reply_error_set(&e, VB_E_INTERNAL,
+					"group %u is still open, in no process the broker can see, "
+					"after %llu s; the broker gave up waiting",
+					m->group, REMOVE_HARD_TIMEOUT_USEC / 1000000);
 		log_event(LOG_ERR, &f, "Hard removal of group %u gave up: still open in %s%s",
 			  m->group, n ? "pid " : "no process the broker can see", list);
 	}
-	if (m->conn)
-		ops_send(m->conn, e, -1);
-	else
-		json_object_put(e);
-	removal_free(m);
+	removal_finish(m, &(struct removal_outcome){.group = m->group,
+						    .mode = m->mode,
+						    .mode_name = mode_name(m->mode),
+						    .error = &e});
 	return 0;
 }
 
-void remove_handle(struct broker *b, struct connection *c, const struct vb_request *req)
+int removals_start(struct removals *r, const struct identity *admin, uint32_t group,
+		   enum vb_remove_mode mode, uint32_t timeout_ms, removal_answer_fn answer,
+		   void *waiter, uint32_t id, struct reply_error *err)
 {
-	struct removals *r = b->removals;
-	uint32_t group = (uint32_t)req->group;
+	struct broker *b = r->broker;
 	struct inventory_group *g = NULL;
-	struct json_object *ev, *reply;
 	struct removal *m;
 	struct lease *l;
 	struct log_fields f;
 	uint64_t timeout_usec;
 	int k;
 
-	if (!c->admin) {
-		ops_send_error(c, req->id, VB_E_DENIED,
-			       "only an administrator may remove a lease; ask one, or release your "
-			       "own lease");
-		return;
-	}
-	if (c->n_pending >= CONNECTION_MAX_PENDING || r->n >= REMOVALS_MAX) {
-		ops_send_error(c, req->id, VB_E_LIMIT,
-			       "too many removals are waiting; wait for one to finish first");
-		return;
-	}
+	if (removals_full(r))
+		return reply_error_set(
+			err, VB_E_LIMIT,
+			"too many removals are waiting; wait for one to finish first");
 	l = lease_table_find(b->leases, group);
 	if (l && l->state == LEASE_RELEASING && !l->holder) {
 		lease_rescan(l);
@@ -245,39 +239,29 @@ void remove_handle(struct broker *b, struct connection *c, const struct vb_reque
 		k = inventory_read_group(b->inventory, group, &g);
 		inventory_group_free(g);
 		if (k == -ENOENT)
-			ops_send_error(c, req->id, VB_E_NO_SUCH_GROUP, "there is no IOMMU group %u",
-				       group);
-		else
-			ops_send_error(c, req->id, VB_E_NOT_HELD, "group %u is not leased", group);
-		return;
+			return reply_error_set(err, VB_E_NO_SUCH_GROUP,
+					       "there is no IOMMU group %u", group);
+		return reply_error_set(err, VB_E_NOT_HELD, "group %u is not leased", group);
 	}
 
-	if (req->mode == VB_REMOVE_SOFT) {
-		uint32_t timeout_ms = req->timeout_ms
-					      ? req->timeout_ms
-					      : (uint32_t)(b->config.remove_timeout_usec / 1000);
-		size_t sent = 0;
-
-		ev = vb_event_new(VB_EVENT_REMOVE_REQUESTED);
-		json_object_object_add(ev, "group", json_object_new_int64(group));
-		json_object_object_add(ev, "timeout_ms", json_object_new_int64(timeout_ms));
-		if (l->holder)
-			sent = ops_notify_holder(b, l->holder, ev);
-		json_object_put(ev);
-		if (sent == 0) {
-			reply = l->holder
-					? ops_error(req->id, VB_E_BUSY,
+	if (mode == VB_REMOVE_SOFT) {
+		if (timeout_ms == 0)
+			timeout_ms = (uint32_t)(b->config.remove_timeout_usec / 1000);
+		if (reply_notify_remove_requested(b->server, l->holder, group, timeout_ms) == 0) {
+			if (l->holder)
+				k = reply_error_set(err, VB_E_BUSY,
 						    "holder pid %d has no open connection to "
 						    "receive the request; remove it with mode hard",
-						    (int)l->pid)
-					: ops_error(
-						  req->id, VB_E_BUSY,
-						  "group %u is still open in no process the broker "
-						  "can ask; remove it with mode hard",
-						  group);
-			ops_error_detail(reply, "uid", json_object_new_int64(l->uid));
-			ops_send(c, reply, -1);
-			return;
+						    (int)l->pid);
+			else
+				k = reply_error_set(
+					err, VB_E_BUSY,
+					"group %u is still open in no process the broker "
+					"can ask; remove it with mode hard",
+					group);
+			err->has_uid = true;
+			err->uid = l->uid;
+			return k;
 		}
 		timeout_usec = (uint64_t)timeout_ms * 1000;
 	} else {
@@ -285,98 +269,85 @@ void remove_handle(struct broker *b, struct connection *c, const struct vb_reque
 	}
 
 	m = calloc(1, sizeof(*m));
-	if (!m) {
-		ops_send_error(c, req->id, VB_E_INTERNAL, "out of memory");
-		return;
-	}
+	if (!m)
+		return reply_error_set(err, VB_E_INTERNAL, "out of memory");
 	*m = (struct removal){
 		.set = r,
-		.conn = c,
-		.id = req->id,
+		.answer = answer,
+		.waiter = waiter,
+		.id = id,
 		.group = group,
-		.mode = req->mode,
-		.start_msec = ops_now_msec(),
+		.mode = mode,
+		.start_msec = remove_now_msec(),
 		.timeout_ms = (uint32_t)(timeout_usec / 1000),
 	};
 	k = sd_event_add_time_relative(b->event, &m->timer, CLOCK_MONOTONIC, timeout_usec, 0,
 				       removal_on_timeout, m);
 	if (k < 0) {
 		free(m);
-		ops_send_error(c, req->id, VB_E_INTERNAL, "the broker could not start a timer");
-		return;
+		return reply_error_set(err, VB_E_INTERNAL, "the broker could not start a timer");
 	}
-	m->next = r->list;
-	if (r->list)
-		r->list->prev = m;
-	r->list = m;
+	list_prepend(&r->list, &m->link);
 	r->n++;
-	c->n_pending++;
 
-	f = remove_log_fields(l, "remove-request");
+	f = lease_log_fields(l, "remove-request");
 	log_event(LOG_NOTICE, &f,
 		  "%s removal of group %u (held by pid %d, uid %u) requested by pid %d (uid %u)",
-		  req->mode == VB_REMOVE_HARD ? "Hard" : "Soft", group, (int)l->pid,
-		  (unsigned)l->uid, (int)c->identity->pid.pid, (unsigned)c->identity->uid);
+		  mode == VB_REMOVE_HARD ? "Hard" : "Soft", group, (int)l->pid, (unsigned)l->uid,
+		  (int)admin->pid.pid, (unsigned)admin->uid);
 
-	if (req->mode == VB_REMOVE_HARD) {
-		ev = vb_event_new(VB_EVENT_REVOKED);
-		json_object_object_add(ev, "group", json_object_new_int64(group));
-		if (l->holder)
-			ops_notify_holder(b, l->holder, ev);
-		json_object_put(ev);
+	if (mode == VB_REMOVE_HARD) {
+		reply_notify_revoked(b->server, l->holder, group);
 		remove_kill_holders(l);
 	}
+	return 0;
 }
 
 void removals_lease_ended(struct removals *r, const struct lease *l)
 {
 	struct removal *m, *next;
 
-	for (m = r->list; m; m = next) {
-		struct json_object *reply;
+	list_for_each_entry_safe(m, next, &r->list, link)
+	{
+		uint64_t elapsed = remove_now_msec() - m->start_msec;
 		struct log_fields f;
-		uint64_t elapsed = ops_now_msec() - m->start_msec;
 
-		next = m->next;
 		if (m->group != l->group)
 			continue;
-		f = remove_log_fields(l, "remove");
+		f = lease_log_fields(l, "remove");
 		log_event(LOG_NOTICE, &f, "Group %u removed (%s) after %llu ms", l->group,
 			  mode_name(m->mode), (unsigned long long)elapsed);
-		if (m->conn) {
-			reply = vb_reply_new(m->id);
-			json_object_object_add(reply, "group", json_object_new_int64(l->group));
-			json_object_object_add(reply, "mode",
-					       json_object_new_string(mode_name(m->mode)));
-			json_object_object_add(reply, "elapsed_ms",
-					       json_object_new_int64((int64_t)elapsed));
-			ops_send(m->conn, reply, -1);
-		}
-		removal_free(m);
+		removal_finish(m, &(struct removal_outcome){.group = l->group,
+							    .mode = m->mode,
+							    .mode_name = mode_name(m->mode),
+							    .elapsed_ms = elapsed});
 	}
 }
 
 void removals_lease_still_open(struct removals *r, const struct lease *l, const pid_t *pids,
 			       size_t n)
 {
-	for (struct removal *m = r->list; m; m = m->next)
-		if (m->group == l->group && m->mode == VB_REMOVE_HARD) {
-			/* The holder is gone and others still have the file: they go too. */
-			for (size_t i = 0; i < n; i++)
-				remove_kill_pid(pids[i], l->group);
-			return;
-		}
+	struct removal *m;
+
+	list_for_each_entry(m, &r->list,
+			    link) if (m->group == l->group && m->mode == VB_REMOVE_HARD)
+	{
+		/* The holder is gone and others still have the file: they go too. */
+		for (size_t i = 0; i < n; i++)
+			remove_kill_pid(pids[i], l->group);
+		return;
+	}
 }
 
-void removals_connection_closed(struct removals *r, struct connection *c)
+void removals_waiter_gone(struct removals *r, const void *waiter)
 {
 	struct removal *m, *next;
 
 	if (!r)
 		return;
-	for (m = r->list; m; m = next) {
-		next = m->next;
-		if (m->conn != c)
+	list_for_each_entry_safe(m, next, &r->list, link)
+	{
+		if (m->waiter != waiter)
 			continue;
 		if (m->mode == VB_REMOVE_SOFT) {
 			log_info("Soft removal of group %u cancelled: the administrator went away",
@@ -385,8 +356,7 @@ void removals_connection_closed(struct removals *r, struct connection *c)
 		} else {
 			/* The holder is already being killed: finish the reclaim, reply to nobody.
 			 */
-			c->n_pending--;
-			m->conn = NULL;
+			m->waiter = NULL;
 		}
 	}
 }

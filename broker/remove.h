@@ -13,7 +13,9 @@
 #pragma once
 
 #include "broker/broker.h"
+#include "broker/identity.h"
 #include "broker/lease.h"
+#include "broker/reply.h"
 #include "protocol/message.h"
 
 #include <stdbool.h>
@@ -24,14 +26,39 @@
 /* How long a hard removal waits for the killed processes' files to close. */
 #define REMOVE_HARD_TIMEOUT_USEC (10ULL * 1000 * 1000)
 
-struct connection;
 struct removals;
 
+/* How a removal ended: the lease is gone (error NULL), or it was given up. */
+struct removal_outcome {
+	uint32_t group;
+	enum vb_remove_mode mode;
+	const char *mode_name;		 /* "soft", "hard" */
+	uint64_t elapsed_ms;		 /* removed: since the request */
+	const struct reply_error *error; /* given up: why (timeout, or still open) */
+};
+
+/* Answers the administrator who asked (waiter) for request id. */
+typedef void (*removal_answer_fn)(void *waiter, uint32_t id, const struct removal_outcome *o);
+
 int removals_new(struct broker *b, struct removals **ret);
+/* Frees every pending removal without answering. Accepts NULL. */
 struct removals *removals_free(struct removals *r);
 
-/* The remove request of an administrator's connection c. */
-void remove_handle(struct broker *b, struct connection *c, const struct vb_request *req);
+/*
+ * removals_start starts removing the lease of group for the administrator
+ * admin: soft asks its holder (the remove-requested event) and waits up to
+ * timeout_ms (0: the broker's default); hard revokes the lease and kills
+ * whoever holds the file. answer(waiter, id, outcome) is called once when
+ * the lease has ended or the wait is given up, unless the waiter went away
+ * first (removals_waiter_gone). Refused (*err) when too many removals wait,
+ * the group is not leased, or a soft removal has nobody to ask.
+ */
+int removals_start(struct removals *r, const struct identity *admin, uint32_t group,
+		   enum vb_remove_mode mode, uint32_t timeout_ms, removal_answer_fn answer,
+		   void *waiter, uint32_t id, struct reply_error *err);
+
+/* Whether REMOVALS_MAX removals are waiting already. */
+bool removals_full(const struct removals *r);
 
 /* Whether a removal of group is pending (its lease shows as "removing"). */
 bool removals_pending(const struct removals *r, uint32_t group);
@@ -41,5 +68,5 @@ void removals_lease_ended(struct removals *r, const struct lease *l);
 void removals_lease_still_open(struct removals *r, const struct lease *l, const pid_t *pids,
 			       size_t n);
 
-/* c is closing: a soft removal's wait is cancelled; a hard one goes on unanswered. */
-void removals_connection_closed(struct removals *r, struct connection *c);
+/* waiter is going away: its soft removals are cancelled; hard ones go on unanswered. */
+void removals_waiter_gone(struct removals *r, const void *waiter);

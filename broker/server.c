@@ -4,7 +4,7 @@
 #include "broker/identity.h"
 #include "broker/lease.h"
 #include "broker/log.h"
-#include "broker/ops.h"
+#include "broker/rate_limit.h"
 #include "common/cleanup.h"
 #include "protocol/message.h"
 #include "protocol/wire.h"
@@ -22,34 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Requests are counted in millionths: a rate of N per second refills N of them per µs. */
-#define TOKEN_SCALE 1000000ULL
-
 /* Connections accepted per wake-up. */
 #define SERVER_ACCEPT_BURST 32
 /* Pause after accept() ran out of descriptors or memory, instead of spinning. */
 #define SERVER_ACCEPT_RETRY_USEC (100 * 1000)
 
-/*
- * A uid's request budget: a token bucket holding up to --request-burst-per-uid
- * requests, refilled at --max-requests-per-uid a second, shared by all the
- * uid's connections. It lives while the uid has connections, and after the
- * last one closes until it has filled up again (at most burst/rate seconds),
- * so that closing every connection and connecting again does not refill it
- * early. Budgets are at most twice --max-connections (idle ones are dropped
- * first).
- */
-struct server_uid {
-	struct server_uid *prev, *next;
-	uid_t uid;
-	unsigned n_connections;
-	uint64_t tokens;     /* millionths of a request */
-	uint64_t stamp_usec; /* CLOCK_MONOTONIC when tokens was brought up to date */
-	uint64_t n_refused;  /* requests refused since the bucket was last full, for the log */
-};
-
 struct server {
 	struct broker *broker;
+	const struct server_hooks *hooks;
 	int listen_fd;
 	sd_event_source *accept_source;
 	sd_event_source *retry_source;
@@ -57,10 +37,9 @@ struct server {
 	bool created; /* we bound the socket: unlink it at exit if it is still ours */
 	dev_t dev;
 	ino_t ino;
-	struct connection *connections;
+	struct list_node connections;
 	size_t n_connections;
-	struct server_uid *uids;
-	size_t n_uids;
+	struct rate_limit requests; /* each uid's request budget, shared by its connections */
 };
 
 const char *server_socket_path(const struct server *s)
@@ -75,11 +54,11 @@ size_t server_count_connections(const struct server *s)
 
 static size_t server_count_uid(const struct server *s, uid_t uid)
 {
+	const struct connection *c;
 	size_t n = 0;
 
-	for (struct connection *c = s->connections; c; c = c->next)
-		if (c->identity->uid == uid && !c->closing)
-			n++;
+	list_for_each_entry(c, &s->connections, link) if (c->identity->uid == uid && !c->closing)
+		n++;
 	return n;
 }
 
@@ -95,157 +74,18 @@ static uint64_t server_now_usec(const struct server *s)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static uint64_t server_uid_full(const struct server *s)
-{
-	return (uint64_t)s->broker->config.request_burst_per_uid * TOKEN_SCALE;
-}
-
-/* Add what the rate has earned u since it was last brought up to date. */
-static void server_uid_refill(const struct server *s, struct server_uid *u, uint64_t now)
-{
-	uint64_t rate = s->broker->config.max_requests_per_uid, full = server_uid_full(s);
-	uint64_t elapsed = now > u->stamp_usec ? now - u->stamp_usec : 0;
-
-	if (now > u->stamp_usec)
-		u->stamp_usec = now;
-	if (u->tokens >= full || rate == 0) {
-		u->tokens = full;
-		return;
-	}
-	/* Compare before multiplying: a budget idle for days must not overflow. */
-	if (elapsed > (full - u->tokens) / rate)
-		u->tokens = full;
-	else
-		u->tokens += elapsed * rate;
-}
-
-/*
- * u's bucket is full again: if it had run dry, its uid has slowed down; say
- * how many requests were refused meanwhile. One line when a uid starts being
- * refused and one when its bucket has refilled, however it paces itself in
- * between.
- */
-static void server_uid_refilled(struct server_uid *u)
-{
-	if (u->n_refused == 0)
-		return;
-	log_info("uid %u is within its request rate again; %llu requests were refused",
-		 (unsigned)u->uid, (unsigned long long)u->n_refused);
-	u->n_refused = 0;
-}
-
-static void server_uid_free(struct server *s, struct server_uid *u)
-{
-	if (u->prev)
-		u->prev->next = u->next;
-	else
-		s->uids = u->next;
-	if (u->next)
-		u->next->prev = u->prev;
-	s->n_uids--;
-	free(u);
-}
-
-/*
- * The budget of uid with one more connection counted, created full when the
- * uid has none. Idle budgets that have filled up are freed on the way.
- */
-static int server_uid_get(struct server *s, uid_t uid, struct server_uid **ret)
-{
-	uint64_t now = server_now_usec(s), full = server_uid_full(s);
-	struct server_uid *u, *next, *found = NULL, *idle = NULL;
-
-	for (u = s->uids; u; u = next) {
-		next = u->next;
-		if (u->uid == uid) {
-			found = u;
-			continue;
-		}
-		if (u->n_connections > 0)
-			continue;
-		server_uid_refill(s, u, now);
-		if (u->tokens >= full) {
-			server_uid_refilled(u);
-			server_uid_free(s, u);
-		} else {
-			idle = u; /* the oldest idle one, at the end */
-		}
-	}
-	if (found) {
-		found->n_connections++;
-		*ret = found;
-		return 0;
-	}
-	/* Live budgets are at most max_connections, so there is an idle one to drop. */
-	if (idle && s->n_uids >= 2 * (size_t)s->broker->config.max_connections) {
-		log_debug("Dropping the request budget of uid %u early: too many idle budgets",
-			  (unsigned)idle->uid);
-		server_uid_free(s, idle);
-	}
-	u = calloc(1, sizeof(*u));
-	if (!u)
-		return -ENOMEM;
-	*u = (struct server_uid){.uid = uid, .n_connections = 1, .tokens = full, .stamp_usec = now};
-	u->next = s->uids;
-	if (s->uids)
-		s->uids->prev = u;
-	s->uids = u;
-	s->n_uids++;
-	*ret = u;
-	return 0;
-}
-
-/* One connection of u's uid is gone; u goes too once it has none and is full. */
-static void server_uid_put(struct server *s, struct server_uid *u)
-{
-	if (!u || --u->n_connections > 0)
-		return;
-	server_uid_refill(s, u, server_now_usec(s));
-	if (u->tokens >= server_uid_full(s)) {
-		server_uid_refilled(u);
-		server_uid_free(s, u);
-	}
-}
-
 int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_retry_ms)
 {
-	struct server_uid *u = c->budget;
-	uint64_t rate, wait_usec;
-
-	if (!s || !u)
+	if (!s || !c->budget)
 		return 0;
-	rate = s->broker->config.max_requests_per_uid;
-	server_uid_refill(s, u, server_now_usec(s));
-	if (u->tokens >= server_uid_full(s))
-		server_uid_refilled(u);
-	if (u->tokens >= TOKEN_SCALE) {
-		u->tokens -= TOKEN_SCALE;
-		return 0;
-	}
-	if (u->n_refused++ == 0)
-		log_warning("uid %u is over its request rate (%u a second, %u at once); "
-			    "answering its requests with limit until it slows down",
-			    (unsigned)u->uid, s->broker->config.max_requests_per_uid,
-			    s->broker->config.request_burst_per_uid);
-	/* Until the next whole request has been earned, rounded up to a millisecond. */
-	wait_usec = (TOKEN_SCALE - u->tokens + rate - 1) / rate;
-	*ret_retry_ms = (wait_usec + 999) / 1000;
-	return -EUSERS;
+	return rate_limit_charge(&s->requests, c->budget, server_now_usec(s), ret_retry_ms);
 }
 
 void server_remove_connection(struct server *s, struct connection *c)
 {
-	if (!s)
+	if (!s || !list_is_linked(&c->link))
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (s->connections == c)
-		s->connections = c->next;
-	else
-		return; /* not linked */
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	list_unlink(&c->link);
 	s->n_connections--;
 	if (c->holder) {
 		struct holder *h = c->holder;
@@ -253,39 +93,45 @@ void server_remove_connection(struct server *s, struct connection *c)
 		c->holder = NULL;
 		holder_unref_connection(h);
 	}
-	server_uid_put(s, c->budget);
+	rate_limit_put(&s->requests, c->budget, server_now_usec(s));
 	c->budget = NULL;
-	ops_update_status(s->broker);
+	if (s->hooks->closed)
+		s->hooks->closed(c);
 }
 
 void server_attach_holder(struct server *s, struct holder *h)
 {
-	for (struct connection *c = s->connections; c; c = c->next)
-		if (!c->holder && pidref_equal(&c->identity->pid, &h->pid)) {
-			c->holder = h;
-			holder_ref_connection(h);
-		}
+	struct connection *c;
+
+	list_for_each_entry(c, &s->connections,
+			    link) if (!c->holder && pidref_equal(&c->identity->pid, &h->pid))
+	{
+		c->holder = h;
+		holder_ref_connection(h);
+	}
 }
 
 void server_detach_holder(struct server *s, const struct holder *h)
 {
+	struct connection *c;
+
 	if (!s)
 		return;
-	for (struct connection *c = s->connections; c; c = c->next)
-		if (c->holder == h)
-			c->holder = NULL;
+	list_for_each_entry(c, &s->connections, link) if (c->holder == h) c->holder = NULL;
 }
 
-void server_foreach_connection(struct server *s, void (*fn)(struct connection *c, void *ud),
-			       void *ud)
+size_t server_send_to_holder(struct server *s, const struct holder *h, struct json_object *obj)
 {
 	struct connection *c, *next;
+	size_t n = 0;
 
-	for (c = s->connections; c; c = next) {
-		next = c->next;
-		if (!c->closing)
-			fn(c, ud);
-	}
+	if (!s || !h)
+		return 0;
+	/* A failed send closes a connection (deferred): none is freed here. */
+	list_for_each_entry_safe(c, next, &s->connections,
+				 link) if (!c->closing && c->holder == h &&
+					   connection_send(c, obj, -1) >= 0) n++;
+	return n;
 }
 
 /* Refuse a connection over a limit with a reply saying so, then close it. */
@@ -305,7 +151,7 @@ static void server_accept_one(struct server *s, int fd)
 {
 	struct broker *b = s->broker;
 	struct identity *id = NULL;
-	struct server_uid *budget = NULL;
+	struct rate_bucket *budget = NULL;
 	struct connection *c;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -347,8 +193,8 @@ static void server_accept_one(struct server *s, int fd)
 		return;
 	}
 	/* Root is exempt, as from the connection limit; 0: no request limit. */
-	if (id->uid != 0 && b->config.max_requests_per_uid > 0) {
-		r = server_uid_get(s, id->uid, &budget);
+	if (id->uid != 0) {
+		r = rate_limit_get(&s->requests, id->uid, server_now_usec(s), &budget);
 		if (r < 0) {
 			log_error_errno(r, "Failed to set up a connection: %m");
 			identity_free(id);
@@ -356,19 +202,16 @@ static void server_accept_one(struct server *s, int fd)
 			return;
 		}
 	}
-	r = connection_new(b, fd, id, &c);
+	r = connection_new(b, fd, id, s->hooks->packet, &c);
 	if (r < 0) {
 		log_error_errno(r, "Failed to set up a connection: %m");
-		server_uid_put(s, budget);
+		rate_limit_put(&s->requests, budget, server_now_usec(s));
 		identity_free(id);
 		close(fd);
 		return;
 	}
 	c->budget = budget;
-	c->next = s->connections;
-	if (s->connections)
-		s->connections->prev = c;
-	s->connections = c;
+	list_prepend(&s->connections, &c->link);
 	s->n_connections++;
 	c->holder = lease_table_find_holder(b->leases, &id->pid);
 	if (c->holder)
@@ -376,7 +219,8 @@ static void server_accept_one(struct server *s, int fd)
 	log_debug("Connection %llu from pid %d (uid %u%s%s%s)", (unsigned long long)c->serial,
 		  (int)id->pid.pid, (unsigned)id->uid, id->unit ? ", unit " : "",
 		  id->unit ? id->unit : "", c->admin ? ", admin" : "");
-	ops_update_status(b);
+	if (s->hooks->opened)
+		s->hooks->opened(c);
 }
 
 static int server_on_retry(sd_event_source *src, uint64_t usec, void *userdata)
@@ -543,7 +387,7 @@ static int server_take_systemd(struct server *s, int n)
 	return s->path ? 0 : -ENOMEM;
 }
 
-int server_new(struct broker *b, struct server **ret)
+int server_new(struct broker *b, const struct server_hooks *hooks, struct server **ret)
 {
 	struct server *s;
 	int n, r;
@@ -552,7 +396,12 @@ int server_new(struct broker *b, struct server **ret)
 	if (!s)
 		return -ENOMEM;
 	s->broker = b;
+	s->hooks = hooks;
 	s->listen_fd = -1;
+	list_init(&s->connections);
+	/* Live budgets are at most max_connections, so twice that leaves room for idle ones. */
+	rate_limit_init(&s->requests, b->config.max_requests_per_uid,
+			b->config.request_burst_per_uid, 2 * (size_t)b->config.max_connections);
 
 	n = sd_listen_fds(1);
 	if (n < 0) {
@@ -596,10 +445,9 @@ struct server *server_free(struct server *s)
 
 	if (!s)
 		return NULL;
-	while (s->connections)
-		connection_free(s->connections);
-	while (s->uids)
-		server_uid_free(s, s->uids);
+	while (!list_is_empty(&s->connections))
+		connection_free(container_of(s->connections.next, struct connection, link));
+	rate_limit_done(&s->requests);
 	sd_event_source_disable_unref(s->accept_source);
 	sd_event_source_disable_unref(s->retry_source);
 	safe_close(s->listen_fd);

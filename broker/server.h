@@ -2,11 +2,12 @@
 /*
  * The listening socket (from systemd, or bound at --socket), accepting
  * connections within the limits, the list of open connections, and each
- * uid's request budget (a token bucket shared by its connections).
+ * uid's request budget (rate_limit.h, shared by its connections).
  */
 #pragma once
 
 #include "broker/broker.h"
+#include "broker/connection.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
@@ -17,8 +18,18 @@ struct connection;
 struct holder;
 struct server;
 
-/* Take the socket from systemd or create it; start accepting. */
-int server_new(struct broker *b, struct server **ret);
+/* What the rest of the broker does as connections come and go and requests arrive. */
+struct server_hooks {
+	/* A packet arrived on c: the request handling above the connection. */
+	connection_packet_fn packet;
+	/* c was accepted. */
+	void (*opened)(struct connection *c);
+	/* c is closing and about to be freed: drop every pointer to it. */
+	void (*closed)(struct connection *c);
+};
+
+/* Take the socket from systemd or create it; start accepting. hooks are borrowed. */
+int server_new(struct broker *b, const struct server_hooks *hooks, struct server **ret);
 /* Close every connection and the socket (unlinking it if we created it). */
 struct server *server_free(struct server *s);
 
@@ -40,6 +51,5 @@ void server_attach_holder(struct server *s, struct holder *h);
 /* h is going away: unlink it from every connection. */
 void server_detach_holder(struct server *s, const struct holder *h);
 
-/* Call fn for every open connection (fn must not free connections: close them). */
-void server_foreach_connection(struct server *s, void (*fn)(struct connection *c, void *ud),
-			       void *ud);
+/* Send obj (not taken) to every open connection of h's process; how many got it. */
+size_t server_send_to_holder(struct server *s, const struct holder *h, struct json_object *obj);
