@@ -3,11 +3,14 @@
 #   make                 build everything into $(BUILD)
 #   make check           install deps, build, run every test tier this machine can run
 #   make demo            install deps, build, boot a real kernel and walk through a lease
-#   make install         DESTDIR=... PREFIX=...
+#   make install         DESTDIR=... PREFIX=... (after `make` with the same paths; never builds)
 #   make kmod KDIR=...   build kmod/vfio_quarantine.ko against a kernel's headers
+#   make check-format    list the C files clang-format would change (make format fixes them)
 #
 # Variables: BUILD (build dir), WERROR=1 (warnings are errors; CI sets it),
 # VM=0 (skip the QEMU tier, says so loudly), VM_KERNELS (which guest kernels).
+# Packagers: CPPFLAGS, CFLAGS and LDFLAGS are honoured (e.g. those of dpkg-buildflags),
+# and LIBDIR may be a multiarch directory: make LIBDIR=$(PREFIX)/lib/x86_64-linux-gnu.
 
 BUILD      ?= build
 PREFIX     ?= /usr/local
@@ -24,14 +27,26 @@ SOVERSION  := 0
 
 CC         ?= cc
 AR         ?= ar
+OBJCOPY    ?= objcopy
 PKG_CONFIG ?= pkg-config
 
+CLANG_FORMAT ?= clang-format-14
+
+# pkg-config modules, each with the Debian package that provides it.
 PKGS       := libsystemd json-c libseccomp libcap libnl-3.0 libnl-genl-3.0
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
-JSON_LIBS  := $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null)
-CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
-CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+PKG_DEBS   := libsystemd:libsystemd-dev json-c:libjson-c-dev libseccomp:libseccomp-dev \
+              libcap:libcap-dev libnl-3.0:libnl-3-dev libnl-genl-3.0:libnl-genl-3-dev \
+              check:check
+# Asked only once every module is there; the pkgs-% targets below name a missing one.
+ifeq ($(shell $(PKG_CONFIG) --exists $(PKGS) && echo yes),yes)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+JSON_LIBS  := $(shell $(PKG_CONFIG) --libs json-c)
+endif
+ifeq ($(shell $(PKG_CONFIG) --exists check && echo yes),yes)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check)
+endif
 
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wvla \
@@ -45,8 +60,9 @@ ifeq ($(SANITIZE),1)
 CFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=address,undefined
 endif
-ALL_CFLAGS := -std=gnu11 -fPIC -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -I. -Ikmod/uapi \
-              -DVB_VERSION=\"$(VERSION)\" $(PKG_CFLAGS)
+# The packager's CPPFLAGS (e.g. Debian's -D_FORTIFY_SOURCE=2) after our own -I and -D.
+ALL_CFLAGS := -std=gnu11 -fPIC -D_GNU_SOURCE -I. -Ikmod/uapi -DVB_VERSION=\"$(VERSION)\" \
+              $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(PKG_CFLAGS)
 
 OBJ := $(BUILD)/obj
 
@@ -68,36 +84,46 @@ POLICY_A   := $(BUILD)/libvbpolicy.a
 TESTLIB_A  := $(BUILD)/libvbtest.a
 LIB_SO     := $(BUILD)/libvfiobroker.so.$(SOVERSION)
 LIB_A      := $(BUILD)/libvfiobroker.a
+LIB_PC     := $(BUILD)/vfiobroker.pc
+UNIT_FILE  := $(BUILD)/vfio-brokerd.service
 BROKERD    := $(BUILD)/vfio-brokerd
 VFIOCTL    := $(BUILD)/vfioctl
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_BIN  := $(BUILD)/tests/integration
 
-.PHONY: all check check-unit check-integration check-vm demo deps install kmod \
-        bench fuzz format clean tests
+.PHONY: all check check-format check-unit check-integration check-vm demo deps install \
+        kmod bench fuzz format clean tests pkgs-build pkgs-check FORCE
 .DEFAULT_GOAL := all
 
-all: $(BROKERD) $(VFIOCTL) $(LIB_SO) $(LIB_A) $(BUILD)/vfiobroker.pc
+all: $(BROKERD) $(VFIOCTL) $(LIB_SO) $(LIB_A) $(LIB_PC) $(UNIT_FILE)
 
-$(OBJ)/%.o: %.c
+# $(call pkgs_require,MODULES): stop, naming the first pkg-config module that is
+# missing and the Debian package to install. Expanded only when a recipe runs, so
+# that clean, format and deps work without the libraries.
+pkg_deb = $(patsubst $(1):%,%,$(filter $(1):%,$(PKG_DEBS)))
+pkgs_require = $(foreach p,$(1),$(if $(shell $(PKG_CONFIG) --exists $(p) && echo yes),,\
+	$(error pkg-config module '$(p)' not found: install the Debian package \
+	$(call pkg_deb,$(p)) (scripts/deps.sh installs every dependency))))
+pkgs-build:
+	@: $(call pkgs_require,$(PKGS))
+pkgs-check:
+	@: $(call pkgs_require,check)
+
+$(OBJ)/%.o: %.c | pkgs-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
+# Archives are made afresh, so that an object whose source went away leaves with it.
 # common/ is the leaf every layer may use; an empty archive is fine.
-$(COMMON_A): $(call objs,$(COMMON_SRC))
+$(COMMON_A) $(PROTOCOL_A) $(POLICY_A) $(TESTLIB_A):
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
+$(COMMON_A): $(call objs,$(COMMON_SRC))
 $(PROTOCOL_A): $(call objs,$(PROTOCOL_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
 $(POLICY_A): $(call objs,$(POLICY_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
 $(TESTLIB_A): $(call objs,$(TESTLIB_SRC))
-	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
 
 $(BROKERD): $(call objs,$(BROKER_SRC)) $(POLICY_A) $(PROTOCOL_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -109,19 +135,39 @@ $(LIB_SO): $(call objs,$(LIB_SRC)) $(PROTOCOL_A) $(COMMON_A) client/libvfiobroke
 		-Wl,--version-script=client/libvfiobroker.sym -o $@ \
 		$(call objs,$(LIB_SRC)) $(PROTOCOL_A) $(COMMON_A) $(JSON_LIBS)
 	ln -sf libvfiobroker.so.$(SOVERSION) $(BUILD)/libvfiobroker.so
-$(LIB_A): $(call objs,$(LIB_SRC)) $(call objs,$(PROTOCOL_SRC)) $(call objs,$(COMMON_SRC))
-	$(AR) rcs $@ $^
 
-$(VFIOCTL): $(call objs,$(VFIOCTL_SRC)) $(LIB_A) $(POLICY_A) $(COMMON_A)
+# The static library exports what the shared one does: its objects and the protocol
+# and common code they use are linked into one relocatable object, in which every
+# global but the public vfiobroker_* API is made local. A program linking it can
+# define its own vb_* or list_* without a clash, and cannot call ours.
+LIB_A_OBJ := $(OBJ)/client/libvfiobroker-static.o
+$(LIB_A_OBJ): $(call objs,$(LIB_SRC)) $(call objs,$(PROTOCOL_SRC)) $(call objs,$(COMMON_SRC))
+	$(CC) -r -nostdlib -o $@.tmp $^
+	$(OBJCOPY) --wildcard --keep-global-symbol='vfiobroker_*' $@.tmp $@
+	rm -f $@.tmp
+$(LIB_A): $(LIB_A_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(VFIOCTL): $(call objs,$(VFIOCTL_SRC)) $(LIB_A) $(POLICY_A) $(PROTOCOL_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS)
 
-$(BUILD)/vfiobroker.pc: client/vfiobroker.pc.in Makefile
+# The install paths baked into built files. The file changes only when a path does,
+# so that the .pc file and the unit are rebuilt then, and `make install` can refuse
+# paths the build was not made for.
+INSTALL_PATHS := PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) SBINDIR=$(SBINDIR)
+$(BUILD)/install-paths: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(INSTALL_PATHS)' | cmp -s - $@ || echo '$(INSTALL_PATHS)' > $@
+
+$(LIB_PC): client/vfiobroker.pc.in $(BUILD)/install-paths
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+$(UNIT_FILE): broker/systemd/vfio-brokerd.service.in $(BUILD)/install-paths
+	sed 's|@SBINDIR@|$(SBINDIR)|' $< > $@
 
 # ---- tests ---------------------------------------------------------------
 
-$(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_A) $(POLICY_A) $(PROTOCOL_A) $(COMMON_A)
+$(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_A) $(POLICY_A) $(PROTOCOL_A) $(COMMON_A) | pkgs-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 
@@ -129,20 +175,25 @@ $(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_A) $(POLICY_A) $(PROTOCOL_A) $(COMMON
 # all but main.o, so that a module is tested as the daemon runs it.
 BROKER_LIB_OBJ := $(filter-out $(OBJ)/broker/main.o,$(call objs,$(BROKER_SRC)))
 $(BUILD)/tests/test_broker_%: tests/unit/test_broker_%.c $(BROKER_LIB_OBJ) $(TESTLIB_A) \
-		$(POLICY_A) $(PROTOCOL_A) $(COMMON_A)
+		$(POLICY_A) $(PROTOCOL_A) $(COMMON_A) | pkgs-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 
-$(INTEG_BIN): $(call objs,$(INTEG_SRC)) $(TESTLIB_A) $(LIB_A) $(PROTOCOL_A) $(COMMON_A)
+# The integration suite uses the library as programs get it: the public API of the
+# static archive, nothing internal.
+$(INTEG_BIN): $(call objs,$(INTEG_SRC)) $(TESTLIB_A) $(LIB_A) $(PROTOCOL_A) $(COMMON_A) \
+		| pkgs-check
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
 $(call objs,$(INTEG_SRC)): ALL_CFLAGS += $(CHECK_CFLAGS)
+$(call objs,$(INTEG_SRC)): | pkgs-check
 
 tests: all $(UNIT_BIN) $(INTEG_BIN)
 
 deps:
 	@bash scripts/deps.sh
 
+# check.sh's default tiers: format (check-format below), unit, install, integration, ...
 check: deps
 	@$(MAKE) --no-print-directory tests
 	@bash tests/check.sh $(BUILD)
@@ -176,10 +227,39 @@ fuzz:
 kmod:
 	$(MAKE) -C $(or $(KDIR),/lib/modules/$(shell uname -r)/build) M=$(CURDIR)/kmod modules
 
-format:
-	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^kmod/')
+# The C files clang-format (the version deps.sh installs) keeps formatted: kmod/ follows
+# the kernel's style instead.
+FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null \
+	| grep -v '^kmod/')
 
-install: all
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+# Fails naming every file that `make format` would change.
+check-format:
+	@command -v $(CLANG_FORMAT) >/dev/null || \
+		{ echo "check-format: $(CLANG_FORMAT) not found (scripts/deps.sh installs it)" >&2; exit 1; }
+	@bad=$$($(CLANG_FORMAT) --dry-run $(FORMAT_FILES) 2>&1 | \
+		sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: warning: code should be clang-formatted.*/\1/p' | \
+		sort -u); \
+	if [ -n "$$bad" ]; then \
+		echo "check-format: not formatted with $(CLANG_FORMAT) (make format fixes them):" >&2; \
+		printf '  %s\n' $$bad >&2; \
+		exit 1; \
+	fi; \
+	echo "check-format: $(words $(FORMAT_FILES)) files formatted"
+
+# Installs what `make` built, and builds nothing: run as root, it must not compile.
+# The paths must be those the build was made for (they are in the .pc file and the unit).
+INSTALL_BUILT := $(BROKERD) $(VFIOCTL) $(LIB_SO) $(LIB_A) $(LIB_PC) $(UNIT_FILE)
+install:
+	@for f in $(INSTALL_BUILT); do \
+		[ -e "$$f" ] || { echo "make install: $$f is not built: run 'make' first" \
+			"(as yourself; install never builds)" >&2; exit 1; }; \
+	done
+	@[ "$$(cat $(BUILD)/install-paths)" = '$(INSTALL_PATHS)' ] || { \
+		echo "make install: $(BUILD) was built for $$(cat $(BUILD)/install-paths);" \
+			"run 'make $(INSTALL_PATHS)' before installing there" >&2; exit 1; }
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/vfio-broker/policy.d \
@@ -190,12 +270,8 @@ install: all
 	ln -sf libvfiobroker.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvfiobroker.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libvfiobroker.a
 	install -m 0644 client/vfiobroker.h $(DESTDIR)$(INCLUDEDIR)/vfiobroker.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' client/vfiobroker.pc.in \
-		> $(DESTDIR)$(LIBDIR)/pkgconfig/vfiobroker.pc
-	sed 's|@SBINDIR@|$(SBINDIR)|' broker/systemd/vfio-brokerd.service.in \
-		> $(DESTDIR)$(UNITDIR)/vfio-brokerd.service
-	install -m 0644 broker/systemd/vfio-brokerd.socket $(DESTDIR)$(UNITDIR)/
+	install -m 0644 $(LIB_PC) $(DESTDIR)$(LIBDIR)/pkgconfig/vfiobroker.pc
+	install -m 0644 $(UNIT_FILE) broker/systemd/vfio-brokerd.socket $(DESTDIR)$(UNITDIR)/
 	install -m 0644 man/vfio-brokerd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/vfioctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 policy/examples/*.json $(DESTDIR)$(PREFIX)/share/doc/vfio-broker/examples/

@@ -55,8 +55,8 @@
  *                  device_lock() or send a bus notification.
  * The notifier never takes vq_op_lock.
  *
- * Test hooks (module parameters, root only): fail_after and
- * test_add_notifier, see their descriptions below.
+ * Test hooks: fail_after and test_add_notifier, read-only module parameters
+ * set at load time (see their descriptions below).
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -79,12 +79,12 @@
 #define VQ_NAME_LEN 32
 
 static int fail_after = -1;
-module_param(fail_after, int, 0644);
+module_param(fail_after, int, 0444);
 MODULE_PARM_DESC(fail_after,
-		 "test hook: a QUARANTINE fails, as if vfio-pci had refused the device, at the endpoint after the first N it moved (-1: off)");
+		 "test hook: every QUARANTINE fails, as if vfio-pci had refused the device, at the endpoint after the first N it moved (-1: off)");
 
 static int test_add_notifier;
-module_param(test_add_notifier, int, 0644);
+module_param(test_add_notifier, int, 0444);
 MODULE_PARM_DESC(test_add_notifier,
 		 "test hook for BUS_NOTIFY_ADD_DEVICE: 0 normal, 1 ignore the new device's own IOMMU group (predict it), 2 do nothing (leave it to the BIND_DRIVER guard)");
 
@@ -419,7 +419,7 @@ unlock:
 
 static void vq_device_added(struct pci_dev *pdev)
 {
-	int mode = READ_ONCE(test_add_notifier);
+	int mode = test_add_notifier;
 	int id;
 
 	if (mode == 2)
@@ -598,31 +598,53 @@ static struct notifier_block vq_nb = {
 /* ---- QUARANTINE and RELEASE (vq_op_lock) ----------------------------------- */
 
 /*
- * Fail an operation because of @pdev: its name goes to the extended ack's
- * cookie on every kernel and into the message where the kernel can format
- * one (6.2 and later).  @why must be a string literal: on 6.1 the ack
- * points to it after we return.
+ * Log the reason the extended ack now gives for @pdev's failure, and put the
+ * device's name in the ack's cookie.  Returns @err.
  */
-static int vq_fail_dev(struct netlink_ext_ack *extack, struct pci_dev *pdev,
-		       int err, const char *why)
+static int vq_fail_dev_cookie(struct netlink_ext_ack *extack,
+			      struct pci_dev *pdev, int err)
 {
 	const char *name = pci_name(pdev);
 	size_t len = strlen(name) + 1;
 
-	pr_warn("%s: %s (%d)\n", name, why, err);
-	if (!extack)
+	if (!extack) {
+		pr_warn("%s: failed (%d)\n", name, err);
 		return err;
+	}
+#ifdef NL_SET_ERR_MSG_FMT
+	pr_warn("%s (%d)\n", extack->_msg, err);	/* "name: why" */
+#else
+	pr_warn("%s: %s (%d)\n", name, extack->_msg, err);
+#endif
 	if (len <= sizeof(extack->cookie)) {
 		memcpy(extack->cookie, name, len);
 		extack->cookie_len = len;
 	}
-#ifdef NL_SET_ERR_MSG_FMT
-	NL_SET_ERR_MSG_FMT(extack, "%s: %s", name, why);
-#else
-	extack->_msg = why;
-#endif
 	return err;
 }
+
+/*
+ * Fail an operation because of @pdev, returning @err: its name goes to the
+ * extended ack's cookie on every kernel, and the message says @why, after
+ * the name where the kernel can format one (6.2 and later).  @why must be a
+ * string literal, as NL_SET_ERR_MSG() and NL_SET_ERR_MSG_FMT() require.
+ */
+#ifdef NL_SET_ERR_MSG_FMT
+#define vq_fail_dev(extack, pdev, err, why) ({				\
+	struct netlink_ext_ack *__ack = (extack);			\
+	struct pci_dev *__pdev = (pdev);				\
+									\
+	NL_SET_ERR_MSG_FMT(__ack, "%s: " why, pci_name(__pdev));	\
+	vq_fail_dev_cookie(__ack, __pdev, err);				\
+})
+#else
+#define vq_fail_dev(extack, pdev, err, why) ({				\
+	struct netlink_ext_ack *__ack = (extack);			\
+									\
+	NL_SET_ERR_MSG(__ack, why);					\
+	vq_fail_dev_cookie(__ack, pdev, err);				\
+})
+#endif
 
 struct vq_find {
 	int id;

@@ -3,7 +3,9 @@
 # Idempotent and quiet when everything is already present.
 set -euo pipefail
 
-# Build: compiler, pkg-config and the -dev packages the code links against.
+# Build: compiler, pkg-config and the -dev packages the code links against;
+# clang-format-14 for `make format` and the format tier (its output differs
+# between versions, so the version is pinned).
 # Test: Check (unit/integration framework), python3 (VM driver, QMP),
 # clang-14 + libclang-rt-14-dev (libFuzzer, sanitizers).
 # Bench peers: dbus-daemon (the D-Bus broker shape), seatd + libseat-dev;
@@ -16,6 +18,7 @@ PACKAGES=(
 	build-essential pkg-config
 	libsystemd-dev libjson-c-dev libseccomp-dev libcap-dev
 	libnl-3-dev libnl-genl-3-dev
+	clang-format-14
 	check python3
 	qemu-system-x86 busybox-static cpio xz-utils zstd kmod
 	dpkg-dev

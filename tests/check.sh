@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test tier this machine can run and prints one summary.
-#   tests/check.sh BUILD [unit] [integration] [vm]   (default: all three)
+#   tests/check.sh BUILD [TIER...]   (default: every tier, format first)
 # Each tier's own output is shown as it runs; a tier that cannot run here
 # says SKIPPED and why (a skipped tier is never counted as passed).
 set -uo pipefail
@@ -8,7 +8,7 @@ set -uo pipefail
 BUILD=${1:-build}
 shift || true
 TIERS=("$@")
-[ ${#TIERS[@]} -eq 0 ] && TIERS=(unit install integration sanitize valgrind fuzz bench vm kmod)
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(format unit install integration sanitize valgrind fuzz bench vm kmod)
 export VB_BUILD=$BUILD
 
 total_pass=0 total_fail=0 total_skip=0
@@ -23,6 +23,16 @@ count_check_output() {
 	done < <(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' "$log")
 	tier_pass=$((checks - fails - errs))
 	tier_fail=$((fails + errs))
+}
+
+# make check-format: fails naming the files clang-format would change.
+run_format() {
+	echo "== format: clang-format over the tree's C files (kmod/ excluded)"
+	if make --no-print-directory -s check-format; then
+		tier_pass=1
+	else
+		tier_fail=1
+	fi
 }
 
 run_unit() {

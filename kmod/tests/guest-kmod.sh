@@ -64,6 +64,24 @@ need_module() {
 	[ -d /sys/module/vfio_quarantine ] || vb_fail_early "vfio_quarantine is not loaded"
 }
 
+# reload_module [PARAM=VALUE...]: load the module again with these test hooks
+# (read-only parameters, set at insmod; none: the defaults).  A quarantined
+# group is released with --restore first and quarantined again after, so that
+# its "old" drivers stay the host drivers that later tests restore.
+reload_module() {
+	local quarantined=
+	[ -z "$(vq list)" ] || quarantined=1
+	if [ -n "$quarantined" ]; then
+		vq release "$G_BR" --restore || vb_fail "release --restore before the reload failed"
+	fi
+	rmmod vfio_quarantine || vb_fail "rmmod failed"
+	insmod "$KO" "$@" || vb_fail "insmod $KO $* failed"
+	echo "module loaded again${*:+ with $*}"
+	if [ -n "$quarantined" ]; then
+		vq quarantine "$G_BR" || vb_fail "quarantine after the reload failed"
+	fi
+}
+
 # The e1000 endpoints behind the bridge now (hot-plugged ones included).
 bridge_endpoints() {
 	local d v
@@ -202,6 +220,12 @@ test_load() {
 	vb_try vq list
 	[ "$VB_RC" = 0 ] || vb_fail "vqctl list failed"
 	[ -z "$VB_OUT" ] || vb_fail "a fresh module lists groups"
+	local p mode
+	for p in fail_after test_add_notifier; do
+		mode=$(stat -c %a "$PARAMS/$p") || vb_fail "no parameter $p"
+		[ "$mode" = 444 ] || vb_fail "the test hook $p has mode $mode, expected 444 (set at load only)"
+	done
+	echo "ok: the test hooks are read-only parameters"
 	expect_clean_dmesg load
 }
 
@@ -233,10 +257,9 @@ test_rollback() {
 	need_env
 	need_module
 	local failed other
+	reload_module fail_after=1
 	start_monitor
-	echo 1 >"$PARAMS/fail_after"
 	vb_try vq quarantine "$G_BR"
-	echo -1 >"$PARAMS/fail_after"
 	[ "$VB_RC" = 1 ] || vb_fail "the quarantine did not fail with fail_after=1 (status $VB_RC)"
 	[[ $VB_ERR == *"(EIO)"* && $VB_ERR == *fail_after* ]] ||
 		vb_fail "the error does not give the injected reason"
@@ -261,6 +284,7 @@ test_rollback() {
 	[ -z "$VB_OUT" ] || vb_fail "the failed quarantine left a group behind"
 	no_event "event=quarantined"
 	stop_monitor
+	reload_module
 }
 
 test_quarantine() {
@@ -348,11 +372,10 @@ test_hotplug_guard_only() {
 	need_env
 	need_module
 	local drv
+	reload_module test_add_notifier=2
 	dmesg_mark guardonly
 	start_monitor
-	echo 2 >"$PARAMS/test_add_notifier"
 	hotplug 4 vq-hp2
-	echo 0 >"$PARAMS/test_add_notifier"
 	drv=$(vb_driver_of "$NEW")
 	case $drv in
 	vfio-pci) echo "ok: e1000 was refused and the driver core went on to vfio-pci" ;;
@@ -366,16 +389,16 @@ test_hotplug_guard_only() {
 	expect_no_e1000_probe guardonly "$NEW"
 	expect_clean_dmesg guardonly
 	stop_monitor
+	reload_module
 }
 
 test_hotplug_predicted() {
 	need_env
 	need_module
+	reload_module test_add_notifier=1
 	dmesg_mark predicted
 	start_monitor
-	echo 1 >"$PARAMS/test_add_notifier"
 	hotplug 5 vq-hp3
-	echo 0 >"$PARAMS/test_add_notifier"
 	expect_driver "$NEW" vfio-pci
 	expect_override "$NEW" vfio-pci
 	dmesg_since predicted | grep -F "vfio_quarantine: $NEW: joined quarantined group $G_BR (predicted)" ||
@@ -386,6 +409,7 @@ test_hotplug_predicted() {
 	expect_no_e1000_probe predicted "$NEW"
 	expect_clean_dmesg predicted
 	stop_monitor
+	reload_module
 }
 
 # kmod-broker-relay: the broker in kmod mode passes a hot-plug on to the holder.
@@ -653,14 +677,14 @@ test_without_module() {
 # ---- the runner --------------------------------------------------------------------
 
 TESTS=(
-	"kmod-load|test_load|vfio_quarantine loads and its generic netlink family answers LIST with no groups"
+	"kmod-load|test_load|vfio_quarantine loads, its generic netlink family answers LIST with no groups, and its test hooks are read-only parameters"
 	"kmod-nonadmin-refused|test_nonadmin|uid 2000 without CAP_NET_ADMIN is refused QUARANTINE, RELEASE and LIST with EPERM by the kernel; nothing changes"
-	"kmod-rollback|test_rollback|a QUARANTINE that fails at the second e1000 (fail_after=1) names that device and why, and rolls back: both e1000 on e1000 again, no driver_override, no group listed"
+	"kmod-rollback|test_rollback|a QUARANTINE that fails at the second e1000 (loaded with fail_after=1) names that device and why, and rolls back: both e1000 on e1000 again, no driver_override, no group listed"
 	"kmod-quarantine|test_quarantine|QUARANTINE of the bridge group puts both e1000 on vfio-pci with driver_override, leaves the bridge driverless, lists the members, multicasts events; again is EALREADY; a missing group is ENOENT"
 	"kmod-hotplug|test_hotplug|an e1000 hot-plugged (QMP device_add) into the quarantined group's slot 3 lands on vfio-pci, e1000 never binds it, a device-added event is multicast; the IOMMU group was known at BUS_NOTIFY_ADD_DEVICE"
 	"kmod-bind-guard|test_bind_guard|with driver_override cleared by hand, binding e1000 to a quarantined member is refused at BUS_NOTIFY_BIND_DRIVER (the override is put back and the PCI core's re-match fails the probe)"
-	"kmod-hotplug-guard-only|test_hotplug_guard_only|with the ADD_DEVICE claim disabled (test_add_notifier=2), the BIND_DRIVER guard alone keeps e1000 off a hot-plugged device"
-	"kmod-hotplug-predicted|test_hotplug_predicted|with the device's own group ignored at ADD_DEVICE (test_add_notifier=1), the group predicted from the PCIe-to-PCI bridge alias claims the hot-plugged device"
+	"kmod-hotplug-guard-only|test_hotplug_guard_only|with the ADD_DEVICE claim disabled (loaded with test_add_notifier=2), the BIND_DRIVER guard alone keeps e1000 off a hot-plugged device"
+	"kmod-hotplug-predicted|test_hotplug_predicted|with the device's own group ignored at ADD_DEVICE (loaded with test_add_notifier=1), the group predicted from the PCIe-to-PCI bridge alias claims the hot-plugged device"
 	"kmod-broker-relay|test_broker_relay|vfio-brokerd finds the module (its log and vfioctl list say kmod); an e1000 hot-plugged into slot 6 of the group uid 2000 leased is logged as EVENT=kmod-device-added and reaches the holder as the protocol event device-added"
 	"kmod-broker-quarantine|test_broker_quarantine|vfioctl quarantine of the bridge group through vfio-brokerd puts every e1000 on vfio-pci with mode kmod (the reply and the log say so); vfioctl unquarantine --restore gives them back to e1000"
 	"kmod-hotunplug|test_hotunplug|hot-removing a quarantined member (6.12 only) sends unbound and device-removed events and drops it from the list"

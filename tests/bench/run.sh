@@ -13,7 +13,7 @@ CFLAGS=${CFLAGS:--O2 -g}
 OUT=$BUILD/bench
 cd "$(dirname "$0")/../.."
 
-for a in libvfiobroker.a libvbpolicy.a libvbtest.a; do
+for a in libvfiobroker.a libvbpolicy.a libvbtest.a libvbprotocol.a libvbcommon.a; do
 	if [ ! -f "$BUILD/$a" ]; then
 		echo "bench: $BUILD/$a missing: run 'make all tests' first" >&2
 		exit 1
@@ -39,6 +39,7 @@ $CC -std=gnu11 -D_GNU_SOURCE $warnings $CFLAGS -I. -DHAVE_LIBSEAT=$seat \
 	$($PKG_CONFIG --cflags $pkgs) \
 	-o "$OUT/bench" tests/bench/*.c \
 	"$BUILD/libvfiobroker.a" "$BUILD/libvbpolicy.a" "$BUILD/libvbtest.a" \
+	"$BUILD/libvbprotocol.a" "$BUILD/libvbcommon.a" \
 	$($PKG_CONFIG --libs $pkgs) -lm
 
 exec "$OUT/bench" "$BUILD"

@@ -37,7 +37,10 @@ struct broker {
  * 0000:05:02.0 behind it (both on vfio-pci), 10 = 0000:03:00.0 still on its host driver e1000e.
  */
 void broker_setup(struct broker *b, const char *policy);
-/* broker_start runs the daemon with extra args (NULL-terminated list) and waits for its socket. */
+/*
+ * broker_start runs the daemon with extra args (NULL-terminated list) and returns once it
+ * answers a hello on its socket (up to 10 s); a broker that exits meanwhile fails the test.
+ */
 void broker_start(struct broker *b, ...) __attribute__((sentinel));
 /*
  * broker_start_expecting_exit runs the daemon as broker_start does, for a
@@ -47,16 +50,20 @@ void broker_start(struct broker *b, ...) __attribute__((sentinel));
 int broker_start_expecting_exit(struct broker *b, ...) __attribute__((sentinel));
 /* broker_stop sends SIGTERM, waits, and asserts it exited 0. */
 void broker_stop(struct broker *b);
-/* broker_teardown stops the broker if running and removes every file. */
+/*
+ * broker_teardown stops the broker if running (SIGTERM, SIGKILL after 10 s), removes every
+ * file, and fails the test unless the broker exited 0 (VB_VALGRIND: 99 is memcheck's verdict).
+ */
 void broker_teardown(struct broker *b);
+/* Writes json as name in the policy dir: made aside (mode 0644), then renamed in. */
 void broker_write_policy(struct broker *b, const char *name, const char *json);
 /* Number of open fds of the broker process. */
 int broker_fd_count(const struct broker *b);
 /* The same, once two readings 100 ms apart agree (start-up or a request settled). */
 int broker_fd_count_settled(const struct broker *b);
-/* Polls the broker's log (stderr) for a line containing needle, up to 5 s. */
-/* Whether a line of the broker's log has needle now; broker_log_wait waits for one. */
+/* Whether a line of the broker's log (its stderr) contains needle now. */
 bool broker_log_contains(const struct broker *b, const char *needle);
+/* Polls the log every 10 ms until a line contains needle: true, or false after 5 s. */
 bool broker_log_wait(const struct broker *b, const char *needle);
 bool broker_alive(const struct broker *b);
 
