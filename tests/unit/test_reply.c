@@ -594,6 +594,41 @@ START_TEST(test_each_decoder_reads_back_what_its_encoder_wrote)
 }
 END_TEST
 
+/* The packet writer is json-c's text, without json-c's printbuf: the same bytes, always. */
+START_TEST(test_the_writer_writes_what_json_c_writes)
+{
+	const struct reply_case *c = &cases[_i];
+	struct json_object *o = c->encode();
+	const char *ref;
+	char *ours;
+	size_t ref_len;
+
+	/* escapes json-c writes its own way: controls, quotes, backslash, slash, non-ASCII */
+	json_object_object_add(o, "escapes",
+			       json_object_new_string("\x01\b\f\n\r\t\x1f\"\\/\x7f\xc3\xa9"));
+	ref = json_object_to_json_string_length(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &ref_len);
+	ours = serialize(json_object_get(o));
+	ck_assert_uint_eq(strlen(ours), ref_len);
+	ck_assert_str_eq(ours, ref);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_the_writer_refuses_a_buffer_one_byte_short)
+{
+	struct json_object *o = enc_list();
+	char text[4096];
+	size_t len, again;
+
+	ck_assert_int_eq(vb_packet_serialize(o, text, sizeof(text), &len), 0);
+	ck_assert_int_eq(vb_packet_serialize(o, text, len - 1, &again), -EMSGSIZE);
+	ck_assert_int_eq(vb_packet_serialize(o, text, len, &again), 0);
+	ck_assert_uint_eq(again, len);
+	json_object_put(o);
+}
+END_TEST
+
 /* ---- every field removed, and every field of the wrong type ---- */
 
 /* A value of another JSON type than v's: what a confused or hostile broker might send. */
@@ -815,6 +850,8 @@ static Suite *reply_suite(void)
 	tcase_add_loop_test(t, test_each_decoder_reads_back_what_its_encoder_wrote, 0, N_CASES);
 	tcase_add_loop_test(t, test_each_decoder_refuses_any_field_missing_or_of_the_wrong_type, 0,
 			    N_CASES);
+	tcase_add_loop_test(t, test_the_writer_writes_what_json_c_writes, 0, N_CASES);
+	tcase_add_test(t, test_the_writer_refuses_a_buffer_one_byte_short);
 	tcase_add_test(t, test_release_reply_without_released_is_an_error_not_a_release);
 	tcase_add_test(t, test_values_out_of_range_are_refused);
 	tcase_add_test(t, test_an_error_reply_is_no_typed_ok_reply);
