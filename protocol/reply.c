@@ -484,6 +484,11 @@ struct json_object *vb_error_reply_encode(bool has_id, uint32_t id, const struct
 		json_object_array_add(a, new_uint(e->supported[1]));
 		add(err, "supported", a);
 	}
+	if (e->has_denial) {
+		add(err, "device", new_string_or_null(e->device));
+		add(err, "rule", new_string_or_null(e->rule));
+		add(err, "reason", json_object_new_string(e->reason));
+	}
 	add(o, "error", err);
 	return o;
 }
@@ -525,6 +530,18 @@ int vb_error_reply_decode(const struct vb_reply *r, struct vb_error_reply *ret)
 			e.supported[i] = (uint32_t)n;
 		}
 		e.has_supported = true;
+	}
+	if (json_object_object_get_ex(d, "device", NULL) ||
+	    json_object_object_get_ex(d, "rule", NULL) ||
+	    json_object_object_get_ex(d, "reason", NULL)) {
+		e.has_denial = true;
+		k = get_address(d, "device", true, e.device);
+		if (k == 0)
+			k = get_string(d, "rule", true, e.rule, sizeof(e.rule));
+		if (k == 0)
+			k = get_string(d, "reason", false, e.reason, sizeof(e.reason));
+		if (k < 0)
+			return k;
 	}
 	*ret = e;
 	return 0;

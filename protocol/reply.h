@@ -66,6 +66,11 @@ struct vb_error_reply {
 	uint32_t retry_after_ms;
 	bool has_supported; /* unsupported-version: [lowest, highest] */
 	uint32_t supported[2];
+	/* denied by policy: the three fields come together */
+	bool has_denial;
+	char device[VB_ADDRESS_MAX]; /* nullable: the device no rule allows, or a deny rule hit */
+	char rule[VB_NAME_MAX + 1];  /* nullable: the deciding rule; "" for the default deny */
+	char reason[VB_MESSAGE_MAX]; /* the policy's sentence */
 };
 
 /* has_id false: "id": null. */

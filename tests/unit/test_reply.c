@@ -322,6 +322,10 @@ static int error_compare(const struct vb_reply *r, bool compare, const struct vb
 		ck_assert(e.has_supported == want->has_supported);
 		ck_assert(e.supported[0] == want->supported[0] &&
 			  e.supported[1] == want->supported[1]);
+		ck_assert(e.has_denial == want->has_denial);
+		ck_assert_str_eq(e.device, want->device);
+		ck_assert_str_eq(e.rule, want->rule);
+		ck_assert_str_eq(e.reason, want->reason);
 	}
 	return k;
 }
@@ -358,6 +362,32 @@ static const struct vb_error_reply in_container = {
 static int in_container_check(const struct vb_reply *r, bool compare)
 {
 	return error_compare(r, compare, &in_container);
+}
+
+static const struct vb_error_reply denied_by_rule = {
+	.code = VB_E_DENIED,
+	.message = "rule lab-deny (10-lab.json:9) denies you to lease device 0000:01:00.1 of group "
+		   "7; ask an administrator",
+	.has_denial = true,
+	.device = "0000:01:00.1",
+	.rule = "lab-deny",
+	.reason = "rule \"lab-deny\" (10-lab.json:9) denies lease of 0000:01:00.1"};
+
+static int denied_by_rule_check(const struct vb_reply *r, bool compare)
+{
+	return error_compare(r, compare, &denied_by_rule);
+}
+
+static const struct vb_error_reply denied_by_default = {
+	.code = VB_E_DENIED,
+	.message = "no rule allows uid 2000 to lease device 0000:01:00.0 of group 7; ask an "
+		   "administrator to add one",
+	.has_denial = true,
+	.reason = "no rule allows lease of 0000:01:00.0"};
+
+static int denied_by_default_check(const struct vb_reply *r, bool compare)
+{
+	return error_compare(r, compare, &denied_by_default);
 }
 
 static const struct vb_event_msg ev_remove = {
@@ -474,6 +504,14 @@ static struct json_object *enc_in_container(void)
 {
 	return vb_error_reply_encode(true, 6, &in_container);
 }
+static struct json_object *enc_denied_by_rule(void)
+{
+	return vb_error_reply_encode(true, 3, &denied_by_rule);
+}
+static struct json_object *enc_denied_by_default(void)
+{
+	return vb_error_reply_encode(true, 3, &denied_by_default);
+}
 static struct json_object *enc_ev_remove(void)
 {
 	return vb_event_encode(&ev_remove);
@@ -563,6 +601,17 @@ static const struct reply_case cases[] = {
 	 "\"container\":2}}",
 	 in_container_check,
 	 {"error.container"}},
+	{"denied by a rule (ops_check_group)", enc_denied_by_rule,
+	 "{\"id\":3,\"ok\":false,\"error\":{\"code\":\"denied\",\"message\":\"rule lab-deny "
+	 "(10-lab.json:9) denies you to lease device 0000:01:00.1 of group 7; ask an "
+	 "administrator\",\"device\":\"0000:01:00.1\",\"rule\":\"lab-deny\",\"reason\":\"rule "
+	 "\\\"lab-deny\\\" (10-lab.json:9) denies lease of 0000:01:00.1\"}}",
+	 denied_by_rule_check},
+	{"denied by no rule (ops_check_group)", enc_denied_by_default,
+	 "{\"id\":3,\"ok\":false,\"error\":{\"code\":\"denied\",\"message\":\"no rule allows "
+	 "uid 2000 to lease device 0000:01:00.0 of group 7; ask an administrator to add one\","
+	 "\"device\":null,\"rule\":null,\"reason\":\"no rule allows lease of 0000:01:00.0\"}}",
+	 denied_by_default_check},
 	{"remove-requested (remove_handle)", enc_ev_remove,
 	 "{\"event\":\"remove-requested\",\"group\":7,\"timeout_ms\":30000}", ev_remove_check},
 	{"revoked (remove.c, hard removal)", enc_ev_revoked, "{\"event\":\"revoked\",\"group\":7}",
