@@ -447,16 +447,6 @@ const char *vb_body_string(struct json_object *body, const char *key)
 	return json_object_get_string(v);
 }
 
-bool vb_body_bool(struct json_object *body, const char *key, bool def)
-{
-	struct json_object *v;
-
-	if (!body || !json_object_object_get_ex(body, key, &v) ||
-	    !json_object_is_type(v, json_type_boolean))
-		return def;
-	return json_object_get_boolean(v);
-}
-
 /* ---- errors ---- */
 
 struct json_object *vb_error_reply_encode(bool has_id, uint32_t id, const struct vb_error_reply *e)

@@ -85,10 +85,14 @@ struct json_object *vb_reply_new_error(bool has_id, uint32_t id, enum vb_status 
 struct json_object *vb_reply_error_details(struct json_object *reply);
 struct json_object *vb_event_new(enum vb_event e);
 
-/* Untyped reads of a body, for the broker's log line until it keeps the typed error. */
+/*
+ * Untyped reads of a body, absent or mistyped: the default. Not for clients,
+ * which read replies only through the typed decoders below. Left for
+ * broker/ops.c (the message of an error it built, for its log line),
+ * test_protocol.c and fuzz_request.c; to go when they use vb_error_reply.
+ */
 int64_t vb_body_int(struct json_object *body, const char *key, int64_t def);
 const char *vb_body_string(struct json_object *body, const char *key);
-bool vb_body_bool(struct json_object *body, const char *key, bool def);
 
 /* ---- events ---- */
 
