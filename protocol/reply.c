@@ -132,6 +132,39 @@ static int get_strdup(struct json_object *o, const char *key, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/*
+ * decode_entries decodes every element of the array a with decode into a new
+ * array of elem-sized entries, *ret (freed by the caller) and *ret_n. On
+ * failure nothing stays allocated: done (NULL: nothing to undo) is called on
+ * each entry decoded before the one that failed.
+ */
+static int decode_entries(struct json_object *a, size_t elem,
+			  int (*decode)(struct json_object *o, void *ret),
+			  void (*done)(void *entry), void **ret, size_t *ret_n)
+{
+	size_t n = json_object_array_length(a);
+	char *entries = NULL;
+	int k;
+
+	if (n > 0) {
+		entries = calloc(n, elem);
+		if (!entries)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		k = decode(json_object_array_get_idx(a, i), entries + i * elem);
+		if (k < 0) {
+			while (done && i-- > 0)
+				done(entries + i * elem);
+			free(entries);
+			return k;
+		}
+	}
+	*ret = entries;
+	*ret_n = n;
+	return 0;
+}
+
 /* The body of an "ok" reply; errors and events have none of these fields. */
 static struct json_object *ok_body(const struct vb_reply *r)
 {
@@ -605,8 +638,9 @@ struct json_object *vb_group_info_to_json(const struct vb_group_info *g)
 	return o;
 }
 
-static int device_info_from_json(struct json_object *o, struct vb_device_info *d)
+static int device_info_from_json(struct json_object *o, void *ret)
 {
+	struct vb_device_info *d = ret;
 	int k;
 
 	if (!json_object_is_type(o, json_type_object))
@@ -628,7 +662,6 @@ int vb_group_info_from_json(struct json_object *o, struct vb_group_info *ret)
 	struct vb_group_info g = {0};
 	struct json_object *devs = NULL, *h = NULL;
 	uint64_t pid = 0;
-	size_t n;
 	int k;
 
 	if (!o || !json_object_is_type(o, json_type_object))
@@ -649,24 +682,23 @@ int vb_group_info_from_json(struct json_object *o, struct vb_group_info *ret)
 	}
 	if (k == 0)
 		k = get_member(o, "devices", json_type_array, false, &devs);
+	if (k == 0)
+		k = decode_entries(devs, sizeof(*g.devices), device_info_from_json, NULL,
+				   (void **)&g.devices, &g.n_devices);
 	if (k < 0)
 		return k;
-	n = json_object_array_length(devs);
-	if (n > 0) {
-		g.devices = calloc(n, sizeof(*g.devices));
-		if (!g.devices)
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		k = device_info_from_json(json_object_array_get_idx(devs, i), &g.devices[i]);
-		if (k < 0) {
-			free(g.devices);
-			return k;
-		}
-	}
-	g.n_devices = n;
 	*ret = g;
 	return 0;
+}
+
+static int group_entry_from_json(struct json_object *o, void *ret)
+{
+	return vb_group_info_from_json(o, ret);
+}
+
+static void group_entry_done(void *entry)
+{
+	vb_group_info_done(entry);
 }
 
 void vb_group_info_done(struct vb_group_info *g)
@@ -718,6 +750,11 @@ int vb_lease_info_from_json(struct json_object *o, struct vb_lease_info *ret)
 	l.pid = (int32_t)pid;
 	*ret = l;
 	return 0;
+}
+
+static int lease_entry_from_json(struct json_object *o, void *ret)
+{
+	return vb_lease_info_from_json(o, ret);
 }
 
 /* ---- hello ---- */
@@ -785,7 +822,6 @@ int vb_list_reply_decode(const struct vb_reply *r, struct vb_list_reply *ret)
 {
 	struct json_object *o = ok_body(r), *a = NULL, *q;
 	struct vb_list_reply l = {0};
-	size_t n;
 	int k;
 
 	k = get_member(o, "groups", json_type_array, false, &a);
@@ -794,22 +830,11 @@ int vb_list_reply_decode(const struct vb_reply *r, struct vb_list_reply *ret)
 	/* Optional: brokers before the kmod link did not say. */
 	if (k == 0 && json_object_object_get_ex(o, "quarantine", &q))
 		k = q ? string_value(q, l.quarantine, sizeof(l.quarantine)) : -EBADMSG;
+	if (k == 0)
+		k = decode_entries(a, sizeof(*l.groups), group_entry_from_json, group_entry_done,
+				   (void **)&l.groups, &l.n_groups);
 	if (k < 0)
 		return k;
-	n = json_object_array_length(a);
-	if (n > 0) {
-		l.groups = calloc(n, sizeof(*l.groups));
-		if (!l.groups)
-			return -ENOMEM;
-	}
-	for (; l.n_groups < n; l.n_groups++) {
-		k = vb_group_info_from_json(json_object_array_get_idx(a, l.n_groups),
-					    &l.groups[l.n_groups]);
-		if (k < 0) {
-			vb_list_reply_done(&l);
-			return k;
-		}
-	}
 	*ret = l;
 	return 0;
 }
@@ -851,28 +876,16 @@ int vb_leases_reply_decode(const struct vb_reply *r, struct vb_leases_reply *ret
 {
 	struct json_object *o = ok_body(r), *a = NULL;
 	struct vb_leases_reply l = {0};
-	size_t n;
 	int k;
 
 	k = get_member(o, "leases", json_type_array, false, &a);
 	if (k == 0)
 		k = get_bool(o, "more", &l.more);
+	if (k == 0)
+		k = decode_entries(a, sizeof(*l.leases), lease_entry_from_json, NULL,
+				   (void **)&l.leases, &l.n_leases);
 	if (k < 0)
 		return k;
-	n = json_object_array_length(a);
-	if (n > 0) {
-		l.leases = calloc(n, sizeof(*l.leases));
-		if (!l.leases)
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		k = vb_lease_info_from_json(json_object_array_get_idx(a, i), &l.leases[i]);
-		if (k < 0) {
-			free(l.leases);
-			return k;
-		}
-	}
-	l.n_leases = n;
 	*ret = l;
 	return 0;
 }
@@ -959,35 +972,31 @@ struct json_object *vb_merge_reply_encode(uint32_t id, const struct vb_merge_rep
 	return o;
 }
 
+/* A group id, alone in an array. */
+static int group_id_from_json(struct json_object *v, void *ret)
+{
+	int64_t g = json_object_get_int64(v);
+
+	if (!json_object_is_type(v, json_type_int) || g < 0 || g > VB_MAX_GROUP_ID)
+		return -EBADMSG;
+	*(uint32_t *)ret = (uint32_t)g;
+	return 0;
+}
+
 int vb_merge_reply_decode(const struct vb_reply *r, struct vb_merge_reply *ret)
 {
 	struct json_object *o = ok_body(r), *a = NULL;
 	struct vb_merge_reply m = {0};
-	size_t n;
 	int k;
 
 	k = get_u32(o, "container", UINT32_MAX, &m.container);
 	if (k == 0)
 		k = get_member(o, "groups", json_type_array, false, &a);
+	if (k == 0)
+		k = decode_entries(a, sizeof(*m.groups), group_id_from_json, NULL,
+				   (void **)&m.groups, &m.n_groups);
 	if (k < 0)
 		return k;
-	n = json_object_array_length(a);
-	if (n > 0) {
-		m.groups = calloc(n, sizeof(*m.groups));
-		if (!m.groups)
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *v = json_object_array_get_idx(a, i);
-		int64_t g = json_object_get_int64(v);
-
-		if (!json_object_is_type(v, json_type_int) || g < 0 || g > VB_MAX_GROUP_ID) {
-			free(m.groups);
-			return -EBADMSG;
-		}
-		m.groups[i] = (uint32_t)g;
-	}
-	m.n_groups = n;
 	*ret = m;
 	return 0;
 }
