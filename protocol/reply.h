@@ -75,9 +75,14 @@ struct vb_error_reply {
 
 /* has_id false: "id": null. */
 struct json_object *vb_error_reply_encode(bool has_id, uint32_t id, const struct vb_error_reply *e);
+/* The error of a reply with "ok": false; -EBADMSG for any other, or a detail of the wrong type. */
 int vb_error_reply_decode(const struct vb_reply *r, struct vb_error_reply *ret);
 
-/* The legacy builders the broker uses until it calls vb_error_reply_encode. */
+/*
+ * The untyped builders the broker calls today: the typed encoders replace
+ * them there. vb_reply_new ({"id": id, "ok": true}) is also the start of
+ * every encoder of an "ok" reply, vb_event_new of every event.
+ */
 struct json_object *vb_reply_new(uint32_t id);
 struct json_object *vb_reply_new_error(bool has_id, uint32_t id, enum vb_status code,
 				       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
