@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libvfiobroker: one connection to vfio-brokerd, spoken through the shared
- * protocol code (protocol/message.h, protocol/wire.h). A call that needs an
+ * protocol code (protocol/message.h, protocol/reply.h, protocol/wire.h), and
+ * reads every reply through its typed decoder. A call that needs an
  * answer waits for it in one blocking recvmsg(2); vfiobroker_next_event() reads
  * with MSG_DONTWAIT, so it never waits. The library does not rely on the
  * socket's O_NONBLOCK flag either way: where an event loop has set it, a call
  * waits for its answer in poll(2) instead.
  */
 #include "client/vfiobroker.h"
+#include "common/cleanup.h"
 #include "protocol/message.h"
+#include "protocol/reply.h"
 #include "protocol/wire.h"
 
 #include <errno.h>
@@ -87,12 +90,18 @@ static void broker_clear_error(struct vfiobroker *b)
 	b->error = NULL;
 }
 
-/* Remembers the broker's refusal in r and returns the errno the caller sees. */
+/*
+ * Remembers the broker's refusal in r and returns the errno the caller sees;
+ * -EBADMSG when the error's details are malformed.
+ */
 static int broker_set_error(struct vfiobroker *b, const struct vb_reply *r)
 {
 	struct json_object *e = vb_reply_error_details(r->body);
+	struct vb_error_reply err;
 
 	broker_clear_error(b);
+	if (vb_error_reply_decode(r, &err) < 0)
+		return -EBADMSG;
 	snprintf(b->error_code, sizeof(b->error_code), "%s", vb_status_to_string(r->code));
 	snprintf(b->error_message, sizeof(b->error_message), "%s", r->message);
 	if (e && json_object_is_type(e, json_type_object))
@@ -119,12 +128,10 @@ static void broker_queue_event(struct vfiobroker *b, const struct vb_reply *r)
 		[VB_EVENT_DEVICE_ADDED] = VFIOBROKER_EVENT_DEVICE_ADDED,
 	};
 	struct vfiobroker_event *ev;
-	int64_t group = vb_body_int(r->body, "group", -1);
-	int64_t timeout = vb_body_int(r->body, "timeout_ms", 0);
-	const char *device = vb_body_string(r->body, "device");
+	struct vb_event_msg e;
 
-	/* An event about no group in particular tells this client nothing it can act on. */
-	if ((unsigned)r->event >= _VB_EVENT_MAX || group < 0 || group > VB_MAX_GROUP_ID)
+	/* An event missing a field tells this client nothing it can act on. */
+	if (vb_event_decode(r, &e) < 0 || (unsigned)e.type >= _VB_EVENT_MAX)
 		return;
 	if (b->n_events == VFIOBROKER_EVENT_QUEUE) {
 		b->events_head = (b->events_head + 1) % VFIOBROKER_EVENT_QUEUE;
@@ -134,12 +141,11 @@ static void broker_queue_event(struct vfiobroker *b, const struct vb_reply *r)
 	ev = &b->events[(b->events_head + b->n_events) % VFIOBROKER_EVENT_QUEUE];
 	b->n_events++;
 	*ev = (struct vfiobroker_event){
-		.type = types[r->event],
-		.group = (unsigned)group,
-		.timeout_ms = timeout > 0 && timeout <= UINT32_MAX ? (unsigned)timeout : 0,
+		.type = types[e.type],
+		.group = e.group,
+		.timeout_ms = e.timeout_ms,
 	};
-	if (r->event == VB_EVENT_DEVICE_ADDED && device)
-		vb_address_parse(device, ev->device);
+	memcpy(ev->device, e.device, sizeof(ev->device));
 }
 
 /*
@@ -192,7 +198,7 @@ static int broker_receive(struct vfiobroker *b, bool block, struct packet *ret)
  */
 static bool reply_answers(const struct vb_reply *r, uint32_t id)
 {
-	return r->id == id || (!r->ok && vb_body_int(r->body, "id", -1) < 0);
+	return r->id == id || (!r->ok && !r->has_id);
 }
 
 /*
@@ -278,16 +284,34 @@ static int broker_call(struct vfiobroker *b, struct vb_request *req, const int *
 	return 0;
 }
 
-/* broker_call for requests whose reply carries nothing but "ok". */
-static int broker_call_simple(struct vfiobroker *b, struct vb_request *req)
+/*
+ * broker_call_chunks is broker_call for a reply that comes in chunks (list,
+ * leases): chunk() decodes each and says whether another follows (*more).
+ * Stops at the first error, of the broker, of the transport or of chunk().
+ */
+static int broker_call_chunks(struct vfiobroker *b, struct vb_request *req,
+			      int (*chunk)(const struct vb_reply *r, bool *more, void *userdata),
+			      void *userdata)
 {
 	struct packet p;
-	int r = broker_call(b, req, NULL, 0, &p);
+	bool more = false;
+	int r;
 
-	if (r < 0)
-		return r;
-	packet_done(&p);
-	return 0;
+	r = broker_call(b, req, NULL, 0, &p);
+	for (;;) {
+		if (r < 0)
+			return r;
+		r = chunk(&p.reply, &more, userdata);
+		packet_done(&p);
+		if (r < 0 || !more)
+			return r;
+		/* The rest of a chunked answer: replies with the same id. */
+		r = broker_wait_reply(b, req->id, &p);
+		if (r == 0 && !p.reply.ok) {
+			r = broker_set_error(b, &p.reply);
+			packet_done(&p);
+		}
+	}
 }
 
 static int check_group(unsigned group)
@@ -303,9 +327,9 @@ static void hello_client_name(char *buf, size_t size)
 
 static int broker_hello(struct vfiobroker *b)
 {
+	struct vb_hello_reply hello;
 	struct vb_request req;
 	struct packet p;
-	int64_t uid;
 	int r;
 
 	vb_request_init(&req, 0, VB_OP_HELLO);
@@ -314,15 +338,15 @@ static int broker_hello(struct vfiobroker *b)
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
-	/* The broker answers with the version both will use; we speak only ours. */
-	if (vb_body_int(p.reply.body, "version", -1) != VB_PROTOCOL_VERSION) {
-		packet_done(&p);
-		return -EPROTONOSUPPORT;
-	}
-	uid = vb_body_int(p.reply.body, "uid", -1);
-	b->uid = uid >= 0 && uid < UINT32_MAX ? (uid_t)uid : (uid_t)-1;
-	b->admin = vb_body_bool(p.reply.body, "admin", false);
+	r = vb_hello_reply_decode(&p.reply, &hello);
 	packet_done(&p);
+	if (r < 0)
+		return r;
+	/* The broker answers with the version both will use; we speak only ours. */
+	if (hello.version != VB_PROTOCOL_VERSION)
+		return -EPROTONOSUPPORT;
+	b->uid = (uid_t)hello.uid;
+	b->admin = hello.admin;
 	return 0;
 }
 
@@ -410,10 +434,10 @@ struct vfiobroker *vfiobroker_disconnect(struct vfiobroker *b)
 static int broker_lease(struct vfiobroker *b, int32_t group, const char *address,
 			unsigned *ret_group, int *ret_fd)
 {
+	struct vb_lease_reply lease;
 	struct vb_request req;
 	struct packet p;
-	int64_t granted;
-	int fd, r;
+	int fd = -1, r;
 
 	vb_request_init(&req, 0, VB_OP_LEASE);
 	if (address) {
@@ -426,17 +450,16 @@ static int broker_lease(struct vfiobroker *b, int32_t group, const char *address
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
-	granted = vb_body_int(p.reply.body, "group", -1);
-	if (granted < 0 || granted > VB_MAX_GROUP_ID || (!address && granted != group)) {
-		packet_done(&p);
-		return -EBADMSG;
-	}
-	r = packet_take_fd(&p, &fd);
+	r = vb_lease_reply_decode(&p.reply, &lease);
+	if (r == 0 && !address && lease.group != (uint32_t)group)
+		r = -EBADMSG;
+	if (r == 0)
+		r = packet_take_fd(&p, &fd);
 	packet_done(&p);
 	if (r < 0)
 		return r;
 	if (ret_group)
-		*ret_group = (unsigned)granted;
+		*ret_group = lease.group;
 	*ret_fd = fd;
 	return 0;
 }
@@ -458,9 +481,9 @@ int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned 
 
 int vfiobroker_release(struct vfiobroker *b, unsigned group, bool *ret_released)
 {
+	struct vb_release_reply release;
 	struct vb_request req;
 	struct packet p;
-	bool released;
 	int r = check_group(group);
 
 	if (r < 0)
@@ -470,19 +493,23 @@ int vfiobroker_release(struct vfiobroker *b, unsigned group, bool *ret_released)
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
-	released = vb_body_bool(p.reply.body, "released", true);
+	/* A reply that does not say whether the lease ended is an error, never "released". */
+	r = vb_release_reply_decode(&p.reply, &release);
 	packet_done(&p);
+	if (r < 0)
+		return r;
 	if (ret_released)
-		*ret_released = released;
+		*ret_released = release.released;
 	return 0;
 }
 
 int vfiobroker_merge(struct vfiobroker *b, const unsigned *groups, size_t n, int container_fd,
 		     int *ret_fd)
 {
+	struct vb_merge_reply merge = {0};
 	struct vb_request req;
 	struct packet p;
-	int fd, r;
+	int fd = -1, r;
 
 	if (!groups || !ret_fd || n < 1 || n > VB_MAX_MERGE_GROUPS)
 		return -EINVAL;
@@ -499,7 +526,10 @@ int vfiobroker_merge(struct vfiobroker *b, const unsigned *groups, size_t n, int
 	r = broker_call(b, &req, container_fd >= 0 ? &container_fd : NULL, container_fd >= 0, &p);
 	if (r < 0)
 		return r;
-	r = packet_take_fd(&p, &fd);
+	r = vb_merge_reply_decode(&p.reply, &merge);
+	vb_merge_reply_done(&merge);
+	if (r == 0)
+		r = packet_take_fd(&p, &fd);
 	packet_done(&p);
 	if (r < 0)
 		return r;
@@ -509,14 +539,21 @@ int vfiobroker_merge(struct vfiobroker *b, const unsigned *groups, size_t n, int
 
 int vfiobroker_unmerge(struct vfiobroker *b, unsigned group)
 {
+	struct vb_unmerge_reply unmerge;
 	struct vb_request req;
+	struct packet p;
 	int r = check_group(group);
 
 	if (r < 0)
 		return r;
 	vb_request_init(&req, 0, VB_OP_UNMERGE);
 	req.group = (int32_t)group;
-	return broker_call_simple(b, &req);
+	r = broker_call(b, &req, NULL, 0, &p);
+	if (r < 0)
+		return r;
+	r = vb_unmerge_reply_decode(&p.reply, &unmerge);
+	packet_done(&p);
+	return r;
 }
 
 /* Grows *array (of *n elements of size elem) to hold at least need; -ENOMEM. */
@@ -572,77 +609,53 @@ static int group_from_info(const struct vb_group_info *info, struct vfiobroker_g
 	return 0;
 }
 
-/* Appends the "groups" of one list chunk to *groups; notes its "quarantine" mode in b. */
-static int list_append_chunk(struct vfiobroker *b, struct json_object *body,
-			     struct vfiobroker_group **groups, size_t *n, size_t *capacity)
+struct list_call {
+	struct vfiobroker *b;
+	struct vfiobroker_group *groups;
+	size_t n, capacity;
+};
+
+/* Appends the groups of one list chunk; notes its quarantine mode. */
+static int list_append_chunk(const struct vb_reply *r, bool *more, void *userdata)
 {
-	struct json_object *array, *mode;
-	size_t count;
-	int r;
+	struct list_call *call = userdata;
+	struct vb_list_reply chunk;
+	int k;
 
-	if (!json_object_object_get_ex(body, "groups", &array) ||
-	    !json_object_is_type(array, json_type_array))
-		return -EBADMSG;
-	if (json_object_object_get_ex(body, "quarantine", &mode) &&
-	    json_object_is_type(mode, json_type_string))
-		snprintf(b->quarantine, sizeof(b->quarantine), "%s", json_object_get_string(mode));
-	count = json_object_array_length(array);
-	r = grow_array((void **)groups, capacity, *n + count, sizeof(**groups));
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < count; i++) {
-		struct vb_group_info info;
-
-		r = vb_group_info_from_json(json_object_array_get_idx(array, i), &info);
-		if (r < 0)
-			return r;
-		r = group_from_info(&info, &(*groups)[*n]);
-		vb_group_info_done(&info);
-		if (r < 0)
-			return r;
-		(*n)++;
+	k = vb_list_reply_decode(r, &chunk);
+	if (k < 0)
+		return k;
+	if (chunk.quarantine[0])
+		memcpy(call->b->quarantine, chunk.quarantine, sizeof(call->b->quarantine));
+	k = grow_array((void **)&call->groups, &call->capacity, call->n + chunk.n_groups,
+		       sizeof(*call->groups));
+	for (size_t i = 0; k == 0 && i < chunk.n_groups; i++) {
+		k = group_from_info(&chunk.groups[i], &call->groups[call->n]);
+		if (k == 0)
+			call->n++;
 	}
-	return 0;
+	*more = chunk.more;
+	vb_list_reply_done(&chunk);
+	return k;
 }
 
 int vfiobroker_list(struct vfiobroker *b, struct vfiobroker_group **ret, size_t *ret_n)
 {
-	struct vfiobroker_group *groups = NULL;
-	size_t n = 0, capacity = 0;
+	struct list_call call = {.b = b};
 	struct vb_request req;
-	struct packet p;
-	bool more;
 	int r;
 
 	if (!ret || !ret_n)
 		return -EINVAL;
 	b->quarantine[0] = '\0';
 	vb_request_init(&req, 0, VB_OP_LIST);
-	r = broker_call(b, &req, NULL, 0, &p);
-	if (r < 0)
-		return r;
-	for (;;) {
-		r = list_append_chunk(b, p.reply.body, &groups, &n, &capacity);
-		more = p.reply.more;
-		packet_done(&p);
-		if (r < 0 || !more)
-			break;
-		/* The rest of a chunked answer: replies with the same id. */
-		r = broker_wait_reply(b, req.id, &p);
-		if (r < 0)
-			break;
-		if (!p.reply.ok) {
-			r = broker_set_error(b, &p.reply);
-			packet_done(&p);
-			break;
-		}
-	}
+	r = broker_call_chunks(b, &req, list_append_chunk, &call);
 	if (r < 0) {
-		vfiobroker_groups_free(groups, n);
+		vfiobroker_groups_free(call.groups, call.n);
 		return r;
 	}
-	*ret = groups;
-	*ret_n = n;
+	*ret = call.groups;
+	*ret_n = call.n;
 	return 0;
 }
 
@@ -660,58 +673,58 @@ void vfiobroker_groups_free(struct vfiobroker_group *groups, size_t n)
 	free(groups);
 }
 
+struct leases_call {
+	struct vfiobroker_lease *leases;
+	size_t n, capacity;
+};
+
+/* Appends the leases of one leases chunk. */
+static int leases_append_chunk(const struct vb_reply *r, bool *more, void *userdata)
+{
+	struct leases_call *call = userdata;
+	struct vb_leases_reply chunk;
+	int k;
+
+	k = vb_leases_reply_decode(r, &chunk);
+	if (k < 0)
+		return k;
+	k = grow_array((void **)&call->leases, &call->capacity, call->n + chunk.n_leases,
+		       sizeof(*call->leases));
+	for (size_t i = 0; k == 0 && i < chunk.n_leases; i++) {
+		const struct vb_lease_info *info = &chunk.leases[i];
+		struct vfiobroker_lease *l = &call->leases[call->n++];
+
+		*l = (struct vfiobroker_lease){
+			.group = info->group,
+			.uid = info->uid,
+			.pid = info->pid,
+			.since_usec = info->since_usec,
+			.container = info->container_id,
+		};
+		memcpy(l->rule, info->rule, sizeof(l->rule));
+		memcpy(l->state, info->state, sizeof(l->state));
+	}
+	*more = chunk.more;
+	vb_leases_reply_done(&chunk);
+	return k;
+}
+
 int vfiobroker_leases(struct vfiobroker *b, struct vfiobroker_lease **ret, size_t *ret_n)
 {
-	struct vfiobroker_lease *leases = NULL;
-	struct json_object *array;
+	struct leases_call call = {0};
 	struct vb_request req;
-	struct packet p;
-	size_t n = 0;
 	int r;
 
 	if (!ret || !ret_n)
 		return -EINVAL;
 	vb_request_init(&req, 0, VB_OP_LEASES);
-	r = broker_call(b, &req, NULL, 0, &p);
-	if (r < 0)
-		return r;
-	if (!json_object_object_get_ex(p.reply.body, "leases", &array) ||
-	    !json_object_is_type(array, json_type_array)) {
-		r = -EBADMSG;
-		goto done;
-	}
-	n = json_object_array_length(array);
-	if (n > 0) {
-		leases = calloc(n, sizeof(*leases));
-		if (!leases) {
-			r = -ENOMEM;
-			goto done;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct vb_lease_info info;
-
-		r = vb_lease_info_from_json(json_object_array_get_idx(array, i), &info);
-		if (r < 0)
-			goto done;
-		leases[i] = (struct vfiobroker_lease){
-			.group = info.group,
-			.uid = info.uid,
-			.pid = info.pid,
-			.since_usec = info.since_usec,
-			.container = info.container_id,
-		};
-		snprintf(leases[i].rule, sizeof(leases[i].rule), "%s", info.rule);
-		snprintf(leases[i].state, sizeof(leases[i].state), "%s", info.state);
-	}
-done:
-	packet_done(&p);
+	r = broker_call_chunks(b, &req, leases_append_chunk, &call);
 	if (r < 0) {
-		free(leases);
+		free(call.leases);
 		return r;
 	}
-	*ret = leases;
-	*ret_n = n;
+	*ret = call.leases;
+	*ret_n = call.n;
 	return 0;
 }
 
@@ -721,21 +734,12 @@ void vfiobroker_leases_free(struct vfiobroker_lease *leases, size_t n)
 	free(leases);
 }
 
-static uint64_t monotonic_msec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned timeout_ms,
 		      unsigned *ret_elapsed_ms)
 {
+	struct vb_remove_reply remove;
 	struct vb_request req;
 	struct packet p;
-	uint64_t start = monotonic_msec();
-	int64_t elapsed;
 	int r = check_group(group);
 
 	if (r < 0 || timeout_ms > VB_MAX_REMOVE_TIMEOUT_MS || (hard && timeout_ms))
@@ -747,34 +751,35 @@ int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned 
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
-	/* The broker's own measure when it gives one; ours (which adds the round trip) if not. */
-	elapsed = vb_body_int(p.reply.body, "elapsed_ms", -1);
-	if (elapsed < 0 || elapsed > UINT32_MAX)
-		elapsed = (int64_t)(monotonic_msec() - start);
+	r = vb_remove_reply_decode(&p.reply, &remove);
 	packet_done(&p);
+	if (r < 0)
+		return r;
 	if (ret_elapsed_ms)
-		*ret_elapsed_ms = (unsigned)elapsed;
+		*ret_elapsed_ms =
+			remove.elapsed_ms < UINT32_MAX ? (unsigned)remove.elapsed_ms : UINT32_MAX;
 	return 0;
 }
 
 int vfiobroker_reload(struct vfiobroker *b, unsigned *ret_rules, unsigned *ret_files)
 {
+	struct vb_reload_reply reload;
 	struct vb_request req;
 	struct packet p;
-	int64_t rules, files;
 	int r;
 
 	vb_request_init(&req, 0, VB_OP_RELOAD);
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
-	rules = vb_body_int(p.reply.body, "rules", 0);
-	files = vb_body_int(p.reply.body, "files", 0);
+	r = vb_reload_reply_decode(&p.reply, &reload);
 	packet_done(&p);
+	if (r < 0)
+		return r;
 	if (ret_rules)
-		*ret_rules = rules > 0 && rules <= UINT32_MAX ? (unsigned)rules : 0;
+		*ret_rules = reload.rules < UINT32_MAX ? (unsigned)reload.rules : UINT32_MAX;
 	if (ret_files)
-		*ret_files = files > 0 && files <= UINT32_MAX ? (unsigned)files : 0;
+		*ret_files = reload.files < UINT32_MAX ? (unsigned)reload.files : UINT32_MAX;
 	return 0;
 }
 
@@ -782,8 +787,8 @@ int vfiobroker_reload(struct vfiobroker *b, unsigned *ret_rules, unsigned *ret_f
 static int quarantine_call(struct vfiobroker *b, enum vb_op op, unsigned group, bool restore,
 			   struct vfiobroker_quarantine_result *ret)
 {
+	struct vb_quarantine_reply q;
 	struct vb_request req;
-	struct json_object *v;
 	struct packet p;
 	int r;
 
@@ -795,25 +800,16 @@ static int quarantine_call(struct vfiobroker *b, enum vb_op op, unsigned group, 
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
-	if (ret) {
-		memset(ret, 0, sizeof(*ret));
-		if (json_object_object_get_ex(p.reply.body, "mode", &v) &&
-		    json_object_is_type(v, json_type_string))
-			snprintf(ret->mode, sizeof(ret->mode), "%s", json_object_get_string(v));
-		if (json_object_object_get_ex(p.reply.body, "devices", &v) &&
-		    json_object_is_type(v, json_type_array))
-			for (size_t i = 0; i < json_object_array_length(v) &&
-					   ret->n_devices < VFIOBROKER_QUARANTINE_MAX_DEVICES;
-			     i++) {
-				struct json_object *e = json_object_array_get_idx(v, i);
-
-				if (json_object_is_type(e, json_type_string))
-					snprintf(ret->devices[ret->n_devices++],
-						 sizeof(ret->devices[0]), "%s",
-						 json_object_get_string(e));
-			}
-	}
+	r = vb_quarantine_reply_decode(&p.reply, &q);
 	packet_done(&p);
+	if (r < 0 || !ret)
+		return r;
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->mode, sizeof(ret->mode), "%s",
+		 q.mode == VB_QUARANTINE_KMOD ? "kmod" : "sysfs");
+	for (; ret->n_devices < q.n_devices; ret->n_devices++)
+		memcpy(ret->devices[ret->n_devices], q.devices[ret->n_devices],
+		       sizeof(ret->devices[0]));
 	return 0;
 }
 
@@ -847,13 +843,12 @@ static bool parse_uid(const char *s, int64_t *ret)
 	return true;
 }
 
-/* strdup of a string field; NULL when absent. Sets *failed on allocation failure. */
-static char *body_strdup(struct json_object *body, const char *key, bool *failed)
+/* strdup of a nullable field: NULL for "". Sets *failed on allocation failure. */
+static char *strdup_nullable(const char *s, bool *failed)
 {
-	const char *s = vb_body_string(body, key);
 	char *copy;
 
-	if (!s)
+	if (!s[0])
 		return NULL;
 	copy = strdup(s);
 	if (!copy)
@@ -865,6 +860,7 @@ int vfiobroker_explain(struct vfiobroker *b, unsigned group, const char *user,
 		       struct vfiobroker_explanation **ret)
 {
 	struct vfiobroker_explanation *e;
+	struct vb_explain_reply x;
 	struct vb_request req;
 	struct packet p;
 	bool failed = false;
@@ -882,17 +878,20 @@ int vfiobroker_explain(struct vfiobroker *b, unsigned group, const char *user,
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
+	r = vb_explain_reply_decode(&p.reply, &x);
+	packet_done(&p);
+	if (r < 0)
+		return r;
 	e = calloc(1, sizeof(*e));
 	if (!e) {
-		packet_done(&p);
+		vb_explain_reply_done(&x);
 		return -ENOMEM;
 	}
-	e->allowed = vb_body_bool(p.reply.body, "allowed", false);
-	e->rule = body_strdup(p.reply.body, "rule", &failed);
-	e->device = body_strdup(p.reply.body, "device", &failed);
-	e->reason = body_strdup(p.reply.body, "reason", &failed);
-	e->text = body_strdup(p.reply.body, "text", &failed);
-	packet_done(&p);
+	e->allowed = x.allowed;
+	e->rule = strdup_nullable(x.rule, &failed);
+	e->device = strdup_nullable(x.device, &failed);
+	e->reason = TAKE_PTR(x.reason);
+	e->text = TAKE_PTR(x.text);
 	if (failed) {
 		vfiobroker_explanation_free(e);
 		return -ENOMEM;

@@ -192,6 +192,14 @@ int vfioctl_open_broker(const struct vfioctl *ctl, struct vfiobroker **ret)
 	return 0;
 }
 
+int vfioctl_close_broker(struct vfiobroker *b, int r, enum report_op op, int64_t group,
+			 const char *what)
+{
+	r = r < 0 ? report_broker_error(b, r, op, group, what) : 0;
+	vfiobroker_disconnect(b);
+	return r;
+}
+
 int vfioctl_parse_group(const char *command, const char *arg, unsigned *ret)
 {
 	uint32_t group;

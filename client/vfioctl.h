@@ -8,6 +8,7 @@
 #pragma once
 
 #include "client/vfiobroker.h"
+#include "client/vfioctl_report.h"
 
 #include <stdbool.h>
 
@@ -31,6 +32,14 @@ struct vfioctl {
  * exit status to end with (VFIOCTL_EXIT_UNREACHABLE).
  */
 int vfioctl_open_broker(const struct vfioctl *ctl, struct vfiobroker **ret);
+/*
+ * vfioctl_close_broker ends what vfioctl_open_broker began, for a command that
+ * made one call (whose result is r): on failure it first reports it as
+ * report_broker_error does for op, group and what, then disconnects b.
+ * Returns 0, or the exit code for the failure.
+ */
+int vfioctl_close_broker(struct vfiobroker *b, int r, enum report_op op, int64_t group,
+			 const char *what);
 
 /*
  * Command-line parsing shared by the commands. Each returns 0 with the value

@@ -86,13 +86,10 @@ int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv)
 		else
 			report_note("asking the holder of group %u to give it back...", group);
 	}
-	r = vfiobroker_remove(b, group, hard, timeout_ms, &elapsed_ms);
-	if (r < 0) {
-		r = report_broker_error(b, r, REPORT_OP_REMOVE, group, "remove");
-		vfiobroker_disconnect(b);
+	r = vfioctl_close_broker(b, vfiobroker_remove(b, group, hard, timeout_ms, &elapsed_ms),
+				 REPORT_OP_REMOVE, group, "remove");
+	if (r)
 		return r;
-	}
-	vfiobroker_disconnect(b);
 
 	print_start(ctl->json);
 	print_text("group ");
@@ -125,13 +122,10 @@ int vfioctl_reload(struct vfioctl *ctl, int argc, char **argv)
 	r = vfioctl_open_broker(ctl, &b);
 	if (r)
 		return r;
-	r = vfiobroker_reload(b, &rules, &files);
-	if (r < 0) {
-		r = report_broker_error(b, r, REPORT_OP_RELOAD, -1, "reload");
-		vfiobroker_disconnect(b);
+	r = vfioctl_close_broker(b, vfiobroker_reload(b, &rules, &files), REPORT_OP_RELOAD, -1,
+				 "reload");
+	if (r)
 		return r;
-	}
-	vfiobroker_disconnect(b);
 
 	print_start(ctl->json);
 	print_text("policy reloaded: ");
@@ -179,12 +173,9 @@ static int quarantine_command(struct vfioctl *ctl, bool quarantine, int argc, ch
 		return r;
 	r = quarantine ? vfiobroker_quarantine_group(b, group, &res)
 		       : vfiobroker_unquarantine_group(b, group, restore, &res);
-	if (r < 0) {
-		r = report_broker_error(b, r, REPORT_OP_QUARANTINE, group, name);
-		vfiobroker_disconnect(b);
+	r = vfioctl_close_broker(b, r, REPORT_OP_QUARANTINE, group, name);
+	if (r)
 		return r;
-	}
-	vfiobroker_disconnect(b);
 
 	print_start(ctl->json);
 	print_text("group ");

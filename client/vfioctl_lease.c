@@ -532,13 +532,10 @@ int vfioctl_release(struct vfioctl *ctl, int argc, char **argv)
 	r = vfioctl_open_broker(ctl, &b);
 	if (r)
 		return r;
-	r = vfiobroker_release(b, group, &released);
-	if (r < 0) {
-		r = report_broker_error(b, r, REPORT_OP_RELEASE, group, "release");
-		vfiobroker_disconnect(b);
+	r = vfioctl_close_broker(b, vfiobroker_release(b, group, &released), REPORT_OP_RELEASE,
+				 group, "release");
+	if (r)
 		return r;
-	}
-	vfiobroker_disconnect(b);
 
 	print_start(ctl->json);
 	print_text("group ");

@@ -138,13 +138,10 @@ int vfioctl_leases(struct vfioctl *ctl, int argc, char **argv)
 	r = vfioctl_open_broker(ctl, &b);
 	if (r)
 		return r;
-	r = vfiobroker_leases(b, &leases, &n);
-	if (r < 0) {
-		r = report_broker_error(b, r, REPORT_OP_LEASES, -1, "list the leases");
-		vfiobroker_disconnect(b);
+	r = vfioctl_close_broker(b, vfiobroker_leases(b, &leases, &n), REPORT_OP_LEASES, -1,
+				 "list the leases");
+	if (r)
 		return r;
-	}
-	vfiobroker_disconnect(b);
 
 	print_start(ctl->json);
 	if (n == 0)

@@ -97,14 +97,10 @@ int vfioctl_merge(struct vfioctl *ctl, int argc, char **argv)
 	r = vfioctl_open_broker(ctl, &b);
 	if (r)
 		return r;
-	r = vfiobroker_merge(b, groups, n, container_fd, &fd);
-	if (r < 0) {
-		r = report_broker_error(b, r, REPORT_OP_MERGE, n == 1 ? (int64_t)groups[0] : -1,
-					"merge");
-		vfiobroker_disconnect(b);
+	r = vfioctl_close_broker(b, vfiobroker_merge(b, groups, n, container_fd, &fd),
+				 REPORT_OP_MERGE, n == 1 ? (int64_t)groups[0] : -1, "merge");
+	if (r)
 		return r;
-	}
-	vfiobroker_disconnect(b);
 	if (cmd)
 		return exec_with_container(cmd, fd);
 	/* The groups stay in the container while they are open; our copy of it can go. */
@@ -145,10 +141,8 @@ int vfioctl_unmerge(struct vfioctl *ctl, int argc, char **argv)
 	r = vfioctl_open_broker(ctl, &b);
 	if (r)
 		return r;
-	r = vfiobroker_unmerge(b, group);
-	if (r < 0)
-		r = report_broker_error(b, r, REPORT_OP_UNMERGE, group, "unmerge");
-	vfiobroker_disconnect(b);
+	r = vfioctl_close_broker(b, vfiobroker_unmerge(b, group), REPORT_OP_UNMERGE, group,
+				 "unmerge");
 	if (r)
 		return r;
 

@@ -195,13 +195,10 @@ int vfioctl_policy_explain(struct vfioctl *ctl, int argc, char **argv)
 	r = vfioctl_open_broker(ctl, &b);
 	if (r)
 		return r;
-	r = vfiobroker_explain(b, group, user ? user : uid, &e);
-	if (r < 0) {
-		r = report_broker_error(b, r, REPORT_OP_EXPLAIN, group, "explain");
-		vfiobroker_disconnect(b);
+	r = vfioctl_close_broker(b, vfiobroker_explain(b, group, user ? user : uid, &e),
+				 REPORT_OP_EXPLAIN, group, "explain");
+	if (r)
 		return r;
-	}
-	vfiobroker_disconnect(b);
 
 	print_start(ctl->json);
 	print_text("group ");

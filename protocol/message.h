@@ -93,18 +93,6 @@ struct vb_decode_error {
 	char message[VB_MESSAGE_MAX];
 };
 
-/* One decoded reply or event (client side). body owns the whole object. */
-struct vb_reply {
-	bool is_event;
-	enum vb_event event; /* events */
-	uint32_t id;	     /* replies */
-	bool ok;
-	bool more;	     /* a chunked reply continues in the next packet */
-	enum vb_status code; /* errors */
-	char message[VB_MESSAGE_MAX];
-	struct json_object *body; /* the whole packet; fields read with the accessors below */
-};
-
 const char *vb_op_to_string(enum vb_op op);
 int vb_op_from_string(const char *s); /* enum vb_op or -EINVAL */
 /* How many fds a request of this op may carry (merge: an optional container). */
@@ -138,65 +126,9 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 /* vb_request_encode writes the request as one JSON packet; -EMSGSIZE if it does not fit. */
 int vb_request_encode(const struct vb_request *r, char *buf, size_t size, size_t *ret_len);
 
-/* Replies and events are built as json-c objects and serialised once. */
-struct json_object *vb_reply_new(uint32_t id);
-struct json_object *vb_reply_new_error(bool has_id, uint32_t id, enum vb_status code,
-				       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* The "error" object of an error reply, to add detail fields ("rule", "uid", ...). */
-struct json_object *vb_reply_error_details(struct json_object *reply);
-struct json_object *vb_event_new(enum vb_event e);
 /*
- * vb_packet_serialize writes the compact text of obj (not terminated) to buf
- * and its length to *ret_len. -EMSGSIZE when it is longer than size or than
- * VB_MAX_PACKET_SIZE.
+ * Replies and events: protocol/reply.h. Included here so that code written
+ * against the one header before the split still builds; new code includes
+ * reply.h itself.
  */
-int vb_packet_serialize(struct json_object *obj, char *buf, size_t size, size_t *ret_len);
-
-/* Client side: parse a reply or event packet. -ENOMSG for an event this
- * version does not know (skip it), -EBADMSG for anything malformed. */
-int vb_reply_decode(const char *buf, size_t len, struct vb_reply *ret);
-void vb_reply_done(struct vb_reply *r);
-
-/* Typed accessors for the body of a reply or event; absent or wrong type: the default. */
-int64_t vb_body_int(struct json_object *body, const char *key, int64_t def);
-const char *vb_body_string(struct json_object *body, const char *key);
-bool vb_body_bool(struct json_object *body, const char *key, bool def);
-
-/* ---- structured payloads shared by broker (encode) and client (decode) ---- */
-
-#define VB_DRIVER_MAX 64
-
-struct vb_device_info {
-	char address[VB_ADDRESS_MAX];
-	char vendor[5]; /* 4 lowercase hex digits */
-	char device[5];
-	char class_[7];		    /* 6 hex digits */
-	char driver[VB_DRIVER_MAX]; /* "" when no driver is bound */
-};
-
-struct vb_group_info {
-	uint32_t group;
-	bool viable;  /* every member is on vfio-pci or has no driver */
-	bool allowed; /* policy lets the asking caller lease it */
-	bool held;
-	uint32_t holder_uid;
-	int32_t holder_pid;
-	size_t n_devices;
-	struct vb_device_info *devices;
-};
-
-struct vb_lease_info {
-	uint32_t group;
-	uint32_t uid;
-	int32_t pid;
-	uint64_t since_usec; /* CLOCK_REALTIME */
-	char rule[VB_NAME_MAX + 1];
-	char state[16];	       /* held, releasing, removing */
-	uint32_t container_id; /* 0: not merged; leases sharing a container share the id */
-};
-
-struct json_object *vb_group_info_to_json(const struct vb_group_info *g);
-int vb_group_info_from_json(struct json_object *o, struct vb_group_info *ret);
-void vb_group_info_done(struct vb_group_info *g);
-struct json_object *vb_lease_info_to_json(const struct vb_lease_info *l);
-int vb_lease_info_from_json(struct json_object *o, struct vb_lease_info *ret);
+#include "protocol/reply.h"
