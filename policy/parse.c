@@ -247,6 +247,40 @@ static int parser_check_keys(struct parser *P, struct json_object *obj,
 	return 0;
 }
 
+/* ---- lists ----------------------------------------------------------------------------- */
+
+/*
+ * The list at key in the rule: 1 with *ret and *ret_n set, 0 if the key is absent, or an
+ * error on the key's line if it is not an array ("of" says what it should hold), is empty
+ * (empty_hint follows "must not be empty") or is longer than POLICY_MAX_LIST.
+ */
+static int parser_get_list(struct parser *P, struct json_object *rule, const char *key,
+			   const char *of, const char *empty_hint, struct json_object **ret,
+			   size_t *ret_n)
+{
+	struct json_object *v;
+	char got[96];
+	size_t n;
+
+	if (!json_object_object_get_ex(rule, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_array)) {
+		describe_value(v, got, sizeof(got));
+		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
+				   "\"%s\" must be an array of %s, got %s", key, of, got);
+	}
+	n = json_object_array_length(v);
+	if (n == 0)
+		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
+				   "\"%s\" must not be empty%s", key, empty_hint);
+	if (n > POLICY_MAX_LIST)
+		return parser_fail(P, P->rule_node, PATH(KEY(key)), -E2BIG,
+				   "\"%s\" has more than %d entries", key, POLICY_MAX_LIST);
+	*ret = v;
+	*ret_n = n;
+	return 1;
+}
+
 /* ---- users and groups ------------------------------------------------------------------ */
 
 static int compare_u32(const void *a, const void *b)
@@ -337,23 +371,12 @@ static int parse_ids(struct parser *P, struct json_object *rule, const char *key
 	struct json_object *v;
 	uint32_t *ids;
 	size_t n, k = 0;
-	char got[96];
 	int r;
 
-	if (!json_object_object_get_ex(rule, key, &v))
-		return 0;
-	describe_value(v, got, sizeof(got));
-	if (!json_object_is_type(v, json_type_array))
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must be an array of %s names or ids, got %s", key,
-				   group ? "group" : "user", got);
-	n = json_object_array_length(v);
-	if (n == 0)
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must not be empty", key);
-	if (n > POLICY_MAX_LIST)
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -E2BIG,
-				   "\"%s\" has more than %d entries", key, POLICY_MAX_LIST);
+	r = parser_get_list(P, rule, key, group ? "group names or ids" : "user names or ids", "",
+			    &v, &n);
+	if (r <= 0)
+		return r;
 	ids = calloc(n, sizeof(*ids));
 	if (!ids)
 		return -ENOMEM;
@@ -411,19 +434,9 @@ static int parse_patterns(struct parser *P, struct json_object *rule, const char
 	char got[96];
 	int r;
 
-	if (!json_object_object_get_ex(rule, key, &v))
-		return 0;
-	describe_value(v, got, sizeof(got));
-	if (!json_object_is_type(v, json_type_array))
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must be an array of globs, got %s", key, got);
-	n = json_object_array_length(v);
-	if (n == 0)
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must not be empty (leave it out to match any)", key);
-	if (n > POLICY_MAX_LIST)
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -E2BIG,
-				   "\"%s\" has more than %d entries", key, POLICY_MAX_LIST);
+	r = parser_get_list(P, rule, key, "globs", " (leave it out to match any)", &v, &n);
+	if (r <= 0)
+		return r;
 	ps = calloc(n, sizeof(*ps));
 	if (!ps)
 		return -ENOMEM;
@@ -663,23 +676,15 @@ static int parse_devices(struct parser *P, struct json_object *rule, struct rule
 	const struct json_strict_node *array, *pos;
 	struct json_object *v;
 	size_t n;
-	char got[96];
-	int r = 0;
+	int r;
 
-	if (!json_object_object_get_ex(rule, "devices", &v))
+	r = parser_get_list(P, rule, "devices", "objects", "", &v, &n);
+	if (r == 0)
 		return parser_fail(P, P->rule_node, NOPATH, -EINVAL,
 				   "missing \"devices\": list the devices the rule applies to");
-	describe_value(v, got, sizeof(got));
-	if (!json_object_is_type(v, json_type_array))
-		return parser_fail(P, P->rule_node, PATH(KEY("devices")), -EINVAL,
-				   "\"devices\" must be an array of objects, got %s", got);
-	n = json_object_array_length(v);
-	if (n == 0)
-		return parser_fail(P, P->rule_node, PATH(KEY("devices")), -EINVAL,
-				   "\"devices\" must not be empty");
-	if (n > POLICY_MAX_LIST)
-		return parser_fail(P, P->rule_node, PATH(KEY("devices")), -E2BIG,
-				   "\"devices\" has more than %d entries", POLICY_MAX_LIST);
+	if (r < 0)
+		return r;
+	r = 0;
 	array = parser_locate_array(P, P->rule_node, "devices", n);
 	if (!array)
 		return -EBADMSG;
@@ -701,20 +706,11 @@ static int parse_actions(struct parser *P, struct json_object *rule, const char 
 	unsigned mask = 0;
 	size_t n;
 	char got[96];
+	int r;
 
-	if (!json_object_object_get_ex(rule, key, &v))
-		return 0;
-	describe_value(v, got, sizeof(got));
-	if (!json_object_is_type(v, json_type_array))
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must be an array of actions, got %s", key, got);
-	n = json_object_array_length(v);
-	if (n == 0)
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must not be empty", key);
-	if (n > POLICY_MAX_LIST)
-		return parser_fail(P, P->rule_node, PATH(KEY(key)), -E2BIG,
-				   "\"%s\" has more than %d entries", key, POLICY_MAX_LIST);
+	r = parser_get_list(P, rule, key, "actions", "", &v, &n);
+	if (r <= 0)
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(v, i);
 		const char *s = json_plain_string(e, NULL);
