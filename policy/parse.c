@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Policy file parsing and validation.  json-c does the syntax (strict mode, bounded depth);
- * this file checks every key and value and turns them into struct rule.  Every error names
- * the line of the offending key or value, found by walking the text with jsonpos.
+ * Policy file parsing and validation.  json_strict_scan() checks the syntax, strictly, and
+ * maps where every value is; json-c then builds the tree this file checks key by key and
+ * value by value, turning it into struct rule.  Every error names the line of the offending
+ * key or value, found by walking the map along the path walked in json-c's tree.
  *
  * The guiding rule: anything unexpected is an error, because a typo that is silently ignored
  * widens or narrows the policy without anyone noticing.  The one exception is a user or group
@@ -18,10 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_strict.h"
 #include "policy/error.h"
-#include "policy/jsonpos.h"
 #include "policy/parse.h"
 #include "policy/resolve.h"
+
+/* One step of a path below a value: an object member (key != NULL) or an array element. */
+struct path_step {
+	const char *key;
+	size_t index;
+};
 
 /* Path literals for error locations: PATH(KEY("devices"), IDX(2), KEY("vendor")). */
 /* clang-format off */
@@ -29,8 +36,8 @@
 #define IDX(i) {.index = (i)}
 /* clang-format on */
 #define PATH(...)                                                                                  \
-	(const struct jsonpos_step[]){__VA_ARGS__},                                                \
-		sizeof((const struct jsonpos_step[]){__VA_ARGS__}) / sizeof(struct jsonpos_step)
+	(const struct path_step[]){__VA_ARGS__},                                                   \
+		sizeof((const struct path_step[]){__VA_ARGS__}) / sizeof(struct path_step)
 #define NOPATH NULL, 0
 
 #define ID_MAX UINT32_C(4294967294) /* (uid_t)-1 is "no id" in the kernel's interfaces */
@@ -43,19 +50,41 @@ struct parser {
 	policy_warn_fn warn;
 	void *userdata;
 	struct policy_error *err;
-	struct jsonpos rule_pos; /* the rule being parsed: base of relative paths */
-	char prefix[128];	 /* `rule "name": ` or `rule #3: `, empty outside rules */
+	struct json_strict_map map;		  /* where each value of the text is */
+	const struct json_strict_node *rule_node; /* the rule being parsed: base of paths */
+	char prefix[128]; /* `rule "name": ` or `rule #3: `, empty outside rules */
 };
 
-/* The line of the value at path below base; base's own line if it cannot be located. */
-static unsigned parser_line(const struct parser *P, struct jsonpos base,
-			    const struct jsonpos_step *path, size_t n)
+/* The 1-based line of offset (clamped to len), for errors json_strict has not mapped. */
+static unsigned line_of_offset(const char *text, size_t len, size_t offset)
 {
-	struct jsonpos at;
+	unsigned line = 1;
 
-	if (n == 0 || jsonpos_locate(P->text, P->len, base, path, n, &at) < 0)
-		return base.line;
-	return at.line;
+	if (offset > len)
+		offset = len;
+	for (size_t i = 0; i < offset; i++)
+		line += text[i] == '\n';
+	return line;
+}
+
+/* The value at path below base in the map, or NULL if there is none. */
+static const struct json_strict_node *parser_locate(const struct parser *P,
+						    const struct json_strict_node *base,
+						    const struct path_step *path, size_t n)
+{
+	for (size_t i = 0; i < n && base; i++)
+		base = path[i].key ? json_strict_member(&P->map, base, path[i].key)
+				   : json_strict_element(&P->map, base, path[i].index);
+	return base;
+}
+
+/* The line of the value at path below base; base's own line if it cannot be located. */
+static unsigned parser_line(const struct parser *P, const struct json_strict_node *base,
+			    const struct path_step *path, size_t n)
+{
+	const struct json_strict_node *at = parser_locate(P, base, path, n);
+
+	return at ? at->line : base ? base->line : 1;
 }
 
 static int parser_vfail_line(struct parser *P, unsigned line, int r, const char *fmt, va_list ap)
@@ -81,10 +110,11 @@ static int parser_fail_line(struct parser *P, unsigned line, int r, const char *
 }
 
 /* Fail with the message prefixed by the rule and located at path below base.  Returns r. */
-static int parser_fail(struct parser *P, struct jsonpos base, const struct jsonpos_step *path,
-		       size_t n, int r, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static int parser_fail(struct parser *P, struct jsonpos base, const struct jsonpos_step *path,
-		       size_t n, int r, const char *fmt, ...)
+static int parser_fail(struct parser *P, const struct json_strict_node *base,
+		       const struct path_step *path, size_t n, int r, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static int parser_fail(struct parser *P, const struct json_strict_node *base,
+		       const struct path_step *path, size_t n, int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -94,10 +124,11 @@ static int parser_fail(struct parser *P, struct jsonpos base, const struct jsonp
 	return r;
 }
 
-static void parser_warn(struct parser *P, struct jsonpos base, const struct jsonpos_step *path,
-			size_t n, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void parser_warn(struct parser *P, struct jsonpos base, const struct jsonpos_step *path,
-			size_t n, const char *fmt, ...)
+static void parser_warn(struct parser *P, const struct json_strict_node *base,
+			const struct path_step *path, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void parser_warn(struct parser *P, const struct json_strict_node *base,
+			const struct path_step *path, size_t n, const char *fmt, ...)
 {
 	char msg[512], full[640];
 	va_list ap;
@@ -168,78 +199,86 @@ static const char *json_plain_string(struct json_object *v, size_t *ret_len)
 
 /* ---- keys ------------------------------------------------------------------------------ */
 
-struct key_check {
-	const char *const *known;
-	size_t n_known;
-	unsigned seen;
-	bool duplicate;
-	char key[JSONPOS_MAX_KEY];
-	size_t key_len;
-	struct jsonpos key_pos;
-};
-
-static int key_check_one(const char *key, size_t key_len, bool truncated, struct jsonpos pos,
-			 void *userdata)
-{
-	struct key_check *k = userdata;
-
-	for (size_t i = 0; i < k->n_known; i++) {
-		if (truncated || strlen(k->known[i]) != key_len ||
-		    memcmp(k->known[i], key, key_len))
-			continue;
-		if (k->seen & (1u << i)) {
-			k->duplicate = true;
-			break;
-		}
-		k->seen |= 1u << i;
-		return 0;
-	}
-	memcpy(k->key, key, key_len);
-	k->key_len = key_len;
-	k->key_pos = pos;
-	return 1;
-}
-
 /*
- * Refuse unknown and duplicate keys in the object at pos.  json-c keeps the last of duplicate
- * keys silently, so duplicates can only be seen in the text: {"effect": "deny", ...,
- * "effect": "allow"} must not quietly turn a deny rule into an allow rule.
+ * Refuse unknown and duplicate keys in the object at node, the first one in the text.
+ * json-c keeps the last of duplicate keys silently, so duplicates can only be seen in the
+ * text (json_strict marks them): {"effect": "deny", ..., "effect": "allow"} must not quietly
+ * turn a deny rule into an allow rule.
  */
-static int parser_check_keys(struct parser *P, struct json_object *obj, struct jsonpos pos,
-			     const char *const *known, size_t n_known, const char *what)
+static int parser_check_keys(struct parser *P, struct json_object *obj,
+			     const struct json_strict_node *node, const char *const *known,
+			     size_t n_known, const char *what)
 {
-	struct key_check k = {.known = known, .n_known = n_known};
-	char quoted[96], list[160] = "";
-	int r;
+	char key[256], quoted[96], list[160] = "";
 
-	r = jsonpos_for_each_key(P->text, P->len, pos, key_check_one, &k);
-	if (r < 0)
-		return parser_fail_line(P, pos.line, -EBADMSG, "internal error: cannot scan %s",
-					what);
-	if (r > 0) {
-		policy_quote(k.key, k.key_len, quoted, sizeof(quoted));
-		if (k.duplicate)
-			return parser_fail_line(P, k.key_pos.line, -EINVAL,
-						"duplicate key %s in %s", quoted, what);
+	for (const struct json_strict_node *m = json_strict_first(&P->map, node); m;
+	     m = json_strict_next(&P->map, m)) {
+		size_t len;
+		bool ok = false;
+
+		for (size_t i = 0; i < n_known && !m->repeated && !ok; i++)
+			ok = json_strict_name_is(&P->map, m, known[i]);
+		if (ok)
+			continue;
+		len = json_strict_name(&P->map, m, key, sizeof(key));
+		policy_quote(key, len < sizeof(key) ? len : sizeof(key) - 1, quoted,
+			     sizeof(quoted));
+		if (m->repeated)
+			return parser_fail_line(P, m->name_line, -EINVAL, "duplicate key %s in %s",
+						quoted, what);
 		for (size_t i = 0; i < n_known; i++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 i ? ", " : "", known[i]);
-		return parser_fail_line(P, k.key_pos.line, -EINVAL,
+		return parser_fail_line(P, m->name_line, -EINVAL,
 					"unknown key %s in %s (known keys: %s)", quoted, what,
 					list);
 	}
-	/* The scanner and json-c must agree; if they ever do not, refuse rather than guess. */
-	json_object_object_foreach (obj, key, val) {
+	/* The map and json-c must agree; if they ever do not, refuse rather than guess. */
+	json_object_object_foreach (obj, k, val) {
 		bool ok = false;
 
 		(void)val;
 		for (size_t i = 0; i < n_known; i++)
-			ok = ok || strcmp(key, known[i]) == 0;
+			ok = ok || strcmp(k, known[i]) == 0;
 		if (!ok)
-			return parser_fail_line(P, pos.line, -EBADMSG,
+			return parser_fail_line(P, node->line, -EBADMSG,
 						"internal error: unexpected key in %s", what);
 	}
 	return 0;
+}
+
+/* ---- lists ----------------------------------------------------------------------------- */
+
+/*
+ * The list at key in the rule: 1 with *ret and *ret_n set, 0 if the key is absent, or an
+ * error on the key's line if it is not an array ("of" says what it should hold), is empty
+ * (empty_hint follows "must not be empty") or is longer than POLICY_MAX_LIST.
+ */
+static int parser_get_list(struct parser *P, struct json_object *rule, const char *key,
+			   const char *of, const char *empty_hint, struct json_object **ret,
+			   size_t *ret_n)
+{
+	struct json_object *v;
+	char got[96];
+	size_t n;
+
+	if (!json_object_object_get_ex(rule, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_array)) {
+		describe_value(v, got, sizeof(got));
+		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
+				   "\"%s\" must be an array of %s, got %s", key, of, got);
+	}
+	n = json_object_array_length(v);
+	if (n == 0)
+		return parser_fail(P, P->rule_node, PATH(KEY(key)), -EINVAL,
+				   "\"%s\" must not be empty%s", key, empty_hint);
+	if (n > POLICY_MAX_LIST)
+		return parser_fail(P, P->rule_node, PATH(KEY(key)), -E2BIG,
+				   "\"%s\" has more than %d entries", key, POLICY_MAX_LIST);
+	*ret = v;
+	*ret_n = n;
+	return 1;
 }
 
 /* ---- users and groups ------------------------------------------------------------------ */
@@ -284,7 +323,7 @@ static int parse_one_id(struct parser *P, struct json_object *e, const char *key
 		int64_t v = json_object_get_int64(e);
 
 		if (v < 0 || (uint64_t)v > ID_MAX)
-			return parser_fail(P, P->rule_pos, PATH(KEY(key), IDX(i)), -EINVAL,
+			return parser_fail(P, P->rule_node, PATH(KEY(key), IDX(i)), -EINVAL,
 					   "\"%s\"[%zu] must be a %cid between 0 and %" PRIu32
 					   ", got %s",
 					   key, i, group ? 'g' : 'u', ID_MAX, got);
@@ -294,7 +333,7 @@ static int parse_one_id(struct parser *P, struct json_object *e, const char *key
 	s = json_plain_string(e, &len);
 	if (!s || len == 0 || len > POLICY_MAX_ID_NAME)
 		return parser_fail(
-			P, P->rule_pos, PATH(KEY(key), IDX(i)), -EINVAL,
+			P, P->rule_node, PATH(KEY(key), IDX(i)), -EINVAL,
 			"\"%s\"[%zu] must be a %s name (1 to %d characters) or a numeric "
 			"id, got %s",
 			key, i, kind, POLICY_MAX_ID_NAME, got);
@@ -309,13 +348,13 @@ static int parse_one_id(struct parser *P, struct json_object *e, const char *key
 	else
 		r = resolve_user_name(s, (uid_t *)&id);
 	if (r == -ENOENT) {
-		parser_warn(P, P->rule_pos, PATH(KEY(key), IDX(i)),
+		parser_warn(P, P->rule_node, PATH(KEY(key), IDX(i)),
 			    "unknown %s %s, this entry matches nobody", kind, got);
 		return 0;
 	}
 	if (r < 0)
 		/* NSS is broken: do not load a policy whose deny rules might not apply. */
-		return parser_fail(P, P->rule_pos, PATH(KEY(key), IDX(i)), r,
+		return parser_fail(P, P->rule_node, PATH(KEY(key), IDX(i)), r,
 				   "cannot look up %s %s: %s", kind, got, strerror(-r));
 	ids[(*n_ids)++] = id;
 	return 0;
@@ -332,23 +371,12 @@ static int parse_ids(struct parser *P, struct json_object *rule, const char *key
 	struct json_object *v;
 	uint32_t *ids;
 	size_t n, k = 0;
-	char got[96];
 	int r;
 
-	if (!json_object_object_get_ex(rule, key, &v))
-		return 0;
-	describe_value(v, got, sizeof(got));
-	if (!json_object_is_type(v, json_type_array))
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must be an array of %s names or ids, got %s", key,
-				   group ? "group" : "user", got);
-	n = json_object_array_length(v);
-	if (n == 0)
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must not be empty", key);
-	if (n > POLICY_MAX_LIST)
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -E2BIG,
-				   "\"%s\" has more than %d entries", key, POLICY_MAX_LIST);
+	r = parser_get_list(P, rule, key, group ? "group names or ids" : "user names or ids", "",
+			    &v, &n);
+	if (r <= 0)
+		return r;
 	ids = calloc(n, sizeof(*ids));
 	if (!ids)
 		return -ENOMEM;
@@ -406,19 +434,9 @@ static int parse_patterns(struct parser *P, struct json_object *rule, const char
 	char got[96];
 	int r;
 
-	if (!json_object_object_get_ex(rule, key, &v))
-		return 0;
-	describe_value(v, got, sizeof(got));
-	if (!json_object_is_type(v, json_type_array))
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must be an array of globs, got %s", key, got);
-	n = json_object_array_length(v);
-	if (n == 0)
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must not be empty (leave it out to match any)", key);
-	if (n > POLICY_MAX_LIST)
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -E2BIG,
-				   "\"%s\" has more than %d entries", key, POLICY_MAX_LIST);
+	r = parser_get_list(P, rule, key, "globs", " (leave it out to match any)", &v, &n);
+	if (r <= 0)
+		return r;
 	ps = calloc(n, sizeof(*ps));
 	if (!ps)
 		return -ENOMEM;
@@ -430,7 +448,7 @@ static int parse_patterns(struct parser *P, struct json_object *rule, const char
 		s = json_plain_string(e, &len);
 		if (!s || !valid(s, len)) {
 			describe_value(e, got, sizeof(got));
-			r = parser_fail(P, P->rule_pos, PATH(KEY(key), IDX(i)), -EINVAL,
+			r = parser_fail(P, P->rule_node, PATH(KEY(key), IDX(i)), -EINVAL,
 					"\"%s\"[%zu] must be %s, got %s", key, i, expected, got);
 			goto fail;
 		}
@@ -546,8 +564,8 @@ static bool normalise_class(const char *s, size_t len, char *out, uint32_t *ret_
 	return true;
 }
 
-static int parse_devmatch(struct parser *P, struct json_object *e, size_t index, struct jsonpos pos,
-			  struct devmatch *m)
+static int parse_devmatch(struct parser *P, struct json_object *e, size_t index,
+			  const struct json_strict_node *pos, struct devmatch *m)
 {
 	static const char *const device_keys[] = {"address", "vendor", "device", "class",
 						  "iommu_group"};
@@ -559,7 +577,7 @@ static int parse_devmatch(struct parser *P, struct json_object *e, size_t index,
 
 	if (!json_object_is_type(e, json_type_object)) {
 		describe_value(e, got, sizeof(got));
-		return parser_fail_line(P, pos.line, -EINVAL,
+		return parser_fail_line(P, pos->line, -EINVAL,
 					"\"devices\"[%zu] must be an object, got %s", index, got);
 	}
 	snprintf(what, sizeof(what), "\"devices\"[%zu]", index);
@@ -567,7 +585,7 @@ static int parse_devmatch(struct parser *P, struct json_object *e, size_t index,
 	if (r < 0)
 		return r;
 	if (json_object_object_length(e) == 0)
-		return parser_fail_line(P, pos.line, -EINVAL,
+		return parser_fail_line(P, pos->line, -EINVAL,
 					"\"devices\"[%zu] is empty: give at least one of address, "
 					"vendor, device, class, iommu_group",
 					index);
@@ -635,85 +653,48 @@ static int parse_devmatch(struct parser *P, struct json_object *e, size_t index,
 	return 0;
 }
 
-struct positions {
-	struct jsonpos *pos;
-	size_t n;
-	size_t cap;
-};
-
-static int positions_add(size_t index, struct jsonpos pos, void *userdata)
-{
-	struct positions *ps = userdata;
-
-	if (ps->n == ps->cap)
-		return -EBADMSG; /* more elements in the text than json-c saw */
-	ps->pos[ps->n++] = pos;
-	return 0;
-}
-
 /*
- * The positions of all n elements of the array at array_pos, in one pass: locating each
- * element from the start would be quadratic in the number of rules.
+ * The array at key below base in the map, checked to have the n elements json-c found;
+ * NULL (with the error set) if the two disagree, which would be a bug.
  */
-static int collect_positions(struct parser *P, struct jsonpos array_pos, size_t n,
-			     struct jsonpos **ret)
+static const struct json_strict_node *parser_locate_array(struct parser *P,
+							  const struct json_strict_node *base,
+							  const char *key, size_t n)
 {
-	struct positions ps = {.cap = n};
-	int r;
+	const struct json_strict_node *a = parser_locate(P, base, PATH(KEY(key)));
 
-	ps.pos = calloc(n ? n : 1, sizeof(*ps.pos));
-	if (!ps.pos)
-		return -ENOMEM;
-	r = jsonpos_for_each_element(P->text, P->len, array_pos, positions_add, &ps);
-	if (r < 0 || ps.n != n) {
-		free(ps.pos);
-		parser_fail_line(P, array_pos.line, -EBADMSG, "internal error: cannot scan array");
-		return -EBADMSG;
+	if (!a || a->kind != JSON_STRICT_ARRAY || a->n_children != n) {
+		parser_fail_line(P, base->line, -EBADMSG, "internal error: cannot locate \"%s\"",
+				 key);
+		return NULL;
 	}
-	*ret = ps.pos;
-	return 0;
+	return a;
 }
 
 static int parse_devices(struct parser *P, struct json_object *rule, struct rule *R)
 {
+	const struct json_strict_node *array, *pos;
 	struct json_object *v;
-	struct jsonpos array_pos, *pos = NULL;
 	size_t n;
-	char got[96];
 	int r;
 
-	if (!json_object_object_get_ex(rule, "devices", &v))
-		return parser_fail(P, P->rule_pos, NOPATH, -EINVAL,
+	r = parser_get_list(P, rule, "devices", "objects", "", &v, &n);
+	if (r == 0)
+		return parser_fail(P, P->rule_node, NOPATH, -EINVAL,
 				   "missing \"devices\": list the devices the rule applies to");
-	describe_value(v, got, sizeof(got));
-	if (!json_object_is_type(v, json_type_array))
-		return parser_fail(P, P->rule_pos, PATH(KEY("devices")), -EINVAL,
-				   "\"devices\" must be an array of objects, got %s", got);
-	n = json_object_array_length(v);
-	if (n == 0)
-		return parser_fail(P, P->rule_pos, PATH(KEY("devices")), -EINVAL,
-				   "\"devices\" must not be empty");
-	if (n > POLICY_MAX_LIST)
-		return parser_fail(P, P->rule_pos, PATH(KEY("devices")), -E2BIG,
-				   "\"devices\" has more than %d entries", POLICY_MAX_LIST);
-	if (jsonpos_locate(P->text, P->len, P->rule_pos, PATH(KEY("devices")), &array_pos) < 0)
-		return parser_fail_line(P, P->rule_pos.line, -EBADMSG,
-					"internal error: cannot locate \"devices\"");
-	r = collect_positions(P, array_pos, n, &pos);
 	if (r < 0)
 		return r;
+	r = 0;
+	array = parser_locate_array(P, P->rule_node, "devices", n);
+	if (!array)
+		return -EBADMSG;
 	R->devices = calloc(n, sizeof(*R->devices));
-	if (!R->devices) {
-		free(pos);
+	if (!R->devices)
 		return -ENOMEM;
-	}
 	R->n_devices = n;
-	for (size_t i = 0; i < n; i++) {
-		r = parse_devmatch(P, json_object_array_get_idx(v, i), i, pos[i], &R->devices[i]);
-		if (r < 0)
-			break;
-	}
-	free(pos);
+	pos = json_strict_first(&P->map, array);
+	for (size_t i = 0; i < n && r >= 0; i++, pos = json_strict_next(&P->map, pos))
+		r = parse_devmatch(P, json_object_array_get_idx(v, i), i, pos, &R->devices[i]);
 	return r < 0 ? r : 0;
 }
 
@@ -725,20 +706,11 @@ static int parse_actions(struct parser *P, struct json_object *rule, const char 
 	unsigned mask = 0;
 	size_t n;
 	char got[96];
+	int r;
 
-	if (!json_object_object_get_ex(rule, key, &v))
-		return 0;
-	describe_value(v, got, sizeof(got));
-	if (!json_object_is_type(v, json_type_array))
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must be an array of actions, got %s", key, got);
-	n = json_object_array_length(v);
-	if (n == 0)
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -EINVAL,
-				   "\"%s\" must not be empty", key);
-	if (n > POLICY_MAX_LIST)
-		return parser_fail(P, P->rule_pos, PATH(KEY(key)), -E2BIG,
-				   "\"%s\" has more than %d entries", key, POLICY_MAX_LIST);
+	r = parser_get_list(P, rule, key, "actions", "", &v, &n);
+	if (r <= 0)
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(v, i);
 		const char *s = json_plain_string(e, NULL);
@@ -746,7 +718,7 @@ static int parse_actions(struct parser *P, struct json_object *rule, const char 
 
 		if (a < 0) {
 			describe_value(e, got, sizeof(got));
-			return parser_fail(P, P->rule_pos, PATH(KEY(key), IDX(i)), -EINVAL,
+			return parser_fail(P, P->rule_node, PATH(KEY(key), IDX(i)), -EINVAL,
 					   "\"%s\"[%zu] must be one of \"lease\", \"merge\", "
 					   "\"remove-own\", got %s",
 					   key, i, got);
@@ -768,7 +740,7 @@ static int parse_max_leases(struct parser *P, struct json_object *rule, struct r
 	n = json_object_get_int64(v);
 	if (!json_object_is_type(v, json_type_int) || n < 1 || n > POLICY_MAX_LEASES) {
 		describe_value(v, got, sizeof(got));
-		return parser_fail(P, P->rule_pos, PATH(KEY("max_leases")), -EINVAL,
+		return parser_fail(P, P->rule_node, PATH(KEY("max_leases")), -EINVAL,
 				   "\"max_leases\" must be an integer between 1 and %d, got %s",
 				   POLICY_MAX_LEASES, got);
 	}
@@ -801,15 +773,15 @@ static int parse_memlock(struct parser *P, struct json_object *rule, struct rule
 			r = policy_parse_size(s, &bytes);
 	}
 	if (r == -ERANGE || (r == 0 && bytes > POLICY_MAX_MEMLOCK))
-		return parser_fail(P, P->rule_pos, PATH(KEY("memlock")), -EINVAL,
+		return parser_fail(P, P->rule_node, PATH(KEY("memlock")), -EINVAL,
 				   "\"memlock\" must be at most 1048576T, got %s", got);
 	if (r < 0)
-		return parser_fail(P, P->rule_pos, PATH(KEY("memlock")), -EINVAL,
+		return parser_fail(P, P->rule_node, PATH(KEY("memlock")), -EINVAL,
 				   "\"memlock\" must be a number of bytes or a size like \"512K\", "
 				   "\"64M\", \"8G\", \"1T\", got %s",
 				   got);
 	if (bytes == 0)
-		return parser_fail(P, P->rule_pos, PATH(KEY("memlock")), -EINVAL,
+		return parser_fail(P, P->rule_node, PATH(KEY("memlock")), -EINVAL,
 				   "\"memlock\" must be greater than 0");
 	R->memlock = bytes;
 	return 0;
@@ -848,7 +820,7 @@ static int parser_check_effect_keys(struct parser *P, struct json_object *rule, 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (keys[i].for_deny == deny || !json_object_object_get_ex(rule, keys[i].key, NULL))
 			continue;
-		return parser_fail(P, P->rule_pos, PATH(KEY(keys[i].key)), -EINVAL,
+		return parser_fail(P, P->rule_node, PATH(KEY(keys[i].key)), -EINVAL,
 				   "\"%s\" is only valid in %s rules: %s", keys[i].key,
 				   keys[i].for_deny ? "deny" : "allow", keys[i].hint);
 	}
@@ -864,11 +836,11 @@ static int parse_rule_fields(struct parser *P, struct json_object *rule, struct 
 	int r, has_users, has_groups;
 
 	if (!json_object_object_get_ex(rule, "name", &v))
-		return parser_fail(P, P->rule_pos, NOPATH, -EINVAL, "missing \"name\"");
+		return parser_fail(P, P->rule_node, NOPATH, -EINVAL, "missing \"name\"");
 	s = json_plain_string(v, &len);
 	if (!s || !valid_rule_name(s, len)) {
 		describe_value(v, got, sizeof(got));
-		return parser_fail(P, P->rule_pos, PATH(KEY("name")), -EINVAL,
+		return parser_fail(P, P->rule_node, PATH(KEY("name")), -EINVAL,
 				   "\"name\" must be 1 to %d characters from A-Z a-z 0-9 _ . -, "
 				   "got %s",
 				   POLICY_MAX_NAME, got);
@@ -881,7 +853,7 @@ static int parse_rule_fields(struct parser *P, struct json_object *rule, struct 
 		s = json_plain_string(v, NULL);
 		if (!s || (strcmp(s, "allow") != 0 && strcmp(s, "deny") != 0)) {
 			describe_value(v, got, sizeof(got));
-			return parser_fail(P, P->rule_pos, PATH(KEY("effect")), -EINVAL,
+			return parser_fail(P, P->rule_node, PATH(KEY("effect")), -EINVAL,
 					   "\"effect\" must be \"allow\" or \"deny\", got %s", got);
 		}
 		R->deny = strcmp(s, "deny") == 0;
@@ -897,7 +869,7 @@ static int parse_rule_fields(struct parser *P, struct json_object *rule, struct 
 	if (has_groups < 0)
 		return has_groups;
 	if (!has_users && !has_groups)
-		return parser_fail(P, P->rule_pos, NOPATH, -EINVAL,
+		return parser_fail(P, P->rule_node, NOPATH, -EINVAL,
 				   "needs \"users\" or \"unix_groups\" (or both): a rule must say "
 				   "whom it applies to");
 
@@ -925,24 +897,24 @@ static int parse_rule_fields(struct parser *P, struct json_object *rule, struct 
 	return parse_memlock(P, rule, R);
 }
 
-static int parse_rule(struct parser *P, struct json_object *rule, size_t index, struct jsonpos pos,
-		      struct rule_vec *out)
+static int parse_rule(struct parser *P, struct json_object *rule, size_t index,
+		      const struct json_strict_node *pos, struct rule_vec *out)
 {
 	static const char *const rule_keys[] = {"name",	   "effect",	 "users",   "unix_groups",
 						"cgroups", "units",	 "devices", "allow",
 						"actions", "max_leases", "memlock"};
-	struct rule R = {.file = P->file, .line = pos.line};
+	struct rule R = {.file = P->file, .line = pos->line};
 	struct json_object *v;
 	const char *name;
 	size_t len;
 	char got[96];
 	int r;
 
-	P->rule_pos = pos;
+	P->rule_node = pos;
 	snprintf(P->prefix, sizeof(P->prefix), "rule #%zu: ", index + 1);
 	if (!json_object_is_type(rule, json_type_object)) {
 		describe_value(rule, got, sizeof(got));
-		return parser_fail_line(P, pos.line, -EINVAL, "must be an object, got %s", got);
+		return parser_fail_line(P, pos->line, -EINVAL, "must be an object, got %s", got);
 	}
 	/* Name the rule in every message as soon as its name is known to be good. */
 	if (json_object_object_get_ex(rule, "name", &v) && (name = json_plain_string(v, &len)) &&
@@ -966,110 +938,19 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* The length of the well-formed UTF-8 sequence at s (RFC 3629, no surrogates), or 0. */
-static size_t utf8_sequence_length(const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n;
-	uint32_t cp, min;
-
-	if (u[0] >= 0xc2 && u[0] <= 0xdf)
-		n = 2, cp = u[0] & 0x1f, min = 0x80;
-	else if (u[0] >= 0xe0 && u[0] <= 0xef)
-		n = 3, cp = u[0] & 0x0f, min = 0x800;
-	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
-		n = 4, cp = u[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((u[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (u[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /*
- * What json-c's strict mode lets through but JSON does not: raw control characters in
- * strings, single-quoted member names, numbers with leading zeros ("00", "-01"), and
- * "\u0000" (json-c cuts member names there: "op\u0000x" would be read as "op").  Also
- * counts the members of the top-level object: json-c keeps only the last of duplicate
- * names, so a count that differs from json-c's means a duplicate.  NULL if clean.
+ * The text to json-c's tree, with every syntax error turned into a file:line message.
+ * Returns 0 with *ret set, 1 with *ret set when the text is strict JSON but for a repeated
+ * key (the key checks name it, in its rule), or a negative errno.
  */
-static const char *json_prescan(const char *buf, size_t len, size_t *ret_members, size_t *ret_at)
-{
-	bool in_string = false;
-	unsigned depth = 0;
-	size_t members = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)buf[i];
-
-		if (in_string) {
-			if (c == '"') {
-				in_string = false;
-			} else if (c < 0x20) {
-				return *ret_at = i,
-				       "a control character in a string must be escaped";
-			} else if (c >= 0x80) {
-				size_t n = utf8_sequence_length(buf + i, len - i);
-
-				if (!n)
-					return *ret_at = i, "a string is not valid UTF-8";
-				i += n - 1;
-			} else if (c == '\\') {
-				if (len - i >= 6 && memcmp(buf + i + 1, "u0000", 5) == 0)
-					return *ret_at = i, "\\u0000 is not allowed";
-				i++; /* the escaped character */
-			}
-			continue;
-		}
-		switch (c) {
-		case '"':
-			in_string = true;
-			break;
-		case '\'':
-			return *ret_at = i, "names and strings must be in double quotes";
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			depth--;
-			break;
-		case ':':
-			members += depth == 1;
-			break;
-		case '0': {
-			/* the first digit of an integer part (not of a fraction or exponent) */
-			unsigned char p = i ? (unsigned char)buf[i - 1] : ' ';
-			unsigned char pp = i > 1 ? (unsigned char)buf[i - 2] : ' ';
-			bool starts = !(p >= '0' && p <= '9') && p != '.' && p != 'e' && p != 'E' &&
-				      p != '+' && !(p == '-' && (pp == 'e' || pp == 'E'));
-
-			if (starts && i + 1 < len && buf[i + 1] >= '0' && buf[i + 1] <= '9')
-				return *ret_at = i, "numbers must not have leading zeros";
-			break;
-		}
-		}
-	}
-	if (ret_members)
-		*ret_members = members;
-	return NULL;
-}
-
-/* json-c text to a tree, with syntax errors turned into file:line messages. */
 static int parse_json(struct parser *P, struct json_object **ret)
 {
+	struct json_strict_error strict;
 	struct json_tokener *tok;
 	struct json_object *root;
 	enum json_tokener_error jerr;
 	size_t end, first = 0, last;
+	int r;
 
 	while (first < P->len && is_blank(P->text[first]))
 		first++;
@@ -1077,17 +958,37 @@ static int parse_json(struct parser *P, struct json_object **ret)
 		return parser_fail_line(
 			P, 0, -EINVAL, "file is empty (a policy without rules is {\"rules\": []})");
 	if (P->text[first] != '{')
-		return parser_fail_line(P, jsonpos_line_of_offset(P->text, P->len, first), -EINVAL,
+		return parser_fail_line(P, line_of_offset(P->text, P->len, first), -EINVAL,
 					"the top level must be an object: {\"rules\": [...]}");
 
-	{
-		size_t at = 0;
-		const char *bad = json_prescan(P->text, P->len, NULL, &at);
-
-		if (bad)
-			return parser_fail_line(P, jsonpos_line_of_offset(P->text, P->len, at),
-						-EINVAL, "JSON syntax error: %s", bad);
+	r = json_strict_scan(P->text, P->len, POLICY_MAX_DEPTH, &P->map, &strict);
+	if (r == -EBADMSG) {
+		switch (strict.fault) {
+		case JSON_STRICT_E_DUPLICATE_KEY:
+			break;
+		case JSON_STRICT_E_END:
+			last = P->len;
+			while (last > 0 && is_blank(P->text[last - 1]))
+				last--;
+			return parser_fail_line(
+				P, line_of_offset(P->text, P->len, last ? last - 1 : 0), -EINVAL,
+				"unexpected end of file");
+		case JSON_STRICT_E_TOO_DEEP:
+			return parser_fail_line(P, strict.line, -EINVAL,
+						"JSON nested deeper than %d levels",
+						POLICY_MAX_DEPTH);
+		case JSON_STRICT_E_TRAILING:
+			return parser_fail_line(P, strict.line, -EINVAL,
+						"unexpected data after the top-level object");
+		default:
+			return parser_fail_line(P, strict.line, -EINVAL, "JSON syntax error: %s",
+						strict.reason);
+		}
+	} else if (r < 0) {
+		return r;
 	}
+
+	/* Nothing is left for json-c to refuse: its verdict only guards against a scan bug. */
 	tok = json_tokener_new_ex(POLICY_MAX_DEPTH);
 	if (!tok)
 		return -ENOMEM;
@@ -1096,54 +997,30 @@ static int parse_json(struct parser *P, struct json_object **ret)
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
-
-	if (!root) {
-		if (jerr == json_tokener_continue) {
-			last = P->len;
-			while (last > 0 && is_blank(P->text[last - 1]))
-				last--;
-			return parser_fail_line(
-				P, jsonpos_line_of_offset(P->text, P->len, last ? last - 1 : 0),
-				-EINVAL, "unexpected end of file");
-		}
-		if (jerr == json_tokener_error_depth)
-			return parser_fail_line(P, jsonpos_line_of_offset(P->text, P->len, end),
-						-EINVAL, "JSON nested deeper than %d levels",
-						POLICY_MAX_DEPTH);
-		return parser_fail_line(P, jsonpos_line_of_offset(P->text, P->len, end), -EINVAL,
-					"JSON syntax error: %s", json_tokener_error_desc(jerr));
-	}
-	/* Strict mode already refuses trailing data; do not depend on it. */
-	for (size_t i = end; i < P->len; i++)
-		if (!is_blank(P->text[i])) {
-			json_object_put(root);
-			return parser_fail_line(P, jsonpos_line_of_offset(P->text, P->len, i),
-						-EINVAL,
-						"unexpected data after the top-level object");
-		}
+	if (!root || end != P->len)
+		return parser_fail_line(P, line_of_offset(P->text, P->len, end), -EBADMSG,
+					"internal error: json-c refuses what the scan took: %s",
+					json_tokener_error_desc(jerr));
 	*ret = root;
-	return 0;
+	return r == -EBADMSG;
 }
 
 static int parse_root(struct parser *P, struct json_object *root, size_t max_rules,
 		      struct rule_vec *out)
 {
 	static const char *const file_keys[] = {"rules"};
+	const struct json_strict_node *top = json_strict_root(&P->map), *array, *pos;
 	struct json_object *rules;
-	struct jsonpos top, array_pos, *pos = NULL;
 	size_t n;
 	char got[96];
 	int r;
 
-	/* parse_json() made sure the first non-blank is '{'; start there for the line */
-	if (jsonpos_locate(P->text, P->len, JSONPOS_START, NULL, 0, &top) < 0)
-		top = JSONPOS_START;
-	P->rule_pos = top;
+	P->rule_node = top;
 	r = parser_check_keys(P, root, top, file_keys, 1, "the top-level object");
 	if (r < 0)
 		return r;
 	if (!json_object_object_get_ex(root, "rules", &rules))
-		return parser_fail_line(P, top.line, -EINVAL,
+		return parser_fail_line(P, top->line, -EINVAL,
 					"missing \"rules\": a policy file is {\"rules\": [...]}");
 	if (!json_object_is_type(rules, json_type_array)) {
 		describe_value(rules, got, sizeof(got));
@@ -1154,18 +1031,12 @@ static int parse_root(struct parser *P, struct json_object *root, size_t max_rul
 	if (n > max_rules - out->n)
 		return parser_fail(P, top, PATH(KEY("rules"), IDX(max_rules - out->n)), -E2BIG,
 				   "too many rules: at most %zu over all files", max_rules);
-	if (jsonpos_locate(P->text, P->len, top, PATH(KEY("rules")), &array_pos) < 0)
-		return parser_fail_line(P, top.line, -EBADMSG,
-					"internal error: cannot locate \"rules\"");
-	r = collect_positions(P, array_pos, n, &pos);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++) {
-		r = parse_rule(P, json_object_array_get_idx(rules, i), i, pos[i], out);
-		if (r < 0)
-			break;
-	}
-	free(pos);
+	array = parser_locate_array(P, top, "rules", n);
+	if (!array)
+		return -EBADMSG;
+	pos = json_strict_first(&P->map, array);
+	for (size_t i = 0; i < n && r >= 0; i++, pos = json_strict_next(&P->map, pos))
+		r = parse_rule(P, json_object_array_get_idx(rules, i), i, pos, out);
 	return r < 0 ? r : 0;
 }
 
@@ -1180,23 +1051,26 @@ int parse_file(const char *file, const char *text, size_t len, unsigned flags, p
 		.warn = warn,
 		.userdata = userdata,
 		.err = err,
-		.rule_pos = JSONPOS_START,
 	};
 	struct json_object *root = NULL;
 	const char *nul;
-	int r;
+	int r, repeated;
 
 	if (len > POLICY_MAX_FILE_SIZE)
 		return parser_fail_line(&P, 0, -EFBIG, "file is larger than %d bytes",
 					POLICY_MAX_FILE_SIZE);
 	nul = memchr(text, '\0', len);
 	if (nul)
-		return parser_fail_line(&P, jsonpos_line_of_offset(text, len, (size_t)(nul - text)),
+		return parser_fail_line(&P, line_of_offset(text, len, (size_t)(nul - text)),
 					-EINVAL, "file contains a NUL byte");
-	r = parse_json(&P, &root);
-	if (r < 0)
-		return r;
-	r = parse_root(&P, root, max_rules, out);
+	r = repeated = parse_json(&P, &root);
+	if (r >= 0)
+		r = parse_root(&P, root, max_rules, out);
+	/* Every object a policy may hold has its keys checked; refuse if one slipped by. */
+	if (r >= 0 && repeated)
+		r = parser_fail_line(&P, P.rule_node ? P.rule_node->line : 1, -EBADMSG,
+				     "internal error: a duplicate key was not reported");
 	json_object_put(root);
+	json_strict_map_done(&P.map);
 	return r;
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "protocol/message.h"
+#include "common/cleanup.h"
+#include "common/json_strict.h"
 #include "protocol/wire.h"
 
 #include <errno.h>
@@ -199,101 +201,50 @@ static int decode_fail(struct vb_decode_error *err, enum vb_status code, const c
 	return -EBADMSG;
 }
 
-/*
- * The members of a request object, read either from the flat object the fast path scanned
- * (members[], for the requests clients actually send: scalars only, no escapes) or from
- * json-c's parse of anything else (o). The checks after parsing are the same for both.
- */
-#define FAST_MAX_MEMBERS 8
-
-struct member {
-	const char *key;
-	enum json_type type;
-	int64_t i;     /* json_type_int */
-	bool in_range; /* json_type_int: fits int64 (else i is meaningless) */
-	bool b;	       /* json_type_boolean */
-	const char *s; /* json_type_string: terminated, s_len bytes */
-	size_t s_len;
-	struct json_object *json; /* the json-c value, when read from o */
-};
-
-struct request_view {
-	struct json_object *o; /* or: */
-	struct member members[FAST_MAX_MEMBERS];
-	size_t n_members;
-};
-
-/* The member called key; false when absent. */
-static bool view_get(const struct request_view *v, const char *key, struct member *ret)
+/* Reads an integer field in [min, max]; -ENOENT when absent. */
+static int get_int(struct json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret,
+		   struct vb_decode_error *err)
 {
 	struct json_object *j;
+	int64_t v;
+	bool in_range;
 
-	if (!v->o) {
-		for (size_t i = 0; i < v->n_members; i++)
-			if (strcmp(v->members[i].key, key) == 0) {
-				*ret = v->members[i];
-				return true;
-			}
-		return false;
-	}
-	if (!json_object_object_get_ex(v->o, key, &j))
-		return false;
-	*ret = (struct member){.key = key, .type = json_object_get_type(j), .json = j};
-	switch (ret->type) {
-	case json_type_int:
-		errno = 0;
-		ret->i = json_object_get_int64(j);
-		ret->in_range =
-			errno != ERANGE &&
-			(ret->i != INT64_MAX || json_object_get_uint64(j) == (uint64_t)INT64_MAX);
-		break;
-	case json_type_boolean:
-		ret->b = json_object_get_boolean(j);
-		break;
-	case json_type_string:
-		ret->s = json_object_get_string(j);
-		ret->s_len = (size_t)json_object_get_string_len(j);
-		break;
-	default:
-		break;
-	}
-	return true;
-}
-
-/* Reads an integer field in [min, max]; -ENOENT when absent. */
-static int get_int(const struct request_view *o, const char *key, int64_t min, int64_t max,
-		   int64_t *ret, struct vb_decode_error *err)
-{
-	struct member m;
-
-	if (!view_get(o, key, &m))
+	if (!json_object_object_get_ex(o, key, &j))
 		return -ENOENT;
-	if (m.type != json_type_int)
+	if (!json_object_is_type(j, json_type_int))
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be an integer", key);
-	if (!m.in_range || m.i < min || m.i > max)
+	/* json-c saturates: INT64_MAX is also what it gives for anything larger */
+	errno = 0;
+	v = json_object_get_int64(j);
+	in_range = errno != ERANGE &&
+		   (v != INT64_MAX || json_object_get_uint64(j) == (uint64_t)INT64_MAX);
+	if (!in_range || v < min || v > max)
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be between %lld and %lld",
 				   key, (long long)min, (long long)max);
-	*ret = m.i;
+	*ret = v;
 	return 0;
 }
 
 /* Reads a string field shorter than size; -ENOENT when absent. */
-static int get_string(const struct request_view *o, const char *key, size_t size, const char **ret,
+static int get_string(struct json_object *o, const char *key, size_t size, const char **ret,
 		      struct vb_decode_error *err)
 {
-	struct member m;
+	struct json_object *j;
+	const char *s;
 
-	if (!view_get(o, key, &m))
+	if (!json_object_object_get_ex(o, key, &j))
 		return -ENOENT;
-	if (m.type != json_type_string)
+	if (!json_object_is_type(j, json_type_string))
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be a string", key);
-	if (m.s_len >= size || strlen(m.s) != m.s_len)
+	s = json_object_get_string(j);
+	if ((size_t)json_object_get_string_len(j) >= size ||
+	    strlen(s) != (size_t)json_object_get_string_len(j))
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" is too long or holds a NUL", key);
-	*ret = m.s;
+	*ret = s;
 	return 0;
 }
 
-static int decode_group(const struct request_view *o, struct vb_request *r, bool required,
+static int decode_group(struct json_object *o, struct vb_request *r, bool required,
 			struct vb_decode_error *err)
 {
 	int64_t v;
@@ -311,8 +262,7 @@ static int decode_group(const struct request_view *o, struct vb_request *r, bool
 	return 0;
 }
 
-static int decode_op_args(const struct request_view *o, struct vb_request *r,
-			  struct vb_decode_error *err)
+static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb_decode_error *err)
 {
 	const char *s;
 	int64_t v;
@@ -349,28 +299,25 @@ static int decode_op_args(const struct request_view *o, struct vb_request *r,
 	case VB_OP_QUARANTINE:
 		return decode_group(o, r, true, err);
 	case VB_OP_UNQUARANTINE: {
-		struct member b;
+		struct json_object *b;
 
 		if ((k = decode_group(o, r, true, err)) < 0)
 			return k;
-		if (!view_get(o, "restore", &b))
+		if (!json_object_object_get_ex(o, "restore", &b))
 			return 0;
-		if (b.type != json_type_boolean)
+		if (!json_object_is_type(b, json_type_boolean))
 			return decode_fail(err, VB_E_BAD_REQUEST, "\"restore\" must be a boolean");
-		r->restore = b.b;
+		r->restore = json_object_get_boolean(b);
 		return 0;
 	}
 	case VB_OP_MERGE: {
 		struct json_object *a;
-		struct member m;
 		size_t n;
 
-		if (!view_get(o, "groups", &m))
+		if (!json_object_object_get_ex(o, "groups", &a))
 			return decode_fail(err, VB_E_BAD_REQUEST, "\"merge\" needs \"groups\"");
-		/* the fast path reads no arrays: an array always comes from json-c */
-		if (m.type != json_type_array || !m.json)
+		if (!json_object_is_type(a, json_type_array))
 			return decode_fail(err, VB_E_BAD_REQUEST, "\"groups\" must be an array");
-		a = m.json;
 		n = json_object_array_length(a);
 		if (n < 1 || n > VB_MAX_MERGE_GROUPS)
 			return decode_fail(err, VB_E_BAD_REQUEST,
@@ -440,269 +387,45 @@ static int decode_op_args(const struct request_view *o, struct vb_request *r,
 	return 0;
 }
 
-/* The length of the well-formed UTF-8 sequence at s (RFC 3629, no surrogates), or 0. */
-static size_t utf8_sequence_length(const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n;
-	uint32_t cp, min;
-
-	if (u[0] >= 0xc2 && u[0] <= 0xdf)
-		n = 2, cp = u[0] & 0x1f, min = 0x80;
-	else if (u[0] >= 0xe0 && u[0] <= 0xef)
-		n = 3, cp = u[0] & 0x0f, min = 0x800;
-	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
-		n = 4, cp = u[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((u[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (u[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-/*
- * What json-c's strict mode lets through but JSON does not: raw control characters in
- * strings, single-quoted member names, numbers with leading zeros ("00", "-01"), and
- * "\u0000" (json-c cuts member names there: "op\u0000x" would be read as "op").  Also
- * counts the members of the top-level object: json-c keeps only the last of duplicate
- * names, so a count that differs from json-c's means a duplicate.  NULL if clean.
- */
-static const char *json_prescan(const char *buf, size_t len, size_t *ret_members)
-{
-	bool in_string = false;
-	unsigned depth = 0;
-	size_t members = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)buf[i];
-
-		if (in_string) {
-			if (c == '"') {
-				in_string = false;
-			} else if (c < 0x20) {
-				return "a control character in a string must be escaped";
-			} else if (c >= 0x80) {
-				size_t n = utf8_sequence_length(buf + i, len - i);
-
-				if (!n)
-					return "a string is not valid UTF-8";
-				i += n - 1;
-			} else if (c == '\\') {
-				if (len - i >= 6 && memcmp(buf + i + 1, "u0000", 5) == 0)
-					return "\\u0000 is not allowed";
-				i++; /* the escaped character */
-			}
-			continue;
-		}
-		switch (c) {
-		case '"':
-			in_string = true;
-			break;
-		case '\'':
-			return "names and strings must be in double quotes";
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			depth--;
-			break;
-		case ':':
-			members += depth == 1;
-			break;
-		case '0': {
-			/* the first digit of an integer part (not of a fraction or exponent) */
-			unsigned char p = i ? (unsigned char)buf[i - 1] : ' ';
-			unsigned char pp = i > 1 ? (unsigned char)buf[i - 2] : ' ';
-			bool starts = !(p >= '0' && p <= '9') && p != '.' && p != 'e' && p != 'E' &&
-				      p != '+' && !(p == '-' && (pp == 'e' || pp == 'E'));
-
-			if (starts && i + 1 < len && buf[i + 1] >= '0' && buf[i + 1] <= '9')
-				return "numbers must not have leading zeros";
-			break;
-		}
-		}
-	}
-	if (ret_members)
-		*ret_members = members;
-	return NULL;
-}
-
-static bool key_known(enum vb_op op, const char *key)
-{
-	if (strcmp(key, "id") == 0 || strcmp(key, "op") == 0)
-		return true;
-	for (size_t i = 0; i < 5 && op_keys[op][i]; i++)
-		if (strcmp(op_keys[op][i], key) == 0)
-			return true;
-	return false;
-}
-
-static bool is_json_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static size_t skip_ws(const char *buf, size_t len, size_t i)
-{
-	while (i < len && is_json_ws(buf[i]))
-		i++;
-	return i;
-}
-
-/* The end of the string whose opening quote is at buf[i]; 0 for one with an escape (or none). */
-static size_t fast_string_end(const char *buf, size_t len, size_t i)
-{
-	for (i++; i < len; i++) {
-		if (buf[i] == '"')
-			return i;
-		if (buf[i] == '\\')
-			return 0;
-	}
-	return 0;
-}
-
-/*
- * The fast path: a request as clients send it, one flat object of at most FAST_MAX_MEMBERS
- * members whose names and strings hold no escapes and whose values are integers, strings,
- * true, false or null. Anything else (and anything malformed) returns false, and json-c
- * parses it instead: this decides nothing on its own, so JSON it does not know cannot slip
- * through. json_prescan() has already checked the UTF-8, raw control characters and
- * leading zeros. Names and strings are copied, terminated, into scratch (len + 2 *
- * FAST_MAX_MEMBERS bytes).
- */
-static bool fast_scan(const char *buf, size_t len, char *scratch, struct request_view *v)
-{
-	size_t i = skip_ws(buf, len, 0), end, n = 0;
-	char *out = scratch;
-
-	v->o = NULL;
-	v->n_members = 0;
-	if (i >= len || buf[i] != '{')
-		return false;
-	i = skip_ws(buf, len, i + 1);
-	if (i < len && buf[i] == '}')
-		goto done;
-	for (;;) {
-		struct member *m;
-
-		if (n == FAST_MAX_MEMBERS || i >= len || buf[i] != '"' ||
-		    !(end = fast_string_end(buf, len, i)))
-			return false;
-		m = &v->members[n++];
-		*m = (struct member){.key = out};
-		memcpy(out, buf + i + 1, end - i - 1);
-		out += end - i - 1;
-		*out++ = '\0';
-		i = skip_ws(buf, len, end + 1);
-		if (i >= len || buf[i] != ':')
-			return false;
-		i = skip_ws(buf, len, i + 1);
-		if (i >= len)
-			return false;
-		if (buf[i] == '"') {
-			if (!(end = fast_string_end(buf, len, i)))
-				return false;
-			m->type = json_type_string;
-			m->s = out;
-			m->s_len = end - i - 1;
-			memcpy(out, buf + i + 1, m->s_len);
-			out += m->s_len;
-			*out++ = '\0';
-			i = end + 1;
-		} else if (buf[i] == '-' || (buf[i] >= '0' && buf[i] <= '9')) {
-			bool negative = buf[i] == '-';
-			uint64_t x = 0;
-			size_t digits = 0;
-
-			m->type = json_type_int;
-			m->in_range = true;
-			for (i += negative; i < len && buf[i] >= '0' && buf[i] <= '9';
-			     i++, digits++) {
-				unsigned d = (unsigned)(buf[i] - '0');
-
-				if (x > (UINT64_MAX - d) / 10)
-					m->in_range = false;
-				else
-					x = x * 10 + d;
-			}
-			/* fractions and exponents (doubles) are json-c's */
-			if (digits == 0 ||
-			    (i < len && (buf[i] == '.' || buf[i] == 'e' || buf[i] == 'E')))
-				return false;
-			if (negative ? x > (uint64_t)INT64_MAX + 1 : x > (uint64_t)INT64_MAX)
-				m->in_range = false;
-			else
-				m->i = negative ? (int64_t)(0 - x) : (int64_t)x;
-		} else if (len - i >= 4 && memcmp(buf + i, "true", 4) == 0) {
-			m->type = json_type_boolean;
-			m->b = true;
-			i += 4;
-		} else if (len - i >= 5 && memcmp(buf + i, "false", 5) == 0) {
-			m->type = json_type_boolean;
-			i += 5;
-		} else if (len - i >= 4 && memcmp(buf + i, "null", 4) == 0) {
-			m->type = json_type_null;
-			i += 4;
-		} else {
-			return false;
-		}
-		i = skip_ws(buf, len, i);
-		if (i < len && buf[i] == '}')
-			break;
-		if (i >= len || buf[i] != ',')
-			return false;
-		i = skip_ws(buf, len, i + 1);
-	}
-done:
-	if (skip_ws(buf, len, i + 1) != len)
-		return false;
-	v->n_members = n;
-	return true;
-}
-
 /* The first member name the op does not take, or NULL. */
-static const char *view_unknown_key(const struct request_view *v, enum vb_op op)
+static const char *unknown_key(struct json_object *o, enum vb_op op)
 {
-	if (!v->o) {
-		for (size_t i = 0; i < v->n_members; i++)
-			if (!key_known(op, v->members[i].key))
-				return v->members[i].key;
-		return NULL;
-	}
-	json_object_object_foreach (v->o, key, val) {
+	json_object_object_foreach (o, key, val) {
+		bool known = strcmp(key, "id") == 0 || strcmp(key, "op") == 0;
+
 		(void)val;
-		if (!key_known(op, key))
+		for (size_t i = 0; i < 5 && op_keys[op][i] && !known; i++)
+			known = strcmp(op_keys[op][i], key) == 0;
+		if (!known)
 			return key;
 	}
 	return NULL;
 }
 
-/* Whether the flat object names a member twice (json-c's parse is counted instead). */
-static bool view_repeats_key(const struct request_view *v)
+/*
+ * The JSON of a request: json_strict_scan() first, for what json-c lets through, then
+ * json-c's tree in *ret. 0, or -EBADMSG with err filled, or -ENOMEM.
+ */
+static int request_parse(const char *buf, size_t len, struct json_object **ret,
+			 struct vb_decode_error *err)
 {
-	for (size_t i = 1; i < v->n_members; i++)
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(v->members[i].key, v->members[j].key) == 0)
-				return true;
-	return false;
-}
-
-/* json-c's parse of buf into v->o: 0, or -EBADMSG with err filled. */
-static int json_parse(const char *buf, size_t len, size_t members, struct request_view *v,
-		      struct vb_decode_error *err)
-{
+	struct json_strict_error strict;
 	struct json_tokener *tok;
 	struct json_object *o;
+	int k;
 
+	k = json_strict_scan(buf, len, VB_MAX_JSON_DEPTH, NULL, &strict);
+	if (k == -EBADMSG && strict.fault != JSON_STRICT_E_DUPLICATE_KEY)
+		return decode_fail(err, VB_E_BAD_REQUEST, "not a JSON object: %s", strict.reason);
+	if (k < 0 && k != -EBADMSG)
+		return k;
+	/* JSON, but is it an object? (json-c would call a bare number at the end incomplete) */
+	for (size_t i = 0; i < len && buf[i] != '{'; i++)
+		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
+			return decode_fail(err, VB_E_BAD_REQUEST,
+					   "a request must be a JSON object");
+
+	/* Nothing is left for json-c to refuse: its verdict only guards against a scan bug. */
 	tok = json_tokener_new_ex(VB_MAX_JSON_DEPTH);
 	if (!tok)
 		return -ENOMEM;
@@ -720,35 +443,26 @@ static int json_parse(const char *buf, size_t len, size_t members, struct reques
 					   : json_tokener_error_desc(e));
 	}
 	json_tokener_free(tok);
-
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must be a JSON object");
 	}
-	if ((size_t)json_object_object_length(o) != members) {
+
+	/* json-c kept only the last of the repeated members: refuse rather than guess */
+	if (k == -EBADMSG) {
 		json_object_put(o);
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not repeat a key");
 	}
-	v->o = o;
+	*ret = o;
 	return 0;
 }
-
-#ifdef VB_DECODE_TEST_SWITCH
-/* Set by the request fuzzer to decode with json-c alone and compare with the fast path. */
-bool vb_decode_json_only;
-#define FAST_PATH_ALLOWED (!vb_decode_json_only)
-#else
-#define FAST_PATH_ALLOWED true
-#endif
 
 int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 		      struct vb_decode_error *err)
 {
-	char scratch[VB_MAX_REQUEST_SIZE + 2 * FAST_MAX_MEMBERS];
-	struct request_view view;
+	_cleanup_json_ struct json_object *o = NULL;
 	struct vb_request r;
 	const char *s;
-	size_t members = 0;
 	int64_t v;
 	int k;
 
@@ -759,57 +473,39 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 				   VB_MAX_REQUEST_SIZE);
 	if (memchr(buf, '\0', len))
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not contain NUL bytes");
+	k = request_parse(buf, len, &o, err);
+	if (k < 0)
+		return k;
 
-	s = json_prescan(buf, len, &members);
-	if (s)
-		return decode_fail(err, VB_E_BAD_REQUEST, "not a JSON object: %s", s);
-	if (FAST_PATH_ALLOWED && fast_scan(buf, len, scratch, &view)) {
-		if (view_repeats_key(&view))
-			return decode_fail(err, VB_E_BAD_REQUEST,
-					   "a request must not repeat a key");
-	} else {
-		k = json_parse(buf, len, members, &view, err);
-		if (k < 0)
-			return k;
-	}
-
-	k = get_int(&view, "id", 0, UINT32_MAX, &v, err);
+	k = get_int(o, "id", 0, UINT32_MAX, &v, err);
 	if (k == -ENOENT)
 		k = decode_fail(err, VB_E_BAD_REQUEST, "a request needs an integer \"id\"");
 	if (k < 0)
-		goto fail;
+		return k;
 	r.id = (uint32_t)v;
 	err->has_id = true;
 	err->id = r.id;
 
-	k = get_string(&view, "op", 32, &s, err);
+	k = get_string(o, "op", 32, &s, err);
 	if (k == -ENOENT)
 		k = decode_fail(err, VB_E_BAD_REQUEST, "a request needs \"op\"");
 	if (k < 0)
-		goto fail;
+		return k;
 	k = vb_op_from_string(s);
-	if (k < 0) {
-		k = decode_fail(err, VB_E_BAD_REQUEST, "unknown op \"%.32s\"", s);
-		goto fail;
-	}
+	if (k < 0)
+		return decode_fail(err, VB_E_BAD_REQUEST, "unknown op \"%.32s\"", s);
 	r.op = (enum vb_op)k;
 
-	s = view_unknown_key(&view, r.op);
-	if (s) {
-		k = decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" takes no \"%.32s\"",
-				vb_op_to_string(r.op), s);
-		goto fail;
-	}
+	s = unknown_key(o, r.op);
+	if (s)
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" takes no \"%.32s\"",
+				   vb_op_to_string(r.op), s);
 
-	k = decode_op_args(&view, &r, err);
+	k = decode_op_args(o, &r, err);
 	if (k < 0)
-		goto fail;
-	json_object_put(view.o);
+		return k;
 	*ret = r;
 	return 0;
-fail:
-	json_object_put(view.o);
-	return k;
 }
 
 /* ---- request encoding ---- */

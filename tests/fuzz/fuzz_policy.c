@@ -7,10 +7,15 @@
  * Invariants checked:
  *   - loading returns 0 with a policy, or one of the documented errors with a non-empty
  *     message naming the file and a line inside the text; -EBADMSG ("internal error": the
- *     position scanner and json-c disagree about text json-c accepted) is a bug too;
+ *     strict scan's map and json-c disagree, or json-c refuses what the scan took) is a
+ *     bug too;
  *   - a policy that loads is strict JSON (tests/fuzz/strict_json.h: RFC 8259, UTF-8, no
  *     duplicate member names, no U+0000 in a name); -DFUZZ_POLICY_JSON_ALLOW=<mask of
  *     STRICT_JSON_ALLOW_*> tolerates chosen kinds of leniency;
+ *   - the loader's JSON verdict is the oracle's: the strict scan (common/json_strict)
+ *     accepts and refuses what strict_json.h does, but for its documented extra rules
+ *     (tests/fuzz/json_strict_oracle.h); a text it refuses fails to load, and one it
+ *     accepts fails, if at all, for what it says rather than for its JSON;
  *   - warnings name the file and a line inside the text;
  *   - a loaded policy has one file and its rules are well-formed (names valid and unique,
  *     literal device keys canonical, lists non-empty where the format says so);
@@ -32,6 +37,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "tests/fuzz/json_strict_oracle.h"
 #include "tests/fuzz/strict_json.h"
 #ifndef FUZZ_POLICY_NO_ORACLE
 #include "policy/policy-internal.h"
@@ -437,8 +443,23 @@ static void check_bad_arguments(const struct policy *p)
 
 /* ---- entry point ----------------------------------------------------------------------- */
 
+/* A load error about the JSON of the file rather than about the policy it states. */
+static bool is_json_error(const char *message)
+{
+	static const char *const prefixes[] = {"JSON syntax error", "unexpected end of file",
+					       "JSON nested deeper",
+					       "unexpected data after the top-level object"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (strncmp(message, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct json_strict_error strict;
+	int scan;
 	struct policy *p = NULL;
 	struct policy_error err;
 	struct warn_ctx w = {.lines = count_lines(data, size)};
@@ -449,6 +470,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = policy_load_string(FILE_NAME, (const char *)data, size,
 			       POLICY_LOAD_SKIP_OWNER_CHECK | POLICY_LOAD_SKIP_NAME_LOOKUP,
 			       on_warning, &w, &p, &err);
+	CHECK(oracle_agrees((const char *)data, size, POLICY_MAX_DEPTH, &scan, &strict));
+	if (scan == -EBADMSG)
+		CHECK(r < 0);
+	if (scan == 0 && r < 0 && is_json_error(err.message)) {
+		fprintf(stderr, "the scan took it, the loader said: %s\n", err.message);
+		CHECK(false);
+	}
 	if (r < 0) {
 		if (r == -EBADMSG)
 			fprintf(stderr, "internal error: %s:%u: %s\n", err.file, err.line,

@@ -34,7 +34,8 @@ HARNESSES=("$@")
 # Largest input worth trying: a request is at most VB_MAX_REQUEST_SIZE, a broker packet at most
 # VB_MAX_PACKET_SIZE; policy files may be 1 MiB, but 64 KiB already holds hundreds of rules.
 declare -A MAX_LEN=([request]=4096 [reply]=65536 [policy]=65536)
-declare -A SOURCES=([request]="protocol/*.c" [reply]="protocol/*.c" [policy]="policy/*.c")
+declare -A SOURCES=([request]="protocol/*.c common/*.c" [reply]="protocol/*.c common/*.c"
+	[policy]="policy/*.c common/*.c")
 
 if [ -z "${CLANG:-}" ]; then
 	if command -v clang-14 >/dev/null; then CLANG=clang-14; else CLANG=clang; fi
@@ -49,8 +50,7 @@ if ! JSON_FLAGS=$(pkg-config --cflags --libs json-c 2>/dev/null); then
 fi
 
 # shellcheck disable=SC2054 # the commas belong to -fsanitize=
-# VB_DECODE_TEST_SWITCH: fuzz_request compares the decoder's fast path with json-c.
-CFLAGS=(-std=gnu11 -D_GNU_SOURCE -DVB_DECODE_TEST_SWITCH -I. -g -O1 -fno-omit-frame-pointer
+CFLAGS=(-std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	-Wall -Wextra -Wno-unused-parameter)
 # shellcheck disable=SC2206 # FUZZ_CFLAGS is a list of flags

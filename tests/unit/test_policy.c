@@ -234,6 +234,43 @@ START_TEST(test_escaped_key_counts_as_the_same_key)
 }
 END_TEST
 
+/* Objects of more than a few keys are checked for duplicates by sorting: same message, line. */
+START_TEST(test_duplicate_key_is_found_among_many_keys)
+{
+	struct policy_error err;
+
+	load_fail("{\"rules\": [{\"name\": \"r\", \"effect\": \"allow\", \"users\": [1],\n"
+		  "  \"unix_groups\": [2], \"cgroups\": [\"/a\"], \"units\": [\"u\"],\n"
+		  "  \"devices\": [{\"iommu_group\": 1}], \"allow\": [\"lease\"],\n"
+		  "  \"max_leases\": 1, \"memlock\": 1,\n"
+		  "  \"\\u0075sers\": [3]}]}",
+		  &err);
+	assert_error_contains(&err, 5, "rule \"r\": duplicate key \"users\" in rule");
+}
+END_TEST
+
+/* What json-c would let through is a syntax error on its own line, before any rule is read. */
+START_TEST(test_json_c_leniencies_are_syntax_errors_on_their_line)
+{
+	struct policy_error err;
+
+	load_fail("{\"rules\": [{\"name\": \"r\", \"users\": [1],\n"
+		  "  \"devices\": [{\"iommu_group\": 1}],\n"
+		  "  \"max_leases\": NaN}]}",
+		  &err);
+	assert_error_contains(&err, 3, "JSON syntax error");
+	load_fail("{\"rules\": [{\"name\": \"r\", \"users\": [1],\n"
+		  "  \"devices\": [{\"iommu_group\": 1.}]}]}",
+		  &err);
+	assert_error_contains(&err, 2, "JSON syntax error");
+	load_fail("{\"rules\": [],\n \"x\": 'y'}", &err);
+	assert_error_contains(&err, 2,
+			      "JSON syntax error: names and strings must be in double quotes");
+	load_fail("{\"rules\": []}\n\n{}", &err);
+	assert_error_contains(&err, 3, "unexpected data after the top-level object");
+}
+END_TEST
+
 START_TEST(test_error_reports_file_and_line_of_bad_vendor)
 {
 	char *dir = make_dir();
@@ -1610,6 +1647,8 @@ static Suite *policy_suite(void)
 	tcase_add_test(format, test_unknown_device_key_is_an_error);
 	tcase_add_test(format, test_duplicate_key_is_an_error);
 	tcase_add_test(format, test_escaped_key_counts_as_the_same_key);
+	tcase_add_test(format, test_duplicate_key_is_found_among_many_keys);
+	tcase_add_test(format, test_json_c_leniencies_are_syntax_errors_on_their_line);
 	tcase_add_test(format, test_error_reports_file_and_line_of_bad_vendor);
 	tcase_add_test(format, test_error_line_is_right_despite_tricky_strings);
 	tcase_add_test(format, test_syntax_error_reports_line);

@@ -112,10 +112,7 @@ START_TEST(test_deep_nesting_is_refused)
 }
 END_TEST
 
-/*
- * Flat requests without escapes are read by the decoder's own scanner, everything else by
- * json-c: the same request spelled both ways decodes the same, and is refused the same.
- */
+/* The same request spelled with and without escapes decodes the same, and is refused the same. */
 START_TEST(test_escaped_and_plain_spellings_decode_the_same)
 {
 	struct vb_request a, b;
@@ -153,6 +150,33 @@ START_TEST(test_escaped_and_plain_spellings_decode_the_same)
 			 0);
 	ck_assert_uint_eq(a.id, 4294967295u);
 	ck_assert(a.restore);
+}
+END_TEST
+
+/*
+ * Requests go through common/json_strict before json-c: what json-c lets through is refused
+ * with the scan's reason, duplicates at any depth too, and JSON that is not an object is
+ * named as such, even where json-c would call it incomplete (a bare number at the end).
+ */
+START_TEST(test_json_c_leniencies_are_refused_with_the_scans_reason)
+{
+	assert_bad("{\"id\":01,\"op\":\"list\"}",
+		   "not a JSON object: numbers must not have leading zeros");
+	assert_bad("{'id':1,\"op\":\"list\"}",
+		   "not a JSON object: names and strings must be in double quotes");
+	assert_bad("{\"id\":1,\"op\":\"hello\",\"version\":1,\"client\":\"a\tb\"}",
+		   "not a JSON object: a control character in a string must be escaped");
+	assert_bad("{\"id\":1,\"op\":\"hello\",\"version\":1,\"client\":\"\xc0\xaf\"}",
+		   "not a JSON object: a string is not valid UTF-8");
+	assert_bad("{\"id\":2,\"op\\u0000x\":\"list\",\"op\":\"list\"}",
+		   "not a JSON object: \\u0000 is not allowed");
+	assert_bad("{\"id\":1,\"op\":\"lease\",\"group\":1.}", "not a JSON object");
+	assert_bad("{\"id\":1,\"op\":\"lease\",\"group\":NaN}", "not a JSON object");
+	assert_bad("{\"id\":1,\"op\":\"list\",\"x\":{\"a\":1,\"a\":2}}", "must not repeat a key");
+	assert_bad("-1", "a request must be a JSON object");
+	assert_bad(" true ", "a request must be a JSON object");
+	assert_bad("\"x\"", "a request must be a JSON object");
+	assert_bad("[{\"a\":1,\"a\":2}]", "a request must be a JSON object");
 }
 END_TEST
 
@@ -468,6 +492,7 @@ static Suite *protocol_suite(void)
 	tcase_add_test(t, test_huge_numbers_are_out_of_range);
 	tcase_add_test(t, test_deep_nesting_is_refused);
 	tcase_add_test(t, test_escaped_and_plain_spellings_decode_the_same);
+	tcase_add_test(t, test_json_c_leniencies_are_refused_with_the_scans_reason);
 	tcase_add_test(t, test_unknown_op_and_unknown_key_are_refused);
 	tcase_add_test(t, test_id_is_kept_for_errors_after_it_was_read);
 	tcase_add_test(t, test_nul_bytes_and_oversized_requests_are_refused);
