@@ -115,7 +115,7 @@ START_TEST(test_a_bridge_in_the_group_needs_no_rule_but_must_be_driverless)
 			    "{\"rules\": [{\"name\": \"both-e1000\", \"users\": [2000],"
 			    " \"devices\": [{\"vendor\": \"8086\", \"device\": \"100e\"}]}]}");
 	kill(B.pid, SIGHUP);
-	ck_assert(broker_log_wait(&B, "EVENT=reload"));
+	ck_assert(broker_log_wait(&B, "Policy reloaded (SIGHUP)"));
 	/* Both endpoints allowed: granted, though no rule names the bridge 0000:04:00.0. */
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
 	ck_assert_int_eq(o->rc, 0);
@@ -299,7 +299,7 @@ START_TEST(test_max_leases_per_rule_is_enforced)
 			    " \"devices\": [{\"vendor\": \"8086\", \"device\": \"10d3\"}],"
 			    " \"max_leases\": 1}]}");
 	kill(B.pid, SIGHUP);
-	ck_assert(broker_log_wait(&B, "EVENT=reload"));
+	ck_assert(broker_log_wait(&B, "Policy reloaded (SIGHUP)"));
 	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
 	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &c), 0);
 	ck_assert_int_eq(second->rc, -EUSERS);
