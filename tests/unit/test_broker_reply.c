@@ -182,12 +182,12 @@ static int send_unmerge(struct connection *c, int fd)
 
 static int send_remove_soft(struct connection *c, int fd)
 {
-	return reply_send_remove(c, 9, 7, "soft", 1200);
+	return reply_send_remove(c, 9, 7, VB_REMOVE_SOFT, 1200);
 }
 
 static int send_remove_hard(struct connection *c, int fd)
 {
-	return reply_send_remove(c, 9, 7, "hard", 0);
+	return reply_send_remove(c, 9, 7, VB_REMOVE_HARD, 0);
 }
 
 static int send_reload(struct connection *c, int fd)
@@ -420,6 +420,16 @@ START_TEST(test_an_event_without_a_holder_goes_nowhere)
 }
 END_TEST
 
+START_TEST(test_a_device_added_event_naming_no_pci_address_is_not_sent)
+{
+	ck_assert_uint_eq(
+		reply_notify_device_added(F.b.server, &F.holder, 7, "0000:01:00.2-not-an-address"),
+		0);
+	ck_assert_uint_eq(reply_notify_device_added(F.b.server, &F.holder, 7, "eth0"), 0);
+	assert_nothing_more();
+}
+END_TEST
+
 /* ---- chunked replies ---- */
 
 static const struct vb_device_info chunk_device = {
@@ -429,12 +439,12 @@ START_TEST(test_an_empty_list_is_one_chunk_with_the_quarantine_mode)
 {
 	struct reply_chunks ch;
 
-	reply_chunks_init(&ch, F.conn, 2, "groups", "none");
+	reply_chunks_init_list(&ch, F.conn, 2, "none");
 	reply_chunks_finish(&ch);
 	ck_assert_str_eq(
 		recv_packet(F.client, NULL),
 		"{\"id\":2,\"ok\":true,\"groups\":[],\"more\":false,\"quarantine\":\"none\"}");
-	reply_chunks_init(&ch, F.conn, 8, "leases", NULL);
+	reply_chunks_init_leases(&ch, F.conn, 8);
 	reply_chunks_finish(&ch);
 	ck_assert_str_eq(recv_packet(F.client, NULL),
 			 "{\"id\":8,\"ok\":true,\"leases\":[],\"more\":false}");
@@ -463,7 +473,7 @@ START_TEST(test_list_and_leases_entries_are_sent_as_the_same_bytes)
 				      .container_id = 3};
 	struct reply_chunks ch;
 
-	reply_chunks_init(&ch, F.conn, 2, "groups", "kmod");
+	reply_chunks_init_list(&ch, F.conn, 2, "kmod");
 	reply_chunks_add_group(&ch, &held);
 	reply_chunks_add_group(&ch, &free_group);
 	reply_chunks_finish(&ch);
@@ -474,7 +484,7 @@ START_TEST(test_list_and_leases_entries_are_sent_as_the_same_bytes)
 			 "\"driver\":null}],\"holder\":{\"uid\":2000,\"pid\":4242}},{\"group\":8,"
 			 "\"viable\":false,\"allowed\":false,\"devices\":[],\"holder\":null}],"
 			 "\"more\":false,\"quarantine\":\"kmod\"}");
-	reply_chunks_init(&ch, F.conn, 8, "leases", NULL);
+	reply_chunks_init_leases(&ch, F.conn, 8);
 	reply_chunks_add_lease(&ch, &lease);
 	reply_chunks_finish(&ch);
 	ck_assert_str_eq(recv_packet(F.client, NULL),
@@ -501,7 +511,7 @@ START_TEST(test_a_long_list_is_cut_into_chunks_below_the_packet_size)
 	size_t seen = 0, chunks = 0;
 	struct reply_chunks ch;
 
-	reply_chunks_init(&ch, F.conn, 2, "groups", "kmod");
+	reply_chunks_init_list(&ch, F.conn, 2, "kmod");
 	for (size_t i = 0; i < n; i++) {
 		reply_chunks_add_group(&ch, &g);
 		/* read as they come: the socket's queue is not the test's subject */
@@ -549,6 +559,7 @@ static Suite *reply_suite(void)
 	tcase_add_loop_test(t, test_each_reply_is_sent_as_the_same_bytes_with_its_fd, 0, N_CASES);
 	tcase_add_test(t, test_each_event_reaches_the_holder_as_the_same_bytes);
 	tcase_add_test(t, test_an_event_without_a_holder_goes_nowhere);
+	tcase_add_test(t, test_a_device_added_event_naming_no_pci_address_is_not_sent);
 	tcase_add_test(t, test_an_empty_list_is_one_chunk_with_the_quarantine_mode);
 	tcase_add_test(t, test_list_and_leases_entries_are_sent_as_the_same_bytes);
 	tcase_add_test(t, test_a_long_list_is_cut_into_chunks_below_the_packet_size);
