@@ -171,9 +171,13 @@ $(UNIT_FILE): broker/systemd/vfio-brokerd.service.in $(BUILD)/install-paths
 # sources it includes (test_libvfiobroker includes client/libvfiobroker.c), so
 # that a change to any of them rebuilds it.
 UNIT_DEPS = -MMD -MP -MT $@ -MF $(OBJ)/tests/unit/$(@F).d
+# What a unit test links: its source, objects and archives, never the headers and
+# included sources its dependency file adds to $^.
+UNIT_LINK = $< $(filter %.o %.a,$^)
 $(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_A) $(POLICY_A) $(PROTOCOL_A) $(COMMON_A) | pkgs-check
 	@mkdir -p $(dir $@) $(OBJ)/tests/unit
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(UNIT_DEPS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(UNIT_DEPS) $(LDFLAGS) -o $@ $(UNIT_LINK) $(PKG_LIBS) \
+		$(CHECK_LIBS)
 
 # Unit tests of broker modules (test_broker_*.c) link the broker's objects,
 # all but main.o, so that a module is tested as the daemon runs it.
@@ -181,7 +185,8 @@ BROKER_LIB_OBJ := $(filter-out $(OBJ)/broker/main.o,$(call objs,$(BROKER_SRC)))
 $(BUILD)/tests/test_broker_%: tests/unit/test_broker_%.c $(BROKER_LIB_OBJ) $(TESTLIB_A) \
 		$(POLICY_A) $(PROTOCOL_A) $(COMMON_A) | pkgs-check
 	@mkdir -p $(dir $@) $(OBJ)/tests/unit
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(UNIT_DEPS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(UNIT_DEPS) $(LDFLAGS) -o $@ $(UNIT_LINK) $(PKG_LIBS) \
+		$(CHECK_LIBS)
 
 # The integration suite uses the library as programs get it: the public API of the
 # static archive, nothing internal.

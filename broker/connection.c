@@ -4,6 +4,7 @@
 #include "broker/server.h"
 #include "common/cleanup.h"
 #include "protocol/message.h"
+#include "protocol/reply.h"
 #include "protocol/wire.h"
 
 #include <errno.h>

@@ -29,7 +29,7 @@ int group_requests_list(struct broker *b, struct connection *c, const struct vb_
 				       "the broker could not list the IOMMU groups: %s",
 				       strerror(-r));
 	}
-	reply_chunks_init(&ch, c, req->id, "groups", kmod_mode_to_string(kmod_link_mode(b->kmod)));
+	reply_chunks_init_list(&ch, c, req->id, kmod_mode_to_string(kmod_link_mode(b->kmod)));
 	identity_to_policy_caller(c->identity, &caller);
 	for (size_t i = 0; i < n && !c->closing; i++) {
 		struct vb_device_info devices[INVENTORY_MAX_DEVICES];

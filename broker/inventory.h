@@ -22,6 +22,7 @@
 
 #include "policy/policy.h"
 #include "protocol/message.h"
+#include "protocol/reply.h"
 
 #include <stdbool.h>
 #include <stddef.h>

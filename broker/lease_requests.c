@@ -282,7 +282,7 @@ int lease_requests_list(struct broker *b, struct connection *c, const struct vb_
 {
 	struct reply_chunks ch;
 
-	reply_chunks_init(&ch, c, req->id, "leases", NULL);
+	reply_chunks_init_leases(&ch, c, req->id);
 	for (struct lease *l = lease_table_first(b->leases); l && !c->closing;
 	     l = lease_table_next(b->leases, l)) {
 		struct vb_lease_info info = {0};
@@ -340,7 +340,7 @@ static void lease_requests_answer_remove(void *waiter, uint32_t id, const struct
 	if (o->error)
 		reply_send_error(c, true, id, o->error);
 	else
-		reply_send_remove(c, id, o->group, o->mode_name, o->elapsed_ms);
+		reply_send_remove(c, id, o->group, o->mode, o->elapsed_ms);
 }
 
 int lease_requests_remove(struct broker *b, struct connection *c, const struct vb_request *req,

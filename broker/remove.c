@@ -207,10 +207,8 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 		log_event(LOG_ERR, &f, "Hard removal of group %u gave up: still open in %s%s",
 			  m->group, n ? "pid " : "no process the broker can see", list);
 	}
-	removal_finish(m, &(struct removal_outcome){.group = m->group,
-						    .mode = m->mode,
-						    .mode_name = mode_name(m->mode),
-						    .error = &e});
+	removal_finish(m,
+		       &(struct removal_outcome){.group = m->group, .mode = m->mode, .error = &e});
 	return 0;
 }
 
@@ -319,7 +317,6 @@ void removals_lease_ended(struct removals *r, const struct lease *l)
 			  mode_name(m->mode), (unsigned long long)elapsed);
 		removal_finish(m, &(struct removal_outcome){.group = l->group,
 							    .mode = m->mode,
-							    .mode_name = mode_name(m->mode),
 							    .elapsed_ms = elapsed});
 	}
 }

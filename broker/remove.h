@@ -32,7 +32,6 @@ struct removals;
 struct removal_outcome {
 	uint32_t group;
 	enum vb_remove_mode mode;
-	const char *mode_name;		 /* "soft", "hard" */
 	uint64_t elapsed_ms;		 /* removed: since the request */
 	const struct reply_error *error; /* given up: why (timeout, or still open) */
 };

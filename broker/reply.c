@@ -3,15 +3,21 @@
 #include "broker/connection.h"
 #include "broker/server.h"
 #include "common/cleanup.h"
+#include "protocol/reply.h"
 #include "protocol/wire.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifndef VB_VERSION
 #define VB_VERSION "0"
 #endif
+
+#define REPLY_SERVER_NAME "vfio-brokerd " VB_VERSION
+_Static_assert(sizeof(REPLY_SERVER_NAME) <= sizeof(((struct vb_hello_reply *)0)->server),
+	       "the hello reply's server name must fit its field");
 
 /* Room left in a packet for the envelope around a chunk of list or leases entries. */
 #define REPLY_CHUNK_BUDGET (VB_MAX_PACKET_SIZE - 1024)
@@ -27,172 +33,158 @@ int reply_error_set(struct reply_error *e, enum vb_status code, const char *fmt,
 	return vb_status_to_errno(code);
 }
 
-/* Send reply (taken and freed) with fd attached (borrowed; -1: none). As connection_send. */
+/* Send reply (an encoder's result, taken and freed) with fd attached (borrowed; -1: none). */
 static int reply_send(struct connection *c, struct json_object *reply, int fd)
 {
-	int r;
+	_cleanup_json_ struct json_object *o = reply;
 
-	if (!reply)
+	if (!o)
 		return -ENOMEM;
-	r = connection_send(c, reply, fd);
-	json_object_put(reply);
-	return r;
-}
-
-static struct json_object *string_or_null(const char *s)
-{
-	return s && s[0] ? json_object_new_string(s) : NULL;
+	return connection_send(c, o, fd);
 }
 
 int reply_send_error(struct connection *c, bool has_id, uint32_t id, const struct reply_error *e)
 {
-	struct json_object *reply = vb_reply_new_error(has_id, id, e->code, "%s", e->message);
-	struct json_object *details = reply ? vb_reply_error_details(reply) : NULL;
+	/*
+	 * The encoder writes the details in its own order; a handler sets one at
+	 * most (reply_error_set clears them), so the bytes are what they were.
+	 */
+	struct vb_error_reply w = {
+		.code = e->code,
+		.has_uid = e->has_uid,
+		.uid = e->uid,
+		.has_container = e->has_container,
+		.container = e->container,
+		.has_retry_after_ms = e->has_retry,
+		.retry_after_ms =
+			e->retry_after_ms < UINT32_MAX ? (uint32_t)e->retry_after_ms : UINT32_MAX,
+		.has_supported = e->has_supported,
+		.supported = {VB_PROTOCOL_MIN_VERSION, VB_PROTOCOL_VERSION},
+		.has_denial = e->has_decision,
+	};
 
-	if (details && e->has_decision) {
-		json_object_object_add(details, "device", string_or_null(e->device));
-		json_object_object_add(details, "rule", string_or_null(e->rule));
-		json_object_object_add(details, "reason", json_object_new_string(e->reason));
+	memcpy(w.message, e->message, sizeof(w.message));
+	if (e->has_decision) {
+		memcpy(w.device, e->device, sizeof(w.device));
+		memcpy(w.rule, e->rule, sizeof(w.rule));
+		memcpy(w.reason, e->reason, sizeof(w.reason));
 	}
-	if (details && e->has_uid)
-		json_object_object_add(details, "uid", json_object_new_int64(e->uid));
-	if (details && e->has_container)
-		json_object_object_add(details, "container", json_object_new_int64(e->container));
-	if (details && e->has_supported) {
-		struct json_object *supported = json_object_new_array();
-
-		json_object_array_add(supported, json_object_new_int(VB_PROTOCOL_MIN_VERSION));
-		json_object_array_add(supported, json_object_new_int(VB_PROTOCOL_VERSION));
-		json_object_object_add(details, "supported", supported);
-	}
-	if (details && e->has_retry)
-		json_object_object_add(details, "retry_after_ms",
-				       json_object_new_int64((int64_t)e->retry_after_ms));
-	return reply_send(c, reply, -1);
+	return reply_send(c, vb_error_reply_encode(has_id, id, &w), -1);
 }
 
 int reply_send_hello(struct connection *c, uint32_t id, unsigned version, uid_t uid, bool admin)
 {
-	struct json_object *reply = vb_reply_new(id);
+	struct vb_hello_reply r = {
+		.version = version, .server = REPLY_SERVER_NAME, .uid = uid, .admin = admin};
 
-	json_object_object_add(reply, "version", json_object_new_int64(version));
-	json_object_object_add(reply, "server", json_object_new_string("vfio-brokerd " VB_VERSION));
-	json_object_object_add(reply, "uid", json_object_new_int64(uid));
-	json_object_object_add(reply, "admin", json_object_new_boolean(admin));
-	return reply_send(c, reply, -1);
+	return reply_send(c, vb_hello_reply_encode(id, &r), -1);
 }
 
 int reply_send_lease(struct connection *c, uint32_t id, uint32_t group, const char *rule,
 		     uint64_t memlock, int group_fd)
 {
-	struct json_object *reply = vb_reply_new(id);
+	struct vb_lease_reply r = {.group = group, .memlock = memlock};
 
-	json_object_object_add(reply, "group", json_object_new_int64(group));
-	json_object_object_add(reply, "rule", string_or_null(rule));
-	json_object_object_add(reply, "memlock",
-			       memlock ? json_object_new_int64((int64_t)memlock) : NULL);
-	return reply_send(c, reply, group_fd);
+	snprintf(r.rule, sizeof(r.rule), "%s", rule ? rule : "");
+	return reply_send(c, vb_lease_reply_encode(id, &r), group_fd);
 }
 
 int reply_send_release(struct connection *c, uint32_t id, uint32_t group, bool released)
 {
-	struct json_object *reply = vb_reply_new(id);
+	struct vb_release_reply r = {.group = group, .released = released};
 
-	json_object_object_add(reply, "group", json_object_new_int64(group));
-	json_object_object_add(reply, "released", json_object_new_boolean(released));
-	return reply_send(c, reply, -1);
+	return reply_send(c, vb_release_reply_encode(id, &r), -1);
 }
 
 int reply_send_merge(struct connection *c, uint32_t id, uint32_t container, const uint32_t *groups,
 		     size_t n_groups, int container_fd)
 {
-	struct json_object *reply = vb_reply_new(id), *array = json_object_new_array();
+	/* The encoder only reads groups; the struct's pointer is not const for the decoder. */
+	struct vb_merge_reply r = {
+		.container = container, .n_groups = n_groups, .groups = (uint32_t *)groups};
 
-	for (size_t i = 0; i < n_groups; i++)
-		json_object_array_add(array, json_object_new_int64(groups[i]));
-	json_object_object_add(reply, "container", json_object_new_int64(container));
-	json_object_object_add(reply, "groups", array);
-	return reply_send(c, reply, container_fd);
+	return reply_send(c, vb_merge_reply_encode(id, &r), container_fd);
 }
 
 int reply_send_unmerge(struct connection *c, uint32_t id, uint32_t group)
 {
-	struct json_object *reply = vb_reply_new(id);
+	struct vb_unmerge_reply r = {.group = group};
 
-	json_object_object_add(reply, "group", json_object_new_int64(group));
-	return reply_send(c, reply, -1);
+	return reply_send(c, vb_unmerge_reply_encode(id, &r), -1);
 }
 
-int reply_send_remove(struct connection *c, uint32_t id, uint32_t group, const char *mode,
+int reply_send_remove(struct connection *c, uint32_t id, uint32_t group, enum vb_remove_mode mode,
 		      uint64_t elapsed_ms)
 {
-	struct json_object *reply = vb_reply_new(id);
+	struct vb_remove_reply r = {.group = group, .mode = mode, .elapsed_ms = elapsed_ms};
 
-	json_object_object_add(reply, "group", json_object_new_int64(group));
-	json_object_object_add(reply, "mode", json_object_new_string(mode));
-	json_object_object_add(reply, "elapsed_ms", json_object_new_int64((int64_t)elapsed_ms));
-	return reply_send(c, reply, -1);
+	return reply_send(c, vb_remove_reply_encode(id, &r), -1);
 }
 
 int reply_send_reload(struct connection *c, uint32_t id, size_t rules, size_t files)
 {
-	struct json_object *reply = vb_reply_new(id);
+	struct vb_reload_reply r = {.rules = rules, .files = files};
 
-	json_object_object_add(reply, "rules", json_object_new_int64((int64_t)rules));
-	json_object_object_add(reply, "files", json_object_new_int64((int64_t)files));
-	return reply_send(c, reply, -1);
+	return reply_send(c, vb_reload_reply_encode(id, &r), -1);
 }
 
 int reply_send_explain(struct connection *c, uint32_t id, uint32_t group, uid_t uid,
 		       const struct policy_decision *d, const char *text)
 {
-	struct json_object *reply = vb_reply_new(id);
+	/* As in merge: the encoder only reads reason and text. */
+	struct vb_explain_reply r = {.group = group,
+				     .uid = uid,
+				     .allowed = d->allowed,
+				     .reason = (char *)d->reason,
+				     .text = (char *)text};
 
-	json_object_object_add(reply, "group", json_object_new_int64(group));
-	json_object_object_add(reply, "uid", json_object_new_int64(uid));
-	json_object_object_add(reply, "allowed", json_object_new_boolean(d->allowed));
-	json_object_object_add(reply, "rule", d->rule ? json_object_new_string(d->rule) : NULL);
-	json_object_object_add(reply, "device",
-			       d->device ? json_object_new_string(d->device) : NULL);
-	json_object_object_add(reply, "reason", json_object_new_string(d->reason));
-	json_object_object_add(reply, "text", json_object_new_string(text));
-	return reply_send(c, reply, -1);
+	/* A rule name is at most POLICY_MAX_NAME (64) characters, a device an address. */
+	snprintf(r.rule, sizeof(r.rule), "%s", d->rule ? d->rule : "");
+	snprintf(r.device, sizeof(r.device), "%s", d->device ? d->device : "");
+	return reply_send(c, vb_explain_reply_encode(id, &r), -1);
 }
 
 int reply_send_quarantine(struct connection *c, uint32_t id, uint32_t group, const char *mode,
 			  const char *const *devices, size_t n_devices)
 {
-	struct json_object *reply = vb_reply_new(id), *array = json_object_new_array();
+	struct vb_quarantine_reply r = {
+		.group = group,
+		.mode = strcmp(mode, "kmod") == 0 ? VB_QUARANTINE_KMOD : VB_QUARANTINE_SYSFS,
+	};
 
-	for (size_t i = 0; i < n_devices; i++)
-		json_object_array_add(array, json_object_new_string(devices[i]));
-	json_object_object_add(reply, "group", json_object_new_int64(group));
-	json_object_object_add(reply, "mode", json_object_new_string(mode));
-	json_object_object_add(reply, "devices", array);
-	return reply_send(c, reply, -1);
+	for (; r.n_devices < n_devices && r.n_devices < VB_QUARANTINE_MAX_DEVICES; r.n_devices++)
+		snprintf(r.devices[r.n_devices], sizeof(r.devices[r.n_devices]), "%s",
+			 devices[r.n_devices]);
+	return reply_send(c, vb_quarantine_reply_encode(id, &r), -1);
 }
 
 /* ---- chunked replies ---- */
 
-void reply_chunks_init(struct reply_chunks *ch, struct connection *c, uint32_t id, const char *key,
-		       const char *quarantine)
+void reply_chunks_init_list(struct reply_chunks *ch, struct connection *c, uint32_t id,
+			    const char *quarantine)
 {
-	*ch = (struct reply_chunks){.conn = c, .id = id, .key = key, .quarantine = quarantine};
+	*ch = (struct reply_chunks){.conn = c, .id = id, .quarantine = quarantine};
 }
 
+void reply_chunks_init_leases(struct reply_chunks *ch, struct connection *c, uint32_t id)
+{
+	*ch = (struct reply_chunks){.conn = c, .id = id, .leases = true};
+}
+
+/* Send the entries gathered so far as one chunk (the encoder takes them). */
 static void reply_chunks_flush(struct reply_chunks *ch, bool more)
 {
-	struct json_object *reply = vb_reply_new(ch->id);
+	struct json_object *entries = TAKE_PTR(ch->array);
 
-	json_object_object_add(reply, ch->key, ch->array ? ch->array : json_object_new_array());
-	json_object_object_add(reply, "more", json_object_new_boolean(more));
-	if (ch->quarantine)
-		json_object_object_add(reply, "quarantine", json_object_new_string(ch->quarantine));
-	ch->array = NULL;
 	ch->bytes = 0;
-	reply_send(ch->conn, reply, -1);
+	if (ch->leases)
+		reply_send(ch->conn, vb_leases_chunk_encode(ch->id, entries, more), -1);
+	else
+		reply_send(ch->conn, vb_list_chunk_encode(ch->id, entries, more, ch->quarantine),
+			   -1);
 }
 
+/* Add entry (encoded, taken), first sending the chunk it would not fit in. */
 static void reply_chunks_add(struct reply_chunks *ch, struct json_object *entry)
 {
 	size_t len = 0;
@@ -226,57 +218,44 @@ void reply_chunks_finish(struct reply_chunks *ch)
 
 /* ---- events ---- */
 
-/* Send ev (taken) to every open connection of h's process. */
-static size_t reply_notify(struct server *s, const struct holder *h, struct json_object *ev)
+/* Send ev to every open connection of h's process. */
+static size_t reply_notify(struct server *s, const struct holder *h, const struct vb_event_msg *ev)
 {
-	_cleanup_json_ struct json_object *o = ev;
+	_cleanup_json_ struct json_object *o = NULL;
 
-	if (!h || !s || !o)
+	if (!h || !s)
 		return 0;
-	return server_send_to_holder(s, h, o);
-}
-
-static struct json_object *reply_event_new(enum vb_event type, uint32_t group)
-{
-	struct json_object *ev = vb_event_new(type);
-
-	if (ev)
-		json_object_object_add(ev, "group", json_object_new_int64(group));
-	return ev;
+	o = vb_event_encode(ev);
+	return o ? server_send_to_holder(s, h, o) : 0;
 }
 
 size_t reply_notify_released(struct server *s, const struct holder *h, uint32_t group)
 {
-	return h ? reply_notify(s, h, reply_event_new(VB_EVENT_RELEASED, group)) : 0;
+	return reply_notify(s, h,
+			    &(struct vb_event_msg){.type = VB_EVENT_RELEASED, .group = group});
 }
 
 size_t reply_notify_revoked(struct server *s, const struct holder *h, uint32_t group)
 {
-	return h ? reply_notify(s, h, reply_event_new(VB_EVENT_REVOKED, group)) : 0;
+	return reply_notify(s, h, &(struct vb_event_msg){.type = VB_EVENT_REVOKED, .group = group});
 }
 
 size_t reply_notify_remove_requested(struct server *s, const struct holder *h, uint32_t group,
 				     uint32_t timeout_ms)
 {
-	struct json_object *ev;
-
-	if (!h)
-		return 0;
-	ev = reply_event_new(VB_EVENT_REMOVE_REQUESTED, group);
-	if (ev)
-		json_object_object_add(ev, "timeout_ms", json_object_new_int64(timeout_ms));
-	return reply_notify(s, h, ev);
+	return reply_notify(s, h,
+			    &(struct vb_event_msg){.type = VB_EVENT_REMOVE_REQUESTED,
+						   .group = group,
+						   .timeout_ms = timeout_ms});
 }
 
 size_t reply_notify_device_added(struct server *s, const struct holder *h, uint32_t group,
 				 const char *device)
 {
-	struct json_object *ev;
+	struct vb_event_msg ev = {.type = VB_EVENT_DEVICE_ADDED, .group = group};
 
-	if (!h)
+	/* The module names a PCI device "dddd:bb:dd.f"; anything else no client could read. */
+	if (!device || vb_address_parse(device, ev.device) < 0)
 		return 0;
-	ev = reply_event_new(VB_EVENT_DEVICE_ADDED, group);
-	if (ev)
-		json_object_object_add(ev, "device", json_object_new_string(device));
-	return reply_notify(s, h, ev);
+	return reply_notify(s, h, &ev);
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Replies and events: the one place where the broker builds what it sends
- * to clients and sends it to a connection. They are json-c objects today,
- * built only in this module's functions, so that typed encoders can take
- * their place here alone.
+ * to clients and sends it to a connection. Each is a typed struct of
+ * protocol/reply.h filled in here and written by its encoder, so that the
+ * broker and the client read one schema.
  *
  * A request that fails is described by a struct reply_error (a status, one
  * sentence, and optional detail fields); the dispatcher turns it into the
@@ -14,6 +14,7 @@
 
 #include "policy/policy.h"
 #include "protocol/message.h"
+#include "protocol/reply.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,16 +25,13 @@ struct connection;
 struct holder;
 struct server;
 
-/* Room for the PCI addresses of a denial's "device" detail and for a rule name. */
-#define REPLY_DETAIL_MAX 64
-
 /* A failed request: what the error reply says. Details are absent unless their has_ is set. */
 struct reply_error {
 	enum vb_status code;
 	char message[VB_MESSAGE_MAX];
 	bool has_decision; /* "device", "rule", "reason" of a policy denial ("" device/rule: null)
 			    */
-	char device[REPLY_DETAIL_MAX];
+	char device[VB_ADDRESS_MAX];
 	char rule[VB_NAME_MAX + 1];
 	char reason[VB_MESSAGE_MAX];
 	bool has_uid; /* "uid": who holds what was asked for */
@@ -66,30 +64,34 @@ int reply_send_release(struct connection *c, uint32_t id, uint32_t group, bool r
 int reply_send_merge(struct connection *c, uint32_t id, uint32_t container, const uint32_t *groups,
 		     size_t n_groups, int container_fd);
 int reply_send_unmerge(struct connection *c, uint32_t id, uint32_t group);
-int reply_send_remove(struct connection *c, uint32_t id, uint32_t group, const char *mode,
+int reply_send_remove(struct connection *c, uint32_t id, uint32_t group, enum vb_remove_mode mode,
 		      uint64_t elapsed_ms);
 int reply_send_reload(struct connection *c, uint32_t id, size_t rules, size_t files);
 int reply_send_explain(struct connection *c, uint32_t id, uint32_t group, uid_t uid,
 		       const struct policy_decision *d, const char *text);
+/* mode: "kmod" or "sysfs"; at most VB_QUARANTINE_MAX_DEVICES devices. */
 int reply_send_quarantine(struct connection *c, uint32_t id, uint32_t group, const char *mode,
 			  const char *const *devices, size_t n_devices);
 
 /*
  * A reply whose entries (list, leases) are sent in packets below
- * VB_MAX_PACKET_SIZE, each but the last with "more": true. Add entries with
+ * VB_MAX_PACKET_SIZE, each but the last with "more": true. Start one with
+ * reply_chunks_init_list or _leases, add entries with the matching
  * reply_chunks_add_*, then reply_chunks_finish (which also frees).
  */
 struct reply_chunks {
 	struct connection *conn;
 	uint32_t id;
-	const char *key;
-	const char *quarantine; /* list: the quarantine mode, in every chunk */
-	struct json_object *array;
+	bool leases;		   /* a leases reply, else a list reply */
+	const char *quarantine;	   /* list: the quarantine mode, in every chunk */
+	struct json_object *array; /* the entries of the chunk being filled, encoded */
 	size_t bytes;
 };
 
-void reply_chunks_init(struct reply_chunks *ch, struct connection *c, uint32_t id, const char *key,
-		       const char *quarantine);
+/* quarantine: the mode a list reply names in every chunk ("kmod", "none"). */
+void reply_chunks_init_list(struct reply_chunks *ch, struct connection *c, uint32_t id,
+			    const char *quarantine);
+void reply_chunks_init_leases(struct reply_chunks *ch, struct connection *c, uint32_t id);
 void reply_chunks_add_group(struct reply_chunks *ch, const struct vb_group_info *info);
 void reply_chunks_add_lease(struct reply_chunks *ch, const struct vb_lease_info *info);
 /* Send the last chunk unless the connection is closing; free what is left either way. */

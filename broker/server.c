@@ -7,6 +7,7 @@
 #include "broker/rate_limit.h"
 #include "common/cleanup.h"
 #include "protocol/message.h"
+#include "protocol/reply.h"
 #include "protocol/wire.h"
 
 #include <errno.h>
@@ -138,10 +139,12 @@ size_t server_send_to_holder(struct server *s, const struct holder *h, struct js
 static void server_refuse(int fd, const char *message)
 {
 	_cleanup_json_ struct json_object *o = NULL;
+	struct vb_error_reply e = {.code = VB_E_LIMIT};
 	char text[VB_MAX_REQUEST_SIZE];
 	size_t len;
 
-	o = vb_reply_new_error(false, 0, VB_E_LIMIT, "%s", message);
+	snprintf(e.message, sizeof(e.message), "%s", message);
+	o = vb_error_reply_encode(false, 0, &e);
 	if (o && vb_packet_serialize(o, text, sizeof(text), &len) == 0)
 		(void)vb_wire_send(fd, text, len, NULL, 0);
 	close(fd);

@@ -2,6 +2,7 @@
 #include "protocol/message.h"
 #include "common/cleanup.h"
 #include "common/json_strict.h"
+#include "protocol/reply.h" /* vb_packet_serialize, the one writer of packets */
 #include "protocol/wire.h"
 
 #include <errno.h>

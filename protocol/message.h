@@ -125,10 +125,3 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 		      struct vb_decode_error *err);
 /* vb_request_encode writes the request as one JSON packet; -EMSGSIZE if it does not fit. */
 int vb_request_encode(const struct vb_request *r, char *buf, size_t size, size_t *ret_len);
-
-/*
- * Replies and events: protocol/reply.h. Included here so that code written
- * against the one header before the split still builds; new code includes
- * reply.h itself.
- */
-#include "protocol/reply.h"

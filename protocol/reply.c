@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +188,8 @@ static struct json_object *new_string_or_null(const char *s)
 
 /* ---- the envelope ---- */
 
-struct json_object *vb_reply_new(uint32_t id)
+/* {"id": id, "ok": true}: the start of every "ok" reply. */
+static struct json_object *ok_reply_new(uint32_t id)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -200,18 +200,6 @@ struct json_object *vb_reply_new(uint32_t id)
 	return o;
 }
 
-struct json_object *vb_reply_new_error(bool has_id, uint32_t id, enum vb_status code,
-				       const char *fmt, ...)
-{
-	struct vb_error_reply e = {.code = code};
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(e.message, sizeof(e.message), fmt, ap);
-	va_end(ap);
-	return vb_error_reply_encode(has_id, id, &e);
-}
-
 struct json_object *vb_reply_error_details(struct json_object *reply)
 {
 	struct json_object *e;
@@ -219,7 +207,8 @@ struct json_object *vb_reply_error_details(struct json_object *reply)
 	return json_object_object_get_ex(reply, "error", &e) ? e : NULL;
 }
 
-struct json_object *vb_event_new(enum vb_event e)
+/* {"event": name}: the start of every event. */
+static struct json_object *event_new(enum vb_event e)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -460,26 +449,6 @@ void vb_reply_done(struct vb_reply *r)
 	r->body = NULL;
 }
 
-int64_t vb_body_int(struct json_object *body, const char *key, int64_t def)
-{
-	struct json_object *v;
-
-	if (!body || !json_object_object_get_ex(body, key, &v) ||
-	    !json_object_is_type(v, json_type_int))
-		return def;
-	return json_object_get_int64(v);
-}
-
-const char *vb_body_string(struct json_object *body, const char *key)
-{
-	struct json_object *v;
-
-	if (!body || !json_object_object_get_ex(body, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* ---- errors ---- */
 
 struct json_object *vb_error_reply_encode(bool has_id, uint32_t id, const struct vb_error_reply *e)
@@ -574,7 +543,7 @@ int vb_error_reply_decode(const struct vb_reply *r, struct vb_error_reply *ret)
 
 struct json_object *vb_event_encode(const struct vb_event_msg *e)
 {
-	struct json_object *o = vb_event_new(e->type);
+	struct json_object *o = event_new(e->type);
 
 	if (!o)
 		return NULL;
@@ -761,7 +730,7 @@ static int lease_entry_from_json(struct json_object *o, void *ret)
 
 struct json_object *vb_hello_reply_encode(uint32_t id, const struct vb_hello_reply *r)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (!o)
 		return NULL;
@@ -796,7 +765,7 @@ int vb_hello_reply_decode(const struct vb_reply *r, struct vb_hello_reply *ret)
 struct json_object *vb_list_chunk_encode(uint32_t id, struct json_object *groups, bool more,
 					 const char *quarantine)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (!o) {
 		json_object_put(groups);
@@ -852,7 +821,7 @@ void vb_list_reply_done(struct vb_list_reply *r)
 
 struct json_object *vb_leases_chunk_encode(uint32_t id, struct json_object *leases, bool more)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (!o) {
 		json_object_put(leases);
@@ -903,7 +872,7 @@ void vb_leases_reply_done(struct vb_leases_reply *r)
 
 struct json_object *vb_lease_reply_encode(uint32_t id, const struct vb_lease_reply *r)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (!o)
 		return NULL;
@@ -932,7 +901,7 @@ int vb_lease_reply_decode(const struct vb_reply *r, struct vb_lease_reply *ret)
 
 struct json_object *vb_release_reply_encode(uint32_t id, const struct vb_release_reply *r)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (!o)
 		return NULL;
@@ -960,7 +929,7 @@ int vb_release_reply_decode(const struct vb_reply *r, struct vb_release_reply *r
 
 struct json_object *vb_merge_reply_encode(uint32_t id, const struct vb_merge_reply *r)
 {
-	struct json_object *o = vb_reply_new(id), *a;
+	struct json_object *o = ok_reply_new(id), *a;
 
 	if (!o)
 		return NULL;
@@ -1012,7 +981,7 @@ void vb_merge_reply_done(struct vb_merge_reply *r)
 
 struct json_object *vb_unmerge_reply_encode(uint32_t id, const struct vb_unmerge_reply *r)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (o)
 		add(o, "group", new_uint(r->group));
@@ -1034,7 +1003,7 @@ int vb_unmerge_reply_decode(const struct vb_reply *r, struct vb_unmerge_reply *r
 
 struct json_object *vb_remove_reply_encode(uint32_t id, const struct vb_remove_reply *r)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (!o)
 		return NULL;
@@ -1070,7 +1039,7 @@ int vb_remove_reply_decode(const struct vb_reply *r, struct vb_remove_reply *ret
 
 struct json_object *vb_reload_reply_encode(uint32_t id, const struct vb_reload_reply *r)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (!o)
 		return NULL;
@@ -1098,7 +1067,7 @@ int vb_reload_reply_decode(const struct vb_reply *r, struct vb_reload_reply *ret
 
 struct json_object *vb_explain_reply_encode(uint32_t id, const struct vb_explain_reply *r)
 {
-	struct json_object *o = vb_reply_new(id);
+	struct json_object *o = ok_reply_new(id);
 
 	if (!o)
 		return NULL;
@@ -1152,7 +1121,7 @@ void vb_explain_reply_done(struct vb_explain_reply *r)
 
 struct json_object *vb_quarantine_reply_encode(uint32_t id, const struct vb_quarantine_reply *r)
 {
-	struct json_object *o = vb_reply_new(id), *a;
+	struct json_object *o = ok_reply_new(id), *a;
 
 	if (!o)
 		return NULL;

@@ -79,25 +79,11 @@ struct json_object *vb_error_reply_encode(bool has_id, uint32_t id, const struct
 int vb_error_reply_decode(const struct vb_reply *r, struct vb_error_reply *ret);
 
 /*
- * The untyped builders the broker calls today: the typed encoders replace
- * them there. vb_reply_new ({"id": id, "ok": true}) is also the start of
- * every encoder of an "ok" reply, vb_event_new of every event.
+ * The "error" object of an error reply's body (NULL: none), as it came: for
+ * a client that hands the details on by name (vfiobroker_error_detail). Read
+ * them with vb_error_reply_decode.
  */
-struct json_object *vb_reply_new(uint32_t id);
-struct json_object *vb_reply_new_error(bool has_id, uint32_t id, enum vb_status code,
-				       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* The "error" object of an error reply, to add detail fields ("rule", "uid", ...). */
 struct json_object *vb_reply_error_details(struct json_object *reply);
-struct json_object *vb_event_new(enum vb_event e);
-
-/*
- * Untyped reads of a body, absent or mistyped: the default. Not for clients,
- * which read replies only through the typed decoders below. Left for
- * broker/ops.c (the message of an error it built, for its log line),
- * test_protocol.c and fuzz_request.c; to go when they use vb_error_reply.
- */
-int64_t vb_body_int(struct json_object *body, const char *key, int64_t def);
-const char *vb_body_string(struct json_object *body, const char *key);
 
 /* ---- events ---- */
 

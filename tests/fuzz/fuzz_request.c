@@ -7,8 +7,8 @@
  *   - the decoder returns 0 or -EBADMSG (-ENOMEM only when allocation fails);
  *   - a refused request carries a non-empty, terminated message and the code bad-request or
  *     unsupported-version, and an id only when it had one; the error reply the broker builds
- *     from it (vb_reply_new_error, vb_packet_serialize) reads back (vb_reply_decode) with
- *     the same code, message and id;
+ *     from it (vb_error_reply_encode, vb_packet_serialize) reads back (vb_reply_decode,
+ *     vb_error_reply_decode) with the same code, message and id;
  *   - an accepted request is strict JSON (tests/fuzz/strict_json.h: RFC 8259, UTF-8, no
  *     duplicate member names, no U+0000 in a name); -DFUZZ_REQUEST_JSON_ALLOW=<mask of
  *     STRICT_JSON_ALLOW_*> tolerates chosen kinds of leniency;
@@ -31,6 +31,7 @@
 #include <strings.h>
 
 #include "protocol/message.h"
+#include "protocol/reply.h"
 #include "protocol/wire.h"
 #include "tests/fuzz/json_strict_oracle.h"
 #include "tests/fuzz/strict_json.h"
@@ -151,22 +152,22 @@ static void check_same(const struct vb_request *a, const struct vb_request *b)
  */
 static void check_error_reply(const struct vb_decode_error *err)
 {
-	struct json_object *o =
-		vb_reply_new_error(err->has_id, err->id, err->code, "%s", err->message);
+	struct vb_error_reply e = {.code = err->code}, back;
+	struct json_object *o;
 	struct vb_reply rep;
 	char text[VB_MAX_PACKET_SIZE];
 	size_t len;
 
+	memcpy(e.message, err->message, sizeof(e.message));
+	o = vb_error_reply_encode(err->has_id, err->id, &e);
 	CHECK(o != NULL);
 	CHECK(vb_packet_serialize(o, text, sizeof(text), &len) == 0);
 	CHECK(vb_reply_decode(text, len, &rep) == 0);
 	CHECK(!rep.is_event && !rep.ok && rep.code == err->code);
 	CHECK(strcmp(rep.message, err->message) == 0);
-	if (err->has_id)
-		CHECK(rep.id == err->id && vb_body_int(rep.body, "id", -1) == (int64_t)err->id);
-	else
-		CHECK(json_object_object_get_ex(rep.body, "id", NULL) &&
-		      vb_body_int(rep.body, "id", -1) == -1);
+	CHECK(rep.has_id == err->has_id && (!err->has_id || rep.id == err->id));
+	CHECK(vb_error_reply_decode(&rep, &back) == 0);
+	CHECK(back.code == err->code && strcmp(back.message, err->message) == 0);
 	vb_reply_done(&rep);
 	json_object_put(o);
 }

@@ -4,6 +4,7 @@
  * sides share, reply/event decoding and the SCM_RIGHTS framing.
  */
 #include "protocol/message.h"
+#include "protocol/reply.h"
 #include "protocol/wire.h"
 
 #include <check.h>
@@ -320,12 +321,17 @@ END_TEST
 
 START_TEST(test_error_reply_carries_code_message_and_details)
 {
-	struct json_object *o = vb_reply_new_error(true, 9, VB_E_BUSY, "held by uid %u", 2000);
+	struct vb_error_reply in = {.code = VB_E_BUSY,
+				    .message = "held by uid 2000",
+				    .has_uid = true,
+				    .uid = 2000},
+			      out;
+	struct json_object *o = vb_error_reply_encode(true, 9, &in);
 	struct vb_reply r;
 	char text[VB_MAX_PACKET_SIZE];
 	size_t len;
 
-	json_object_object_add(vb_reply_error_details(o), "uid", json_object_new_int(2000));
+	ck_assert_ptr_nonnull(o);
 	ck_assert_int_eq(vb_packet_serialize(o, text, sizeof(text), &len), 0);
 	ck_assert_int_eq(vb_reply_decode(text, len, &r), 0);
 	ck_assert(!r.is_event);
@@ -333,7 +339,9 @@ START_TEST(test_error_reply_carries_code_message_and_details)
 	ck_assert_uint_eq(r.id, 9);
 	ck_assert_int_eq(r.code, VB_E_BUSY);
 	ck_assert_str_eq(r.message, "held by uid 2000");
-	ck_assert_int_eq(vb_body_int(vb_reply_error_details(r.body), "uid", -1), 2000);
+	ck_assert_int_eq(vb_error_reply_decode(&r, &out), 0);
+	ck_assert(out.has_uid);
+	ck_assert_uint_eq(out.uid, 2000);
 	ck_assert_int_eq(vb_status_to_errno(r.code), -EBUSY);
 	vb_reply_done(&r);
 	json_object_put(o);
@@ -342,17 +350,19 @@ END_TEST
 
 START_TEST(test_events_decode_and_unknown_events_are_skippable)
 {
-	struct json_object *o = vb_event_new(VB_EVENT_REMOVE_REQUESTED);
+	struct vb_event_msg in = {.type = VB_EVENT_REMOVE_REQUESTED, .group = 7}, out;
+	struct json_object *o = vb_event_encode(&in);
 	struct vb_reply r;
 	char text[VB_MAX_PACKET_SIZE];
 	size_t len;
 
-	json_object_object_add(o, "group", json_object_new_int(7));
+	ck_assert_ptr_nonnull(o);
 	ck_assert_int_eq(vb_packet_serialize(o, text, sizeof(text), &len), 0);
 	ck_assert_int_eq(vb_reply_decode(text, len, &r), 0);
 	ck_assert(r.is_event);
 	ck_assert_int_eq(r.event, VB_EVENT_REMOVE_REQUESTED);
-	ck_assert_int_eq(vb_body_int(r.body, "group", -1), 7);
+	ck_assert_int_eq(vb_event_decode(&r, &out), 0);
+	ck_assert_uint_eq(out.group, 7);
 	vb_reply_done(&r);
 	json_object_put(o);
 	ck_assert_int_eq(vb_reply_decode("{\"event\":\"party\"}", 17, &r), -ENOMSG);
