@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Restart without losing a lease (issue 12, item 1), on the host tier: the
+ * broker is killed with SIGKILL at each point where it has answered a step
+ * (lease, release, a merge attempt, a soft removal in flight), started again
+ * on the same tree, socket and state directory, and the invariants are
+ * checked: every lease is known again with its holder, uid, rule and
+ * container; another uid is told busy by the broker; hard removal still
+ * kills the holder and frees the group; a released group is free; entries
+ * whose holder is gone, or whose pid now names another process, are dropped.
+ */
+#include "tests/integration/it.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct broker B;
+
+static void setup(void)
+{
+	broker_setup(&B, IT_POLICY);
+	broker_start(&B, NULL);
+}
+
+static void teardown(void)
+{
+	broker_teardown(&B);
+}
+
+static void crash_and_restart(void)
+{
+	broker_crash(&B);
+	broker_start(&B, NULL);
+}
+
+/* The lease of group as an administrator (the test is root) sees it; false if none. */
+static bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret)
+{
+	struct vfiobroker *b;
+	struct vfiobroker_lease *l;
+	bool found = false;
+	size_t n;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (l[i].group == group) {
+			*ret = l[i];
+			found = true;
+		}
+	vfiobroker_leases_free(l, n);
+	vfiobroker_disconnect(b);
+	return found;
+}
+
+static int admin_count_leases(void)
+{
+	struct vfiobroker *b;
+	struct vfiobroker_lease *l;
+	size_t n;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
+	vfiobroker_leases_free(l, n);
+	vfiobroker_disconnect(b);
+	return (int)n;
+}
+
+static int admin_remove(unsigned group, bool hard, unsigned timeout_ms)
+{
+	struct vfiobroker *b;
+	int r;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	r = vfiobroker_remove(b, group, hard, timeout_ms, NULL);
+	vfiobroker_disconnect(b);
+	return r;
+}
+
+/* Carol (whose rule also allows group 7) asks for group; the outcome is in o. */
+static void carol_lease(unsigned group, struct outcome *o)
+{
+	struct client_args a = {.socket = B.socket, .group = group, .out = o};
+
+	run_as(UID_CAROL, 0, client_lease, &a);
+}
+
+/* The restored lease of 7 is Alice's, held by holder under rule alice-nics, unmerged. */
+static void assert_alices_lease_known(pid_t holder)
+{
+	struct vfiobroker_lease l;
+
+	ck_assert_msg(admin_find_lease(7, &l), "the lease of group 7 was lost; see %s", B.log);
+	ck_assert_int_eq(l.pid, holder);
+	ck_assert_int_eq(l.uid, UID_ALICE);
+	ck_assert_str_eq(l.rule, "alice-nics");
+	ck_assert_str_eq(l.state, "held");
+	ck_assert_uint_eq(l.container, 0);
+}
+
+/* The broker itself says busy to another uid: the simulated tree has no kernel EBUSY. */
+static void assert_carol_told_busy(void)
+{
+	struct outcome *o = outcome_new();
+
+	carol_lease(7, o);
+	ck_assert_int_lt(o->rc, 0);
+	ck_assert_str_eq(o->code, "busy");
+	ck_assert_msg(strstr(o->message, "held by uid 2000"), "message: %s", o->message);
+	outcome_free(o);
+}
+
+static void assert_carol_gets_group_7(void)
+{
+	struct outcome *o = outcome_new();
+
+	carol_lease(7, o);
+	ck_assert_msg(o->rc == 0, "carol's lease failed: %s: %s", o->code, o->message);
+	outcome_free(o);
+}
+
+START_TEST(test_restart_knows_a_held_lease_and_refuses_it_to_another_uid)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	ck_assert(broker_log_contains(&B, "EVENT=restore"));
+	assert_carol_told_busy();
+	/* Known again means it survives a second crash too: the restore was saved. */
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_hard_removal_after_restart_kills_the_holder_and_frees_the_group)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	ck_assert_int_eq(admin_remove(7, true, 0), 0);
+	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_a_restored_lease_ends_when_its_holder_closes_the_group)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	/* The holder closes its file and exits: the broker's restored watch sees it. */
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	ck_assert(broker_log_wait(&B, "Group 7 released"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_restart_after_a_release_leaves_the_group_free)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = {.socket = B.socket, .group = 7, .out = o, .mode = HOLD_NONE};
+
+	/* client_lease leases, closes its file, disconnects and exits: released. */
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, 0);
+	ck_assert(broker_log_wait(&B, "Group 7 released"));
+	crash_and_restart();
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+/* Leases 7 and 8, tries to merge them (the simulated tree refuses at the kernel step), holds. */
+static int client_lease_two_and_merge(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	unsigned groups[] = {7, 8};
+	int container = 0;
+	int fd7, fd8, r;
+
+	if (vfiobroker_connect(a->socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
+	    vfiobroker_lease(b, 8, &fd8) < 0)
+		return 1;
+	r = vfiobroker_merge(b, groups, 2, -1, &container);
+	a->out->rc = r;
+	snprintf(a->out->code, sizeof(a->out->code), "%s", r < 0 ? vfiobroker_error_code(b) : "");
+	r = vfiobroker_unmerge(b, 7);
+	a->out->value = r;
+	signal_pipe_send(a->ready, 'L');
+	signal_pipe_wait(a->go);
+	close(fd7);
+	close(fd8);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_restart_after_merge_and_unmerge_keeps_both_leases)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	struct vfiobroker_lease l;
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	holder = spawn_as(UID_ALICE, 0, client_lease_two_and_merge, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	/* Regular files take no VFIO ioctl: merge fails at the kernel step, as in it_lease. */
+	ck_assert_int_lt(o->rc, 0);
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	ck_assert(admin_find_lease(8, &l));
+	ck_assert_int_eq(l.pid, holder);
+	ck_assert_uint_eq(l.container, 0);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+/* The administrator's soft removal with a long timeout, as vfioctl remove --soft sends it. */
+static int admin_soft_remove(void *arg)
+{
+	struct outcome *o = arg;
+	struct vfiobroker *b;
+	int r;
+
+	if (vfiobroker_connect(B.socket, &b) < 0)
+		return 1;
+	r = vfiobroker_remove(b, 7, false, 60000, NULL);
+	outcome_record(o, b, r);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+static bool lease_7_is_removing(void *arg)
+{
+	struct vfiobroker_lease l;
+
+	return admin_find_lease(7, &l) && strcmp(l.state, "removing") == 0;
+}
+
+START_TEST(test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays)
+{
+	struct outcome *o = outcome_new(), *admin = outcome_new();
+	struct signal_pipe ready;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	pid_t remover = spawn_as(0, 0, admin_soft_remove, admin);
+
+	ck_assert(wait_until(lease_7_is_removing, NULL));
+	crash_and_restart();
+	/* The administrator's call fails as the connection closes (vfioctl: "disconnected"). */
+	ck_assert_int_eq(wait_exit(remover), 0);
+	ck_assert_msg(admin->rc == -ECONNRESET, "remove returned %d", admin->rc);
+	/* The holder was not touched, and its lease is held, no longer being removed. */
+	ck_assert_int_eq(kill(holder, 0), 0);
+	assert_alices_lease_known(holder);
+	assert_carol_told_busy();
+	kill(holder, SIGKILL);
+	wait_exit(holder);
+	outcome_free(admin);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+
+	broker_crash(&B);
+	kill(holder, SIGKILL);
+	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "Dropped the stored lease of group 7"));
+	ck_assert(broker_log_contains(&B, "exited while the broker was down"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+/* Add delta to the start time (the fifth field) of group's line in the state file. */
+static void state_file_shift_start_time(unsigned group, long delta)
+{
+	char path[PATH_MAX + 16], text[8192], out[8192] = "", prefix[32];
+	char *line, *save = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[len] = '\0';
+	snprintf(prefix, sizeof(prefix), "lease %u ", group);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char state[16], rest[4096];
+		unsigned long long start;
+		int pid;
+
+		if (strncmp(line, prefix, strlen(prefix)) == 0) {
+			ck_assert_int_eq(sscanf(line + strlen(prefix), "%15s %d %llu %4095[^\n]",
+						state, &pid, &start, rest),
+					 4);
+			snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s %d %llu %s\n",
+				 prefix, state, pid, (unsigned long long)((long long)start + delta),
+				 rest);
+		} else {
+			snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s\n", line);
+		}
+	}
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(out, f);
+	fclose(f);
+}
+
+START_TEST(test_an_entry_whose_pid_now_names_another_process_is_dropped)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	broker_crash(&B);
+	/* Another start time for the same pid is exactly what a reused pid looks like. */
+	state_file_shift_start_time(7, 1);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "the pid was reused"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_an_entry_whose_group_node_was_recreated_is_dropped)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	char node[PATH_MAX + 32];
+	FILE *f;
+
+	broker_crash(&B);
+	/* A new node under the same name: another file than the one the holder has open. */
+	sim_tree_group_path(&B.sim, 7, node, sizeof(node));
+	ck_assert_int_eq(unlink(node), 0);
+	f = fopen(node, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "the group was re-created"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_a_state_file_of_another_boot_is_ignored)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	char path[PATH_MAX + 16], text[4096];
+	char *boot;
+	size_t len;
+	FILE *f;
+
+	broker_crash(&B);
+	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	boot = strstr(text, "\nboot ");
+	ck_assert_ptr_nonnull(boot);
+	/* Flip one digit of the boot id. */
+	boot[6] = boot[6] == '0' ? '1' : '0';
+	rewind(f);
+	fwrite(text, 1, len, f);
+	fclose(f);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "written before the last boot"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+Suite *suite_restart(void)
+{
+	Suite *s = suite_create("restart");
+	TCase *t = tcase_create("crash points");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, test_restart_knows_a_held_lease_and_refuses_it_to_another_uid);
+	tcase_add_test(t, test_hard_removal_after_restart_kills_the_holder_and_frees_the_group);
+	tcase_add_test(t, test_a_restored_lease_ends_when_its_holder_closes_the_group);
+	tcase_add_test(t, test_restart_after_a_release_leaves_the_group_free);
+	tcase_add_test(t, test_restart_after_merge_and_unmerge_keeps_both_leases);
+	tcase_add_test(t, test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays);
+	tcase_add_test(t, test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped);
+	tcase_add_test(t, test_an_entry_whose_pid_now_names_another_process_is_dropped);
+	tcase_add_test(t, test_an_entry_whose_group_node_was_recreated_is_dropped);
+	tcase_add_test(t, test_a_state_file_of_another_boot_is_ignored);
+	suite_add_tcase(s, t);
+	return s;
+}
