@@ -512,11 +512,15 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		goto out;
 	}
 	TAKE_FD(fd);
+	if (e->container && containers_restore_lease(b->containers, l, e->container) < 0)
+		log_warning("Could not put the lease of group %u back into container %u", l->group,
+			    e->container);
 	f = lease_log_fields(l, "restore");
 	f.rule = l->rule[0] ? l->rule : NULL;
-	log_event(LOG_INFO, &f, "Restored the lease of group %u: %s by pid %d (uid %u), rule %s",
+	log_event(LOG_INFO, &f,
+		  "Restored the lease of group %u: %s by pid %d (uid %u), rule %s, container %u",
 		  l->group, lease_state_to_string(l->state), (int)l->pid, (unsigned)l->uid,
-		  l->rule[0] ? l->rule : "(none)");
+		  l->rule[0] ? l->rule : "(none)", container_id(l->container));
 out:
 	pidref_done(&holder);
 	return r;
