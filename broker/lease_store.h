@@ -3,8 +3,8 @@
  * The lease table kept in a file, so that a broker killed and started again
  * knows every lease (PROTOCOL.md, "Restart"; vfio-brokerd(8), FILES).
  *
- * <state-dir>/leases is written whole, to a temporary file renamed over it,
- * after every transition of the table: a reader sees the old table or the
+ * <state-dir>/leases is written whole after every transition of the table,
+ * to a new file renamed into its place: a reader sees the old table or the
  * new one, never half of one. It is never trusted on its own: at start-up
  * each entry is checked against the kernel (the boot, the group's node and
  * devices, the holder's pid and start time, who has the group file open)

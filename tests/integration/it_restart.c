@@ -290,6 +290,27 @@ START_TEST(test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays)
 }
 END_TEST
 
+/* A save is: write .leases.tmp, unlink leases, rename. Killed between the last two: */
+START_TEST(test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the_new_file)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	char from[PATH_MAX + 16], to[PATH_MAX + 16];
+
+	broker_crash(&B);
+	snprintf(from, sizeof(from), "%s/leases", B.state_dir);
+	snprintf(to, sizeof(to), "%s/.leases.tmp", B.state_dir);
+	ck_assert_int_eq(rename(from, to), 0);
+	broker_start(&B, NULL);
+	assert_alices_lease_known(holder);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
 START_TEST(test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped)
 {
 	struct outcome *o = outcome_new();
@@ -480,6 +501,8 @@ Suite *suite_restart(void)
 	tcase_add_test(t, test_restart_after_merge_and_unmerge_keeps_both_leases);
 	tcase_add_test(t, test_restored_leases_keep_their_container_id);
 	tcase_add_test(t, test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays);
+	tcase_add_test(
+		t, test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the_new_file);
 	tcase_add_test(t, test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped);
 	tcase_add_test(t, test_an_entry_whose_pid_now_names_another_process_is_dropped);
 	tcase_add_test(t, test_an_entry_whose_group_node_was_recreated_is_dropped);
