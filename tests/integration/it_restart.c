@@ -2,16 +2,19 @@
 /*
  * Restart without losing a lease (issue 12, item 1), on the host tier: the
  * broker is killed with SIGKILL at each point where it has answered a step
- * (lease, release, a merge attempt, a soft removal in flight), started again
- * on the same tree, socket and state directory, and the invariants are
- * checked: every lease is known again with its holder, uid, rule and
- * container; another uid is told busy by the broker; hard removal still
- * kills the holder and frees the group; a released group is free; entries
- * whose holder is gone, or whose pid now names another process, are dropped.
+ * (lease, release, a merge attempt and an unmerge, a soft removal in flight,
+ * a quarantine), started again on the same tree, socket and state directory,
+ * and the invariants are checked: every lease is known again with its
+ * holder, uid, rule and container; another uid is told busy by the broker;
+ * hard removal still kills the holder and frees the group; a holder that
+ * connects again hears a soft removal; a released group is free; entries
+ * whose holder is gone, whose pid now names another process, whose node was
+ * re-created or that are of another boot are dropped.
  */
 #include "tests/integration/it.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +181,72 @@ START_TEST(test_a_restored_lease_ends_when_its_holder_closes_the_group)
 }
 END_TEST
 
+/*
+ * Leases 7, holds it across the broker's restart, then connects again (the
+ * old connection died with the broker), says 'C', and gives the group back
+ * when asked: remove-requested on the new connection, close, release.
+ */
+static int client_reconnect_and_cooperate(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	bool released = false;
+	int fd, r;
+
+	if (vfiobroker_connect(a->socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
+		return 1;
+	signal_pipe_send(a->ready, 'L');
+	signal_pipe_wait(a->go);
+	vfiobroker_disconnect(b);
+	if (vfiobroker_connect(a->socket, &b) < 0)
+		return 2;
+	signal_pipe_send(a->ready, 'C');
+	for (;;) {
+		struct pollfd pfd = {.fd = vfiobroker_get_fd(b), .events = POLLIN};
+		struct vfiobroker_event ev;
+
+		r = vfiobroker_next_event(b, &ev);
+		if (r == -EAGAIN) {
+			if (poll(&pfd, 1, 10000) != 1)
+				return 3;
+			continue;
+		}
+		if (r < 0)
+			return 4;
+		if (ev.type == VFIOBROKER_EVENT_REMOVE_REQUESTED && ev.group == 7)
+			break;
+	}
+	close(fd);
+	r = vfiobroker_release(b, 7, &released);
+	a->out->value = r == 0 && released;
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_a_holder_that_reconnects_after_restart_hears_a_soft_removal_and_releases)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	holder = spawn_as(UID_ALICE, 0, client_reconnect_and_cooperate, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
+	/* The broker finds the restored holder behind the new connection, and asks it. */
+	ck_assert_int_eq(admin_remove(7, false, 5000), 0);
+	ck_assert_int_eq(wait_exit(holder), 0);
+	ck_assert_int_eq(o->value, 1);
+	ck_assert_int_eq(admin_count_leases(), 0);
+	outcome_free(o);
+}
+END_TEST
+
 START_TEST(test_restart_after_a_release_leaves_the_group_free)
 {
 	struct outcome *o = outcome_new();
@@ -304,6 +373,40 @@ START_TEST(test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the
 	ck_assert_int_eq(rename(from, to), 0);
 	broker_start(&B, NULL);
 	assert_alices_lease_known(holder);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+static int admin_quarantine(unsigned group, char *code, size_t size)
+{
+	struct vfiobroker *b;
+	int r;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	r = vfiobroker_quarantine_group(b, group, NULL);
+	snprintf(code, size, "%s",
+		 r < 0 && vfiobroker_error_code(b) ? vfiobroker_error_code(b) : "");
+	vfiobroker_disconnect(b);
+	return r;
+}
+
+START_TEST(test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantine_off)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	char code[32];
+
+	/* Without the module the broker writes sysfs itself: the simulated tree takes it. */
+	ck_assert_int_eq(admin_quarantine(10, code, sizeof(code)), 0);
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	/* A leased group is never quarantined: the restored lease still says leased. */
+	ck_assert_int_lt(admin_quarantine(7, code, sizeof(code)), 0);
+	ck_assert_str_eq(code, "busy");
 
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
@@ -497,12 +600,16 @@ Suite *suite_restart(void)
 	tcase_add_test(t, test_restart_knows_a_held_lease_and_refuses_it_to_another_uid);
 	tcase_add_test(t, test_hard_removal_after_restart_kills_the_holder_and_frees_the_group);
 	tcase_add_test(t, test_a_restored_lease_ends_when_its_holder_closes_the_group);
+	tcase_add_test(
+		t, test_a_holder_that_reconnects_after_restart_hears_a_soft_removal_and_releases);
 	tcase_add_test(t, test_restart_after_a_release_leaves_the_group_free);
 	tcase_add_test(t, test_restart_after_merge_and_unmerge_keeps_both_leases);
 	tcase_add_test(t, test_restored_leases_keep_their_container_id);
 	tcase_add_test(t, test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays);
 	tcase_add_test(
 		t, test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the_new_file);
+	tcase_add_test(t,
+		       test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantine_off);
 	tcase_add_test(t, test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped);
 	tcase_add_test(t, test_an_entry_whose_pid_now_names_another_process_is_dropped);
 	tcase_add_test(t, test_an_entry_whose_group_node_was_recreated_is_dropped);
