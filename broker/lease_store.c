@@ -261,7 +261,8 @@ struct stored_lease {
  */
 static int lease_store_parse_line(char *line, struct stored_lease *ret)
 {
-	char state[16], rule[3 * VB_NAME_MAX + 1], devices[3 * 1024];
+	/* As long as %3072s reads; get_string() then checks what fits. */
+	char state[16], rule[3073], devices[3073];
 	uintmax_t rdev, dev, ino;
 	unsigned uid;
 	int is_chr, pid, n = 0;

@@ -590,6 +590,45 @@ START_TEST(test_restored_leases_keep_their_container_id)
 }
 END_TEST
 
+START_TEST(test_a_malformed_state_file_is_ignored_and_the_broker_starts)
+{
+	static const char *const files[] = {
+		"garbage\n",
+		"vfio-brokerd leases 1\n",
+		"vfio-brokerd leases 1\nboot x\n",
+	};
+	char path[PATH_MAX + 16], boot[64] = "", text[512];
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(boot, sizeof(boot), f));
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) + 1; i++) {
+		broker_crash(&B);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		if (i < sizeof(files) / sizeof(files[0])) {
+			fputs(files[i], f);
+		} else {
+			/* This boot, and a line that overflows every field. */
+			snprintf(text, sizeof(text), "vfio-brokerd leases 1\nboot %s", boot);
+			fputs(text, f);
+			fputs("lease 7 held 1 1 1 1 0 0 0 0 0 ", f);
+			for (int k = 0; k < 5000; k++)
+				fputc('a', f);
+			fputs(" -\nlease 7 held -1 x\n", f);
+		}
+		fclose(f);
+		broker_start(&B, NULL);
+		ck_assert_int_eq(admin_count_leases(), 0);
+	}
+	ck_assert(broker_log_contains(&B, "not a lease table of this version"));
+	ck_assert(broker_log_contains(&B, "malformed"));
+	assert_carol_gets_group_7();
+}
+END_TEST
+
 Suite *suite_restart(void)
 {
 	Suite *s = suite_create("restart");
@@ -614,6 +653,7 @@ Suite *suite_restart(void)
 	tcase_add_test(t, test_an_entry_whose_pid_now_names_another_process_is_dropped);
 	tcase_add_test(t, test_an_entry_whose_group_node_was_recreated_is_dropped);
 	tcase_add_test(t, test_a_state_file_of_another_boot_is_ignored);
+	tcase_add_test(t, test_a_malformed_state_file_is_ignored_and_the_broker_starts);
 	suite_add_tcase(s, t);
 	return s;
 }
