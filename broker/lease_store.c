@@ -306,6 +306,15 @@ static bool stat_matches(const struct holders_target *t, const struct stat *st)
 	return target_matches(t, &x);
 }
 
+static bool statx_matches(const struct holders_target *t, const struct statx *sx)
+{
+	if (t->is_chr)
+		return S_ISCHR(sx->stx_mode) &&
+		       makedev(sx->stx_rdev_major, sx->stx_rdev_minor) == t->rdev;
+	return !S_ISCHR(sx->stx_mode) && makedev(sx->stx_dev_major, sx->stx_dev_minor) == t->dev &&
+	       sx->stx_ino == t->ino;
+}
+
 /*
  * A copy of the group file (target) from process p: the first of its
  * descriptors that is target, taken with pidfd_getfd(), so the copy is the
@@ -327,10 +336,11 @@ static int take_group_file(const struct pidref *p, const struct holders_target *
 	if (!d)
 		return errno == ENOENT ? -ESRCH : -errno;
 	while ((de = readdir(d))) {
+		struct statx sx;
 		struct stat st;
 		char *end;
 		long n;
-		int fd;
+		int fd, k;
 
 		if (de->d_name[0] == '.')
 			continue;
@@ -338,7 +348,9 @@ static int take_group_file(const struct pidref *p, const struct holders_target *
 		n = strtol(de->d_name, &end, 10);
 		if (errno || *end || n < 0 || n > INT32_MAX)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !stat_matches(target, &st))
+		/* Cached attributes only, as holders.c: never wait on a hostile FUSE server. */
+		k = statx(dirfd(d), de->d_name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &sx);
+		if (k < 0 || !statx_matches(target, &sx))
 			continue;
 		fd = (int)syscall(SYS_pidfd_getfd, p->fd, (int)n, 0);
 		if (fd < 0) {
