@@ -21,6 +21,7 @@ struct broker_config {
 	const char *sysfs_root;
 	const char *dev_root;
 	const char *admin_group; /* NULL: only root is an administrator */
+	const char *state_dir;	 /* where the lease table is kept across restarts */
 	enum log_target log_target;
 	unsigned max_connections;
 	unsigned max_connections_per_uid; /* root is exempt */
@@ -41,6 +42,7 @@ struct broker {
 	struct inventory *inventory;
 	struct policy_store *policy;
 	struct lease_table *leases;
+	struct lease_store *lease_store; /* NULL until the stored leases are restored */
 	struct containers *containers;
 	struct removals *removals;
 	struct server *server;

@@ -104,6 +104,26 @@ int devnode_open_group(struct inventory *inv, uint32_t group, int *ret_fd, struc
 	return 0;
 }
 
+int devnode_stat_group(struct inventory *inv, uint32_t group, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	char path[32];
+	struct stat st;
+	int r;
+
+	snprintf(path, sizeof(path), "vfio/%u", group);
+	r = beneath_open(inv->dev_fd, path, O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = devnode_check_type(inv, &st, path);
+	if (r < 0)
+		return r;
+	*ret_st = st;
+	return 0;
+}
+
 int devnode_open_container(struct inventory *inv, int *ret_fd)
 {
 	struct stat st;

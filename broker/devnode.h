@@ -19,6 +19,13 @@
  */
 int devnode_open_group(struct inventory *inv, uint32_t group, int *ret_fd, struct stat *ret_st);
 
+/*
+ * devnode_stat_group: the stat of <dev>/vfio/<group> without opening it (an
+ * open would take a group that someone holds). Same checks of the type;
+ * -ENOENT when there is no node.
+ */
+int devnode_stat_group(struct inventory *inv, uint32_t group, struct stat *ret_st);
+
 /* devnode_open_container opens a new VFIO container <dev>/vfio/vfio. */
 int devnode_open_container(struct inventory *inv, int *ret_fd);
 

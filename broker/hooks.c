@@ -2,6 +2,7 @@
 #include "broker/hooks.h"
 #include "broker/dispatch.h"
 #include "broker/lease_requests.h"
+#include "broker/lease_store.h"
 #include "broker/merge.h"
 #include "broker/remove.h"
 #include "broker/reply.h"
@@ -37,11 +38,20 @@ static void hooks_lease_holder_freed(struct holder *h, void *userdata)
 	server_detach_holder(b->server, h);
 }
 
+static void hooks_lease_changed(struct lease_table *t, void *userdata)
+{
+	struct broker *b = userdata;
+
+	if (b->lease_store)
+		lease_store_save(b->lease_store, t);
+}
+
 const struct lease_hooks hooks_lease = {
 	.detach = hooks_lease_detach,
 	.still_open = hooks_lease_still_open,
 	.ended = hooks_lease_ended,
 	.holder_freed = hooks_lease_holder_freed,
+	.changed = hooks_lease_changed,
 };
 
 static void hooks_connection_opened(struct connection *c)

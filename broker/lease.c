@@ -25,6 +25,7 @@ struct lease_table {
 	struct list_node leases;  /* ordered by group */
 	struct list_node holders; /* struct holder */
 	size_t n_leases;
+	bool dirty; /* changed since the changed hook last ran */
 };
 
 static uint64_t now_usec(clockid_t clock)
@@ -33,6 +34,26 @@ static uint64_t now_usec(clockid_t clock)
 
 	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Run the changed hook once for everything a table entry point did. Every
+ * public entry point that can change a lease ends with this, so the state
+ * file is written once per transition, after it is complete.
+ */
+static void lease_table_flush(struct lease_table *t)
+{
+	if (!t->dirty)
+		return;
+	t->dirty = false;
+	if (t->hooks.changed)
+		t->hooks.changed(t, t->userdata);
+}
+
+void lease_table_changed(struct lease_table *t)
+{
+	t->dirty = true;
+	lease_table_flush(t);
 }
 
 const char *lease_state_to_string(enum lease_state s)
@@ -103,6 +124,7 @@ static void holder_on_exit(void *userdata)
 		l->holder = NULL;
 		l->check_pending = true;
 		h->n_leases--;
+		t->dirty = true;
 	}
 	/* Frees h (and its exit watch, which called us: sd-event allows that). */
 	h->n_leases = 0;
@@ -110,6 +132,7 @@ static void holder_on_exit(void *userdata)
 
 	lease_table_drain(t, -1);
 	lease_table_process_checks(t, -1);
+	lease_table_flush(t);
 }
 
 static int holder_new(struct lease_table *t, struct pidref *pid, uid_t uid, struct holder **ret)
@@ -173,6 +196,7 @@ static void lease_set_holder(struct lease *l, struct holder *h)
 	l->uid = h->uid;
 	l->pid = h->pid.pid;
 	h->n_leases++;
+	l->table->dirty = true;
 }
 
 /* ---- leases ---- */
@@ -216,6 +240,7 @@ static void lease_end(struct lease *l, bool requested)
 	struct log_fields f = lease_log_fields(l, "release");
 
 	log_event(LOG_INFO, &f, "Group %u released: its file is closed", l->group);
+	t->dirty = true;
 	if (t->hooks.ended)
 		t->hooks.ended(l, requested, t->userdata);
 	lease_free(l);
@@ -367,6 +392,7 @@ static int lease_table_on_inotify(sd_event_source *s, int fd, uint32_t revents, 
 
 	lease_table_drain(t, -1);
 	lease_table_process_checks(t, -1);
+	lease_table_flush(t);
 	return 0;
 }
 
@@ -459,9 +485,16 @@ static void lease_table_link(struct lease_table *t, struct lease *l)
 	t->n_leases++;
 }
 
-int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
-		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
-		      struct lease **ret)
+/*
+ * Record a lease of group held by holder (copied) in state, watching the
+ * node through fd. A held lease takes fd as the broker's copy; a releasing
+ * one (only ever restored) closes it once the watch is set. On failure fd is
+ * left to the caller.
+ */
+static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+			   const struct pidref *holder, uid_t uid, uint64_t start_time,
+			   enum lease_state state, const char *rule, const char *devices,
+			   uint64_t since_usec, struct lease **ret)
 {
 	struct pidref copy = PIDREF_NULL;
 	struct holder *h;
@@ -483,7 +516,7 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 	}
 	snprintf(l->rule, sizeof(l->rule), "%s", rule ? rule : "");
 	holders_target_from_stat(st, &l->node);
-	l->since_usec = now_usec(CLOCK_REALTIME);
+	l->since_usec = since_usec;
 
 	/* Watch the very inode we opened, through our descriptor, not a path that may change. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -510,8 +543,13 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 		if (r < 0)
 			goto fail;
 	}
-	l->fd = fd;
-	l->state = LEASE_HELD;
+	if (!h->start_time)
+		h->start_time = start_time;
+	l->state = state;
+	if (state == LEASE_HELD)
+		l->fd = fd;
+	else
+		close(fd); /* not the last copy: the holder has one, so no close is reported */
 	lease_set_holder(l, h);
 	lease_table_link(t, l);
 	*ret = l;
@@ -519,6 +557,29 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 fail:
 	free(l->devices);
 	free(l);
+	return r;
+}
+
+int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
+		      struct lease **ret)
+{
+	int r = lease_table_add(t, group, fd, st, holder, uid, 0, LEASE_HELD, rule, devices,
+				now_usec(CLOCK_REALTIME), ret);
+
+	lease_table_flush(t);
+	return r;
+}
+
+int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+			const struct pidref *holder, uid_t uid, uint64_t start_time,
+			enum lease_state state, const char *rule, const char *devices,
+			uint64_t since_usec, struct lease **ret)
+{
+	int r = lease_table_add(t, group, fd, st, holder, uid, start_time, state, rule, devices,
+				since_usec, ret);
+
+	lease_table_flush(t);
 	return r;
 }
 
@@ -533,20 +594,25 @@ bool lease_release(struct lease *l, bool requested)
 		t->hooks.detach(l, t->userdata);
 	l->fd = safe_close(l->fd);
 	l->state = LEASE_RELEASING;
+	t->dirty = true;
 	/* close() ran the final fput before returning, so a last close is queued already. */
 	lease_table_drain(t, requested ? (int64_t)group : -1);
 	lease_table_process_checks(t, requested ? (int64_t)group : -1);
+	lease_table_flush(t);
 	/* Nothing can lease the group again meanwhile, so absent means ended. */
 	return lease_table_find(t, group) == NULL;
 }
 
 void lease_rescan(struct lease *l)
 {
+	struct lease_table *t = l->table; /* l may end in the scan */
+
 	if (l->state != LEASE_RELEASING || l->holder)
 		return;
 	if (now_usec(CLOCK_MONOTONIC) - l->last_scan_usec < LEASE_RESCAN_USEC)
 		return;
 	lease_check_open(l, false, false);
+	lease_table_flush(t);
 }
 
 bool lease_caller_is_holder(const struct lease *l, const struct identity *caller)

@@ -41,6 +41,12 @@ struct holder {
 	struct list_node node; /* in the table's holders */
 	struct pidref pid;
 	uid_t uid;
+	/*
+	 * Field 22 of /proc/<pid>/stat (clock ticks since boot): with the pid and
+	 * the boot id it names the process in the state file (lease_store.c),
+	 * where a pidfd cannot go. 0: not read yet.
+	 */
+	uint64_t start_time;
 	struct exit_watch *exit_watch;
 	unsigned n_leases;
 	/*
@@ -87,6 +93,12 @@ struct lease_hooks {
 	void (*ended)(struct lease *l, bool requested, void *userdata);
 	/* A holder is about to be freed: drop every pointer to it. */
 	void (*holder_freed)(struct holder *h, void *userdata);
+	/*
+	 * The table changed (a lease granted, restored, released, ended, or
+	 * passed to another process, or lease_table_changed()): called once
+	 * the transition is complete, so that the state file can be written.
+	 */
+	void (*changed)(struct lease_table *t, void *userdata);
 };
 
 int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata,
@@ -115,6 +127,22 @@ void holder_unref_connection(struct holder *h);
 int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
 		      struct lease **ret);
+
+/*
+ * lease_table_restore records a lease that a previous broker granted, found
+ * again after a restart (lease_store.c): as lease_table_grant, with the
+ * lease's original time and state. fd is a copy of the group file taken
+ * back from the process holding it (taken on success): a held lease keeps
+ * it as the broker's copy; a releasing one only watches the node through it
+ * and closes it, as the broker had closed its copy before.
+ */
+int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+			const struct pidref *holder, uid_t uid, uint64_t start_time,
+			enum lease_state state, const char *rule, const char *devices,
+			uint64_t since_usec, struct lease **ret);
+
+/* Something outside the table changed what a lease records (its container): save it. */
+void lease_table_changed(struct lease_table *t);
 
 /*
  * lease_release closes the broker's copy of a held lease. Returns true when

@@ -315,6 +315,7 @@ int lease_requests_merge(struct broker *b, struct connection *c, const struct vb
 			 err);
 	if (r < 0)
 		return r;
+	lease_table_changed(b->leases); /* the leases' container */
 	reply_send_merge(c, req->id, res.container, res.groups, res.n_groups, res.container_fd);
 	free(res.groups);
 	return 0;
@@ -327,6 +328,7 @@ int lease_requests_unmerge(struct broker *b, struct connection *c, const struct 
 
 	if (r < 0)
 		return r;
+	lease_table_changed(b->leases);
 	reply_send_unmerge(c, req->id, (uint32_t)req->group);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include "broker/inventory.h"
 #include "broker/kmod_link.h"
 #include "broker/lease.h"
+#include "broker/lease_store.h"
 #include "broker/log.h"
 #include "broker/merge.h"
 #include "broker/policy_store.h"
@@ -48,6 +49,7 @@ enum {
 	ARG_SYSFS_ROOT,
 	ARG_DEV_ROOT,
 	ARG_ADMIN_GROUP,
+	ARG_STATE_DIR,
 	ARG_LOG_TARGET,
 	ARG_MAX_CONNECTIONS,
 	ARG_MAX_CONNECTIONS_PER_UID,
@@ -74,6 +76,9 @@ static void usage(FILE *f)
 		"  --dev-root DIR                device root (default /dev)\n"
 		"  --admin-group NAME|GID        members of this group are administrators\n"
 		"                                (default: none; root always is)\n"
+		"  --state-dir DIR               keep the lease table here across restarts\n"
+		"                                (default $RUNTIME_DIRECTORY, "
+		"else " LEASE_STORE_DEFAULT_DIR ")\n"
 		"  --log-target auto|journal|stderr   where to log (default auto)\n"
 		"  --max-connections N           open connections at most (default 1024)\n"
 		"  --max-connections-per-uid N   per uid, root exempt (default 64)\n"
@@ -147,6 +152,7 @@ static int parse_argv(int argc, char **argv, struct broker_config *config)
 		{"sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT},
 		{"dev-root", required_argument, NULL, ARG_DEV_ROOT},
 		{"admin-group", required_argument, NULL, ARG_ADMIN_GROUP},
+		{"state-dir", required_argument, NULL, ARG_STATE_DIR},
 		{"log-target", required_argument, NULL, ARG_LOG_TARGET},
 		{"max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS},
 		{"max-connections-per-uid", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_UID},
@@ -184,6 +190,14 @@ static int parse_argv(int argc, char **argv, struct broker_config *config)
 			break;
 		case ARG_ADMIN_GROUP:
 			config->admin_group = optarg;
+			break;
+		case ARG_STATE_DIR:
+			if (optarg[0] != '/') {
+				fprintf(stderr,
+					"vfio-brokerd: --state-dir needs an absolute path\n");
+				return -EINVAL;
+			}
+			config->state_dir = optarg;
 			break;
 		case ARG_LOG_TARGET:
 			r = log_target_from_string(optarg);
@@ -308,6 +322,31 @@ static void raise_nofile(void)
 	}
 }
 
+/*
+ * Restore the leases a previous broker recorded (lease_store.c), then write
+ * the table back as it now is. Saving starts only afterwards, so that a
+ * broker killed during the recovery leaves the file it read untouched.
+ */
+static int broker_restore_leases(struct broker *b)
+{
+	struct lease_store *store;
+	size_t restored, dropped;
+	int r;
+
+	r = lease_store_new(b->config.state_dir, &store);
+	if (r < 0)
+		return r;
+	r = lease_store_recover(store, b, &restored, &dropped);
+	if (r < 0) {
+		lease_store_free(store);
+		return log_error_errno(r, "Failed to restore the stored leases: %m");
+	}
+	if (restored || dropped)
+		log_info("Restored %zu stored leases, dropped %zu", restored, dropped);
+	b->lease_store = store;
+	return lease_store_save(store, b->leases) < 0 ? -EIO : 0;
+}
+
 static int broker_setup(struct broker *b)
 {
 	sigset_t mask;
@@ -367,6 +406,10 @@ static int broker_setup(struct broker *b)
 	r = removals_new(b, &b->removals);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up removals: %m");
+	/* Before the socket is served: no lease is granted that a stored one still holds. */
+	r = broker_restore_leases(b);
+	if (r < 0)
+		return r;
 	r = server_new(b, &hooks_server, &b->server);
 	if (r < 0)
 		return r;
@@ -383,6 +426,7 @@ static void broker_teardown(struct broker *b)
 	b->server = server_free(b->server);
 	b->removals = removals_free(b->removals);
 	b->leases = lease_table_free(b->leases);
+	b->lease_store = lease_store_free(b->lease_store);
 	b->containers = containers_free(b->containers);
 	b->status = status_free(b->status);
 	b->policy = policy_store_free(b->policy);
@@ -423,6 +467,15 @@ int main(int argc, char **argv)
 	r = parse_argv(argc, argv, &b.config);
 	if (r != 0)
 		return r > 0 ? EXIT_SUCCESS : 2;
+	if (!b.config.state_dir) {
+		/* systemd's RuntimeDirectory= (absolute; the first, if it names several). */
+		const char *env = getenv("RUNTIME_DIRECTORY");
+
+		if (env && env[0] == '/' && !strchr(env, ':'))
+			b.config.state_dir = env;
+		else
+			b.config.state_dir = LEASE_STORE_DEFAULT_DIR;
+	}
 	log_setup(b.config.log_target);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();

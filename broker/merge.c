@@ -79,6 +79,37 @@ static int container_new(struct containers *cs, int fd, struct container **ret)
 	return 0;
 }
 
+static struct container *containers_find_id(struct containers *cs, uint32_t id)
+{
+	struct container *c;
+
+	list_for_each_entry(c, &cs->list, link) if (c->id == id) return c;
+	return NULL;
+}
+
+int containers_restore_lease(struct containers *cs, struct lease *l, uint32_t id)
+{
+	struct container *c;
+
+	if (id == 0 || l->container)
+		return -EINVAL;
+	c = containers_find_id(cs, id);
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		c->fd = -1;
+		c->id = id;
+		list_prepend(&cs->list, &c->link);
+		/* New containers get ids above every restored one. */
+		if (cs->next_id <= id)
+			cs->next_id = id + 1 ? id + 1 : 1;
+	}
+	l->container = c;
+	c->n_members++;
+	return 0;
+}
+
 static void container_unref(struct container *c)
 {
 	if (c && --c->n_members == 0)
@@ -289,6 +320,16 @@ int merge_groups(struct broker *b, const struct identity *caller, const uint32_t
 	r = merge_pick_target(b, leases, n_groups, &cfd, &target, &target_new, err);
 	if (r < 0)
 		return r;
+	if (target->fd < 0) {
+		r = reply_error_set(
+			err, VB_E_BUSY,
+			"container %u was restored after the broker restarted, without "
+			"the broker's copy of it; unmerge its groups and merge them again",
+			target->id);
+		err->has_container = true;
+		err->container = target->id;
+		return r;
+	}
 
 	/* Everything that moves: the listed groups, and every group of their other sets. */
 	moves = calloc(lease_table_count(b->leases), sizeof(*moves));

@@ -59,5 +59,15 @@ int merge_groups(struct broker *b, const struct identity *caller, const uint32_t
 int unmerge_group(struct broker *b, const struct identity *caller, uint32_t group,
 		  struct reply_error *err);
 
+/*
+ * containers_restore_lease puts a lease restored after a restart back into
+ * the container with id it was in (made, without the broker's copy of the
+ * container file, if it is the first). The kernel kept the group in its
+ * container; only the broker's record of it is rebuilt. Merging into such a
+ * container is refused (the broker has nothing to pass to SET_CONTAINER);
+ * unmerge and release work, as they act on the group file.
+ */
+int containers_restore_lease(struct containers *cs, struct lease *l, uint32_t id);
+
 /* Lease hook: take l out of its container before the broker closes its copy. */
 void merge_detach_lease(struct broker *b, struct lease *l);

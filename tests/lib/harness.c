@@ -73,6 +73,7 @@ void broker_setup(struct broker *b, const char *policy)
 	snprintf(b->socket, sizeof(b->socket), "%s/socket", b->dir);
 	snprintf(b->policy_dir, sizeof(b->policy_dir), "%s/policy.d", b->dir);
 	snprintf(b->log, sizeof(b->log), "%s/broker.log", b->dir);
+	snprintf(b->state_dir, sizeof(b->state_dir), "%s/state", b->dir);
 	ck_assert_int_eq(mkdir(b->policy_dir, 0755), 0);
 	ck_assert_int_eq(sim_tree_create(&b->sim), 0);
 	ck_assert_int_eq(sim_tree_add_group(&b->sim, 7, g7, 1), 0);
@@ -137,6 +138,9 @@ static pid_t broker_spawn(const struct broker *b, va_list ap)
 	argv[n++] = b->sim.dev;
 	argv[n++] = "--log-target";
 	argv[n++] = "stderr";
+	/* Never the system's default: each test's broker keeps its own lease table. */
+	argv[n++] = "--state-dir";
+	argv[n++] = b->state_dir;
 	for (const char *a; (a = va_arg(ap, const char *)) && n < 94;)
 		argv[n++] = a;
 	argv[n] = NULL;
@@ -210,6 +214,14 @@ int broker_start_expecting_exit(struct broker *b, ...)
 bool broker_alive(const struct broker *b)
 {
 	return b->pid > 0 && kill(b->pid, 0) == 0 && waitpid(b->pid, NULL, WNOHANG) == 0;
+}
+
+void broker_crash(struct broker *b)
+{
+	ck_assert_int_gt(b->pid, 0);
+	ck_assert_int_eq(kill(b->pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(b->pid, NULL, 0), b->pid);
+	b->pid = -1;
 }
 
 void broker_stop(struct broker *b)

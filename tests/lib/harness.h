@@ -23,6 +23,7 @@ struct broker {
 	char socket[PATH_MAX];
 	char policy_dir[PATH_MAX];
 	char log[PATH_MAX];
+	char state_dir[PATH_MAX]; /* --state-dir: the lease table kept across restarts */
 	/* Optional, set before broker_start: how a service manager would start the broker. */
 	const char *const *wrapper;  /* argv run in front of the broker ("setpriv", ..., "--") */
 	void (*before_exec)(void *); /* runs in the broker's child just before the exec */
@@ -48,6 +49,12 @@ void broker_start(struct broker *b, ...) __attribute__((sentinel));
  * exit code (128+signal when killed).
  */
 int broker_start_expecting_exit(struct broker *b, ...) __attribute__((sentinel));
+/*
+ * broker_crash kills the broker with SIGKILL and reaps it, leaving its tree,
+ * socket file and state directory behind, as a crash would: broker_start
+ * then starts a new one on the same.
+ */
+void broker_crash(struct broker *b);
 /* broker_stop sends SIGTERM, waits, and asserts it exited 0. */
 void broker_stop(struct broker *b);
 /*

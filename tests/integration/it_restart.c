@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Restart without losing a lease (issue 12, item 1), on the host tier: the
+ * broker is killed with SIGKILL at each point where it has answered a step
+ * (lease, release, a merge attempt and an unmerge, a soft removal in flight,
+ * a quarantine), started again on the same tree, socket and state directory,
+ * and the invariants are checked: every lease is known again with its
+ * holder, uid, rule and container; another uid is told busy by the broker;
+ * hard removal still kills the holder and frees the group; a holder that
+ * connects again hears a soft removal; a released group is free; entries
+ * whose holder is gone, whose pid now names another process, whose node was
+ * re-created or that are of another boot are dropped.
+ */
+#include "tests/integration/it.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct broker B;
+
+static void setup(void)
+{
+	broker_setup(&B, IT_POLICY);
+	broker_start(&B, NULL);
+}
+
+static void teardown(void)
+{
+	broker_teardown(&B);
+}
+
+static void crash_and_restart(void)
+{
+	broker_crash(&B);
+	broker_start(&B, NULL);
+}
+
+/* The lease of group as an administrator (the test is root) sees it; false if none. */
+static bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret)
+{
+	struct vfiobroker *b;
+	struct vfiobroker_lease *l;
+	bool found = false;
+	size_t n;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (l[i].group == group) {
+			*ret = l[i];
+			found = true;
+		}
+	vfiobroker_leases_free(l, n);
+	vfiobroker_disconnect(b);
+	return found;
+}
+
+static int admin_count_leases(void)
+{
+	struct vfiobroker *b;
+	struct vfiobroker_lease *l;
+	size_t n;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
+	vfiobroker_leases_free(l, n);
+	vfiobroker_disconnect(b);
+	return (int)n;
+}
+
+static int admin_remove(unsigned group, bool hard, unsigned timeout_ms)
+{
+	struct vfiobroker *b;
+	int r;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	r = vfiobroker_remove(b, group, hard, timeout_ms, NULL);
+	vfiobroker_disconnect(b);
+	return r;
+}
+
+/* Carol (whose rule also allows group 7) asks for group; the outcome is in o. */
+static void carol_lease(unsigned group, struct outcome *o)
+{
+	struct client_args a = {.socket = B.socket, .group = group, .out = o};
+
+	run_as(UID_CAROL, 0, client_lease, &a);
+}
+
+/* The restored lease of 7 is Alice's, held by holder under rule alice-nics, unmerged. */
+static void assert_alices_lease_known(pid_t holder)
+{
+	struct vfiobroker_lease l;
+
+	ck_assert_msg(admin_find_lease(7, &l), "the lease of group 7 was lost; see %s", B.log);
+	ck_assert_int_eq(l.pid, holder);
+	ck_assert_int_eq(l.uid, UID_ALICE);
+	ck_assert_str_eq(l.rule, "alice-nics");
+	ck_assert_str_eq(l.state, "held");
+	ck_assert_uint_eq(l.container, 0);
+}
+
+/* The broker itself says busy to another uid: the simulated tree has no kernel EBUSY. */
+static void assert_carol_told_busy(void)
+{
+	struct outcome *o = outcome_new();
+
+	carol_lease(7, o);
+	ck_assert_int_lt(o->rc, 0);
+	ck_assert_str_eq(o->code, "busy");
+	ck_assert_msg(strstr(o->message, "held by uid 2000"), "message: %s", o->message);
+	outcome_free(o);
+}
+
+static void assert_carol_gets_group_7(void)
+{
+	struct outcome *o = outcome_new();
+
+	carol_lease(7, o);
+	ck_assert_msg(o->rc == 0, "carol's lease failed: %s: %s", o->code, o->message);
+	outcome_free(o);
+}
+
+START_TEST(test_restart_knows_a_held_lease_and_refuses_it_to_another_uid)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	ck_assert(broker_log_contains(&B, "EVENT=restore"));
+	assert_carol_told_busy();
+	/* Known again means it survives a second crash too: the restore was saved. */
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_hard_removal_after_restart_kills_the_holder_and_frees_the_group)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	ck_assert_int_eq(admin_remove(7, true, 0), 0);
+	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_a_restored_lease_ends_when_its_holder_closes_the_group)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	/* The holder closes its file and exits: the broker's restored watch sees it. */
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	ck_assert(broker_log_wait(&B, "Group 7 released"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+/*
+ * Leases 7, holds it across the broker's restart, then connects again (the
+ * old connection died with the broker), says 'C', and gives the group back
+ * when asked: remove-requested on the new connection, close, release.
+ */
+static int client_reconnect_and_cooperate(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	bool released = false;
+	int fd, r;
+
+	if (vfiobroker_connect(a->socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
+		return 1;
+	signal_pipe_send(a->ready, 'L');
+	signal_pipe_wait(a->go);
+	vfiobroker_disconnect(b);
+	if (vfiobroker_connect(a->socket, &b) < 0)
+		return 2;
+	signal_pipe_send(a->ready, 'C');
+	for (;;) {
+		struct pollfd pfd = {.fd = vfiobroker_get_fd(b), .events = POLLIN};
+		struct vfiobroker_event ev;
+
+		r = vfiobroker_next_event(b, &ev);
+		if (r == -EAGAIN) {
+			if (poll(&pfd, 1, 10000) != 1)
+				return 3;
+			continue;
+		}
+		if (r < 0)
+			return 4;
+		if (ev.type == VFIOBROKER_EVENT_REMOVE_REQUESTED && ev.group == 7)
+			break;
+	}
+	close(fd);
+	r = vfiobroker_release(b, 7, &released);
+	a->out->value = r == 0 && released;
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_a_holder_that_reconnects_after_restart_hears_a_soft_removal_and_releases)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	holder = spawn_as(UID_ALICE, 0, client_reconnect_and_cooperate, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
+	/* The broker finds the restored holder behind the new connection, and asks it. */
+	ck_assert_int_eq(admin_remove(7, false, 5000), 0);
+	ck_assert_int_eq(wait_exit(holder), 0);
+	ck_assert_int_eq(o->value, 1);
+	ck_assert_int_eq(admin_count_leases(), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_restart_after_a_release_leaves_the_group_free)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = {.socket = B.socket, .group = 7, .out = o, .mode = HOLD_NONE};
+
+	/* client_lease leases, closes its file, disconnects and exits: released. */
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_int_eq(o->rc, 0);
+	ck_assert(broker_log_wait(&B, "Group 7 released"));
+	crash_and_restart();
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+/* Leases 7 and 8, tries to merge them (the simulated tree refuses at the kernel step), holds. */
+static int client_lease_two_and_merge(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker *b;
+	unsigned groups[] = {7, 8};
+	int container = 0;
+	int fd7, fd8, r;
+
+	if (vfiobroker_connect(a->socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
+	    vfiobroker_lease(b, 8, &fd8) < 0)
+		return 1;
+	r = vfiobroker_merge(b, groups, 2, -1, &container);
+	a->out->rc = r;
+	snprintf(a->out->code, sizeof(a->out->code), "%s", r < 0 ? vfiobroker_error_code(b) : "");
+	r = vfiobroker_unmerge(b, 7);
+	a->out->value = r;
+	signal_pipe_send(a->ready, 'L');
+	signal_pipe_wait(a->go);
+	close(fd7);
+	close(fd8);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+START_TEST(test_restart_after_merge_and_unmerge_keeps_both_leases)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	struct vfiobroker_lease l;
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	holder = spawn_as(UID_ALICE, 0, client_lease_two_and_merge, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	/* Regular files take no VFIO ioctl: merge fails at the kernel step, as in it_lease. */
+	ck_assert_int_lt(o->rc, 0);
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	ck_assert(admin_find_lease(8, &l));
+	ck_assert_int_eq(l.pid, holder);
+	ck_assert_uint_eq(l.container, 0);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+/* The administrator's soft removal with a long timeout, as vfioctl remove --soft sends it. */
+static int admin_soft_remove(void *arg)
+{
+	struct outcome *o = arg;
+	struct vfiobroker *b;
+	int r;
+
+	if (vfiobroker_connect(B.socket, &b) < 0)
+		return 1;
+	r = vfiobroker_remove(b, 7, false, 60000, NULL);
+	outcome_record(o, b, r);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+static bool lease_7_is_removing(void *arg)
+{
+	struct vfiobroker_lease l;
+
+	return admin_find_lease(7, &l) && strcmp(l.state, "removing") == 0;
+}
+
+START_TEST(test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays)
+{
+	struct outcome *o = outcome_new(), *admin = outcome_new();
+	struct signal_pipe ready;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	pid_t remover = spawn_as(0, 0, admin_soft_remove, admin);
+
+	ck_assert(wait_until(lease_7_is_removing, NULL));
+	crash_and_restart();
+	/* The administrator's call fails as the connection closes (vfioctl: "disconnected"). */
+	ck_assert_int_eq(wait_exit(remover), 0);
+	ck_assert_msg(admin->rc == -ECONNRESET, "remove returned %d", admin->rc);
+	/* The holder was not touched, and its lease is held, no longer being removed. */
+	ck_assert_int_eq(kill(holder, 0), 0);
+	assert_alices_lease_known(holder);
+	assert_carol_told_busy();
+	kill(holder, SIGKILL);
+	wait_exit(holder);
+	outcome_free(admin);
+	outcome_free(o);
+}
+END_TEST
+
+/* A save is: write .leases.tmp, unlink leases, rename. Killed between the last two: */
+START_TEST(test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the_new_file)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	char from[PATH_MAX + 16], to[PATH_MAX + 16];
+
+	broker_crash(&B);
+	snprintf(from, sizeof(from), "%s/leases", B.state_dir);
+	snprintf(to, sizeof(to), "%s/.leases.tmp", B.state_dir);
+	ck_assert_int_eq(rename(from, to), 0);
+	broker_start(&B, NULL);
+	assert_alices_lease_known(holder);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+static int admin_quarantine(unsigned group, char *code, size_t size)
+{
+	struct vfiobroker *b;
+	int r;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	r = vfiobroker_quarantine_group(b, group, NULL);
+	snprintf(code, size, "%s",
+		 r < 0 && vfiobroker_error_code(b) ? vfiobroker_error_code(b) : "");
+	vfiobroker_disconnect(b);
+	return r;
+}
+
+START_TEST(test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantine_off)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	char code[32];
+
+	/* Without the module the broker writes sysfs itself: the simulated tree takes it. */
+	ck_assert_int_eq(admin_quarantine(10, code, sizeof(code)), 0);
+	crash_and_restart();
+	assert_alices_lease_known(holder);
+	/* A leased group is never quarantined: the restored lease still says leased. */
+	ck_assert_int_lt(admin_quarantine(7, code, sizeof(code)), 0);
+	ck_assert_str_eq(code, "busy");
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+
+	broker_crash(&B);
+	kill(holder, SIGKILL);
+	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "Dropped the stored lease of group 7"));
+	ck_assert(broker_log_contains(&B, "exited while the broker was down"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+/* The fields of a line of the state file (PROTOCOL.md, "Restart"), counted from 0. */
+enum { FIELD_START_TIME = 4, FIELD_CONTAINER = 7 };
+
+/* Add delta to numeric field of group's line in the state file, as a stale file would differ. */
+static void state_file_shift(unsigned group, unsigned field, long long delta)
+{
+	char path[PATH_MAX + 16], text[8192], out[8192] = "", prefix[32];
+	char *line, *save = NULL;
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[len] = '\0';
+	snprintf(prefix, sizeof(prefix), "lease %u ", group);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *tok, *tsave = NULL;
+		unsigned i = 0;
+		bool ours = strncmp(line, prefix, strlen(prefix)) == 0;
+
+		for (tok = strtok_r(line, " ", &tsave); tok;
+		     tok = strtok_r(NULL, " ", &tsave), i++) {
+			size_t used = strlen(out);
+
+			if (ours && i == field)
+				snprintf(out + used, sizeof(out) - used, "%s%lld", i ? " " : "",
+					 atoll(tok) + delta);
+			else
+				snprintf(out + used, sizeof(out) - used, "%s%s", i ? " " : "", tok);
+		}
+		ck_assert(!ours || i > field);
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "\n");
+	}
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(out, f);
+	fclose(f);
+}
+
+START_TEST(test_an_entry_whose_pid_now_names_another_process_is_dropped)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	broker_crash(&B);
+	/* Another start time for the same pid is exactly what a reused pid looks like. */
+	state_file_shift(7, FIELD_START_TIME, 1);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "the pid was reused"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_an_entry_whose_group_node_was_recreated_is_dropped)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	char node[PATH_MAX + 32];
+	FILE *f;
+
+	broker_crash(&B);
+	/* A new node under the same name: another file than the one the holder has open. */
+	sim_tree_group_path(&B.sim, 7, node, sizeof(node));
+	ck_assert_int_eq(unlink(node), 0);
+	f = fopen(node, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "the group was re-created"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_a_state_file_of_another_boot_is_ignored)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	char path[PATH_MAX + 16], text[4096];
+	char *boot;
+	size_t len;
+	FILE *f;
+
+	broker_crash(&B);
+	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	boot = strstr(text, "\nboot ");
+	ck_assert_ptr_nonnull(boot);
+	/* Flip one digit of the boot id. */
+	boot[6] = boot[6] == '0' ? '1' : '0';
+	rewind(f);
+	fwrite(text, 1, len, f);
+	fclose(f);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "written before the last boot"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+/*
+ * The simulated tree takes no VFIO ioctl, so no merge succeeds here: the file
+ * says the two leases were merged into container 5, as a real merge records.
+ */
+START_TEST(test_restored_leases_keep_their_container_id)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	struct vfiobroker_lease l7, l8;
+	pid_t holder;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	holder = spawn_as(UID_ALICE, 0, client_lease_two_and_merge, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	broker_crash(&B);
+	state_file_shift(7, FIELD_CONTAINER, 5);
+	state_file_shift(8, FIELD_CONTAINER, 5);
+	broker_start(&B, NULL);
+	ck_assert(admin_find_lease(7, &l7));
+	ck_assert(admin_find_lease(8, &l8));
+	ck_assert_uint_eq(l7.container, 5);
+	ck_assert_uint_eq(l8.container, 5);
+	/* ... and keep it through the next restart: the restored container was saved. */
+	crash_and_restart();
+	ck_assert(admin_find_lease(7, &l7));
+	ck_assert_uint_eq(l7.container, 5);
+
+	/* Both files closed: both leases end, the container with them. */
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	ck_assert(broker_log_wait(&B, "Group 8 released"));
+	ck_assert_int_eq(admin_count_leases(), 0);
+	assert_carol_gets_group_7();
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_a_malformed_state_file_is_ignored_and_the_broker_starts)
+{
+	static const char *const files[] = {
+		"garbage\n",
+		"vfio-brokerd leases 1\n",
+		"vfio-brokerd leases 1\nboot x\n",
+	};
+	char path[PATH_MAX + 16], boot[64] = "", text[512];
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(boot, sizeof(boot), f));
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) + 1; i++) {
+		broker_crash(&B);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		if (i < sizeof(files) / sizeof(files[0])) {
+			fputs(files[i], f);
+		} else {
+			/* This boot, and a line that overflows every field. */
+			snprintf(text, sizeof(text), "vfio-brokerd leases 1\nboot %s", boot);
+			fputs(text, f);
+			fputs("lease 7 held 1 1 1 1 0 0 0 0 0 ", f);
+			for (int k = 0; k < 5000; k++)
+				fputc('a', f);
+			fputs(" -\nlease 7 held -1 x\n", f);
+		}
+		fclose(f);
+		broker_start(&B, NULL);
+		ck_assert_int_eq(admin_count_leases(), 0);
+	}
+	ck_assert(broker_log_contains(&B, "not a lease table of this version"));
+	ck_assert(broker_log_contains(&B, "malformed"));
+	assert_carol_gets_group_7();
+}
+END_TEST
+
+Suite *suite_restart(void)
+{
+	Suite *s = suite_create("restart");
+	TCase *t = tcase_create("crash points");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, test_restart_knows_a_held_lease_and_refuses_it_to_another_uid);
+	tcase_add_test(t, test_hard_removal_after_restart_kills_the_holder_and_frees_the_group);
+	tcase_add_test(t, test_a_restored_lease_ends_when_its_holder_closes_the_group);
+	tcase_add_test(
+		t, test_a_holder_that_reconnects_after_restart_hears_a_soft_removal_and_releases);
+	tcase_add_test(t, test_restart_after_a_release_leaves_the_group_free);
+	tcase_add_test(t, test_restart_after_merge_and_unmerge_keeps_both_leases);
+	tcase_add_test(t, test_restored_leases_keep_their_container_id);
+	tcase_add_test(t, test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays);
+	tcase_add_test(
+		t, test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the_new_file);
+	tcase_add_test(t,
+		       test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantine_off);
+	tcase_add_test(t, test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped);
+	tcase_add_test(t, test_an_entry_whose_pid_now_names_another_process_is_dropped);
+	tcase_add_test(t, test_an_entry_whose_group_node_was_recreated_is_dropped);
+	tcase_add_test(t, test_a_state_file_of_another_boot_is_ignored);
+	tcase_add_test(t, test_a_malformed_state_file_is_ignored_and_the_broker_starts);
+	suite_add_tcase(s, t);
+	return s;
+}
