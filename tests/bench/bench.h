@@ -173,9 +173,10 @@ int floor_client_loop(const char *socket, const char *devdir, unsigned group, un
 struct broker_proc {
 	pid_t pid;
 	char socket[PATH_MAX];
-	char log[PATH_MAX];  /* the broker's stderr, on the scratch tmpfs: logging to a slow
-			      * disk would be timed too (three lines per lease cycle) */
-	char keep[PATH_MAX]; /* where its last 256 KiB are copied when it stops */
+	char log[PATH_MAX];   /* the broker's stderr, on the scratch tmpfs: logging to a slow
+			       * disk would be timed too (three lines per lease cycle) */
+	char keep[PATH_MAX];  /* where its last 256 KiB are copied when it stops */
+	char state[PATH_MAX]; /* its --state-dir, on the scratch tmpfs */
 };
 int broker_proc_start(const struct bench_env *env, const struct sim_tree *tree, const char *tag,
 		      const char *const *wrapper, struct broker_proc *bp, double *ready_ms,

@@ -77,6 +77,7 @@ int broker_proc_start(const struct bench_env *env, const struct sim_tree *tree, 
 	bench_fmt(bp->socket, sizeof(bp->socket), "%s/broker-%s.sock", env->work, tag);
 	bench_fmt(bp->log, sizeof(bp->log), "%s/broker-%s.log", env->work, tag);
 	bench_fmt(bp->keep, sizeof(bp->keep), "%s/logs/broker-%s.log", env->out, tag);
+	bench_fmt(bp->state, sizeof(bp->state), "%s/state-%s", env->work, tag);
 	unlink(bp->socket);
 	for (; wrapper && wrapper[n]; n++)
 		argv[n] = wrapper[n];
@@ -91,6 +92,10 @@ int broker_proc_start(const struct bench_env *env, const struct sim_tree *tree, 
 	argv[n++] = tree->dev;
 	argv[n++] = "--log-target";
 	argv[n++] = "stderr";
+	/* The lease table is saved on every change; on a real host /run is a tmpfs, and so
+	 * is the bench's scratch directory (the default /run/vfio-brokerd is ext4 here). */
+	argv[n++] = "--state-dir";
+	argv[n++] = bp->state;
 	argv[n++] = "--max-connections";
 	argv[n++] = "2000";
 	argv[n++] = "--max-connections-per-uid";
