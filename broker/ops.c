@@ -5,6 +5,7 @@
 #include "broker/inventory.h"
 #include "broker/kmod_link.h"
 #include "broker/log.h"
+#include "broker/memlock.h"
 #include "broker/merge.h"
 #include "broker/policy_store.h"
 #include "broker/quarantine.h"
@@ -616,6 +617,10 @@ static void ops_lease(struct broker *b, struct connection *c, const struct vb_re
 		goto out;
 	}
 
+	if ((reply = memlock_check_lease(req, d.memlock, rule, &id->pid))) {
+		ops_refuse(c, "lease", group, devices, rule, reply);
+		goto out;
+	}
 	r = devnode_open_group(b->inventory, group, &fd, &st);
 	if (r < 0) {
 		if (r == -EBUSY)
