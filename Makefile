@@ -115,6 +115,24 @@ $(LIB_A): $(call objs,$(LIB_SRC)) $(call objs,$(PROTOCOL_SRC)) $(call objs,$(COM
 $(VFIOCTL): $(call objs,$(VFIOCTL_SRC)) $(LIB_A) $(POLICY_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS)
 
+# libvfiobroker-preload.so, the LD_PRELOAD shim for VMMs that open /dev/vfio/N
+# themselves (client/preload.c, docs/qemu.md): its own copy of the library,
+# exporting only the open() family; --wrap=socket puts the library's connection
+# at a high fd. `vfioctl run` looks for it beside itself, then in $(LIBDIR).
+PRELOAD_SO := $(BUILD)/libvfiobroker-preload.so
+all: $(PRELOAD_SO)
+$(PRELOAD_SO): $(OBJ)/client/preload.o $(call objs,$(LIB_SRC)) $(PROTOCOL_A) $(COMMON_A) \
+		client/preload.sym
+	$(CC) $(LDFLAGS) -shared -pthread -Wl,--wrap=socket \
+		-Wl,--version-script=client/preload.sym -o $@ $(filter %.o %.a,$^) $(JSON_LIBS)
+$(OBJ)/client/vfioctl_lease.o: ALL_CFLAGS += \
+	-DVB_PRELOAD_PATH=\"$(LIBDIR)/libvfiobroker-preload.so\"
+install: install-preload
+install-preload: all
+	install -d $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(PRELOAD_SO) $(DESTDIR)$(LIBDIR)/libvfiobroker-preload.so
+.PHONY: install-preload
+
 $(BUILD)/vfiobroker.pc: client/vfiobroker.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
