@@ -16,7 +16,7 @@ int main(void)
 {
 	Suite *(*const suites[])(void) = {suite_lease,	 suite_remove, suite_policy_reload,
 					  suite_hostile, suite_limits, suite_cli,
-					  suite_sandbox};
+					  suite_sandbox, suite_preload};
 	SRunner *sr;
 	int failed;
 
