@@ -419,3 +419,29 @@ vb_qemu_wait_qmp() {
 vb_lease_ended() {
 	[ "$(vb_lease_pid "$1")" = none ]
 }
+
+# vb_qemu_policy MEMLOCK: the rules of the QEMU scenarios (uid 2000 and 2002
+# may lease the first e1000e, uid 2000 the whole bridge group, both with
+# MEMLOCK), in place of 10-vm-tier.json, which is kept for vb_policy_restore.
+vb_qemu_policy() {
+	[ -e "$VB_STATE/policy.saved" ] || cp "$VB_POLICY/10-vm-tier.json" "$VB_STATE/policy.saved"
+	vb_write_policy 10-vm-tier <<EOT
+{"rules": [
+  {"name": "vm-nic", "users": [2000, 2002],
+   "devices": [{"address": "$NIC1"}], "allow": ["lease"], "memlock": "$1"},
+  {"name": "bridge-both", "users": [2000],
+   "devices": [{"address": "$BR_E1"}, {"address": "$BR_E2"}], "allow": ["lease"],
+   "memlock": "$VB_QEMU_MEMLOCK"}
+]}
+EOT
+	vb_vfioctl reload >/dev/null
+}
+
+# vb_policy_restore: put back what vb_qemu_policy replaced, so that later
+# scenarios find the policy 30-broker-start wrote.
+vb_policy_restore() {
+	[ -e "$VB_STATE/policy.saved" ] || return 0
+	vb_write_policy 10-vm-tier <"$VB_STATE/policy.saved" >/dev/null
+	rm -f "$VB_STATE/policy.saved"
+	vb_vfioctl reload >/dev/null
+}

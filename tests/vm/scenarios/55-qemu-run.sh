@@ -7,17 +7,13 @@ vb_need_broker
 command -v qemu-system-x86_64 >/dev/null || vb_skip "no qemu-system-x86_64 on the host"
 
 # The rules the QEMU scenarios run under: the inner machine's RAM + 1 MiB.
-vb_write_policy 10-vm-tier <<EOT
-{"rules": [
-  {"name": "vm-nic", "users": [2000, 2002],
-   "devices": [{"address": "$NIC1"}], "allow": ["lease"], "memlock": "$VB_QEMU_MEMLOCK"},
-  {"name": "bridge-both", "users": [2000],
-   "devices": [{"address": "$BR_E1"}, {"address": "$BR_E2"}], "allow": ["lease"],
-   "memlock": "$VB_QEMU_MEMLOCK"}
-]}
-EOT
-vb_try vb_vfioctl reload
-[ "$VB_RC" = 0 ] || vb_fail "vfioctl reload failed: $VB_ERR"
+qemu_pid=
+cleanup() {
+	[ -z "$qemu_pid" ] || kill -KILL "$qemu_pid" 2>/dev/null || true
+	vb_policy_restore
+}
+trap cleanup EXIT
+vb_qemu_policy "$VB_QEMU_MEMLOCK"
 
 sock=$VB_SHARE/qemu-55.sock
 mapfile -t qemu < <(vb_qemu_args "$sock" "$NIC1")
@@ -37,7 +33,7 @@ t0=$SECONDS
 setpriv --reuid=2000 --regid=2000 --clear-groups -- "$VB_BUILD/vfioctl" --socket "$VB_SOCK" \
 	run --device "$NIC1" --memlock "$VB_QEMU_MEMLOCK" -- "${qemu[@]}" </dev/null >"$log" 2>&1 &
 pid=$!
-trap 'kill -KILL $pid 2>/dev/null || true' EXIT
+qemu_pid=$pid
 echo "\$ vfioctl run --device $NIC1 --memlock $VB_QEMU_MEMLOCK -- ${qemu[*]}   (uid 2000, pid $pid)"
 # QMP answers once vfio-pci has been realized (the inner RAM pinned).
 if ! vb_qemu_wait_qmp "$pid" "$sock"; then
@@ -57,7 +53,7 @@ vb_qmp "$sock" quit >/dev/null || true
 vb_wait 20 vb_gone "$pid" || vb_fail "QEMU did not quit within 20 s"
 rc=0
 wait "$pid" || rc=$?
-trap - EXIT
+qemu_pid=
 [ "$rc" = 0 ] || { cat "$log"; vb_fail "QEMU exited with status $rc"; }
 echo "ok: QEMU quit cleanly"
 vb_wait 10 vb_lease_ended "$G_NIC1" || vb_fail "the lease outlived QEMU"

@@ -5,24 +5,18 @@ vb_strict
 vb_need_broker
 command -v qemu-system-x86_64 >/dev/null || vb_skip "no qemu-system-x86_64 on the host"
 
-policy() { # MEMLOCK
-	vb_write_policy 10-vm-tier <<EOT
-{"rules": [
-  {"name": "vm-nic", "users": [2000, 2002],
-   "devices": [{"address": "$NIC1"}], "allow": ["lease"], "memlock": "$1"},
-  {"name": "bridge-both", "users": [2000],
-   "devices": [{"address": "$BR_E1"}, {"address": "$BR_E2"}], "allow": ["lease"],
-   "memlock": "$VB_QEMU_MEMLOCK"}
-]}
-EOT
-	vb_vfioctl reload >/dev/null
+qemu_pid=
+cleanup() {
+	[ -z "$qemu_pid" ] || kill -KILL "$qemu_pid" 2>/dev/null || true
+	vb_policy_restore
 }
+trap cleanup EXIT
 
 sock=$VB_SHARE/qemu-56.sock
 mapfile -t qemu < <(vb_qemu_args "$sock" "$NIC1")
 
 # Policy below the inner machine's RAM: refused before QEMU starts.
-policy 32M
+vb_qemu_policy 32M
 rm -f "$sock"
 vb_try vb_vfioctl_as 2000 run --device "$NIC1" --memlock "$VB_QEMU_MEMLOCK" -- "${qemu[@]}"
 [ "$VB_RC" = 1 ] || vb_fail "expected exit status 1, got $VB_RC"
@@ -31,14 +25,14 @@ grep -q "^vfioctl: denied: rule vm-nic gives 32M of locked memory (memlock), but
 [ ! -e "$sock" ] || vb_fail "QEMU started although the lease was refused"
 [ "$(vb_holder_of "$G_NIC1")" = none ] || vb_fail "the refused lease left a holder"
 echo "ok: refused before QEMU started, with both sizes"
-policy "$VB_QEMU_MEMLOCK"
+vb_qemu_policy "$VB_QEMU_MEMLOCK"
 
 # One QEMU holds the group.
 log=$VB_SHARE/qemu-56.log
 setpriv --reuid=2000 --regid=2000 --clear-groups -- "$VB_BUILD/vfioctl" --socket "$VB_SOCK" \
 	run --device "$NIC1" --memlock "$VB_QEMU_MEMLOCK" -- "${qemu[@]}" </dev/null >"$log" 2>&1 &
 pid=$!
-trap 'kill -KILL $pid 2>/dev/null || true' EXIT
+qemu_pid=$pid
 vb_qemu_wait_qmp "$pid" "$sock" || { cat "$log"; vb_fail "the first QEMU did not start"; }
 echo "uid 2000's QEMU (pid $pid) holds group $G_NIC1"
 
@@ -58,7 +52,7 @@ vb_try vb_vfioctl remove --hard "$G_NIC1"
 vb_wait 10 vb_gone "$pid" || vb_fail "QEMU (pid $pid) survived the hard removal"
 rc=0
 wait "$pid" || rc=$?
-trap - EXIT
+qemu_pid=
 [ "$rc" = 137 ] || vb_fail "QEMU exited with status $rc, expected 137 (SIGKILL)"
 echo "ok: QEMU was killed (status $rc)"
 [ "$(vb_holder_of "$G_NIC1")" = none ] || vb_fail "group $G_NIC1 still has a holder"

@@ -4,8 +4,13 @@
 vb_strict
 vb_need_broker
 command -v qemu-system-x86_64 >/dev/null || vb_skip "no qemu-system-x86_64 on the host"
-grep -q '"bridge-both"' "$VB_POLICY/10-vm-tier.json" ||
-	vb_fail_early "the policy has no bridge-both rule (55-qemu-run writes it)"
+qemu_pid=
+cleanup() {
+	[ -z "$qemu_pid" ] || kill -KILL "$qemu_pid" 2>/dev/null || true
+	vb_policy_restore
+}
+trap cleanup EXIT
+vb_qemu_policy "$VB_QEMU_MEMLOCK"
 
 sock=$VB_SHARE/qemu-57.sock
 log=$VB_SHARE/qemu-57.log
@@ -17,7 +22,7 @@ setpriv --reuid=2000 --regid=2000 --clear-groups -- "$VB_BUILD/vfioctl" --socket
 	run --device "$BR_E1" --device "$BR_E2" --memlock "$VB_QEMU_MEMLOCK" -- "${qemu[@]}" \
 	</dev/null >"$log" 2>&1 &
 pid=$!
-trap 'kill -KILL $pid 2>/dev/null || true' EXIT
+qemu_pid=$pid
 vb_qemu_wait_qmp "$pid" "$sock" || { cat "$log"; vb_fail "QEMU did not start with the bridge group"; }
 fds=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^VFIO_BROKER_FDS=//p')
 [ "$fds" = "$G_BR=3" ] || vb_fail "expected VFIO_BROKER_FDS=$G_BR=3, got '$fds'"
@@ -33,7 +38,7 @@ vb_qmp "$sock" quit >/dev/null || true
 vb_wait 20 vb_gone "$pid" || vb_fail "QEMU did not quit within 20 s"
 rc=0
 wait "$pid" || rc=$?
-trap - EXIT
+qemu_pid=
 [ "$rc" = 0 ] || { cat "$log"; vb_fail "QEMU exited with status $rc"; }
 vb_wait 10 vb_lease_ended "$G_BR" || vb_fail "the lease outlived QEMU"
 echo "ok: QEMU quit cleanly and the lease ended"
