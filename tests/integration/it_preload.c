@@ -353,6 +353,102 @@ START_TEST(test_run_memlock_within_the_rule_runs_the_command_with_the_rules_limi
 }
 END_TEST
 
+/*
+ * A rootless OCI bundle for runc as uid 2000: the host's /usr read-only under
+ * an empty root, no cgroup or /sys mounts (this host has neither delegated),
+ * /dev/vfio/vfio bound in when the host has one. The process prints what its
+ * fd 3 is, by fstat() of its stdin (no /proc needed).
+ */
+static void runc_bundle(const char *dir)
+{
+	static const char *const links[] = {"bin", "lib", "lib64", "sbin"};
+	char path[PATH_MAX + 64], vfio_mount[256] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/rootfs", dir);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	for (const char *const *d = (const char *const[]){"usr", "proc", "dev", NULL}; *d; d++) {
+		snprintf(path, sizeof(path), "%s/rootfs/%s", dir, *d);
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		char target[32];
+
+		snprintf(target, sizeof(target), "usr/%s", links[i]);
+		snprintf(path, sizeof(path), "%s/rootfs/%s", dir, links[i]);
+		ck_assert_int_eq(symlink(target, path), 0);
+	}
+	if (access("/dev/vfio/vfio", F_OK) == 0)
+		snprintf(vfio_mount, sizeof(vfio_mount),
+			 ", {\"destination\": \"/dev/vfio/vfio\", \"type\": \"bind\", "
+			 "\"source\": \"/dev/vfio/vfio\", \"options\": [\"bind\"]}");
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"{\"ociVersion\": \"1.0.2-dev\",\n"
+		" \"process\": {\"terminal\": false, \"user\": {\"uid\": 0, \"gid\": 0},\n"
+		"  \"args\": [\"/bin/sh\", \"-c\", \"stat -L -c inside=%%d:%%i - <&3\"],\n"
+		"  \"env\": [\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"], \"cwd\": \"/\",\n"
+		"  \"noNewPrivileges\": true},\n"
+		" \"root\": {\"path\": \"rootfs\", \"readonly\": true}, \"hostname\": \"vb\",\n"
+		" \"mounts\": [{\"destination\": \"/proc\", \"type\": \"proc\", \"source\": "
+		"\"proc\"},\n"
+		"  {\"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\",\n"
+		"   \"options\": [\"nosuid\", \"mode=755\", \"size=64k\"]},\n"
+		"  {\"destination\": \"/usr\", \"type\": \"bind\", \"source\": \"/usr\",\n"
+		"   \"options\": [\"rbind\", \"ro\"]}%s],\n"
+		" \"linux\": {\"uidMappings\": [{\"containerID\": 0, \"hostID\": %d, \"size\": "
+		"1}],\n"
+		"  \"gidMappings\": [{\"containerID\": 0, \"hostID\": %d, \"size\": 1}],\n"
+		"  \"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"ipc\"}, {\"type\": "
+		"\"uts\"},\n"
+		"   {\"type\": \"mount\"}, {\"type\": \"user\"}]}}\n",
+		vfio_mount, UID_ALICE, UID_ALICE);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Where runc is, or NULL. */
+static const char *runc_path(void)
+{
+	static const char *const paths[] = {"/usr/sbin/runc", "/usr/bin/runc"};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (access(paths[i], X_OK) == 0)
+			return paths[i];
+	return NULL;
+}
+
+START_TEST(test_runc_rootless_container_gets_the_leased_group_file_as_fd_3)
+{
+	char bundle[PATH_MAX], state[PATH_MAX], node[PATH_MAX], want[64];
+	const char *runc = runc_path();
+	struct cmd_result r;
+	struct stat st;
+
+	if (!runc) {
+		printf("NOTE: %s did not run: no runc (scripts/deps.sh installs it)\n", __func__);
+		return;
+	}
+	snprintf(bundle, sizeof(bundle), "%s/bundle", B.dir);
+	snprintf(state, sizeof(state), "%s/runc-2000", B.dir);
+	runc_bundle(bundle);
+	ck_assert_int_eq(mkdir(state, 0700), 0);
+	ck_assert_int_eq(chown(state, UID_ALICE, UID_ALICE), 0);
+	sim_tree_group_path(&B.sim, 7, node, sizeof(node));
+	ck_assert_int_eq(stat(node, &st), 0);
+	snprintf(want, sizeof(want), "inside=%llu:%llu\n", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	/* docs/containers.md shows this command. */
+	vfioctl_cmd(&r, UID_ALICE, "lease", "7", "--", runc, "--root", state, "run",
+		    "--preserve-fds=1", "--bundle", bundle, "vb-it-runc", NULL);
+	ck_assert_msg(r.status == 0, "status %d, out %s, stderr: %s", r.status, r.out, r.err);
+	ck_assert_msg(strstr(r.out, want), "fd 3 in the container is %s, the lease is %s", r.out,
+		      want);
+}
+END_TEST
+
 Suite *suite_preload(void)
 {
 	Suite *s = suite_create("preload");
@@ -373,6 +469,12 @@ Suite *suite_preload(void)
 	tcase_add_test(
 		tc, test_run_memlock_above_the_rule_is_refused_with_both_sizes_before_the_command);
 	tcase_add_test(tc, test_run_memlock_within_the_rule_runs_the_command_with_the_rules_limit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("runc");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_runc_rootless_container_gets_the_leased_group_file_as_fd_3);
 	suite_add_tcase(s, tc);
 	return s;
 }
