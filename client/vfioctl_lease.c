@@ -476,9 +476,13 @@ free_env:
 	return status;
 }
 
-/* The shim: beside this vfioctl (a build tree), else where make install put it. */
+/*
+ * The shim: beside this vfioctl (a build tree), in ../lib from it (an install
+ * under any PREFIX, even one other than the build's), else at VB_PRELOAD_PATH.
+ */
 static int preload_find(char *buf, size_t size)
 {
+	static const char *const beside[] = {"", "../lib/"};
 	char exe[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
@@ -487,9 +491,11 @@ static int preload_find(char *buf, size_t size)
 		slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = '\0';
-			if (snprintf(buf, size, "%s/%s", exe, PRELOAD_NAME) < (int)size &&
-			    access(buf, R_OK) == 0)
-				return 0;
+			for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]); i++)
+				if (snprintf(buf, size, "%s/%s%s", exe, beside[i], PRELOAD_NAME) <
+					    (int)size &&
+				    access(buf, R_OK) == 0)
+					return 0;
 		}
 	}
 	snprintf(buf, size, "%s", VB_PRELOAD_PATH);
