@@ -6,6 +6,7 @@
 #include "broker/inventory.h"
 #include "broker/lease.h"
 #include "broker/log.h"
+#include "broker/memlock.h"
 #include "broker/merge.h"
 #include "broker/remove.h"
 #include "broker/server.h"
@@ -186,6 +187,11 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 		goto out;
 	}
 
+	r = memlock_check_lease(req, d.memlock, rule, &id->pid, err);
+	if (r < 0) {
+		r = lease_refused(c, group, devices, rule, err, r);
+		goto out;
+	}
 	r = lease_open_group(b, group, &fd, &st, err);
 	if (r < 0) {
 		r = lease_refused(c, group, devices, rule, err, r);

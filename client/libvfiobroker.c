@@ -431,7 +431,7 @@ struct vfiobroker *vfiobroker_disconnect(struct vfiobroker *b)
 }
 
 /* Lease by group (address NULL) or by device; both answer with the group and its fd. */
-static int broker_lease(struct vfiobroker *b, int32_t group, const char *address,
+static int broker_lease(struct vfiobroker *b, int32_t group, const char *address, uint64_t memlock,
 			unsigned *ret_group, int *ret_fd)
 {
 	struct vb_lease_reply lease;
@@ -447,6 +447,7 @@ static int broker_lease(struct vfiobroker *b, int32_t group, const char *address
 	} else {
 		req.group = group;
 	}
+	req.memlock = memlock;
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
@@ -468,7 +469,7 @@ int vfiobroker_lease(struct vfiobroker *b, unsigned group, int *ret_fd)
 {
 	if (check_group(group) < 0 || !ret_fd)
 		return -EINVAL;
-	return broker_lease(b, (int32_t)group, NULL, NULL, ret_fd);
+	return broker_lease(b, (int32_t)group, NULL, 0, NULL, ret_fd);
 }
 
 int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned *ret_group,
@@ -476,7 +477,15 @@ int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned 
 {
 	if (!address || !ret_fd)
 		return -EINVAL;
-	return broker_lease(b, -1, address, ret_group, ret_fd);
+	return broker_lease(b, -1, address, 0, ret_group, ret_fd);
+}
+
+int vfiobroker_lease_memlock(struct vfiobroker *b, unsigned group, const char *address,
+			     uint64_t memlock, unsigned *ret_group, int *ret_fd)
+{
+	if ((!address && check_group(group) < 0) || memlock > INT64_MAX || !ret_fd)
+		return -EINVAL;
+	return broker_lease(b, address ? -1 : (int32_t)group, address, memlock, ret_group, ret_fd);
 }
 
 int vfiobroker_release(struct vfiobroker *b, unsigned group, bool *ret_released)

@@ -171,6 +171,18 @@ int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned 
 			    int *ret_fd);
 
 /*
+ * vfiobroker_lease_memlock leases like vfiobroker_lease() (address NULL) or
+ * vfiobroker_lease_device() (address set, group ignored), and asks for memlock
+ * bytes of locked memory (0: nothing asked). When the holder would have less
+ * (the larger of its RLIMIT_MEMLOCK and what the rule grants), the broker
+ * refuses with -EACCES ("denied"): the message gives both numbers and what to
+ * do, and the details "memlock" and "asked" give them in bytes. A VMM needs
+ * its guest RAM and, on some kernels, its BIOS (docs/qemu.md).
+ */
+int vfiobroker_lease_memlock(struct vfiobroker *b, unsigned group, const char *address,
+			     uint64_t memlock, unsigned *ret_group, int *ret_fd);
+
+/*
  * vfiobroker_release ends the lease of `group`. Close the group file, every
  * copy of it and every device file obtained from it first: the group becomes
  * free only when the kernel has really closed it. *ret_released (may be NULL)

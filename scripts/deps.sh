@@ -14,6 +14,7 @@ set -euo pipefail
 # cpio/xz-utils/zstd (initramfs and kernel extraction), kmod (depmod),
 # dpkg-dev (apt-get download), pahole (module BTF against 6.12 headers);
 # the kernels and their headers are fetched into build/ by tests/vm.
+# Consumers: runc (a rootless container gets a leased group, docs/containers.md).
 PACKAGES=(
 	build-essential pkg-config
 	libsystemd-dev libjson-c-dev libseccomp-dev libcap-dev
@@ -25,6 +26,7 @@ PACKAGES=(
 	clang-14 libclang-rt-14-dev
 	pahole
 	dbus-daemon seatd libseat-dev valgrind
+	runc
 )
 
 missing=()
