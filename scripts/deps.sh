@@ -12,6 +12,9 @@ set -euo pipefail
 # cpio/xz-utils/zstd (initramfs and kernel extraction), kmod (depmod),
 # dpkg-dev (apt-get download), pahole (module BTF against 6.12 headers);
 # the kernels and their headers are fetched into build/ by tests/vm.
+# Deb tier: debhelper, dh-dkms (bookworm's debhelper addon for DKMS, apart from
+# dkms itself), dkms (builds the packaged module source), lintian, blhc (checks
+# the build log for dpkg-buildflags' hardening flags).
 PACKAGES=(
 	build-essential pkg-config
 	libsystemd-dev libjson-c-dev libseccomp-dev libcap-dev
@@ -22,6 +25,7 @@ PACKAGES=(
 	clang-14 libclang-rt-14-dev
 	pahole
 	dbus-daemon seatd libseat-dev valgrind
+	debhelper dh-dkms dkms lintian blhc
 )
 
 missing=()
