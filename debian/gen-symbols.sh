@@ -7,6 +7,7 @@
 # package build compares the library with the file (dpkg-gensymbols -c4) and fails
 # on any difference, so run this after adding a function, and commit the result.
 set -euo pipefail
+export LC_ALL=C
 cd "$(dirname "$0")/.."
 
 lib=${1:?usage: debian/gen-symbols.sh BUILD/libvfiobroker.so.0}
