@@ -53,11 +53,16 @@ multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 src=$work/vfio-broker-$upstream
 
-# The tree as git sees it (tracked and new files, nothing ignored: no build/).
+# The tree as git sees it (tracked and new files, nothing ignored: no build/);
+# outside a git checkout, everything but build/ and .git.
 mkdir "$src"
-(cd "$top" && git ls-files -z --cached --others --exclude-standard) |
-	while IFS= read -r -d '' f; do [ -e "$top/$f" ] && printf '%s\0' "$f"; done |
-	(cd "$top" && xargs -0 cp -a --parents -t "$src")
+if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+	(cd "$top" && git ls-files -z --cached --others --exclude-standard) |
+		while IFS= read -r -d '' f; do [ -e "$top/$f" ] && printf '%s\0' "$f"; done |
+		(cd "$top" && xargs -0 cp -a --parents -t "$src")
+else
+	tar -C "$top" --exclude=./build --exclude=./.git -cf - . | tar -C "$src" -xf -
+fi
 # Source and binaries: lintian then checks the source package too. The binary half
 # is what `dpkg-buildpackage -us -uc -b` builds.
 tar -C "$work" --exclude="vfio-broker-$upstream/debian" \
