@@ -30,7 +30,7 @@
 #define LEASE_MAX_TARGETS 64
 #define PRELOAD_NAME	  "libvfiobroker-preload.so"
 #ifndef VB_PRELOAD_PATH
-#define VB_PRELOAD_PATH "/usr/local/lib/" PRELOAD_NAME
+#define VB_PRELOAD_PATH "/usr/local/lib/vfio-broker/" PRELOAD_NAME
 #endif
 
 enum on_remove {
@@ -477,12 +477,14 @@ free_env:
 }
 
 /*
- * The shim: beside this vfioctl (a build tree), in ../lib from it (an install
- * under any PREFIX, even one other than the build's), else at VB_PRELOAD_PATH.
+ * The shim: beside this vfioctl (a build tree), in ../lib/vfio-broker from it
+ * (an install under any PREFIX, even one other than the build's), else at
+ * VB_PRELOAD_PATH. It lives in a private directory: it is a plugin, not a
+ * library anything links against, so it has no soname.
  */
 static int preload_find(char *buf, size_t size)
 {
-	static const char *const beside[] = {"", "../lib/"};
+	static const char *const beside[] = {"", "../lib/vfio-broker/"};
 	char exe[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 

@@ -15,6 +15,9 @@ set -euo pipefail
 # dpkg-dev (apt-get download), pahole (module BTF against 6.12 headers);
 # the kernels and their headers are fetched into build/ by tests/vm.
 # Consumers: runc (a rootless container gets a leased group, docs/containers.md).
+# Deb tier: debhelper, dh-dkms (bookworm's debhelper addon for DKMS, apart from
+# dkms itself), dkms (builds the packaged module source), lintian, blhc (checks
+# the build log for dpkg-buildflags' hardening flags).
 PACKAGES=(
 	build-essential pkg-config
 	libsystemd-dev libjson-c-dev libseccomp-dev libcap-dev
@@ -27,6 +30,7 @@ PACKAGES=(
 	pahole
 	dbus-daemon seatd libseat-dev valgrind
 	runc
+	debhelper dh-dkms dkms lintian blhc
 )
 
 missing=()

@@ -58,6 +58,9 @@ for f in usr/sbin/vfio-brokerd usr/bin/vfioctl "$libdir/libvfiobroker.so.0" "$li
 	usr/share/man/man8/vfio-brokerd.8 usr/share/man/man1/vfioctl.1; do
 	check "$f is installed" test -e "$dest/$f"
 done
+check "the preload shim is installed in the private lib/vfio-broker directory, and vfioctl knows that path" bash -c "
+	[ -x '$dest/$libdir/vfio-broker/libvfiobroker-preload.so' ] && [ ! -e '$dest/$libdir/libvfiobroker-preload.so' ] &&
+	grep -q '/$libdir/vfio-broker/libvfiobroker-preload.so' '$dest/usr/bin/vfioctl'"
 check "policy examples are installed" compgen -G "$dest/usr/share/doc/vfio-broker/examples/*.json"
 check "the service unit names the installed daemon" grep -q '^ExecStart=/usr/sbin/vfio-brokerd' \
 	"$dest/usr/lib/systemd/system/vfio-brokerd.service"
