@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/sched.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct broker B;
@@ -165,6 +168,152 @@ START_TEST(test_fd_flood_is_closed_and_refused)
 	expect_error(fd, "bad-request");
 	close(fd);
 	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
+/*
+ * An fd whose last close() blocks for as long as its owner likes: a TCP
+ * connection on loopback to a listener that never reads, with unsent data
+ * queued and SO_LINGER 30 s. Whoever drops its last reference waits in
+ * close() until the data is sent or the linger time is up. Returns the
+ * listener (to keep open: while it is, nothing is read) in *ret_listener.
+ */
+static int lingering_socket(int *ret_listener)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	struct linger lg = {.l_onoff = 1, .l_linger = 30};
+	int small = 4096, listener, tcp;
+	char junk[4096] = {0};
+	struct pollfd p;
+
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listener < 0 ||
+	    setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+	    bind(listener, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(listener, 1) < 0 ||
+	    getsockname(listener, (struct sockaddr *)&sa, &len) < 0)
+		return -1;
+	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (tcp < 0 || setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0)
+		return -1;
+	if (connect(tcp, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+		return -1;
+	p = (struct pollfd){.fd = tcp, .events = POLLOUT};
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	/* Fill the peer's receive buffer and our send buffer: data stays unsent. */
+	for (int i = 0; i < 100000; i++)
+		if (write(tcp, junk, sizeof(junk)) < 0) {
+			if (errno != EAGAIN)
+				return -1;
+			break;
+		}
+	if (setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+		return -1;
+	*ret_listener = listener;
+	return tcp;
+}
+
+/* Send text with fd attached as SCM_RIGHTS. */
+static int send_with_fd(int sock, const char *text, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int))];
+	} control = {0};
+	struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.b,
+			     .msg_controllen = sizeof(control.b)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+struct freeze_attack {
+	const char *socket;
+	struct signal_pipe ready, go;
+};
+
+/*
+ * The attacker, a uid in no rule that never says hello: sends the lingering
+ * socket with its first packet, drops its own copy (the broker's is now the
+ * last), and keeps the listener open until told to go.
+ */
+static int freeze_attacker(void *arg)
+{
+	struct freeze_attack *a = arg;
+	int listener = -1, tcp = lingering_socket(&listener), fd = raw_connect(a->socket);
+
+	if (tcp < 0 || fd < 0 ||
+	    send_with_fd(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}", tcp) < 0)
+		return 1;
+	close(tcp);
+	signal_pipe_send(&a->ready, 'R');
+	for (int i = 0; i < 6 && !signal_pipe_wait(&a->go); i++)
+		;
+	close(fd);
+	close(listener);
+	return 0;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * Issue 13, item 1. Before the fix the broker closed the attacker's socket
+ * on its event loop and waited there the whole linger time (30 s): Alice's
+ * lease and SIGTERM waited with it.
+ */
+START_TEST(test_an_fd_whose_close_blocks_never_freezes_the_broker)
+{
+	struct freeze_attack a = {.socket = B.socket};
+	struct outcome *o = outcome_new();
+	struct client_args args = {.socket = B.socket, .group = 7, .out = o};
+	struct timespec t0;
+	bool exited = false;
+	int status = 0;
+	pid_t attacker;
+
+	signal_pipe_init(&a.ready);
+	signal_pipe_init(&a.go);
+	attacker = spawn_as(UID_BOB, 0, freeze_attacker, &a);
+	ck_assert_int_eq(signal_pipe_wait(&a.ready), 'R');
+	/* Time for the broker to get to the packet (and, before the fix, into close()). */
+	usleep(500 * 1000);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &args), 0);
+	ck_assert_msg(o->rc == 0, "alice's lease failed: %s: %s", o->code, o->message);
+	ck_assert_msg(seconds_since(&t0) < 10, "alice's lease took %.1f s: the broker was frozen",
+		      seconds_since(&t0));
+
+	/* SIGTERM is served too, while the socket is still lingering in the closer. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kill(B.pid, SIGTERM);
+	while (!exited && seconds_since(&t0) < 10) {
+		exited = waitpid(B.pid, &status, WNOHANG) == B.pid;
+		if (!exited)
+			usleep(10000);
+	}
+	ck_assert_msg(exited, "the broker did not stop within 10 s of SIGTERM");
+	B.pid = -1;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the broker did not exit cleanly (status 0x%x)", status);
+
+	signal_pipe_send(&a.go, 'G');
+	ck_assert_int_eq(wait_exit(attacker), 0);
+	outcome_free(o);
 }
 END_TEST
 
@@ -544,6 +693,7 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_wrong_protocol_version_is_unsupported_version);
 	tcase_add_test(t, test_oversized_packet_is_refused_with_limit);
 	tcase_add_test(t, test_fd_flood_is_closed_and_refused);
+	tcase_add_test(t, test_an_fd_whose_close_blocks_never_freezes_the_broker);
 	tcase_add_test(t, test_silent_connection_does_not_disturb_others_and_times_out);
 	tcase_add_test(t, test_connections_per_uid_are_limited);
 	tcase_add_test(t, test_client_exiting_mid_request_leaves_no_lease_behind);
