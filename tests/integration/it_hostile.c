@@ -317,6 +317,111 @@ START_TEST(test_an_fd_whose_close_blocks_never_freezes_the_broker)
 }
 END_TEST
 
+struct list_probe {
+	const char *socket;
+	struct outcome *out; /* value: the pid list shows as group 7's holder; -1 not held */
+};
+
+/* Lists the groups and reports what it says about group 7's holder. */
+static int list_holder_of_7(void *arg)
+{
+	struct list_probe *p = arg;
+	struct vfiobroker_group *groups = NULL;
+	struct vfiobroker *b = NULL;
+	size_t n = 0;
+	int r;
+
+	p->out->value = -2;
+	r = vfiobroker_connect(p->socket, &b);
+	if (r == 0)
+		r = vfiobroker_list(b, &groups, &n);
+	outcome_record(p->out, b, r);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (groups[i].group == 7) {
+			p->out->value = groups[i].held ? (int)groups[i].holder_pid : -1;
+			snprintf(p->out->text, sizeof(p->out->text), "%u",
+				 (unsigned)groups[i].holder_uid);
+		}
+	vfiobroker_groups_free(groups, n);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+/* Issue 13, item 10: before the fix list named every holder's pid to every user. */
+START_TEST(test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid)
+{
+	struct outcome *held = outcome_new(), *seen = outcome_new();
+	struct list_probe p = {.socket = B.socket, .out = seen};
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, held, &ready, &go);
+
+	/* Bob, in no rule: held, by uid 2000 (whom to ask), but not which process. */
+	ck_assert_int_eq(run_as(UID_BOB, 0, list_holder_of_7, &p), 0);
+	ck_assert_int_eq(seen->rc, 0);
+	ck_assert_int_eq(seen->value, 0);
+	ck_assert_str_eq(seen->text, "2000");
+	/* Another process of Alice's, and root: the holder's pid. */
+	ck_assert_int_eq(run_as(UID_ALICE, 0, list_holder_of_7, &p), 0);
+	ck_assert_int_eq(seen->value, holder);
+	ck_assert_int_eq(list_holder_of_7(&p), 0);
+	ck_assert_int_eq(seen->value, holder);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(held);
+	outcome_free(seen);
+	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
+struct explain_probe {
+	const char *socket;
+	const char *request;
+	struct outcome *out; /* text: the reply */
+};
+
+static int raw_request_as_client(void *arg)
+{
+	struct explain_probe *p = arg;
+	int fd = raw_connect(p->socket), n;
+	char buf[4096];
+
+	if (fd < 0 || raw_send(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}") < 0 ||
+	    raw_recv(fd, buf, sizeof(buf), 5000) <= 0 || raw_send(fd, p->request) < 0)
+		return 1;
+	n = raw_recv(fd, p->out->text, sizeof(p->out->text) - 1, 5000);
+	close(fd);
+	return n > 0 ? 0 : 1;
+}
+
+/*
+ * Issue 13, item 10: before the fix explain looked the name up first, so a
+ * user in no rule learnt which names exist ("there is no user" against
+ * "denied") and made the broker wait for NSS.
+ */
+START_TEST(test_explain_for_another_user_is_denied_before_any_name_lookup)
+{
+	struct outcome *o = outcome_new();
+	struct explain_probe p = {.socket = B.socket, .out = o};
+
+	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7,\"user\":\"no-such-user-x\"}";
+	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
+	ck_assert_msg(strstr(o->text, "\"code\":\"denied\""), "got %s", o->text);
+	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7,\"user\":\"root\"}";
+	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
+	ck_assert_msg(strstr(o->text, "\"code\":\"denied\""), "got %s", o->text);
+	/* Explaining for oneself still works, by uid or with nothing named. */
+	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7,\"uid\":2001}";
+	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
+	ck_assert_msg(strstr(o->text, "\"ok\":true"), "got %s", o->text);
+	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7}";
+	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
+	ck_assert_msg(strstr(o->text, "\"ok\":true"), "got %s", o->text);
+	outcome_free(o);
+	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
 START_TEST(test_silent_connection_does_not_disturb_others_and_times_out)
 {
 	int silent = raw_connect(B.socket);
@@ -694,6 +799,8 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_oversized_packet_is_refused_with_limit);
 	tcase_add_test(t, test_fd_flood_is_closed_and_refused);
 	tcase_add_test(t, test_an_fd_whose_close_blocks_never_freezes_the_broker);
+	tcase_add_test(t, test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid);
+	tcase_add_test(t, test_explain_for_another_user_is_denied_before_any_name_lookup);
 	tcase_add_test(t, test_silent_connection_does_not_disturb_others_and_times_out);
 	tcase_add_test(t, test_connections_per_uid_are_limited);
 	tcase_add_test(t, test_client_exiting_mid_request_leaves_no_lease_behind);
