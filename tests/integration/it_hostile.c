@@ -422,6 +422,82 @@ START_TEST(test_explain_for_another_user_is_denied_before_any_name_lookup)
 }
 END_TEST
 
+struct path_opener {
+	char path[PATH_MAX];
+	struct signal_pipe ready, go;
+};
+
+/* A user in no rule opens the group node with O_PATH (no permission needed) and keeps it. */
+static int open_path_only(void *arg)
+{
+	struct path_opener *p = arg;
+	int fd = open(p->path, O_PATH | O_CLOEXEC);
+
+	if (fd < 0)
+		return 1;
+	signal_pipe_send(&p->ready, 'P');
+	for (int i = 0; i < 6 && !signal_pipe_wait(&p->go); i++)
+		;
+	close(fd);
+	return 0;
+}
+
+struct lease_retry {
+	struct client_args a;
+	uid_t uid;
+};
+
+static bool lease_is_granted(void *arg)
+{
+	struct lease_retry *r = arg;
+
+	return run_as(r->uid, 0, client_lease, &r->a) == 0 && r->a.out->rc == 0;
+}
+
+/*
+ * Issue 13, item 6. Alice's holder exits while its child keeps the file, so
+ * the broker scans /proc for who has it and the first process found
+ * inherits the lease. Before the fix that was Bob (in no rule, lower pid),
+ * through a descriptor opened with O_PATH, which needs no permission: the
+ * lease went to uid 2001 and stayed busy after Alice's child let go.
+ */
+START_TEST(test_an_o_path_descriptor_never_makes_its_owner_a_holder)
+{
+	struct outcome *held = outcome_new(), *again = outcome_new();
+	struct lease_retry r = {.a = {.socket = B.socket, .group = 7, .out = again},
+				.uid = UID_CAROL};
+	struct path_opener p;
+	struct signal_pipe ready, go;
+	pid_t opener, holder;
+
+	sim_tree_group_path(&B.sim, 7, p.path, sizeof(p.path));
+	signal_pipe_init(&p.ready);
+	signal_pipe_init(&p.go);
+	opener = spawn_as(UID_BOB, 0, open_path_only, &p);
+	ck_assert_int_eq(signal_pipe_wait(&p.ready), 'P');
+
+	holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IN_CHILD, held, &ready, &go);
+	ck_assert_int_eq(wait_exit(holder), 0);
+	usleep(200 * 1000);
+	/* Alice's child has it, and only it: busy, held by uid 2000. */
+	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &r.a), 0);
+	ck_assert_int_eq(again->rc, -EBUSY);
+	ck_assert_msg(strstr(again->message, "2000"), "message: %s", again->message);
+	ck_assert_msg(!broker_log_contains(&B, "(uid 2001)"), "uid 2001 was made holder; see %s",
+		      B.log);
+	/* Once the child lets go, the group is free, Bob's descriptor notwithstanding. */
+	signal_pipe_send(&go, 'g');
+	ck_assert_msg(wait_until(lease_is_granted, &r), "group 7 not free: %s: %s", again->code,
+		      again->message);
+
+	signal_pipe_send(&p.go, 'G');
+	ck_assert_int_eq(wait_exit(opener), 0);
+	outcome_free(held);
+	outcome_free(again);
+	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
 START_TEST(test_silent_connection_does_not_disturb_others_and_times_out)
 {
 	int silent = raw_connect(B.socket);
@@ -786,6 +862,136 @@ START_TEST(test_connection_outliving_its_process_is_not_taken_for_a_reused_pid)
 }
 END_TEST
 
+struct holder_with_child {
+	const char *socket;
+	struct outcome *out; /* value: the child's pid */
+	struct signal_pipe ready, go;
+};
+
+/* Leases group 7 and forks a child that keeps the file; exits when told, the child stays. */
+static int lease_and_fork_a_keeper(void *arg)
+{
+	struct holder_with_child *h = arg;
+	struct vfiobroker *b = NULL;
+	int fd = -1, r = vfiobroker_connect(h->socket, &b);
+	pid_t child;
+
+	if (r == 0)
+		r = vfiobroker_lease(b, 7, &fd);
+	outcome_record(h->out, b, r);
+	if (r < 0)
+		return 1;
+	child = fork();
+	if (child == 0) {
+		for (;;)
+			pause(); /* the test kills it */
+	}
+	h->out->value = (int)child;
+	signal_pipe_send(&h->ready, 'L');
+	signal_pipe_wait(&h->go);
+	return 0;
+}
+
+/*
+ * Processes with as many descriptors as their hard limit allows each (the
+ * test's root may lack CAP_SYS_RESOURCE to raise it): the broker's scan of
+ * them takes seconds. Each sends 'S' on ready when full, then waits to be killed.
+ */
+#define SLOW_SCAN_PROCESSES 16
+
+static void spawn_many_fds(struct signal_pipe *ready, pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			struct rlimit rl;
+			int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+				rl.rlim_cur = rl.rlim_max;
+				(void)setrlimit(RLIMIT_NOFILE, &rl);
+			}
+			while (null >= 0 && fcntl(null, F_DUPFD_CLOEXEC, 0) >= 0)
+				;
+			signal_pipe_send(ready, 'S');
+			for (;;)
+				pause();
+		}
+	}
+}
+
+/*
+ * Issue 13, item 4. The holder exits while its child keeps the file; the
+ * broker's /proc scan finds the child, then spends seconds in a process
+ * with a million descriptors. Meanwhile the child dies and its pid goes to
+ * a process of Bob's, in no rule. Before the fix the scan returned the bare
+ * pid and the broker made Bob's process the holder ("inherited", uid 2001),
+ * so the group stayed busy; acting through the pidfd taken before the read,
+ * nothing of Bob's is touched and the group is free once the file closes.
+ */
+START_TEST(test_a_pid_reused_during_the_holder_scan_is_never_made_holder)
+{
+	struct outcome *held = outcome_new(), *again = outcome_new();
+	struct holder_with_child h = {.socket = B.socket, .out = held};
+	struct lease_retry r = {.a = {.socket = B.socket, .group = 7, .out = again},
+				.uid = UID_CAROL};
+	struct signal_pipe fds_ready;
+	pid_t holder, keeper, reused, slow[SLOW_SCAN_PROCESSES];
+	char how[256];
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	signal_pipe_init(&h.ready);
+	signal_pipe_init(&h.go);
+	holder = spawn_as(UID_ALICE, 0, lease_and_fork_a_keeper, &h);
+	ck_assert_int_eq(signal_pipe_wait(&h.ready), 'L');
+	ck_assert_int_eq(held->rc, 0);
+	keeper = (pid_t)held->value;
+
+	/* Created after the keeper: /proc lists them later, so the scan is slow after the keeper.
+	 */
+	signal_pipe_init(&fds_ready);
+	spawn_many_fds(&fds_ready, slow, SLOW_SCAN_PROCESSES);
+	for (size_t i = 0; i < SLOW_SCAN_PROCESSES; i++) {
+		ck_assert_int_eq(signal_pipe_wait(&fds_ready), 'S');
+		ck_assert_msg(slow[i] > keeper, "pids wrapped (keeper %d, then %d); run again",
+			      (int)keeper, (int)slow[i]);
+	}
+
+	/* The holder exits: the broker scans for who still has the file. */
+	signal_pipe_send(&h.go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	usleep(300 * 1000);
+	kill(keeper, SIGKILL);
+	ck_assert_int_eq(waitpid(keeper, NULL, 0), keeper);
+	reused = fork_with_pid(keeper, how, sizeof(how));
+	if (reused == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(UID_BOB) < 0 || setuid(UID_BOB) < 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	ck_assert_msg(reused == keeper, "could not reuse pid %d: %s", (int)keeper, how);
+
+	/* Bob's process is never the holder, and the group is free again. */
+	ck_assert_msg(wait_until(lease_is_granted, &r), "group 7 not free: %s: %s", again->code,
+		      again->message);
+	ck_assert_msg(!broker_log_contains(&B, "(uid 2001)"),
+		      "Bob's process (pid %d) was made a holder; see %s", (int)reused, B.log);
+	ck_assert_int_eq(kill(reused, 0), 0);
+
+	kill(reused, SIGKILL);
+	waitpid(reused, NULL, 0);
+	for (size_t i = 0; i < SLOW_SCAN_PROCESSES; i++) {
+		kill(slow[i], SIGKILL);
+		waitpid(slow[i], NULL, 0);
+	}
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	outcome_free(held);
+	outcome_free(again);
+	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
 Suite *suite_hostile(void)
 {
 	Suite *s = suite_create("hostile");
@@ -801,6 +1007,8 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_an_fd_whose_close_blocks_never_freezes_the_broker);
 	tcase_add_test(t, test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid);
 	tcase_add_test(t, test_explain_for_another_user_is_denied_before_any_name_lookup);
+	tcase_add_test(t, test_an_o_path_descriptor_never_makes_its_owner_a_holder);
+	tcase_add_test(t, test_a_pid_reused_during_the_holder_scan_is_never_made_holder);
 	tcase_add_test(t, test_silent_connection_does_not_disturb_others_and_times_out);
 	tcase_add_test(t, test_connections_per_uid_are_limited);
 	tcase_add_test(t, test_client_exiting_mid_request_leaves_no_lease_behind);
