@@ -317,6 +317,89 @@ START_TEST(test_an_fd_whose_close_blocks_never_freezes_the_broker)
 }
 END_TEST
 
+#define LINGER_FLOOD 4
+
+struct linger_flood {
+	const char *socket;
+	struct outcome
+		*out; /* value: connections answered bad-request; text: the next one's reply */
+	struct signal_pipe ready, go;
+};
+
+/* As a uid in no rule: LINGER_FLOOD connections, each sending a lingering socket, then one more. */
+static int flood_with_lingering_sockets(void *arg)
+{
+	struct linger_flood *f = arg;
+	int listeners[LINGER_FLOOD], fd, n;
+	char buf[4096];
+
+	f->out->value = 0;
+	for (int i = 0; i < LINGER_FLOOD; i++) {
+		int tcp = lingering_socket(&listeners[i]);
+
+		fd = raw_connect(f->socket);
+		if (tcp < 0 || fd < 0 ||
+		    send_with_fd(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}", tcp) < 0)
+			return 1;
+		close(tcp);
+		n = raw_recv(fd, buf, sizeof(buf) - 1, 5000);
+		if (n > 0 && (buf[n] = '\0', strstr(buf, "\"bad-request\"")))
+			f->out->value++;
+		close(fd);
+	}
+	/* The refusal comes at once, before any request. */
+	fd = raw_connect(f->socket);
+	if (fd < 0)
+		return 1;
+	n = raw_recv(fd, f->out->text, sizeof(f->out->text) - 1, 5000);
+	close(fd);
+	signal_pipe_send(&f->ready, 'R');
+	for (int i = 0; i < 6 && !signal_pipe_wait(&f->go); i++)
+		;
+	for (int i = 0; i < LINGER_FLOOD; i++)
+		close(listeners[i]);
+	return n > 0 ? 0 : 1;
+}
+
+/*
+ * Issue 13, item 1: what the closer holds is bounded. A uid whose sockets
+ * wait there (each lingering 30 s behind the first) has them counted as its
+ * connections: with --max-connections-per-uid 4, the fifth is refused with
+ * limit, the broker holds no more than those four, and other users are
+ * served meanwhile. Before the fix the broker froze on the first.
+ */
+START_TEST(test_sockets_waiting_to_close_count_against_the_uids_connections)
+{
+	struct outcome *o = outcome_new(), *alice = outcome_new();
+	struct linger_flood f = {.socket = B.socket, .out = o};
+	struct client_args a = {.socket = B.socket, .group = 7, .out = alice};
+	pid_t attacker;
+	int fds;
+
+	broker_stop(&B);
+	broker_start(&B, "--handshake-timeout", "2", "--max-connections-per-uid", "4", NULL);
+	baseline = broker_fd_count_settled(&B);
+
+	signal_pipe_init(&f.ready);
+	signal_pipe_init(&f.go);
+	attacker = spawn_as(UID_BOB, 0, flood_with_lingering_sockets, &f);
+	ck_assert_int_eq(signal_pipe_wait(&f.ready), 'R');
+	ck_assert_int_eq(o->value, LINGER_FLOOD);
+	ck_assert_msg(strstr(o->text, "\"code\":\"limit\""), "the fifth got %s", o->text);
+	fds = broker_fd_count_settled(&B);
+	ck_assert_msg(fds <= baseline + LINGER_FLOOD, "broker holds %d fds, baseline %d", fds,
+		      baseline);
+
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_msg(alice->rc == 0, "alice's lease failed: %s: %s", alice->code, alice->message);
+
+	signal_pipe_send(&f.go, 'G');
+	ck_assert_int_eq(wait_exit(attacker), 0);
+	outcome_free(o);
+	outcome_free(alice);
+}
+END_TEST
+
 struct list_probe {
 	const char *socket;
 	struct outcome *out; /* value: the pid list shows as group 7's holder; -1 not held */
@@ -1005,6 +1088,7 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_oversized_packet_is_refused_with_limit);
 	tcase_add_test(t, test_fd_flood_is_closed_and_refused);
 	tcase_add_test(t, test_an_fd_whose_close_blocks_never_freezes_the_broker);
+	tcase_add_test(t, test_sockets_waiting_to_close_count_against_the_uids_connections);
 	tcase_add_test(t, test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid);
 	tcase_add_test(t, test_explain_for_another_user_is_denied_before_any_name_lookup);
 	tcase_add_test(t, test_an_o_path_descriptor_never_makes_its_owner_a_holder);
