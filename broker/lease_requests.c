@@ -316,9 +316,7 @@ int lease_requests_merge(struct broker *b, struct connection *c, const struct vb
 	struct merge_result res;
 	int r;
 
-	/* merge_groups takes the container, if one was passed. */
-	r = merge_groups(b, c->identity, req->groups, req->n_groups, n_fds > 0 ? fds[0] : -1, &res,
-			 err);
+	r = merge_groups(b, c->identity, req->groups, req->n_groups, &res, err);
 	if (r < 0)
 		return r;
 	lease_table_changed(b->leases); /* the leases' container */

@@ -50,7 +50,7 @@ static const struct command commands[] = {
 	{"leases", vfioctl_leases, NULL, "[--json]",
 	 "show current leases (yours; every lease for an administrator)"},
 	{"release", vfioctl_release, NULL, "GROUP", "end a lease"},
-	{"merge", vfioctl_merge, NULL, "[--container-fd FD] GROUP... [-- CMD [ARG...]]",
+	{"merge", vfioctl_merge, NULL, "GROUP... [-- CMD [ARG...]]",
 	 "put leased groups into one IOMMU context (run from inside a lease)"},
 	{"unmerge", vfioctl_unmerge, NULL, "GROUP", "take one group out of its container"},
 	{"remove", vfioctl_remove, NULL, "[--soft [--timeout SECONDS] | --hard] GROUP",

@@ -78,8 +78,13 @@ int vb_op_from_string(const char *s)
 
 size_t vb_op_max_fds(enum vb_op op)
 {
-	/* Only merge takes a descriptor: the caller's own container, optional. */
-	return op == VB_OP_MERGE ? 1 : 0;
+	/*
+	 * No op takes a descriptor: the broker never receives one (a client's fd
+	 * can make its close or fstat block), and a client attaches groups to a
+	 * container of its own itself.
+	 */
+	(void)op;
+	return 0;
 }
 
 const char *vb_status_to_string(enum vb_status s)
