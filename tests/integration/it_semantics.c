@@ -261,6 +261,40 @@ START_TEST(
 }
 END_TEST
 
+/* The holder leases 7, then asks for it again, as a second open() of /dev/vfio/7 would. */
+static int holder_leasing_twice(void *arg)
+{
+	struct steps *s = arg;
+	struct vfiobroker *b;
+	int fd, again = -1, r;
+
+	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
+		return 1;
+	r = vfiobroker_lease(b, 7, &again);
+	outcome_record(s->o[0], b, r);
+	s->o[0]->value = again;
+	close(fd);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+/*
+ * Re-opening a group (Gibson: "re-open /dev/vfio/NNN for one of the groups
+ * merged"): there is one open file per group, in the kernel and in the
+ * broker. A second lease by the holder itself is busy, and no second file
+ * is sent; copies of the one file (dup, fork, SCM_RIGHTS) are how it is shared.
+ */
+START_TEST(test_leasing_a_held_group_again_is_busy_even_for_its_holder)
+{
+	struct steps *s = steps_new();
+
+	ck_assert_int_eq(run_as(UID_ALICE, 0, holder_leasing_twice, s), 0);
+	assert_step(s->o[0], -EBUSY, "busy", "you already hold group 7");
+	ck_assert_int_eq(s->o[0]->value, -1);
+	steps_free(s);
+}
+END_TEST
+
 /*
  * The holder leases 7, forks a child that keeps the file, and exits. The
  * child, told to go on, connects and releases, then closes the file.
@@ -551,6 +585,84 @@ START_TEST(test_releasing_one_member_of_a_merged_set_leaves_the_others_merged)
 }
 END_TEST
 
+/*
+ * The holder leases 7 and 8 and says 'L'; after the restart ('G') it connects
+ * again and asks to merge 7 into a container file of its own, then to merge
+ * 7 and 8 with no container, says 'R' and waits for 'G'.
+ */
+static int holder_merging_a_member_elsewhere(void *arg)
+{
+	struct steps *s = arg;
+	unsigned seven[] = {7}, both[] = {7, 8};
+	struct vfiobroker *b;
+	char path[PATH_MAX + 16];
+	int fd7, fd8, mine, container = -1, r;
+
+	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
+	    vfiobroker_lease(b, 8, &fd8) < 0)
+		return 1;
+	signal_pipe_send(&s->ready, 'L');
+	signal_pipe_wait(&s->go);
+	vfiobroker_disconnect(b);
+	snprintf(path, sizeof(path), "%s/vfio/vfio", B.sim.dev);
+	mine = open(path, O_RDWR | O_CLOEXEC);
+	if (mine < 0 || vfiobroker_connect(B.socket, &b) < 0)
+		return 2;
+	r = vfiobroker_merge(b, seven, 1, mine, &container);
+	outcome_record(s->o[0], b, r);
+	r = vfiobroker_merge(b, both, 2, -1, &container);
+	outcome_record(s->o[1], b, r);
+	signal_pipe_send(&s->ready, 'R');
+	signal_pipe_wait(&s->go);
+	close(mine);
+	close(fd7);
+	close(fd8);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+/*
+ * A group of a merged set named with another container moves nowhere
+ * silently: busy, "unmerge it first", naming the container it is in. (And a
+ * merge into a container restored after a restart is busy too: the broker
+ * has no copy of it to attach groups to.) Both sets stay as they were.
+ */
+START_TEST(test_a_merged_group_named_with_another_container_is_busy_and_stays_merged)
+{
+	struct steps *s = steps_new();
+	struct vfiobroker_lease l;
+	char path[PATH_MAX + 16];
+	pid_t holder;
+
+	if (getenv("VB_VALGRIND")) {
+		printf("NOTE: no restored merged set under valgrind; not run\n");
+		steps_free(s);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/vfio/vfio", B.sim.dev);
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	holder = spawn_as(UID_ALICE, 0, holder_merging_a_member_elsewhere, s);
+	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'L');
+	broker_crash(&B);
+	state_file_set_container(7, 5);
+	state_file_set_container(8, 5);
+	broker_start(&B, NULL);
+
+	signal_pipe_send(&s->go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'R');
+	assert_step(s->o[0], -EBUSY, "busy", "already merged into container 5; unmerge it first");
+	assert_step(s->o[1], -EBUSY, "busy", "restored after the broker restarted");
+	ck_assert(admin_find_lease(7, &l));
+	ck_assert_uint_eq(l.container, 5);
+	ck_assert(admin_find_lease(8, &l));
+	ck_assert_uint_eq(l.container, 5);
+
+	signal_pipe_send(&s->go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	steps_free(s);
+}
+END_TEST
+
 Suite *suite_semantics(void)
 {
 	Suite *s = suite_create("semantics");
@@ -563,6 +675,7 @@ Suite *suite_semantics(void)
 	tcase_add_test(
 		t,
 		test_an_unrelated_process_of_the_holders_uid_can_neither_take_release_merge_unmerge_nor_remove_its_group);
+	tcase_add_test(t, test_leasing_a_held_group_again_is_busy_even_for_its_holder);
 	tcase_add_test(
 		t,
 		test_a_child_left_with_the_file_when_the_holder_exits_becomes_the_holder_and_may_release);
@@ -570,6 +683,8 @@ Suite *suite_semantics(void)
 		t, test_a_merge_the_kernel_refuses_leaves_no_group_merged_and_no_container_open);
 	tcase_add_test(t, test_a_refused_merge_into_the_clients_container_keeps_no_copy_of_it);
 	tcase_add_test(t, test_releasing_one_member_of_a_merged_set_leaves_the_others_merged);
+	tcase_add_test(t,
+		       test_a_merged_group_named_with_another_container_is_busy_and_stays_merged);
 	suite_add_tcase(s, t);
 	return s;
 }
