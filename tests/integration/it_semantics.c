@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <linux/vfio.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -857,11 +858,20 @@ static _Noreturn void standin_serve(int fd)
 	}
 }
 
-/* Mount the stand-in on <dev>/vfio and start serving it. */
+/*
+ * Mount the stand-in on <dev>/vfio and start serving it. The mount is made
+ * in a mount namespace of the test's own, which the broker and clients it
+ * starts inherit: a test that fails before its teardown leaves no mount
+ * behind on the host, and the server dies with the test (PDEATHSIG).
+ */
 static void standin_start(void)
 {
 	char opts[128];
 	int fd;
+
+	ck_assert_msg(unshare(CLONE_NEWNS) == 0 &&
+			      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0,
+		      "NOT RUN: no mount namespace of the test's own: %s", strerror(errno));
 
 	S.script = mmap(NULL, sizeof(*S.script), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			-1, 0);
@@ -876,8 +886,10 @@ static void standin_start(void)
 		      "NOT RUN: cannot mount a FUSE file system on %s: %s", S.mnt, strerror(errno));
 	S.server = fork();
 	ck_assert_int_ge(S.server, 0);
-	if (S.server == 0)
+	if (S.server == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		standin_serve(fd);
+	}
 	close(fd);
 }
 
