@@ -122,7 +122,7 @@ static void assert_step(const struct outcome *o, int rc, const char *code, const
 /*
  * The child: uses the group file it inherited, then connects on its own (its
  * own pidfd, its own identity) and asks the broker to merge, unmerge and
- * release its parent's groups.
+ * release its parent's groups, and to remove one.
  */
 static int child_acts_on_parents_groups(struct steps *s, int fd7)
 {
@@ -144,6 +144,8 @@ static int child_acts_on_parents_groups(struct steps *s, int fd7)
 	r = vfiobroker_release(b, 7, &released);
 	outcome_record(s->o[2], b, r);
 	s->o[2]->value = released;
+	r = vfiobroker_remove(b, 8, true, 0, NULL);
+	outcome_record(s->o[4], b, r);
 	vfiobroker_disconnect(b);
 	return 0;
 }
@@ -181,9 +183,11 @@ static int holder_with_acting_child(void *arg)
  * lives, speaks for it: merge goes on to the kernel step (the refusal is the
  * simulated file's, not the broker's), unmerge reaches the "not merged"
  * check, and release is taken. The file stays open in the holder, so the
- * lease does not end yet: it is "releasing", still the holder's.
+ * lease does not end yet: it is "releasing", still the holder's. Removal
+ * stays an administrator's act, for the child as for the holder.
  */
-START_TEST(test_a_forked_child_of_the_holder_may_merge_unmerge_and_release_its_groups)
+START_TEST(
+	test_a_forked_child_of_the_holder_may_merge_unmerge_and_release_its_groups_but_not_remove_them)
 {
 	struct steps *s = steps_new();
 	struct vfiobroker_lease l7, l8;
@@ -196,6 +200,7 @@ START_TEST(test_a_forked_child_of_the_holder_may_merge_unmerge_and_release_its_g
 	assert_step(s->o[1], -EINVAL, "bad-request", "not merged");
 	assert_step(s->o[2], 0, "", NULL);
 	ck_assert_msg(!s->o[2]->value, "released while the holder still has the file open");
+	assert_step(s->o[4], -EACCES, "denied", "administrator");
 
 	ck_assert(admin_find_lease(7, &l7));
 	ck_assert_int_eq(l7.pid, holder);
@@ -1220,8 +1225,9 @@ Suite *suite_semantics(void)
 
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 60);
-	tcase_add_test(t,
-		       test_a_forked_child_of_the_holder_may_merge_unmerge_and_release_its_groups);
+	tcase_add_test(
+		t,
+		test_a_forked_child_of_the_holder_may_merge_unmerge_and_release_its_groups_but_not_remove_them);
 	tcase_add_test(
 		t,
 		test_an_unrelated_process_of_the_holders_uid_can_neither_take_release_merge_unmerge_nor_remove_its_group);
