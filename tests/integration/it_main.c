@@ -14,9 +14,9 @@
 
 int main(void)
 {
-	Suite *(*const suites[])(void) = {suite_lease,	 suite_remove,	suite_policy_reload,
-					  suite_hostile, suite_limits,	suite_cli,
-					  suite_sandbox, suite_restart, suite_preload};
+	Suite *(*const suites[])(void) = {
+		suite_lease, suite_remove,  suite_policy_reload, suite_hostile, suite_limits,
+		suite_cli,   suite_sandbox, suite_restart,	 suite_preload, suite_semantics};
 	SRunner *sr;
 	int failed;
 
