@@ -395,7 +395,7 @@ static size_t compute_targets(struct target *t)
 				worst = v[i];
 		}
 		t[n] = (struct target){.text = "every policy decision < 10 us at 10,000 rules, "
-					       "adversarial rule sets included (p50)",
+					       "the bench's adversarial policies included (p50)",
 				       .unit = "us"};
 		target_eval(&t[n], worst, 10, false);
 		bench_fmt(t[n].detail, sizeof(t[n].detail),
