@@ -10,6 +10,9 @@
 #                        (fetch-kernel.sh); skip when the kernel can neither
 #                        be fetched (built, for 6.12-iommufd) nor found in
 #                        the cache
+#   vm_has_iommufd KDIR  true when that kernel has iommufd and the VFIO cdev
+#   vm_build_iommufd_probe BUILD KDIR  compile tests/vm/iommufd_probe.c into
+#                        BUILD/vm-iommufd-probe with KDIR's uapi headers
 
 vm_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -58,6 +61,20 @@ vm_fetch() {
 		;;
 	*) exit "$rc" ;;
 	esac
+}
+
+vm_has_iommufd() {
+	grep -qsx CONFIG_IOMMUFD=y "$1/config" && grep -qsx CONFIG_VFIO_DEVICE_CDEV=y "$1/config"
+}
+
+# Debian 12's <linux/vfio.h> is 6.1's and has no <linux/iommufd.h>: the
+# probe takes the headers that the kernel's build installed.
+vm_build_iommufd_probe() {
+	local out=$1/vm-iommufd-probe src=$vm_here/iommufd_probe.c inc=$2/uapi/include
+	if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "$inc" -nt "$out" ]; then
+		echo "vm: building $out (uapi headers of $(cat "$2/kver"))"
+		gcc -O2 -Wall -Wextra -I"$inc" -o "$out" "$src"
+	fi
 }
 
 # Per-kernel results of one tier, added up by vm_tally and printed by vm_report.
