@@ -28,6 +28,9 @@ PACKAGES=(
 	dpkg-dev
 	clang-14 libclang-rt-14-dev
 	pahole
+	# VM tier's own 6.12 kernel with iommufd (tests/vm/build-kernel.sh):
+	# the source, and what its build, headers_install and bc/openssl need
+	linux-source-6.12 bison flex libelf-dev libssl-dev bc rsync
 	dbus-daemon seatd libseat-dev valgrind
 	runc
 	debhelper dh-dkms dkms lintian blhc
