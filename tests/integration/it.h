@@ -73,6 +73,7 @@ Suite *suite_cli(void);
 Suite *suite_sandbox(void);
 Suite *suite_restart(void);
 Suite *suite_preload(void);
+Suite *suite_reconnect(void);
 
 /*
  * After a hostile act: the broker is alive, Alice can lease group 7 of the
