@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -323,6 +324,72 @@ START_TEST(test_a_soft_remove_cut_by_a_broker_kill_says_the_removal_was_abandone
 }
 END_TEST
 
+/* ASan cannot be preloaded into uninstrumented programs such as /bin/sh. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SKIP_UNDER_ASAN()                                                                          \
+	do {                                                                                       \
+		printf("NOTE: %s does not run under ASan (the shim goes into /bin/sh)\n",          \
+		       __func__);                                                                  \
+		return;                                                                            \
+	} while (0)
+#else
+#define SKIP_UNDER_ASAN() ((void)0)
+#endif
+
+static bool file_exists(void *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+START_TEST(test_the_shim_leases_again_through_a_broker_that_restarted)
+{
+	char dir[] = "/tmp/vb-reconnect-XXXXXX", leased[64], go[64], script[512];
+	char preload[PATH_MAX + 16], sock[PATH_MAX + 32], dev[PATH_MAX + 32];
+	char *const env[] = {preload, sock, dev, "PATH=/usr/bin:/bin", NULL};
+	struct stderr_log log = {0};
+	int err[2];
+	pid_t sh;
+
+	SKIP_UNDER_ASAN();
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	snprintf(leased, sizeof(leased), "%s/leased", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	/* The VMM's opens, one before the crash (its connection dies) and one after. */
+	snprintf(script, sizeof(script),
+		 "exec 3</dev/vfio/7 && : > %s && while [ ! -e %s ]; do sleep 0.05; done && "
+		 "exec 4</dev/vfio/8 && echo 'opened 8' >&2",
+		 leased, go);
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/libvfiobroker-preload.so",
+		 getenv("VB_BUILD") ?: "build");
+	snprintf(sock, sizeof(sock), "VFIO_BROKER_SOCKET=%s", B.socket);
+	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", B.sim.dev);
+	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+	sh = fork();
+	ck_assert_int_ge(sh, 0);
+	if (sh == 0) {
+		dup2(err[1], 2);
+		if (setgroups(0, NULL) < 0 || setresgid(UID_ALICE, UID_ALICE, UID_ALICE) < 0 ||
+		    setresuid(UID_ALICE, UID_ALICE, UID_ALICE) < 0)
+			_exit(120);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execle("/bin/sh", "sh", "-c", script, (char *)NULL, env);
+		_exit(127);
+	}
+	close(err[1]);
+	log.fd = err[0];
+	ck_assert(wait_until(file_exists, leased));
+	crash_and_restart();
+	ck_assert_int_eq(close(open(go, O_CREAT | O_WRONLY, 0644)), 0);
+	ck_assert_msg(stderr_wait_for(&log, "opened 8"), "stderr: %s", log.text);
+	ck_assert_int_eq(wait_exit(sh), 0);
+	close(log.fd);
+	unlink(go);
+	unlink(leased);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *suite_reconnect(void)
 {
 	Suite *s = suite_create("reconnect");
@@ -339,6 +406,7 @@ Suite *suite_reconnect(void)
 		t,
 		test_a_vfioctl_lease_holder_reconnects_after_a_restart_and_passes_a_soft_removal_on);
 	tcase_add_test(t, test_a_soft_remove_cut_by_a_broker_kill_says_the_removal_was_abandoned);
+	tcase_add_test(t, test_the_shim_leases_again_through_a_broker_that_restarted);
 	suite_add_tcase(s, t);
 	return s;
 }
