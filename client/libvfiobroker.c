@@ -27,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A reconnect's hello may take at least this long, however little time is left. */
+#define VFIOBROKER_RECONNECT_HELLO_MS 1000
+
 #ifndef VB_VERSION
 #define VB_VERSION "0"
 #endif
@@ -35,6 +38,7 @@ struct vfiobroker {
 	int fd;
 	uint32_t next_id;
 	bool broken; /* the broker closed the connection, or it failed for good */
+	int wait_ms; /* how long a reply may take: -1 for ever; else -ETIMEDOUT after */
 	bool admin;
 	uid_t uid;
 	char quarantine[8];	    /* the last list reply's "quarantine"; "" when it had none */
@@ -175,8 +179,12 @@ static int broker_receive(struct vfiobroker *b, bool block, struct packet *ret)
 		if (r != -EAGAIN || !block)
 			break;
 		struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		int n = poll(&pfd, 1, b->wait_ms);
+
+		if (n < 0 && errno != EINTR)
 			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
 	}
 	if (r < 0)
 		return broker_transport_error(b, r);
@@ -370,20 +378,25 @@ static int socket_address(const char *path, struct sockaddr_un *ret, socklen_t *
 
 /*
  * broker_open makes a new socket, connects it to b's address and says hello
- * on it; b->fd is the new socket. Returns 0, or -errno with b->fd closed
- * (-1). The old socket, if any, is the caller's to have closed.
+ * on it; b->fd is the new socket. With wait_ms >= 0 the socket is
+ * non-blocking until the hello is answered, and an answer that takes longer
+ * than wait_ms is -ETIMEDOUT (a full backlog, -EAGAIN); -1 waits for ever.
+ * Returns 0, or -errno with b->fd closed (-1). The old socket, if any, is the
+ * caller's to have closed.
  */
-static int broker_open(struct vfiobroker *b)
+static int broker_open(struct vfiobroker *b, int wait_ms)
 {
 	int r;
 
 	b->broken = false;
-	b->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	b->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (wait_ms >= 0 ? SOCK_NONBLOCK : 0),
+		       0);
 	if (b->fd < 0)
 		return -errno;
 	/*
-	 * Blocking connect: a full listen backlog is waited out, not reported as EAGAIN. The
-	 * socket stays blocking, so that a call waits for its reply in a single recvmsg().
+	 * Blocking connect: a full listen backlog is waited out, not reported as EAGAIN (a
+	 * reconnect's non-blocking one gets EAGAIN and tries again later). The socket stays
+	 * blocking, so that a call waits for its reply in a single recvmsg().
 	 */
 	while (connect(b->fd, (struct sockaddr *)&b->address, b->address_len) < 0) {
 		if (errno != EINTR) {
@@ -391,9 +404,15 @@ static int broker_open(struct vfiobroker *b)
 			goto close_socket;
 		}
 	}
+	b->wait_ms = wait_ms;
 	r = broker_hello(b);
+	b->wait_ms = -1;
 	if (r < 0)
 		goto close_socket;
+	if (wait_ms >= 0 && fcntl(b->fd, F_SETFL, fcntl(b->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		r = -errno;
+		goto close_socket;
+	}
 	return 0;
 
 close_socket:
@@ -430,7 +449,8 @@ int vfiobroker_connect(const char *path, struct vfiobroker **ret)
 	b->uid = (uid_t)-1;
 	b->address = sa;
 	b->address_len = sa_len;
-	r = broker_open(b);
+	b->wait_ms = -1;
+	r = broker_open(b, -1);
 	if (r < 0) {
 		broker_clear_error(b);
 		free(b);
@@ -444,7 +464,7 @@ int vfiobroker_connect(const char *path, struct vfiobroker **ret)
 static bool reconnect_may_cure(int r)
 {
 	return r == -ENOENT || r == -ECONNREFUSED || r == -ECONNRESET || r == -EPIPE ||
-	       r == -EAGAIN;
+	       r == -EAGAIN || r == -ETIMEDOUT;
 }
 
 static uint64_t monotonic_msec(void)
@@ -477,7 +497,12 @@ int vfiobroker_reconnect(struct vfiobroker *b, unsigned timeout_ms)
 	for (;;) {
 		uint64_t now;
 
-		r = broker_open(b);
+		/* A broker that accepts but does not answer (a socket unit whose service
+		 * does not start) must not hold the caller for ever. */
+		now = monotonic_msec();
+		r = broker_open(b, now + VFIOBROKER_RECONNECT_HELLO_MS > deadline
+					   ? VFIOBROKER_RECONNECT_HELLO_MS
+					   : (int)(deadline - now));
 		if (r == 0 || !reconnect_may_cure(r))
 			break;
 		now = monotonic_msec();

@@ -158,7 +158,9 @@ int vfiobroker_connect(const char *path, struct vfiobroker **ret);
  * and says hello again: for a connection whose broker went away (a call or
  * vfiobroker_next_event() returned -ECONNRESET: the broker stopped, crashed
  * or restarted). It tries at once, then again after 50 ms, 100 ms, ... up to
- * 2 s between attempts, until timeout_ms have passed (0: one attempt).
+ * 2 s between attempts, until timeout_ms have passed (0: one attempt). An
+ * attempt waits for the broker's answer to hello as long as time is left, and
+ * at least 1 s (a socket that systemd holds accepts before the broker runs).
  * Returns 0 with b connected anew, -ETIMEDOUT when no broker answered in time
  * (b is then still the broken connection: try again later), or a failure no
  * wait cures (-EACCES, -EPROTONOSUPPORT, -EUSERS, ... as vfiobroker_connect).
@@ -169,7 +171,7 @@ int vfiobroker_connect(const char *path, struct vfiobroker **ret);
  * REVOKED reach it again. Events still queued are kept. The new socket takes
  * the old one's descriptor number (vfiobroker_get_fd() does not change, so a
  * poll(2) set stays right; an epoll set must add it again: the old file is
- * gone). Blocks while it waits, and in the hello as vfiobroker_connect() does.
+ * gone). Blocks while it waits.
  * Call it from the process that connected: the broker sees whoever calls.
  */
 int vfiobroker_reconnect(struct vfiobroker *b, unsigned timeout_ms);

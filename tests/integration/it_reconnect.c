@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -192,6 +194,36 @@ START_TEST(test_reconnect_without_a_broker_times_out_and_leaves_the_connection_b
 	ck_assert_int_eq(o->value, -ECONNRESET);
 	broker_start(&B, NULL);
 	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_reconnect_to_a_socket_that_never_answers_gives_up_in_time)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct vfiobroker *b;
+	struct vfiobroker_event ev;
+	struct timespec t0, t1;
+	int listener;
+
+	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	broker_crash(&B);
+	ck_assert_int_eq(vfiobroker_next_event(b, &ev), -ECONNRESET);
+	/* What a socket unit holds while its service does not start: connect works, no hello. */
+	unlink(B.socket);
+	listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_uint_lt(strlen(B.socket), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, B.socket, strlen(B.socket) + 1);
+	ck_assert_int_eq(bind(listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(listener, 16), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(vfiobroker_reconnect(b, 300), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* One hello waited at least 1 s; far less than for ever. */
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
+	vfiobroker_disconnect(b);
+	close(listener);
+	unlink(B.socket);
+	broker_start(&B, NULL);
 }
 END_TEST
 
@@ -401,6 +433,7 @@ Suite *suite_reconnect(void)
 		       test_a_library_holder_reconnects_after_a_restart_and_hears_a_soft_removal);
 	tcase_add_test(t,
 		       test_reconnect_without_a_broker_times_out_and_leaves_the_connection_broken);
+	tcase_add_test(t, test_reconnect_to_a_socket_that_never_answers_gives_up_in_time);
 	tcase_add_test(t, test_merge_with_a_container_fd_is_refused_before_sending);
 	tcase_add_test(
 		t,
