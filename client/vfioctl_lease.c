@@ -345,6 +345,7 @@ static void holder_check_restored(struct holder *h)
 static int holder_try_reconnect(struct holder *h)
 {
 	uint64_t now = now_msec();
+	unsigned delay_ms;
 	int r;
 
 	if (!h->broker_lost || h->reconnect_until_ms == 0)
@@ -370,11 +371,12 @@ static int holder_try_reconnect(struct holder *h)
 			       h->cmd[0]);
 		return -1;
 	}
-	h->reconnect_next_ms = now + h->reconnect_delay_ms;
-	h->reconnect_delay_ms = h->reconnect_delay_ms * 2 > VFIOBROKER_RECONNECT_MAX_MS
+	delay_ms = h->reconnect_delay_ms;
+	h->reconnect_next_ms = now + delay_ms;
+	h->reconnect_delay_ms = delay_ms * 2 > VFIOBROKER_RECONNECT_MAX_MS
 					? VFIOBROKER_RECONNECT_MAX_MS
-					: h->reconnect_delay_ms * 2;
-	return (int)h->reconnect_delay_ms;
+					: delay_ms * 2;
+	return (int)delay_ms;
 }
 
 /* Reads every pending event. When the connection breaks, says what that means, once. */
