@@ -488,12 +488,14 @@ int vfiobroker_reconnect(struct vfiobroker *b, unsigned timeout_ms)
 {
 	uint64_t deadline = monotonic_msec() + timeout_ms;
 	unsigned delay_ms = VFIOBROKER_RECONNECT_FIRST_MS;
+	bool was_broken;
 	int old_fd, r;
 
 	if (!b)
 		return -EINVAL;
 	broker_clear_error(b);
 	old_fd = b->fd;
+	was_broken = b->broken;
 	for (;;) {
 		uint64_t now;
 
@@ -513,9 +515,9 @@ int vfiobroker_reconnect(struct vfiobroker *b, unsigned timeout_ms)
 								      : delay_ms * 2;
 	}
 	if (r < 0) {
-		/* Still the old, broken connection: calls keep failing with -ECONNRESET. */
+		/* Still the old connection: a broken one keeps failing with -ECONNRESET. */
 		b->fd = old_fd;
-		b->broken = true;
+		b->broken = was_broken;
 		return reconnect_may_cure(r) ? -ETIMEDOUT : r;
 	}
 	/* The new socket takes the old one's number, so that a poll set stays right. */
