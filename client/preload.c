@@ -38,6 +38,18 @@
  * number (the library's socket() is wrapped at link time, see the Makefile),
  * out of the way of programs that expect their own descriptors at 3, 4, ...
  *
+ * A broker that restarts: the shim's connection serves only to lease; it
+ * reads no events on it, because the VMM could not act on them (QEMU hears
+ * a soft removal as the VFIO device request, which vfio_quarantine relays,
+ * and a hard removal kills it), and under `vfioctl run` with handed files
+ * the VMM has no connection at all. The leases themselves do not depend on
+ * it: the restarted broker restores them from the kernel. So the shim does
+ * not reconnect eagerly; a lease that finds the connection closed
+ * reconnects once (vfiobroker_reconnect, for at most 2 s, within the open's
+ * own deadline) and asks again. Asking again is safe: a lease the broker
+ * granted but could not answer before it died had its file die with it, and
+ * the restore drops it.
+ *
  * Children: the shim changes no environment. A child (or a wrapper script
  * that runs the VMM) inherits LD_PRELOAD, VFIO_BROKER_FDS and the handed
  * files as `vfioctl run` set them up, so `sh -c 'exec qemu ...'` works. What
@@ -71,6 +83,7 @@
 #define SHIM_MAX_COMPONENTS 64
 #define SHIM_HIGH_FD	    1000 /* where the connection goes, if RLIMIT_NOFILE allows */
 #define SHIM_TIMEOUT_S	    10	 /* default VFIO_BROKER_TIMEOUT */
+#define SHIM_RECONNECT_MS   2000 /* how long a lease waits for a restarting broker */
 
 typedef int (*open_fn)(const char *, int, ...);
 typedef int (*openat_fn)(int, const char *, int, ...);
@@ -370,6 +383,8 @@ static int shim_lease_now(unsigned group, int *ret_fd, char *reason, size_t size
 	if (r < 0)
 		return r;
 	r = vfiobroker_lease(conn, group, &fd);
+	if (r == -ECONNRESET && vfiobroker_reconnect(conn, SHIM_RECONNECT_MS) == 0)
+		r = vfiobroker_lease(conn, group, &fd);
 	if (r < 0) {
 		const char *code = vfiobroker_error_code(conn);
 

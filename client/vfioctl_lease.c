@@ -25,10 +25,13 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LEASE_MAX_TARGETS 64
-#define PRELOAD_NAME	  "libvfiobroker-preload.so"
+/* How long a holder tries to reach a broker that went away: a restart takes well under. */
+#define RECONNECT_FOR_MS 120000
+#define PRELOAD_NAME	 "libvfiobroker-preload.so"
 #ifndef VB_PRELOAD_PATH
 #define VB_PRELOAD_PATH "/usr/local/lib/vfio-broker/" PRELOAD_NAME
 #endif
@@ -60,6 +63,9 @@ struct lease_request {
 struct holder {
 	struct vfiobroker *broker;
 	bool broker_lost; /* the connection broke: no more events, nothing to release through */
+	uint64_t reconnect_until_ms; /* broker_lost: keep trying until then (CLOCK_MONOTONIC) */
+	uint64_t reconnect_next_ms;  /* ... the next attempt */
+	unsigned reconnect_delay_ms; /* ... and the wait after it */
 	unsigned groups[LEASE_MAX_TARGETS];
 	int fds[LEASE_MAX_TARGETS];
 	size_t n_groups;
@@ -285,6 +291,94 @@ static void holder_on_event(struct holder *h, const struct vfiobroker_event *ev)
 	}
 }
 
+static uint64_t now_msec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The connection broke: say so, and start trying to reach the broker again. */
+static void holder_lose_broker(struct holder *h, int r)
+{
+	h->broker_lost = true;
+	h->reconnect_until_ms = now_msec() + RECONNECT_FOR_MS;
+	h->reconnect_next_ms = 0;
+	h->reconnect_delay_ms = VFIOBROKER_RECONNECT_FIRST_MS;
+	report_warning("lost the connection to vfio-brokerd (%s): it stopped or restarted; %s "
+		       "keeps its groups; reconnecting",
+		       strerror(-r), h->cmd[0]);
+}
+
+/*
+ * After a restart, warns about each group the broker no longer knows as this
+ * process's lease (it drops what it cannot check against the kernel).
+ */
+static void holder_check_restored(struct holder *h)
+{
+	struct vfiobroker_lease *leases = NULL;
+	size_t n = 0;
+
+	if (vfiobroker_leases(h->broker, &leases, &n) < 0)
+		return;
+	for (size_t i = 0; i < h->n_groups; i++) {
+		bool known = false;
+
+		for (size_t j = 0; j < n; j++)
+			known |= leases[j].group == h->groups[i] && leases[j].pid == getpid();
+		if (!known)
+			report_warning(
+				"vfio-brokerd no longer knows the lease of group %u (its log "
+				"says why); %s keeps the group file",
+				h->groups[i], h->cmd[0]);
+	}
+	vfiobroker_leases_free(leases, n);
+}
+
+/*
+ * holder_try_reconnect makes one attempt to reach the broker again, when one
+ * is due, and returns how long until the next (-1: none, connected or given
+ * up). The broker restores the leases from the kernel and links the new
+ * connection to this process's, so removal requests reach us again.
+ */
+static int holder_try_reconnect(struct holder *h)
+{
+	uint64_t now = now_msec();
+	unsigned delay_ms;
+	int r;
+
+	if (!h->broker_lost || h->reconnect_until_ms == 0)
+		return -1;
+	if (now < h->reconnect_next_ms)
+		return (int)(h->reconnect_next_ms - now);
+	r = vfiobroker_reconnect(h->broker, 0);
+	if (r == 0) {
+		h->broker_lost = false;
+		h->reconnect_until_ms = 0;
+		report_note("vfio-brokerd restarted; the connection is back: removal requests "
+			    "reach %s (pid %d) again",
+			    h->cmd[0], (int)h->child);
+		holder_check_restored(h);
+		return -1;
+	}
+	now = now_msec();
+	if (r != -ETIMEDOUT || now >= h->reconnect_until_ms) {
+		h->reconnect_until_ms = 0;
+		report_warning("cannot reach vfio-brokerd again (%s): %s keeps its groups, but "
+			       "removal requests will not reach it",
+			       r == -ETIMEDOUT ? "it did not come back within 120 s" : strerror(-r),
+			       h->cmd[0]);
+		return -1;
+	}
+	delay_ms = h->reconnect_delay_ms;
+	h->reconnect_next_ms = now + delay_ms;
+	h->reconnect_delay_ms = delay_ms * 2 > VFIOBROKER_RECONNECT_MAX_MS
+					? VFIOBROKER_RECONNECT_MAX_MS
+					: delay_ms * 2;
+	return (int)delay_ms;
+}
+
 /* Reads every pending event. When the connection breaks, says what that means, once. */
 static void holder_read_events(struct holder *h)
 {
@@ -296,10 +390,7 @@ static void holder_read_events(struct holder *h)
 		if (r == -EAGAIN)
 			return;
 		if (r < 0) {
-			h->broker_lost = true;
-			report_warning("lost the connection to vfio-brokerd (%s): %s keeps its "
-				       "groups, but removal requests will not reach it",
-				       strerror(-r), h->cmd[0]);
+			holder_lose_broker(h, r);
 			return;
 		}
 		holder_on_event(h, &ev);
@@ -330,13 +421,14 @@ static int holder_wait(struct holder *h, int signal_fd)
 			{.fd = -1, .events = POLLIN},
 		};
 		struct signalfd_siginfo si;
-		int status;
+		int status, timeout_ms;
 		pid_t pid;
 
 		holder_read_events(h);
+		timeout_ms = holder_try_reconnect(h);
 		if (!h->broker_lost)
 			pfd[1].fd = vfiobroker_get_fd(h->broker);
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 2, timeout_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;

@@ -445,3 +445,15 @@ vb_policy_restore() {
 	rm -f "$VB_STATE/policy.saved"
 	vb_vfioctl reload >/dev/null
 }
+
+# vb_crash_broker: kill -9 the broker, as a crash would, and wait up to 5 s
+# for it to be gone; its socket file and lease table stay behind.
+# vb_start_broker then starts it again on the same socket and state.
+vb_crash_broker() {
+	local pid
+	[ -s "$VB_BROKER_PID" ] || return 1
+	pid=$(cat "$VB_BROKER_PID")
+	echo "\$ kill -KILL $pid   # vfio-brokerd"
+	kill -KILL "$pid"
+	vb_wait 5 vb_gone "$pid"
+}
