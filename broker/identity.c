@@ -4,9 +4,13 @@
 #include "common/cleanup.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -111,6 +115,94 @@ static int identity_read_cgroup(const struct pidref *p, char **ret)
 	return 0;
 }
 
+/* /proc/self/NAME, at most a page: the broker's own uid_map or gid_map. */
+static int identity_read_own_map(const char *name, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = -1;
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/*
+ * Without ptrace access to the peer (a broker without CAP_SYS_PTRACE), its
+ * namespace link cannot be read, but its uid_map and gid_map can, as the
+ * broker sees them: in the broker's own namespace they read exactly as the
+ * broker's own. Only a namespace that root created with the broker's own
+ * maps (all ids, unchanged) looks the same, and there root chose.
+ */
+static int identity_same_id_maps(const struct pidref *p, bool *ret)
+{
+	static const char *const maps[] = {"uid_map", "gid_map"};
+	bool same = true;
+	int r;
+
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *peer = NULL;
+		char own[4096];
+
+		r = identity_read_own_map(maps[i], own, sizeof(own));
+		if (r < 0)
+			return r;
+		r = pidref_read_proc(p, maps[i], sizeof(own), &peer, NULL);
+		if (r < 0)
+			return r;
+		same = same && strcmp(own, peer) == 0;
+	}
+	*ret = same;
+	return 0;
+}
+
+/*
+ * Whether the peer's user namespace is the broker's. In another one a user
+ * may hold CAP_SETGID over the gids newgidmap mapped there and drop
+ * supplementary groups, or change its primary one, to escape a deny rule:
+ * SO_PEERGROUPS reports what the process has now. The link is read through
+ * the pidref, which must still be alive afterwards, so a reused pid cannot
+ * answer for the peer.
+ */
+static int identity_read_userns(const struct pidref *p, bool *ret_other)
+{
+	struct stat own, peer;
+	bool same;
+	int r;
+
+	if (stat("/proc/self/ns/user", &own) < 0)
+		return -errno;
+	if (p->is_pidfd) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)p->pid);
+		r = stat(path, &peer);
+	} else {
+		r = fstatat(p->fd, "ns/user", &peer, 0);
+	}
+	if (r < 0) {
+		if (errno == EACCES || errno == EPERM) {
+			r = identity_same_id_maps(p, &same);
+			if (r < 0)
+				return r;
+			*ret_other = !same;
+			return 0;
+		}
+		return errno == ENOENT ? -ESRCH : -errno;
+	}
+	r = pidref_is_alive(p);
+	if (r <= 0)
+		return r < 0 ? r : -ESRCH;
+	*ret_other = own.st_dev != peer.st_dev || own.st_ino != peer.st_ino;
+	return 0;
+}
+
 int identity_from_socket(int fd, const struct ucred *peer, struct identity **ret)
 {
 	struct ucred cred = *peer;
@@ -132,6 +224,9 @@ int identity_from_socket(int fd, const struct ucred *peer, struct identity **ret
 	if (r < 0)
 		goto fail;
 	r = identity_open_peer(fd, &cred, &id->pid);
+	if (r < 0)
+		goto fail;
+	r = identity_read_userns(&id->pid, &id->other_userns);
 	if (r < 0)
 		goto fail;
 	r = identity_read_cgroup(&id->pid, &id->cgroup);

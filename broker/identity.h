@@ -25,6 +25,11 @@ struct identity {
 	size_t n_groups;
 	char *cgroup; /* cgroup v2 path; NULL when the process has no unified hierarchy entry */
 	char *unit;   /* the innermost .service or .scope of cgroup; NULL when none */
+	/*
+	 * The peer runs in another user namespace than the broker's, where it may
+	 * have dropped groups: no group it lacks can be trusted to be absent.
+	 */
+	bool other_userns;
 };
 
 /*

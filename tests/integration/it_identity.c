@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a caller controls is never taken as proof (issue 13, item 8): the
+ * groups a process has (shed in a user namespace of its own).
+ */
+#include "tests/integration/it.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Alice may lease group 7, but not while she is in GID_USERS. */
+#define DENY_BY_GROUP_POLICY                                                                       \
+	"{\"rules\": [\n"                                                                          \
+	"  {\"name\": \"alice-nic\", \"users\": [2000], \"devices\": [{\"iommu_group\": 7}]},\n"   \
+	"  {\"name\": \"no-users\", \"effect\": \"deny\", \"unix_groups\": [2100],\n"              \
+	"   \"devices\": [{\"iommu_group\": 7}]}\n"                                                \
+	"]}\n"
+
+static struct broker B;
+
+static void teardown(void)
+{
+	broker_teardown(&B);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert_msg(write(fd, text, strlen(text)) == (ssize_t)strlen(text), "write %s: %s", path,
+		      strerror(errno));
+	close(fd);
+}
+
+static void drop_to(uid_t uid, gid_t extra_gid)
+{
+	gid_t groups[1] = {extra_gid};
+
+	if (setgroups(extra_gid ? 1 : 0, groups) < 0 || setresgid(uid, uid, uid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		_exit(120);
+}
+
+/*
+ * Alice, in GID_USERS, unshares a user namespace; root maps her own uid and
+ * gid there with setgroups allowed (what newgidmap does for a subgid range),
+ * and she drops GID_USERS inside before she asks for group 7.
+ */
+static int lease_after_dropping_a_group_in_a_userns(struct client_args *a)
+{
+	struct signal_pipe unshared, mapped;
+	char path[64];
+	pid_t pid;
+
+	signal_pipe_init(&unshared);
+	signal_pipe_init(&mapped);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		drop_to(UID_ALICE, GID_USERS);
+		if (unshare(CLONE_NEWUSER) < 0)
+			_exit(121);
+		signal_pipe_send(&unshared, 'U');
+		if (signal_pipe_wait(&mapped) != 'M')
+			_exit(122);
+		if (setgroups(0, NULL) < 0 || getgroups(0, NULL) != 0)
+			_exit(123);
+		_exit(client_lease(a));
+	}
+	ck_assert_int_eq(signal_pipe_wait(&unshared), 'U');
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	write_file(path, "2000 2000 1\n");
+	snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
+	write_file(path, "allow");
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+	write_file(path, "2000 2000 1\n");
+	signal_pipe_send(&mapped, 'M');
+	return wait_exit(pid);
+}
+
+START_TEST(test_a_group_dropped_in_a_user_namespace_still_meets_its_deny_rule)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+	int rc;
+
+	broker_setup(&B, DENY_BY_GROUP_POLICY);
+	broker_start(&B, NULL);
+
+	/* The deny rule holds where Alice has the group. */
+	ck_assert_int_eq(run_as(UID_ALICE, GID_USERS, client_lease, &a), 1);
+	ck_assert_str_eq(o->code, "denied");
+	ck_assert_msg(strstr(o->message, "no-users"), "%s", o->message);
+
+	rc = lease_after_dropping_a_group_in_a_userns(&a);
+	ck_assert_msg(rc == 0 || rc == 1, "the client in the user namespace failed: %d", rc);
+	ck_assert_msg(o->rc < 0, "granted to a process that dropped a denied group");
+	ck_assert_str_eq(o->code, "denied");
+	ck_assert_msg(strstr(o->message, "user namespace"), "%s", o->message);
+	ck_assert(broker_log_contains(&B, "another user namespace"));
+	outcome_free(o);
+}
+END_TEST
+
+Suite *suite_identity(void)
+{
+	Suite *s = suite_create("identity");
+	TCase *t = tcase_create("identity");
+
+	tcase_add_checked_fixture(t, NULL, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, test_a_group_dropped_in_a_user_namespace_still_meets_its_deny_rule);
+	suite_add_tcase(s, t);
+	return s;
+}
