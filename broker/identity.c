@@ -76,23 +76,50 @@ static int identity_open_peer(int fd, const struct ucred *cred, struct pidref *r
 	return 0;
 }
 
+static bool identity_is_unit_name(const char *name, size_t n)
+{
+	return (n > 8 && memcmp(name + n - 8, ".service", 8) == 0) ||
+	       (n > 6 && memcmp(name + n - 6, ".scope", 6) == 0);
+}
+
+static bool identity_is_user_manager(const char *name, size_t n)
+{
+	return n > 13 && memcmp(name, "user@", 5) == 0 && memcmp(name + n - 8, ".service", 8) == 0;
+}
+
+/*
+ * The unit is the outermost .service or .scope of the path, as systemd names
+ * a process's unit: whatever lies below it was created by that unit (or by
+ * the user it delegates to), not by the service manager. Under a user
+ * manager (user@UID.service, delegated to that user, who may create any
+ * "qemu-x.scope" there) the unit is the user's own: "user@UID.service/NAME",
+ * which no pattern without a "/" matches.
+ */
 char *identity_unit_from_cgroup(const char *cgroup)
 {
-	const char *found = NULL, *p = cgroup;
-	size_t found_len = 0;
+	const char *manager = NULL, *p = cgroup;
+	size_t manager_len = 0;
 
 	while (p && *p) {
 		const char *end = strchrnul(p, '/');
 		size_t n = (size_t)(end - p);
 
-		if ((n > 8 && memcmp(end - 8, ".service", 8) == 0) ||
-		    (n > 6 && memcmp(end - 6, ".scope", 6) == 0)) {
-			found = p;
-			found_len = n;
+		if (identity_is_unit_name(p, n)) {
+			char *unit;
+
+			if (manager)
+				return asprintf(&unit, "%.*s/%.*s", (int)manager_len, manager,
+						(int)n, p) < 0
+					       ? NULL
+					       : unit;
+			if (!identity_is_user_manager(p, n))
+				return strndup(p, n);
+			manager = p;
+			manager_len = n;
 		}
 		p = *end ? end + 1 : end;
 	}
-	return found ? strndup(found, found_len) : NULL;
+	return manager ? strndup(manager, manager_len) : NULL;
 }
 
 /* The "0::/path" line of /proc/<pid>/cgroup, or NULL on a host without cgroup v2. */
