@@ -75,6 +75,7 @@ Suite *suite_restart(void);
 Suite *suite_preload(void);
 Suite *suite_semantics(void);
 Suite *suite_reconnect(void);
+Suite *suite_identity(void);
 
 /*
  * After a hostile act: the broker is alive, Alice can lease group 7 of the

@@ -14,10 +14,10 @@
 
 int main(void)
 {
-	Suite *(*const suites[])(void) = {suite_lease,	   suite_remove,   suite_policy_reload,
-					  suite_hostile,   suite_limits,   suite_cli,
-					  suite_sandbox,   suite_restart,  suite_preload,
-					  suite_semantics, suite_reconnect};
+	Suite *(*const suites[])(void) = {suite_lease,	   suite_remove,    suite_policy_reload,
+					  suite_hostile,   suite_limits,    suite_cli,
+					  suite_sandbox,   suite_restart,   suite_preload,
+					  suite_semantics, suite_reconnect, suite_identity};
 	SRunner *sr;
 	int failed;
 

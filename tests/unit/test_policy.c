@@ -1159,6 +1159,89 @@ START_TEST(test_unit_glob)
 }
 END_TEST
 
+START_TEST(test_a_users_own_unit_meets_only_a_pattern_that_names_its_user_manager)
+{
+	/* the broker reports units under user@UID.service as "user@UID.service/NAME" */
+	struct policy *p = load_ok(ONE_RULE("\"name\": \"sys\", \"users\": [1], \"units\": "
+					    "[\"qemu-*.scope\", \"*\"], \"cgroups\": [\"/*\"],"
+					    " \"devices\": [{\"iommu_group\": 7}]"));
+	struct policy *user = load_ok(
+		ONE_RULE("\"name\": \"own\", \"users\": [1], \"units\": "
+			 "[\"user@*.service/qemu-*.scope\"], \"cgroups\": [\"/user.slice/*\"],"
+			 " \"devices\": [{\"iommu_group\": 7}]"));
+	struct policy_device d = nic("0000:01:00.0");
+	struct policy_caller c = caller_uid(1);
+
+	c.cgroup = "/user.slice/user-1.slice/user@1.service/app.slice/qemu-x.scope";
+	c.unit = "user@1.service/qemu-x.scope";
+	/* no wildcard crosses the '/', not even "*" */
+	ck_assert(!allowed_one(p, c, d, POLICY_ACTION_LEASE));
+	ck_assert(allowed_one(user, c, d, POLICY_ACTION_LEASE));
+	c.unit = "user@1.service/session.scope";
+	ck_assert(!allowed_one(user, c, d, POLICY_ACTION_LEASE));
+	/* and a pattern for a user's own units meets no system unit */
+	c.cgroup = "/user.slice/system.slice/qemu-x.scope";
+	c.unit = "qemu-x.scope";
+	ck_assert(allowed_one(p, c, d, POLICY_ACTION_LEASE));
+	ck_assert(!allowed_one(user, c, d, POLICY_ACTION_LEASE));
+	policy_free(p);
+	policy_free(user);
+}
+END_TEST
+
+START_TEST(test_a_slash_in_a_unit_pattern_is_refused_unless_it_follows_a_user_manager)
+{
+	static const char *const bad[] = {"a/b",
+					  "user@1.service/",
+					  "/qemu-x.scope",
+					  "x/user@1.service/y",
+					  "user@1.service/a/b",
+					  "user@.service/x",
+					  "user@1.scope/x"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char json[256];
+		struct policy_error err = {0};
+		struct policy *p = NULL;
+
+		snprintf(json, sizeof(json),
+			 ONE_RULE("\"name\": \"r\", \"users\": [1], \"units\": [\"%s\"], "
+				  "\"cgroups\": [\"/*\"], \"devices\": [{\"iommu_group\": 1}]"),
+			 bad[i]);
+		ck_assert_msg(policy_load_string("t.json", json, strlen(json), 0, NULL, NULL, &p,
+						 &err) == -EINVAL,
+			      "%s was accepted", bad[i]);
+		ck_assert_msg(strstr(err.message, "\"units\"[0] must be a unit name"), "%s: %s",
+			      bad[i], err.message);
+	}
+}
+END_TEST
+
+START_TEST(test_units_without_cgroups_is_a_warning_with_file_and_line)
+{
+	struct warnings w = {0};
+	struct policy *p = NULL;
+	const char *json =
+		"{\"rules\": [\n"
+		"  {\"name\": \"vm\", \"users\": [1],\n"
+		"   \"units\": [\"qemu-*.scope\"],\n"
+		"   \"devices\": [{\"iommu_group\": 7}]},\n"
+		"  {\"name\": \"pinned\", \"users\": [1], \"units\": [\"qemu-*.scope\"],\n"
+		"   \"cgroups\": [\"/machine.slice/*\"], \"devices\": [{\"iommu_group\": 8}]}\n"
+		"]}";
+
+	ck_assert_int_eq(
+		policy_load_string("u.json", json, strlen(json), 0, collect_warning, &w, &p, NULL),
+		0);
+	ck_assert_uint_eq(w.count, 1);
+	ck_assert_str_eq(w.file, "u.json");
+	ck_assert_uint_eq(w.line, 3);
+	ck_assert_msg(strstr(w.message, "rule \"vm\": \"units\" without \"cgroups\""), "%s",
+		      w.message);
+	policy_free(p);
+}
+END_TEST
+
 START_TEST(test_cgroup_glob)
 {
 	struct policy *p = load_ok(ONE_RULE("\"name\": \"cg\", \"users\": [1], \"cgroups\": "
@@ -2128,6 +2211,11 @@ static Suite *policy_suite(void)
 	tcase_add_test(decisions, test_limits_take_the_most_restrictive_rule);
 	tcase_add_test(decisions, test_first_allowing_rule_in_file_order_is_reported);
 	tcase_add_test(decisions, test_unit_glob);
+	tcase_add_test(decisions,
+		       test_a_users_own_unit_meets_only_a_pattern_that_names_its_user_manager);
+	tcase_add_test(decisions,
+		       test_a_slash_in_a_unit_pattern_is_refused_unless_it_follows_a_user_manager);
+	tcase_add_test(decisions, test_units_without_cgroups_is_a_warning_with_file_and_line);
 	tcase_add_test(decisions, test_cgroup_glob);
 	tcase_add_test(decisions, test_every_key_of_a_device_entry_must_match);
 	tcase_add_test(decisions, test_address_literal_and_glob);
