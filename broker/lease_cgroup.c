@@ -3,6 +3,7 @@
 #include "broker/log.h"
 #include "common/cleanup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -353,4 +354,24 @@ void lease_cgroup_remove(struct lease_cgroups *cg, const char *path)
 			return;
 		*slash = '\0';
 	}
+}
+
+void lease_cgroups_sweep(struct lease_cgroups *cg, lease_cgroup_live_fn is_live, void *userdata)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd;
+
+	fd = openat(cg->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (de->d_type == DT_DIR && strncmp(de->d_name, "lease-", 6) == 0 &&
+		    !is_live(de->d_name, userdata))
+			lease_cgroup_remove(cg, de->d_name);
 }

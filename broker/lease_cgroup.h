@@ -70,3 +70,9 @@ bool lease_cgroup_exists(struct lease_cgroups *cg, const char *path);
  * later call (the next lease ending, or lease_cgroups_sweep).
  */
 void lease_cgroup_remove(struct lease_cgroups *cg, const char *path);
+
+/*
+ * Remove the empty cgroups of ended leases at the top of the root: a lease
+ * that ends while its last process is still exiting cannot remove its own.
+ */
+void lease_cgroups_sweep(struct lease_cgroups *cg, lease_cgroup_live_fn is_live, void *userdata);

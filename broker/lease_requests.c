@@ -144,6 +144,7 @@ static int lease_place_holder(struct broker *b, const struct identity *id, uint3
 	*ret_path = NULL;
 	if (!cg)
 		return 0;
+	lease_cgroups_sweep(cg, lease_cgroup_is_live, b->leases);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r = lease_cgroup_place(cg, &id->pid, group,
 			       (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000,
