@@ -11,7 +11,8 @@
  * IN_CLOSE_* on the node when the last copy goes. When the holder releases
  * or exits, the broker closes its copy and the lease is "releasing" until
  * that event comes; if it does not, /proc is scanned for whoever still has
- * the file and the lease passes to that process.
+ * the file and the lease passes to that process if it belongs to the lease
+ * (lease_process_belongs). The lease's uid never changes.
  */
 #pragma once
 

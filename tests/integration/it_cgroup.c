@@ -388,6 +388,52 @@ START_TEST(test_hard_removal_with_kill_strays_kills_the_other_uids_process_too)
 }
 END_TEST
 
+/*
+ * As uid 2000 on a raw connection: hello, then 120 lists without reading
+ * (the broker's socket buffer, 208 KiB by default, takes about 90 of them
+ * here; the broker queues the rest, fewer than its 64), then a lease of
+ * group 7. The lease's reply (id 99) goes to
+ * out->text once everything has been read.
+ */
+static int client_lease_without_reading(void *arg)
+{
+	struct client_args *a = arg;
+	char buf[65536], req[64];
+	int fd = raw_connect(a->socket), n;
+
+	if (fd < 0 || raw_send(fd, "{\"id\": 1, \"op\": \"hello\", \"version\": 1}") < 0)
+		return 1;
+	for (int i = 0; i < 120; i++) {
+		snprintf(req, sizeof(req), "{\"id\": %d, \"op\": \"list\"}", 10 + i);
+		if (raw_send(fd, req) < 0)
+			return 1;
+	}
+	usleep(300 * 1000); /* the broker answers them all, queueing what does not fit */
+	if (raw_send(fd, "{\"id\": 99, \"op\": \"lease\", \"group\": 7}") < 0)
+		return 1;
+	usleep(300 * 1000);
+	while ((n = raw_recv(fd, buf, sizeof(buf), 1000)) > 0)
+		if (strstr(buf, "\"id\": 99") || strstr(buf, "\"id\":99"))
+			snprintf(a->out->text, sizeof(a->out->text), "%.*s",
+				 (int)sizeof(a->out->text) - 1, buf);
+	close(fd);
+	return 0;
+}
+
+START_TEST(test_a_lease_reply_that_cannot_be_sent_at_once_is_taken_back_not_queued)
+{
+	struct outcome *o = outcome_new();
+	struct client_args a = {.socket = B.socket, .out = o};
+
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease_without_reading, &a), 0);
+	ck_assert_msg(strstr(o->text, "\"busy\"") && strstr(o->text, "unread"),
+		      "the lease reply: %s", o->text);
+	/* Nothing was kept for the client: the group is free. */
+	ck_assert(wait_until(group_free, NULL));
+	outcome_free(o);
+}
+END_TEST
+
 Suite *suite_cgroup(void)
 {
 	Suite *s = suite_create("cgroup");
@@ -411,6 +457,7 @@ Suite *suite_cgroup(void)
 		u,
 		test_a_file_passed_to_another_uid_keeps_the_lease_its_lessees_and_is_reported_not_killed);
 	tcase_add_test(u, test_hard_removal_with_kill_strays_kills_the_other_uids_process_too);
+	tcase_add_test(u, test_a_lease_reply_that_cannot_be_sent_at_once_is_taken_back_not_queued);
 	suite_add_tcase(s, u);
 	return s;
 }
