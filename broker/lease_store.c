@@ -3,6 +3,7 @@
 #include "broker/devnode.h"
 #include "broker/holders.h"
 #include "broker/inventory.h"
+#include "broker/lease_cgroup.h"
 #include "broker/log.h"
 #include "broker/merge.h"
 #include "common/cleanup.h"
@@ -183,6 +184,7 @@ static void put_lease(FILE *f, const struct lease *l)
 		(uintmax_t)l->node.ino);
 	put_string(f, l->rule);
 	put_string(f, l->devices);
+	put_string(f, l->cgroup ? l->cgroup : "");
 	fputc('\n', f);
 }
 
@@ -252,28 +254,33 @@ struct stored_lease {
 	struct holders_target node;
 	char rule[VB_NAME_MAX + 1];
 	char devices[1024];
+	char cgroup[1024]; /* "": none (or a file written before leases had cgroups) */
 };
 
 /*
- * "lease GROUP STATE PID START UID SINCE CONTAINER IS_CHR RDEV DEV INO RULE DEVICES":
- * STATE is held or releasing, PID 0 when no holder was known, START field
- * 22 of its /proc stat, SINCE the grant in CLOCK_REALTIME microseconds.
+ * "lease GROUP STATE PID START UID SINCE CONTAINER IS_CHR RDEV DEV INO RULE DEVICES
+ * CGROUP": STATE is held or releasing, PID 0 when no holder was known, START
+ * field 22 of its /proc stat, SINCE the grant in CLOCK_REALTIME microseconds,
+ * CGROUP the lease's cgroup under the root (lease_cgroup.h); a line without
+ * it (an older broker's) has none.
  */
 static int lease_store_parse_line(char *line, struct stored_lease *ret)
 {
 	/* As long as %3072s reads; get_string() then checks what fits. */
-	char state[16], rule[3073], devices[3073];
+	char state[16], rule[3073], devices[3073], cgroup[3073] = "-";
 	uintmax_t rdev, dev, ino;
 	unsigned uid;
-	int is_chr, pid, n = 0;
+	int is_chr, pid, n = 0, k;
 
 	*ret = (struct stored_lease){0};
-	if (sscanf(line,
+	k = sscanf(line,
 		   "lease %" SCNu32 " %15s %d %" SCNu64 " %u %" SCNu64 " %" SCNu32
-		   " %d %ju %ju %ju %3072s %3072s%n",
+		   " %d %ju %ju %ju %3072s %3072s%n %3072s%n",
 		   &ret->group, state, &pid, &ret->start_time, &uid, &ret->since_usec,
-		   &ret->container, &is_chr, &rdev, &dev, &ino, rule, devices, &n) != 13 ||
-	    line[n] != '\0' || pid < 0)
+		   &ret->container, &is_chr, &rdev, &dev, &ino, rule, devices, &n, cgroup, &n);
+	if (k < 13 || line[n] != '\0' || pid < 0)
+		return -EBADMSG;
+	if (get_string(cgroup, ret->cgroup, sizeof(ret->cgroup)) < 0)
 		return -EBADMSG;
 	if (strcmp(state, "held") == 0)
 		ret->state = LEASE_HELD;
@@ -464,6 +471,7 @@ static int recover_holder(const struct stored_lease *e, struct pidref *ret)
  */
 static int recover_one(struct broker *b, const struct stored_lease *e)
 {
+	struct lease_cgroups *cgroups;
 	_cleanup_close_ int fd = -1;
 	struct pidref holder = PIDREF_NULL;
 	struct pidref refs[RECOVER_MAX_PIDS];
@@ -517,8 +525,17 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		goto out;
 	}
 
+	cgroups = lease_table_cgroups(b->leases);
+	if (e->cgroup[0] && !(cgroups && lease_cgroup_exists(cgroups, e->cgroup)))
+		log_warning("The cgroup %s of group %u's lease is gone (or this broker has another "
+			    "cgroup root): the lease is bound to uid %u only",
+			    e->cgroup, e->group, (unsigned)e->uid);
 	r = lease_table_restore(b->leases, e->group, fd, &st, &holder, e->uid, e->start_time,
-				e->state, e->rule, e->devices, e->since_usec, &l);
+				e->state, e->rule, e->devices, e->since_usec,
+				e->cgroup[0] && cgroups && lease_cgroup_exists(cgroups, e->cgroup)
+					? e->cgroup
+					: NULL,
+				&l);
 	if (r < 0) {
 		log_dropped(e, "it could not be recorded");
 		goto out;
