@@ -25,6 +25,7 @@ PACKAGES=(
 	clang-14 libclang-rt-14-dev
 	pahole
 	dbus-daemon seatd libseat-dev valgrind
+	spin # the model tier: tests/model/run.sh checks the lease life cycle model
 )
 
 missing=()
