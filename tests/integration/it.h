@@ -72,6 +72,7 @@ Suite *suite_limits(void);
 Suite *suite_cli(void);
 Suite *suite_sandbox(void);
 Suite *suite_restart(void);
+Suite *suite_model(void);
 
 /*
  * After a hostile act: the broker is alive, Alice can lease group 7 of the
