@@ -37,6 +37,7 @@ static uint64_t now_usec(clockid_t clock)
 }
 
 /*
+ * Model: the "save" transition of tests/model/lease.pml ends every transition.
  * Run the changed hook once for everything a table entry point did. Every
  * public entry point that can change a lease ends with this, so the state
  * file is written once per transition, after it is complete.
@@ -100,6 +101,7 @@ static void lease_table_process_checks(struct lease_table *t, int64_t released);
 static void lease_table_drain(struct lease_table *t, int64_t released);
 
 /*
+ * Model: "exit" (tests/model/lease.pml, proctype exit_watch).
  * The holder process has exited (its files were closed before the kernel
  * reported the exit). The broker closes its copies of the holder's held
  * leases; whatever does not close at once is looked for in /proc.
@@ -233,7 +235,7 @@ static void lease_free(struct lease *l)
 	free(l);
 }
 
-/* The file is closed: log it, tell the rest of the broker, free the lease. */
+/* The file is closed: log it, tell the rest of the broker, free the lease. Model: "end". */
 static void lease_end(struct lease *l, bool requested)
 {
 	struct lease_table *t = l->table;
@@ -247,6 +249,7 @@ static void lease_end(struct lease *l, bool requested)
 }
 
 /*
+ * Model: "scan" (tests/model/lease.pml).
  * A releasing lease's file did not close when the broker closed its copy:
  * find who has it. The first process found inherits the lease. With nobody
  * found, the lease ends if its close can no longer be observed (end_if_nobody,
@@ -329,6 +332,7 @@ static struct lease *lease_table_find_wd(const struct lease_table *t, int wd)
 }
 
 /*
+ * Model: "close" (tests/model/lease.pml, proctype close_watch).
  * Read every queued inotify event. A close of a releasing lease's node ends
  * it; closes while the broker still has its copy cannot be the last one and
  * are ignored. Lost events (overflow) and vanished nodes are resolved by a
@@ -560,6 +564,7 @@ fail:
 	return r;
 }
 
+/* Model: the grant step of "lease" (tests/model/lease.pml), then "save". */
 int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
 		      struct lease **ret)
@@ -571,6 +576,7 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 	return r;
 }
 
+/* Model: the restore branch of "recover" (tests/model/lease.pml). */
 int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 			const struct pidref *holder, uid_t uid, uint64_t start_time,
 			enum lease_state state, const char *rule, const char *devices,
@@ -583,6 +589,7 @@ int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const str
 	return r;
 }
 
+/* Model: "release" (tests/model/lease.pml); the crash point sits between close and flush. */
 bool lease_release(struct lease *l, bool requested)
 {
 	struct lease_table *t = l->table;

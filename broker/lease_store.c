@@ -186,6 +186,7 @@ static void put_lease(FILE *f, const struct lease *l)
 	fputc('\n', f);
 }
 
+/* Model: "save" (tests/model/lease.pml): one step, whole table, thanks to the dance below. */
 int lease_store_save(struct lease_store *s, struct lease_table *t)
 {
 	_cleanup_free_ char *text = NULL;
@@ -458,6 +459,9 @@ static int recover_holder(const struct stored_lease *e, struct pidref *ret)
 }
 
 /*
+ * Model: "recover", one entry (tests/model/lease.pml); its no_lost_lease
+ * counterexample is the drop in recover_holder of an entry whose holder has
+ * exited while a child of it still has the file (tests/integration/it_model.c).
  * Restore one entry, or drop it with the reason. The holder must be alive
  * and it, or a descendant of it with its uid (a child it forked), must still
  * have the group file open: the broker takes its own copy back from there.

@@ -132,6 +132,7 @@ static struct container *containers_find_file(struct containers *cs, int fd)
 	return NULL;
 }
 
+/* Model: "detach" (tests/model/lease.pml), with a crash point after the ioctl. */
 void merge_detach_lease(struct broker *b, struct lease *l)
 {
 	struct container *c = l->container;
@@ -286,6 +287,11 @@ static int merge_pick_target(struct broker *b, struct lease **leases, size_t n_g
 	return 0;
 }
 
+/*
+ * Model: "merge" (tests/model/lease.pml): a crash point after each
+ * VFIO_GROUP_SET_CONTAINER, before the caller's save; the kernel's veto is
+ * merge_undo.
+ */
 int merge_groups(struct broker *b, const struct identity *caller, const uint32_t *groups,
 		 size_t n_groups, int container_fd, struct merge_result *res,
 		 struct reply_error *err)
@@ -409,6 +415,7 @@ fail:
 	return r;
 }
 
+/* Model: "unmerge" (tests/model/lease.pml), a crash point after the ioctl. */
 int unmerge_group(struct broker *b, const struct identity *caller, uint32_t group,
 		  struct reply_error *err)
 {

@@ -167,6 +167,7 @@ static void removal_finish(struct removal *m, const struct removal_outcome *o)
 	removal_free(m);
 }
 
+/* Model: "timeout" (tests/model/lease.pml, proctype removal_timer). */
 static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct removal *m = userdata;
@@ -212,6 +213,7 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* Model: "remove" (tests/model/lease.pml, proctype admin). */
 int removals_start(struct removals *r, const struct identity *admin, uint32_t group,
 		   enum vb_remove_mode mode, uint32_t timeout_ms, removal_answer_fn answer,
 		   void *waiter, uint32_t id, struct reply_error *err)
@@ -301,6 +303,7 @@ int removals_start(struct removals *r, const struct identity *admin, uint32_t gr
 	return 0;
 }
 
+/* Model: the removal's answer in "end" (tests/model/lease.pml). */
 void removals_lease_ended(struct removals *r, const struct lease *l)
 {
 	struct removal *m, *next;
@@ -321,6 +324,7 @@ void removals_lease_ended(struct removals *r, const struct lease *l)
 	}
 }
 
+/* Model: the hard removal's kills in "scan" (tests/model/lease.pml). */
 void removals_lease_still_open(struct removals *r, const struct lease *l, const pid_t *pids,
 			       size_t n)
 {

@@ -426,7 +426,7 @@ inline recover()
  * dispatch is one atomic step; they never interleave.
  */
 
-/* model: start. main: a (re)started broker recovers before it serves the socket. */
+/* model: start. broker_restore_leases (main.c): a (re)started broker recovers, then saves, before it serves the socket. */
 active proctype broker_start()
 {
 end:
