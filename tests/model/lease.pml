@@ -406,6 +406,28 @@ inline recover()
 			:: ls[gi] == HELD -> kref[gi] = kref[gi] | B_BROKER
 			:: else /* releasing: the copy only sets the watch and is closed */
 			fi
+#ifdef RESTORE_HEIR
+		/*
+		 * The fix the no_lost_lease counterexample asks for (not in the code
+		 * yet; spin -DRESTORE_HEIR checks it): the recorded holder is gone,
+		 * or has not the file, but a process has: it inherits, as
+		 * lease_check_open would have given it the lease.
+		 */
+		:: fs[gi] != NONE && !(fh[gi] != NOBODY && alive[fh[gi]] &&
+		   ((kref[gi] & BIT(fh[gi])) || (fh[gi] == C0 && (kref[gi] & BIT(H))))) &&
+		   (kref[gi] & CLIENTS) ->
+			ls[gi] = RELEASING;
+			if
+			:: kref[gi] & BIT(C0) -> lh[gi] = C0
+			:: kref[gi] & BIT(C1) -> lh[gi] = C1
+			:: kref[gi] & BIT(H) -> lh[gi] = H
+			fi;
+			lc[gi] = fc[gi];
+			if
+			:: fc[gi] -> cont_nofd = true
+			:: else
+			fi
+#endif
 		:: else -> /* dropped (restore-drop) */
 			if
 			:: (kref[gi] & CLIENTS) == 0 && kref[gi] != 0 -> orphan[gi] = true
