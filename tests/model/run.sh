@@ -71,10 +71,11 @@ for c in "${checks[@]}"; do
 		if [ -f lease.pml.trail ]; then
 			# The shortest story is not guaranteed; this is the first one found.
 			echo "    counterexample (broker, client and admin steps; spin -t -p for all):"
-			spin -t -p -k lease.pml.trail lease.pml 2>/dev/null |
-				grep -E '^ *[0-9]+:\s+proc' |
+			# shellcheck disable=SC2086
+			spin -DMAXCRASH="${MAXCRASH:-1}" ${MODEL_FLAGS:-} -t -p -k lease.pml.trail lease.pml 2>/dev/null |
+				grep -E '^ *[0-9]+:\s+proc' | grep -v 'valid end state' |
 				grep -vE '\[\(?(g|gi|gj|pi|ci|si|ki|moved0) = |\[else\]|\[\(1\)\]|goto|\[break\]|<=\(|\[f[shc]\[si\]|(ls|lh|lc|pend)\[ci\]|\(1\)\]' |
-				sed 's/lease.pml://' | tail -40 | sed 's/^/      /'
+				sed 's/lease.pml://' | tail -60 | sed 's/^/      /'
 			cp lease.pml.trail "$name.trail"
 		fi
 		fail=$((fail + 1))
