@@ -151,6 +151,22 @@ $(LIB_A): $(LIB_A_OBJ)
 $(VFIOCTL): $(call objs,$(VFIOCTL_SRC)) $(LIB_A) $(POLICY_A) $(PROTOCOL_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS)
 
+# libvfiobroker-preload.so, the LD_PRELOAD shim for VMMs that open /dev/vfio/N
+# themselves (client/preload.c, docs/qemu.md): its own copy of the library,
+# exporting only the open() family; --wrap=socket puts the library's connection
+# at a high fd. `vfioctl run` looks for it beside itself, then in $(LIBDIR)/vfio-broker
+# (a private directory: a plugin has no soname).
+PRELOAD_SO := $(BUILD)/libvfiobroker-preload.so
+all: $(PRELOAD_SO)
+$(PRELOAD_SO): $(OBJ)/client/preload.o $(call objs,$(LIB_SRC)) $(PROTOCOL_A) $(COMMON_A) \
+		client/preload.sym
+	$(CC) $(LDFLAGS) -shared -pthread -Wl,--wrap=socket \
+		-Wl,--version-script=client/preload.sym -o $@ $(filter %.o %.a,$^) $(JSON_LIBS)
+# The installed shim's path is baked into vfioctl: rebuilt when LIBDIR changes.
+$(OBJ)/client/vfioctl_lease.o: ALL_CFLAGS += \
+	-DVB_PRELOAD_PATH=\"$(LIBDIR)/vfio-broker/libvfiobroker-preload.so\"
+$(OBJ)/client/vfioctl_lease.o: $(BUILD)/install-paths
+
 # The install paths baked into built files. The file changes only when a path does,
 # so that the .pc file and the unit are rebuilt then, and `make install` can refuse
 # paths the build was not made for.
@@ -260,7 +276,7 @@ check-format:
 
 # Installs what `make` built, and builds nothing: run as root, it must not compile.
 # The paths must be those the build was made for (they are in the .pc file and the unit).
-INSTALL_BUILT := $(BROKERD) $(VFIOCTL) $(LIB_SO) $(LIB_A) $(LIB_PC) $(UNIT_FILE)
+INSTALL_BUILT := $(BROKERD) $(VFIOCTL) $(LIB_SO) $(PRELOAD_SO) $(LIB_A) $(LIB_PC) $(UNIT_FILE)
 install:
 	@for f in $(INSTALL_BUILT); do \
 		[ -e "$$f" ] || { echo "make install: $$f is not built: run 'make' first" \
@@ -276,6 +292,8 @@ install:
 	install -m 0755 $(BROKERD) $(DESTDIR)$(SBINDIR)/vfio-brokerd
 	install -m 0755 $(VFIOCTL) $(DESTDIR)$(BINDIR)/vfioctl
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libvfiobroker.so.$(SOVERSION)
+	install -d $(DESTDIR)$(LIBDIR)/vfio-broker
+	install -m 0755 $(PRELOAD_SO) $(DESTDIR)$(LIBDIR)/vfio-broker/libvfiobroker-preload.so
 	ln -sf libvfiobroker.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvfiobroker.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libvfiobroker.a
 	install -m 0644 client/vfiobroker.h $(DESTDIR)$(INCLUDEDIR)/vfiobroker.h

@@ -89,6 +89,20 @@ int access_check_group(struct broker *b, const struct identity *caller, uint32_t
 	struct policy_decision d;
 	int r;
 
+	/*
+	 * A deny rule by group must hold for every member: in another user
+	 * namespace the caller may have shed the group (identity.h), so nothing
+	 * is granted there. Fail closed; outside, lease and pass the fd in.
+	 */
+	if (caller->other_userns) {
+		r = reply_error_set(err, VB_E_DENIED,
+				    "your process runs in another user namespace than the "
+				    "broker's, where it can drop groups; the broker grants no "
+				    "%s there: ask from outside it and pass the fd in",
+				    action_verb(action));
+		access_log_refusal(caller, action_verb(action), group, NULL, NULL, err);
+		return r;
+	}
 	r = access_read_group(b, group, &ag, err);
 	if (r < 0) {
 		if (err->code != VB_E_INTERNAL)

@@ -37,9 +37,9 @@ void access_group_done(struct access_group *ag);
 /*
  * access_check_group reads group and asks the policy whether caller may do
  * action on it. On success *ret_group (freed by the caller) and *ret are
- * set. Otherwise *err says why (no-such-group, not-viable, denied with the
- * deciding rule, or internal), the refusal is logged, and a negative errno
- * is returned.
+ * set. Otherwise *err says why (denied to a caller in another user
+ * namespace, no-such-group, not-viable, denied with the deciding rule, or
+ * internal), the refusal is logged, and a negative errno is returned.
  */
 int access_check_group(struct broker *b, const struct identity *caller, uint32_t group,
 		       enum policy_action action, struct inventory_group **ret_group,

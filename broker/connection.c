@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/connection.h"
+#include "broker/closer.h"
 #include "broker/log.h"
 #include "broker/server.h"
 #include "common/cleanup.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /*
  * Requests handled per wake-up before other connections get their turn. One:
@@ -204,22 +206,71 @@ void connection_pending_done(struct connection *c)
 }
 
 /*
- * Receive one packet and hand it, with every fd received, to on_packet.
- * Returns -EAGAIN when nothing is queued and another negative errno when the
- * connection is to be closed.
+ * One recvmsg() of the next packet into buf that can never install or drop
+ * a file descriptor in the broker: the control buffer has room for the
+ * credentials (SO_PASSCRED is on) and nothing else, and with MSG_PEEK the
+ * kernel only drops references of its own while the packet keeps its
+ * descriptors. *ret_fds says some were attached (MSG_CTRUNC). Returns the
+ * length, -ECONNRESET at the end of the stream, or -errno (-EAGAIN: none).
+ */
+static ssize_t connection_recv(int fd, int flags, char *buf, size_t size, bool *ret_truncated,
+			       bool *ret_fds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} control;
+	struct iovec iov = {.iov_base = buf, .iov_len = size};
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control.buf,
+		.msg_controllen = sizeof(control.buf),
+	};
+	ssize_t n;
+
+	do
+		n = recvmsg(fd, &msg, flags | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	/* Every packet carries credentials; none at all is the end of the stream. */
+	if (!CMSG_FIRSTHDR(&msg) && !(msg.msg_flags & MSG_CTRUNC))
+		return -ECONNRESET;
+	*ret_truncated = msg.msg_flags & MSG_TRUNC;
+	*ret_fds = msg.msg_flags & MSG_CTRUNC;
+	return n;
+}
+
+/*
+ * Receive one packet and hand it to on_packet. A packet that carries file
+ * descriptors is only looked at (MSG_PEEK): its descriptors stay in the
+ * socket, never in the broker, where a close() or fstat() of them could
+ * block the loop for as long as the client likes; on_packet is told, and
+ * the connection closes. Returns -EAGAIN when nothing is queued and another
+ * negative errno when the connection is to be closed.
  */
 static int connection_read_one(struct connection *c)
 {
 	char buf[VB_MAX_REQUEST_SIZE + 1];
-	int fds[VB_MAX_FDS];
-	size_t len, n_fds;
-	unsigned flags;
-	int r;
+	bool truncated, has_fds, again_truncated, again_fds;
+	ssize_t n;
 
-	r = vb_wire_recv(c->fd, buf, sizeof(buf), &len, fds, VB_MAX_FDS, &n_fds, &flags);
-	if (r < 0)
-		return r;
-	c->on_packet(c, buf, len, fds, n_fds, flags);
+	n = connection_recv(c->fd, MSG_PEEK, buf, sizeof(buf), &truncated, &has_fds);
+	if (n < 0)
+		return (int)n;
+	if (has_fds) {
+		c->on_packet(c, buf, (size_t)n,
+			     CONNECTION_PACKET_HAS_FDS |
+				     (truncated ? CONNECTION_PACKET_TRUNCATED : 0));
+		connection_close(c, "it sent file descriptors");
+		return 0;
+	}
+	/* The packet peeked at is the one taken: only the broker reads this socket. */
+	n = connection_recv(c->fd, 0, buf, sizeof(buf), &again_truncated, &again_fds);
+	if (n < 0)
+		return n == -EAGAIN ? -EIO : (int)n;
+	c->on_packet(c, buf, (size_t)n, truncated ? CONNECTION_PACKET_TRUNCATED : 0);
 	return 0;
 }
 
@@ -257,8 +308,11 @@ int connection_new(struct broker *b, int fd, struct identity *id, connection_pac
 		   struct connection **ret)
 {
 	struct connection *c;
-	int r;
+	int one = 1, r;
 
+	/* Credentials on every packet tell a packet from the end of the stream: connection_recv. */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return -errno;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -308,7 +362,7 @@ struct connection *connection_free(struct connection *c)
 	sd_event_source_disable_unref(c->io_source);
 	sd_event_source_disable_unref(c->timer_source);
 	sd_event_source_disable_unref(c->close_source);
-	safe_close(c->fd);
+	closer_close_socket(c->broker->closer, c->fd, c->identity->uid);
 	identity_free(c->identity);
 	free(c);
 	return NULL;

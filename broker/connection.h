@@ -33,13 +33,25 @@ struct holder;
 struct packet;
 struct rate_bucket;
 
+/* What connection_packet_fn is told about a packet besides its bytes. */
+enum connection_packet_flags {
+	/* The packet was longer than the buffer: buf holds its beginning. */
+	CONNECTION_PACKET_TRUNCATED = 1 << 0,
+	/*
+	 * File descriptors came with it. The broker takes none: the packet was
+	 * looked at, not received, so the descriptors were never installed in
+	 * the broker, and the connection is closing (its socket, which still
+	 * holds them, is closed off the event loop: closer.h).
+	 */
+	CONNECTION_PACKET_HAS_FDS = 1 << 1,
+};
+
 /*
- * What handles a packet read from c: buf (len bytes; more were cut off when
- * wire_flags has VB_WIRE_TRUNCATED) with fds (n_fds, taken: closed or kept
- * by the handler) and the vb_wire_recv flags.
+ * What handles a packet read from c: buf (len bytes) and flags
+ * (connection_packet_flags). Clients never pass file descriptors.
  */
-typedef void (*connection_packet_fn)(struct connection *c, const char *buf, size_t len, int *fds,
-				     size_t n_fds, unsigned wire_flags);
+typedef void (*connection_packet_fn)(struct connection *c, const char *buf, size_t len,
+				     unsigned flags);
 
 struct connection {
 	struct broker *broker;
@@ -65,7 +77,10 @@ struct connection {
 /* Set up a connection on fd with identity id (both taken on success); packets go to on_packet. */
 int connection_new(struct broker *b, int fd, struct identity *id, connection_packet_fn on_packet,
 		   struct connection **ret);
-/* Free now: close the socket and queued fds, tell the broker. Accepts NULL. */
+/*
+ * Free now: tell the broker, drop the queue, and close the socket through
+ * the closer (never a blocking close here). Accepts NULL.
+ */
 struct connection *connection_free(struct connection *c);
 
 /*

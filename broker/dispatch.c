@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+/* A handler; fds and n_fds are always NULL and 0: no op takes file descriptors. */
 typedef int (*dispatch_handler_fn)(struct broker *b, struct connection *c,
 				   const struct vb_request *req, int *fds, size_t n_fds,
 				   struct reply_error *err);
@@ -22,34 +23,30 @@ struct dispatch_entry {
 	dispatch_handler_fn handler;
 	/* NULL: anyone may ask; else only administrators, and what anyone else is told. */
 	const char *admin_only;
-	size_t max_fds;
 };
 
 static int dispatch_hello(struct broker *b, struct connection *c, const struct vb_request *req,
 			  int *fds, size_t n_fds, struct reply_error *err);
 
 static const struct dispatch_entry dispatch_table[_VB_OP_MAX] = {
-	[VB_OP_HELLO] = {VB_OP_HELLO, dispatch_hello, NULL, 0},
-	[VB_OP_LIST] = {VB_OP_LIST, group_requests_list, NULL, 0},
-	[VB_OP_LEASE] = {VB_OP_LEASE, lease_requests_lease, NULL, 0},
-	[VB_OP_RELEASE] = {VB_OP_RELEASE, lease_requests_release, NULL, 0},
-	/* merge may pass the caller's own container. */
-	[VB_OP_MERGE] = {VB_OP_MERGE, lease_requests_merge, NULL, 1},
-	[VB_OP_UNMERGE] = {VB_OP_UNMERGE, lease_requests_unmerge, NULL, 0},
-	[VB_OP_LEASES] = {VB_OP_LEASES, lease_requests_list, NULL, 0},
+	[VB_OP_HELLO] = {VB_OP_HELLO, dispatch_hello, NULL},
+	[VB_OP_LIST] = {VB_OP_LIST, group_requests_list, NULL},
+	[VB_OP_LEASE] = {VB_OP_LEASE, lease_requests_lease, NULL},
+	[VB_OP_RELEASE] = {VB_OP_RELEASE, lease_requests_release, NULL},
+	[VB_OP_MERGE] = {VB_OP_MERGE, lease_requests_merge, NULL},
+	[VB_OP_UNMERGE] = {VB_OP_UNMERGE, lease_requests_unmerge, NULL},
+	[VB_OP_LEASES] = {VB_OP_LEASES, lease_requests_list, NULL},
 	[VB_OP_REMOVE] = {VB_OP_REMOVE, lease_requests_remove,
 			  "only an administrator may remove a lease; ask one, or release your own "
-			  "lease",
-			  0},
+			  "lease"},
 	[VB_OP_RELOAD] = {VB_OP_RELOAD, policy_requests_reload,
 			  "only an administrator may reload the policy; send SIGHUP as root or ask "
-			  "one",
-			  0},
-	[VB_OP_EXPLAIN] = {VB_OP_EXPLAIN, policy_requests_explain, NULL, 0},
+			  "one"},
+	[VB_OP_EXPLAIN] = {VB_OP_EXPLAIN, policy_requests_explain, NULL},
 	[VB_OP_QUARANTINE] = {VB_OP_QUARANTINE, group_requests_quarantine,
-			      "only an administrator may quarantine a group", 0},
+			      "only an administrator may quarantine a group"},
 	[VB_OP_UNQUARANTINE] = {VB_OP_UNQUARANTINE, group_requests_quarantine,
-				"only an administrator may unquarantine a group", 0},
+				"only an administrator may unquarantine a group"},
 };
 
 /* The hello request, the only one a connection may send before its handshake. */
@@ -153,27 +150,62 @@ static void dispatch_refuse_orphan(struct connection *c, const struct vb_request
 	connection_close(c, "its process has exited");
 }
 
-void dispatch_packet(struct connection *c, const char *buf, size_t len, int *fds, size_t n_fds,
-		     unsigned wire_flags)
+/*
+ * Answer a packet that came with file descriptors: bad-request, with its id
+ * when the bytes say it. No op takes descriptors (a client attaches groups to
+ * its own container itself: PROTOCOL.md), and the descriptors were never
+ * received (connection.c): the connection is closing, and its socket, which
+ * still holds them, is closed off the event loop.
+ */
+static void dispatch_refuse_fds(struct connection *c, const char *buf, size_t len, bool whole)
 {
-	bool whole = !(wire_flags & VB_WIRE_TRUNCATED) && len <= VB_MAX_REQUEST_SIZE;
+	struct vb_decode_error derr = {0};
+	struct log_fields f = LOG_FIELDS("deny");
+	struct vb_request req;
+	bool has_id = false;
+	uint32_t id = 0;
+
+	if (whole && vb_request_decode(buf, len, &req, &derr) == 0) {
+		has_id = true;
+		id = req.id;
+	} else if (whole && derr.has_id) {
+		has_id = true;
+		id = derr.id;
+	}
+	f.uid = c->identity->uid;
+	f.pid = c->identity->pid.pid;
+	log_event(LOG_NOTICE, &f,
+		  "Closing connection %llu of pid %d (uid %u): it sent file descriptors, which "
+		  "the broker never takes",
+		  (unsigned long long)c->serial, (int)c->identity->pid.pid,
+		  (unsigned)c->identity->uid);
+	dispatch_send_error(c, has_id, id, VB_E_BAD_REQUEST,
+			    "the broker takes no file descriptors with any request; the "
+			    "connection is closed");
+}
+
+void dispatch_packet(struct connection *c, const char *buf, size_t len, unsigned flags)
+{
+	bool whole = !(flags & CONNECTION_PACKET_TRUNCATED) && len <= VB_MAX_REQUEST_SIZE;
 	const struct dispatch_entry *entry = NULL;
 	char message[VB_MESSAGE_MAX];
 	struct vb_decode_error derr;
 	struct reply_error err;
 	struct vb_request req;
 	uint64_t retry_ms = 0;
-	size_t max_fds;
 	int r;
 
+	/* Before the rate: this closes the connection, whatever the budget says. */
+	if (flags & CONNECTION_PACKET_HAS_FDS) {
+		dispatch_refuse_fds(c, buf, len, whole);
+		return;
+	}
 	/* Every packet counts against the uid's rate, broken ones too. */
 	if (server_charge_request(c->broker->server, c, &retry_ms) < 0) {
-		vb_wire_close_fds(fds, n_fds);
 		dispatch_refuse_rate(c, buf, len, whole, retry_ms);
 		return;
 	}
 	if (!whole) {
-		vb_wire_close_fds(fds, n_fds);
 		snprintf(message, sizeof(message), "requests are at most %d bytes",
 			 VB_MAX_REQUEST_SIZE);
 		dispatch_send_error(c, false, 0, VB_E_LIMIT, message);
@@ -181,7 +213,6 @@ void dispatch_packet(struct connection *c, const char *buf, size_t len, int *fds
 	}
 	r = vb_request_decode(buf, len, &req, &derr);
 	if (r < 0) {
-		vb_wire_close_fds(fds, n_fds);
 		if (r == -EBADMSG)
 			dispatch_send_error(c, derr.has_id, derr.id, derr.code, derr.message);
 		else
@@ -192,31 +223,15 @@ void dispatch_packet(struct connection *c, const char *buf, size_t len, int *fds
 	if ((unsigned)req.op < _VB_OP_MAX && dispatch_table[req.op].handler)
 		entry = &dispatch_table[req.op];
 	if (!entry) {
-		vb_wire_close_fds(fds, n_fds);
 		dispatch_send_error(c, true, req.id, VB_E_BAD_REQUEST, "unknown op");
 		return;
 	}
-	max_fds = entry->max_fds;
-	if (n_fds > max_fds || (wire_flags & VB_WIRE_FDS_DROPPED)) {
-		vb_wire_close_fds(fds, n_fds);
-		if (max_fds == 0)
-			snprintf(message, sizeof(message), "op %s takes no file descriptors",
-				 vb_op_to_string(req.op));
-		else
-			snprintf(message, sizeof(message),
-				 "op %s takes at most %zu file descriptor%s",
-				 vb_op_to_string(req.op), max_fds, max_fds == 1 ? "" : "s");
-		dispatch_send_error(c, true, req.id, VB_E_BAD_REQUEST, message);
-		return;
-	}
 	if (!dispatch_peer_alive(c)) {
-		vb_wire_close_fds(fds, n_fds);
 		dispatch_refuse_orphan(c, &req);
 		return;
 	}
 	if (req.op != VB_OP_HELLO) {
 		if (!c->handshaken) {
-			vb_wire_close_fds(fds, n_fds);
 			dispatch_send_error(c, true, req.id, VB_E_BAD_REQUEST,
 					    "the first request must be hello: send "
 					    "{\"op\":\"hello\",\"version\":1} first");
@@ -225,12 +240,10 @@ void dispatch_packet(struct connection *c, const char *buf, size_t len, int *fds
 		connection_arm_idle(c);
 	}
 	if (entry->admin_only && !c->admin) {
-		vb_wire_close_fds(fds, n_fds);
 		dispatch_send_error(c, true, req.id, VB_E_DENIED, entry->admin_only);
 		return;
 	}
-	/* The handler takes the fds (only merge has any: max_fds). */
-	r = entry->handler(c->broker, c, &req, fds, n_fds, &err);
+	r = entry->handler(c->broker, c, &req, NULL, 0, &err);
 	if (r < 0)
 		reply_send_error(c, true, req.id, &err);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * From a packet read on a connection to a handler call: the per-uid rate,
- * decoding, the fd and handshake checks, and one table of ops. This is the
+ * decoding, the handshake check, and one table of ops. A packet that came
+ * with file descriptors is refused and its connection closed. This is the
  * one place where a handler's error becomes an error reply.
  */
 #pragma once
@@ -13,7 +14,5 @@ struct connection;
 /*
  * dispatch_packet handles one packet read from c (a connection_packet_fn):
  * it is answered, with a reply or an error reply, or (for remove) later.
- * fds are taken: closed here or handed to the op that takes them.
  */
-void dispatch_packet(struct connection *c, const char *buf, size_t len, int *fds, size_t n_fds,
-		     unsigned wire_flags);
+void dispatch_packet(struct connection *c, const char *buf, size_t len, unsigned flags);

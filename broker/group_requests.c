@@ -12,6 +12,17 @@
 #include <errno.h>
 #include <string.h>
 
+/*
+ * Whether c may see which process holds l: administrators, and the
+ * holder's own uid. Anyone else sees that the group is held and by which
+ * uid (what a busy answer to lease says anyway, so that a user knows whom
+ * to ask), never the process: pid 0, as for a lease with no known holder.
+ */
+static bool group_requests_may_see_pid(const struct connection *c, const struct lease *l)
+{
+	return l->holder && (c->admin || c->identity->uid == l->uid);
+}
+
 int group_requests_list(struct broker *b, struct connection *c, const struct vb_request *req,
 			int *fds, size_t n_fds, struct reply_error *err)
 {
@@ -55,7 +66,7 @@ int group_requests_list(struct broker *b, struct connection *c, const struct vb_
 		if (l) {
 			info.held = true;
 			info.holder_uid = l->uid;
-			info.holder_pid = l->holder ? l->pid : 0;
+			info.holder_pid = group_requests_may_see_pid(c, l) ? l->pid : 0;
 		}
 		reply_chunks_add_group(&ch, &info);
 		inventory_group_free(g);

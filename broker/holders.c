@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,32 @@ static bool holders_match(const struct holders_target *t, const struct statx *sx
 		       makedev(sx->stx_rdev_major, sx->stx_rdev_minor) == t->rdev;
 	return !S_ISCHR(sx->stx_mode) && makedev(sx->stx_dev_major, sx->stx_dev_minor) == t->dev &&
 	       sx->stx_ino == t->ino;
+}
+
+/*
+ * Whether descriptor fd (a name in /proc/<pid>/fd) of the process was
+ * opened with O_PATH, from the flags in /proc/<pid>/fdinfo/<fd>. When that
+ * cannot be read the descriptor counts (false), unless it is gone.
+ */
+static bool holders_fd_is_path_only(int proc_fd, const char *pid, const char *fd)
+{
+	_cleanup_close_ int info = -1;
+	char path[sizeof("/fdinfo/") + 2 * 256], buf[256], *flags;
+	unsigned long value;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/fdinfo/%s", pid, fd);
+	info = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+	if (info < 0)
+		return errno == ENOENT; /* closed meanwhile: nothing to count */
+	n = read(info, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	flags = strstr(buf, "flags:");
+	if (!flags || sscanf(flags + strlen("flags:"), "%lo", &value) != 1)
+		return false;
+	return value & O_PATH;
 }
 
 /* Whether process pid (its /proc entry open as proc_fd) has a descriptor of target. */
@@ -58,13 +85,14 @@ static bool holders_process_has(int proc_fd, const char *pid, const struct holde
 		if (statx(dirfd(d), de->d_name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &sx) <
 		    0)
 			continue;
-		if (holders_match(t, &sx))
+		if (holders_match(t, &sx) && !holders_fd_is_path_only(proc_fd, pid, de->d_name))
 			return true;
 	}
 	return false;
 }
 
-int holders_scan(const struct holders_target *target, pid_t *pids, size_t max, size_t *ret_n)
+int holders_scan(const struct holders_target *target, struct pidref *refs, size_t max,
+		 size_t *ret_n)
 {
 	_cleanup_closedir_ DIR *proc = NULL;
 	pid_t self = getpid();
@@ -75,6 +103,7 @@ int holders_scan(const struct holders_target *target, pid_t *pids, size_t max, s
 	if (!proc)
 		return -errno;
 	while (n < max && (de = readdir(proc))) {
+		struct pidref ref = PIDREF_NULL;
 		char *end;
 		long pid;
 
@@ -82,17 +111,34 @@ int holders_scan(const struct holders_target *target, pid_t *pids, size_t max, s
 			continue;
 		errno = 0;
 		pid = strtol(de->d_name, &end, 10);
-		if (errno || *end || pid <= 0 || pid == self)
+		if (errno || *end || pid <= 0 || pid > INT32_MAX || pid == self)
 			continue;
-		if (holders_process_has(dirfd(proc), de->d_name, target))
-			pids[n++] = (pid_t)pid;
+		/*
+		 * The reference first, the descriptors second, the liveness check
+		 * last: alive after the read, the process referred to is the one whose
+		 * /proc/<pid>/fd was read, even if the pid was reused before the
+		 * reference was taken.
+		 */
+		if (pidref_set_pid(&ref, (pid_t)pid) < 0)
+			continue; /* exited: holds nothing */
+		if (holders_process_has(dirfd(proc), de->d_name, target) &&
+		    pidref_is_alive(&ref) > 0)
+			refs[n++] = ref;
+		else
+			pidref_done(&ref);
 	}
-	/* readdir of /proc returns pids in ascending order, so pids[] already is. */
+	/* readdir of /proc returns pids in ascending order, so refs[] already is. */
 	*ret_n = n;
 	return 0;
 }
 
-void holders_format_pids(const pid_t *pids, size_t n, char *buf, size_t size)
+void holders_release(struct pidref *refs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pidref_done(&refs[i]);
+}
+
+void holders_format_pids(const struct pidref *refs, size_t n, char *buf, size_t size)
 {
 	size_t len = 0;
 
@@ -100,7 +146,7 @@ void holders_format_pids(const pid_t *pids, size_t n, char *buf, size_t size)
 		return;
 	buf[0] = '\0';
 	for (size_t i = 0; i < n && len < size; i++) {
-		int k = snprintf(buf + len, size - len, "%s%d", i ? ", " : "", (int)pids[i]);
+		int k = snprintf(buf + len, size - len, "%s%d", i ? ", " : "", (int)refs[i].pid);
 
 		if (k < 0)
 			break;

@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include "broker/pidref.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -23,14 +25,22 @@ struct holders_target {
 void holders_target_from_stat(const struct stat *st, struct holders_target *ret);
 
 /*
- * holders_scan stores in pids (at most max, ascending) every process other
- * than the broker with a descriptor of target, and their number in *ret_n.
- * It never blocks on a file system: each descriptor is looked at with
- * statx(AT_STATX_DONT_SYNC), so FUSE or NFS servers are not consulted.
- * Descriptors in flight in a socket, or pinned only by a VFIO device fd,
- * are invisible to it.
+ * holders_scan stores in refs (at most max, by ascending pid) a reference
+ * to every process other than the broker with a descriptor of target, and
+ * their number in *ret_n; release them with holders_release(). Each
+ * reference (a pidfd) is taken before the process's descriptors are read
+ * and checked alive after, so it is the process that had the descriptor,
+ * whatever pid reuse did meanwhile: act on it only through the reference.
+ * O_PATH descriptors do not count: opening a path with O_PATH needs no
+ * permission on the file, and such a descriptor can do nothing with a
+ * group. It never blocks on a file system: each descriptor is looked at
+ * with statx(AT_STATX_DONT_SYNC), so FUSE or NFS servers are not
+ * consulted. Descriptors in flight in a socket, or pinned only by a VFIO
+ * device fd, are invisible to it.
  */
-int holders_scan(const struct holders_target *target, pid_t *pids, size_t max, size_t *ret_n);
+int holders_scan(const struct holders_target *target, struct pidref *refs, size_t max,
+		 size_t *ret_n);
+void holders_release(struct pidref *refs, size_t n);
 
-/* "123, 456" into buf. */
-void holders_format_pids(const pid_t *pids, size_t n, char *buf, size_t size);
+/* "123, 456" (the pids of refs) into buf. */
+void holders_format_pids(const struct pidref *refs, size_t n, char *buf, size_t size);

@@ -13,11 +13,12 @@ static void hooks_lease_detach(struct lease *l, void *userdata)
 	merge_detach_lease(userdata, l);
 }
 
-static void hooks_lease_still_open(struct lease *l, const pid_t *pids, size_t n, void *userdata)
+static void hooks_lease_still_open(struct lease *l, const struct pidref *refs, size_t n,
+				   void *userdata)
 {
 	struct broker *b = userdata;
 
-	removals_lease_still_open(b->removals, l, pids, n);
+	removals_lease_still_open(b->removals, l, refs, n);
 }
 
 static void hooks_lease_ended(struct lease *l, bool requested, void *userdata)

@@ -4,9 +4,13 @@
 #include "common/cleanup.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -72,23 +76,50 @@ static int identity_open_peer(int fd, const struct ucred *cred, struct pidref *r
 	return 0;
 }
 
+static bool identity_is_unit_name(const char *name, size_t n)
+{
+	return (n > 8 && memcmp(name + n - 8, ".service", 8) == 0) ||
+	       (n > 6 && memcmp(name + n - 6, ".scope", 6) == 0);
+}
+
+static bool identity_is_user_manager(const char *name, size_t n)
+{
+	return n > 13 && memcmp(name, "user@", 5) == 0 && memcmp(name + n - 8, ".service", 8) == 0;
+}
+
+/*
+ * The unit is the outermost .service or .scope of the path, as systemd names
+ * a process's unit: whatever lies below it was created by that unit (or by
+ * the user it delegates to), not by the service manager. Under a user
+ * manager (user@UID.service, delegated to that user, who may create any
+ * "qemu-x.scope" there) the unit is the user's own: "user@UID.service/NAME",
+ * which no pattern without a "/" matches.
+ */
 char *identity_unit_from_cgroup(const char *cgroup)
 {
-	const char *found = NULL, *p = cgroup;
-	size_t found_len = 0;
+	const char *manager = NULL, *p = cgroup;
+	size_t manager_len = 0;
 
 	while (p && *p) {
 		const char *end = strchrnul(p, '/');
 		size_t n = (size_t)(end - p);
 
-		if ((n > 8 && memcmp(end - 8, ".service", 8) == 0) ||
-		    (n > 6 && memcmp(end - 6, ".scope", 6) == 0)) {
-			found = p;
-			found_len = n;
+		if (identity_is_unit_name(p, n)) {
+			char *unit;
+
+			if (manager)
+				return asprintf(&unit, "%.*s/%.*s", (int)manager_len, manager,
+						(int)n, p) < 0
+					       ? NULL
+					       : unit;
+			if (!identity_is_user_manager(p, n))
+				return strndup(p, n);
+			manager = p;
+			manager_len = n;
 		}
 		p = *end ? end + 1 : end;
 	}
-	return found ? strndup(found, found_len) : NULL;
+	return manager ? strndup(manager, manager_len) : NULL;
 }
 
 /* The "0::/path" line of /proc/<pid>/cgroup, or NULL on a host without cgroup v2. */
@@ -108,6 +139,94 @@ static int identity_read_cgroup(const struct pidref *p, char **ret)
 		}
 	}
 	*ret = NULL;
+	return 0;
+}
+
+/* /proc/self/NAME, at most a page: the broker's own uid_map or gid_map. */
+static int identity_read_own_map(const char *name, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = -1;
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/*
+ * Without ptrace access to the peer (a broker without CAP_SYS_PTRACE), its
+ * namespace link cannot be read, but its uid_map and gid_map can, as the
+ * broker sees them: in the broker's own namespace they read exactly as the
+ * broker's own. Only a namespace that root created with the broker's own
+ * maps (all ids, unchanged) looks the same, and there root chose.
+ */
+static int identity_same_id_maps(const struct pidref *p, bool *ret)
+{
+	static const char *const maps[] = {"uid_map", "gid_map"};
+	bool same = true;
+	int r;
+
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *peer = NULL;
+		char own[4096];
+
+		r = identity_read_own_map(maps[i], own, sizeof(own));
+		if (r < 0)
+			return r;
+		r = pidref_read_proc(p, maps[i], sizeof(own), &peer, NULL);
+		if (r < 0)
+			return r;
+		same = same && strcmp(own, peer) == 0;
+	}
+	*ret = same;
+	return 0;
+}
+
+/*
+ * Whether the peer's user namespace is the broker's. In another one a user
+ * may hold CAP_SETGID over the gids newgidmap mapped there and drop
+ * supplementary groups, or change its primary one, to escape a deny rule:
+ * SO_PEERGROUPS reports what the process has now. The link is read through
+ * the pidref, which must still be alive afterwards, so a reused pid cannot
+ * answer for the peer.
+ */
+static int identity_read_userns(const struct pidref *p, bool *ret_other)
+{
+	struct stat own, peer;
+	bool same;
+	int r;
+
+	if (stat("/proc/self/ns/user", &own) < 0)
+		return -errno;
+	if (p->is_pidfd) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)p->pid);
+		r = stat(path, &peer);
+	} else {
+		r = fstatat(p->fd, "ns/user", &peer, 0);
+	}
+	if (r < 0) {
+		if (errno == EACCES || errno == EPERM) {
+			r = identity_same_id_maps(p, &same);
+			if (r < 0)
+				return r;
+			*ret_other = !same;
+			return 0;
+		}
+		return errno == ENOENT ? -ESRCH : -errno;
+	}
+	r = pidref_is_alive(p);
+	if (r <= 0)
+		return r < 0 ? r : -ESRCH;
+	*ret_other = own.st_dev != peer.st_dev || own.st_ino != peer.st_ino;
 	return 0;
 }
 
@@ -132,6 +251,9 @@ int identity_from_socket(int fd, const struct ucred *peer, struct identity **ret
 	if (r < 0)
 		goto fail;
 	r = identity_open_peer(fd, &cred, &id->pid);
+	if (r < 0)
+		goto fail;
+	r = identity_read_userns(&id->pid, &id->other_userns);
 	if (r < 0)
 		goto fail;
 	r = identity_read_cgroup(&id->pid, &id->cgroup);

@@ -24,7 +24,12 @@ struct identity {
 	gid_t *groups;
 	size_t n_groups;
 	char *cgroup; /* cgroup v2 path; NULL when the process has no unified hierarchy entry */
-	char *unit;   /* the innermost .service or .scope of cgroup; NULL when none */
+	char *unit;   /* cgroup's unit: see identity_unit_from_cgroup(); NULL when none */
+	/*
+	 * The peer runs in another user namespace than the broker's, where it may
+	 * have dropped groups: no group it lacks can be trusted to be absent.
+	 */
+	bool other_userns;
 };
 
 /*
@@ -40,5 +45,9 @@ bool identity_has_gid(const struct identity *id, gid_t gid);
 /* The policy's view of id (pointers into id). */
 void identity_to_policy_caller(const struct identity *id, struct policy_caller *ret);
 
-/* The unit of a cgroup path: its last component ending in .service or .scope, or NULL. */
+/*
+ * The unit of a cgroup path, or NULL: its outermost component ending in
+ * .service or .scope; below a user manager "user@UID.service/UNIT" with UNIT
+ * the outermost unit under it (the user's own, which it names as it likes).
+ */
 char *identity_unit_from_cgroup(const char *cgroup);

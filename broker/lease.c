@@ -167,24 +167,27 @@ struct holder *lease_table_find_holder(const struct lease_table *t, const struct
 	return NULL;
 }
 
-/* The holder object of pid, created if needed with the uid /proc reports for it. */
-static int holder_get_pid(struct lease_table *t, pid_t pid, struct holder **ret)
+/*
+ * The holder object of the process ref refers to (a scan's reference: never
+ * a bare pid, which may name another process by now), created if needed
+ * with the uid /proc reports for it.
+ */
+static int holder_get_ref(struct lease_table *t, const struct pidref *ref, struct holder **ret)
 {
 	struct pidref p = PIDREF_NULL;
 	struct holder *h;
 	uid_t uid;
 	int r;
 
-	list_for_each_entry(h, &t->holders,
-			    node) if (h->pid.pid == pid && pidref_is_alive(&h->pid) > 0)
+	list_for_each_entry(h, &t->holders, node) if (pidref_equal(&h->pid, ref))
 	{
 		*ret = h;
 		return 0;
 	}
-	r = pidref_set_pid(&p, pid);
+	r = pidref_copy(ref, &p);
 	if (r < 0)
 		return r;
-	/* Reads through the reference and checks it is alive after: this is pid's uid. */
+	/* Reads through the reference and checks it is alive after: this is its uid. */
 	r = pidref_get_euid(&p, &uid);
 	if (r == 0)
 		r = holder_new(t, &p, uid, ret);
@@ -259,13 +262,13 @@ static void lease_end(struct lease *l, bool requested)
 static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested)
 {
 	struct lease_table *t = l->table;
-	pid_t pids[LEASE_MAX_SCAN_PIDS];
+	struct pidref refs[LEASE_MAX_SCAN_PIDS];
 	struct log_fields f;
 	size_t n = 0;
 	int r;
 
 	l->last_scan_usec = now_usec(CLOCK_MONOTONIC);
-	r = holders_scan(&l->node, pids, LEASE_MAX_SCAN_PIDS, &n);
+	r = holders_scan(&l->node, refs, LEASE_MAX_SCAN_PIDS, &n);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to look for processes holding group %u: %m", l->group);
 		return;
@@ -284,18 +287,16 @@ static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested
 		return;
 	}
 	if (t->hooks.still_open)
-		t->hooks.still_open(l, pids, n, t->userdata);
-	if (l->holder)
-		return; /* e.g. a rescan that found the holder we already had */
-	for (size_t i = 0; i < n; i++) {
+		t->hooks.still_open(l, refs, n, t->userdata);
+	for (size_t i = 0; i < n && !l->holder; i++) {
 		struct holder *h;
 		pid_t previous = l->pid;
 
-		if (holder_get_pid(t, pids[i], &h) < 0)
+		if (holder_get_ref(t, &refs[i], &h) < 0)
 			continue; /* exited meanwhile: try the next one */
 		lease_set_holder(l, h);
-		f = lease_log_fields(l, pids[i] == previous ? "releasing" : "inherit");
-		if (pids[i] == previous)
+		f = lease_log_fields(l, refs[i].pid == previous ? "releasing" : "inherit");
+		if (refs[i].pid == previous)
 			log_event(LOG_INFO, &f, "Group %u is still open in pid %d (uid %u)",
 				  l->group, (int)l->pid, (unsigned)l->uid);
 		else
@@ -303,8 +304,8 @@ static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested
 				LOG_INFO, &f,
 				"Group %u is still open in pid %d (uid %u): inherited from pid %d",
 				l->group, (int)l->pid, (unsigned)l->uid, (int)previous);
-		return;
 	}
+	holders_release(refs, n);
 }
 
 static void lease_table_process_checks(struct lease_table *t, int64_t released)

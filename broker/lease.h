@@ -84,8 +84,8 @@ struct lease {
 struct lease_hooks {
 	/* The broker is about to close its copy: take the group out of its container. */
 	void (*detach)(struct lease *l, void *userdata);
-	/* The holder is gone but pids[] still have the file (hard removal kills them). */
-	void (*still_open)(struct lease *l, const pid_t *pids, size_t n, void *userdata);
+	/* The holder is gone but refs[] still have the file (hard removal kills them). */
+	void (*still_open)(struct lease *l, const struct pidref *refs, size_t n, void *userdata);
 	/*
 	 * The file is closed: the lease is about to be freed. requested: it ended
 	 * within the holder's own release request, whose reply says so.

@@ -6,6 +6,7 @@
 #include "broker/inventory.h"
 #include "broker/lease.h"
 #include "broker/log.h"
+#include "broker/memlock.h"
 #include "broker/merge.h"
 #include "broker/remove.h"
 #include "broker/server.h"
@@ -190,6 +191,11 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 		goto out;
 	}
 
+	r = memlock_check_lease(req, d.memlock, rule, &id->pid, err);
+	if (r < 0) {
+		r = lease_refused(c, group, devices, rule, err, r);
+		goto out;
+	}
 	r = lease_open_group(b, group, &fd, &st, err);
 	if (r < 0) {
 		r = lease_refused(c, group, devices, rule, err, r);
@@ -315,9 +321,7 @@ int lease_requests_merge(struct broker *b, struct connection *c, const struct vb
 	struct merge_result res;
 	int r;
 
-	/* merge_groups takes the container, if one was passed. */
-	r = merge_groups(b, c->identity, req->groups, req->n_groups, n_fds > 0 ? fds[0] : -1, &res,
-			 err);
+	r = merge_groups(b, c->identity, req->groups, req->n_groups, &res, err);
 	if (r < 0)
 		return r;
 	/* Model: the "save" that ends "merge"; a crash before it loses the kernel's merge. */

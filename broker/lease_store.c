@@ -470,7 +470,7 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 {
 	_cleanup_close_ int fd = -1;
 	struct pidref holder = PIDREF_NULL;
-	pid_t pids[RECOVER_MAX_PIDS];
+	struct pidref refs[RECOVER_MAX_PIDS];
 	struct log_fields f;
 	struct lease *l;
 	struct stat st;
@@ -487,29 +487,21 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 	if (r < 0)
 		return r;
 
-	r = holders_scan(&e->node, pids, RECOVER_MAX_PIDS, &n);
+	r = holders_scan(&e->node, refs, RECOVER_MAX_PIDS, &n);
 	if (r < 0) {
 		log_dropped(e, "the processes holding the group cannot be listed");
 		goto out;
 	}
 	r = -ENOENT;
 	for (size_t i = 0; i < n && fd < 0; i++) {
-		struct pidref p = PIDREF_NULL;
+		uid_t uid;
 
-		if (pids[i] == holder.pid) {
+		/* The scan's references were alive after their fds were read. */
+		if (pidref_equal(&refs[i], &holder))
 			r = take_group_file(&holder, &e->node, &fd, &st);
-			continue;
-		}
-		if (pidref_set_pid(&p, pids[i]) < 0)
-			continue;
-		{
-			uid_t uid;
-
-			if (pidref_get_euid(&p, &uid) == 0 && uid == e->uid &&
-			    pidref_is_descendant(&p, &holder) > 0)
-				r = take_group_file(&p, &e->node, &fd, &st);
-		}
-		pidref_done(&p);
+		else if (pidref_get_euid(&refs[i], &uid) == 0 && uid == e->uid &&
+			 pidref_is_descendant(&refs[i], &holder) > 0)
+			r = take_group_file(&refs[i], &e->node, &fd, &st);
 	}
 	if (fd < 0) {
 		char why[192];
@@ -546,6 +538,7 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		  l->group, lease_state_to_string(l->state), (int)l->pid, (unsigned)l->uid,
 		  l->rule[0] ? l->rule : "(none)", container_id(l->container));
 out:
+	holders_release(refs, n);
 	pidref_done(&holder);
 	return r;
 }

@@ -6,6 +6,7 @@
  * everything down in reverse.
  */
 #include "broker/broker.h"
+#include "broker/closer.h"
 #include "broker/connection.h"
 #include "broker/hooks.h"
 #include "broker/inventory.h"
@@ -407,6 +408,11 @@ static int broker_setup(struct broker *b)
 	r = removals_new(b, &b->removals);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up removals: %m");
+	/* Before any client: every socket of one is closed through it. */
+	r = closer_new(b->config.max_connections, &b->closer);
+	if (r < 0)
+		return log_error_errno(
+			r, "Failed to start the thread that closes clients' sockets: %m");
 	/* Before the socket is served: no lease is granted that a stored one still holds. */
 	r = broker_restore_leases(b);
 	if (r < 0)
@@ -429,6 +435,7 @@ static void broker_teardown(struct broker *b)
 	b->leases = lease_table_free(b->leases);
 	b->lease_store = lease_store_free(b->lease_store);
 	b->containers = containers_free(b->containers);
+	b->closer = closer_free(b->closer);
 	b->status = status_free(b->status);
 	b->policy = policy_store_free(b->policy);
 	b->inventory = inventory_free(b->inventory);

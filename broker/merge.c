@@ -7,13 +7,11 @@
 #include "common/cleanup.h"
 
 #include <errno.h>
-#include <linux/kcmp.h>
 #include <linux/vfio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* A VFIO container the broker keeps a copy of, shared by the leases merged into it. */
@@ -116,22 +114,6 @@ static void container_unref(struct container *c)
 		container_free(c);
 }
 
-/*
- * The container whose copy is the same open file description as fd: a
- * client passing back a container the broker gave it. kcmp() compares the
- * file descriptions themselves; where it is unavailable, nothing matches
- * and the client's container is treated as a new one.
- */
-static struct container *containers_find_file(struct containers *cs, int fd)
-{
-	pid_t self = getpid();
-	struct container *c;
-
-	list_for_each_entry(c, &cs->list, link) if (syscall(SYS_kcmp, self, self, KCMP_FILE, c->fd,
-							    fd) == 0) return c;
-	return NULL;
-}
-
 /* Model: "detach" (tests/model/lease.pml), with a crash point after the ioctl. */
 void merge_detach_lease(struct broker *b, struct lease *l)
 {
@@ -224,59 +206,29 @@ static int merge_check_leases(struct broker *b, const struct identity *caller,
 }
 
 /*
- * Choose the container to merge into: the caller's (container_fd), else the
- * container of the first listed group that is merged, else a new one.
- * *ret_new says the container was made for this request (freed on failure).
+ * Choose the container to merge into: the container of the first listed
+ * group that is merged, else a new one. *ret_new says the container was
+ * made for this request (freed on failure).
  */
 static int merge_pick_target(struct broker *b, struct lease **leases, size_t n_groups,
-			     int *container_fd, struct container **ret, bool *ret_new,
-			     struct reply_error *err)
+			     struct container **ret, bool *ret_new, struct reply_error *err)
 {
 	struct container *target = NULL;
 	int fd = -1, r;
 
-	if (*container_fd >= 0) {
-		r = devnode_is_container(b->inventory, *container_fd);
-		if (r <= 0)
-			return reply_error_set(
-				err, VB_E_BAD_REQUEST,
-				"the file descriptor passed with merge is not a VFIO container "
-				"(%s/vfio/vfio)",
-				b->inventory->dev_root);
-		target = containers_find_file(b->containers, *container_fd);
-		for (size_t i = 0; i < n_groups; i++)
-			if (leases[i]->container && leases[i]->container != target) {
-				r = reply_error_set(
-					err, VB_E_BUSY,
-					"group %u is already merged into container %u; unmerge it "
-					"first",
-					leases[i]->group, leases[i]->container->id);
-				err->has_container = true;
-				err->container = leases[i]->container->id;
-				return r;
-			}
-		if (target) {
-			*ret = target;
-			*ret_new = false;
-			return 0;
-		}
-		fd = TAKE_FD(*container_fd);
-	} else {
-		for (size_t i = 0; i < n_groups && !target; i++)
-			target = leases[i]->container;
-		if (target) {
-			*ret = target;
-			*ret_new = false;
-			return 0;
-		}
-		r = devnode_open_container(b->inventory, &fd);
-		if (r < 0) {
-			log_error_errno(r, "Failed to open %s/vfio/vfio: %m",
-					b->inventory->dev_root);
-			return reply_error_set(err, VB_E_INTERNAL,
-					       "the broker could not open a VFIO container: %s",
-					       strerror(-r));
-		}
+	for (size_t i = 0; i < n_groups && !target; i++)
+		target = leases[i]->container;
+	if (target) {
+		*ret = target;
+		*ret_new = false;
+		return 0;
+	}
+	r = devnode_open_container(b->inventory, &fd);
+	if (r < 0) {
+		log_error_errno(r, "Failed to open %s/vfio/vfio: %m", b->inventory->dev_root);
+		return reply_error_set(err, VB_E_INTERNAL,
+				       "the broker could not open a VFIO container: %s",
+				       strerror(-r));
 	}
 	r = container_new(b->containers, fd, ret);
 	if (r < 0) {
@@ -293,10 +245,8 @@ static int merge_pick_target(struct broker *b, struct lease **leases, size_t n_g
  * merge_undo.
  */
 int merge_groups(struct broker *b, const struct identity *caller, const uint32_t *groups,
-		 size_t n_groups, int container_fd, struct merge_result *res,
-		 struct reply_error *err)
+		 size_t n_groups, struct merge_result *res, struct reply_error *err)
 {
-	_cleanup_close_ int cfd = container_fd;
 	struct lease *leases[VB_MAX_MERGE_GROUPS] = {0};
 	_cleanup_free_ struct merge_move *moves = NULL;
 	_cleanup_free_ uint32_t *merged = NULL;
@@ -323,7 +273,7 @@ int merge_groups(struct broker *b, const struct identity *caller, const uint32_t
 			return r;
 		inventory_group_free(g);
 	}
-	r = merge_pick_target(b, leases, n_groups, &cfd, &target, &target_new, err);
+	r = merge_pick_target(b, leases, n_groups, &target, &target_new, err);
 	if (r < 0)
 		return r;
 	if (target->fd < 0) {

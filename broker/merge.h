@@ -6,9 +6,7 @@
  * each container it manages.
  *
  * The answers to the questions David Gibson asked in the 2011 thread:
- * - Merging a group already merged into another container than the one
- *   given: busy ("unmerge it first"); a group is in one container at a time.
- * - Merging groups of two merged sets (no container given): the union. The
+ * - Merging groups of two merged sets: the union. The
  *   target is the container of the first listed group that has one, and
  *   every group of the other sets moves into it, all or nothing.
  * - Unmerging b from a merged set removes only the atomic group b; the
@@ -48,13 +46,14 @@ struct merge_result {
 /*
  * merge_groups puts groups[0..n_groups) (held by one holder that caller
  * speaks for, each allowed by the policy to merge) into one container:
- * container_fd (the caller's own, taken; -1: none), else the container of
- * the first listed group that has one, else a new one. All or nothing. On
+ * the container of the first listed group that has one, else a new one (a
+ * container of the client's own is never taken: the broker receives no
+ * file descriptors; the client can attach groups to it itself). All or
+ * nothing. On
  * success *res is set and the merge logged; otherwise *err says why.
  */
 int merge_groups(struct broker *b, const struct identity *caller, const uint32_t *groups,
-		 size_t n_groups, int container_fd, struct merge_result *res,
-		 struct reply_error *err);
+		 size_t n_groups, struct merge_result *res, struct reply_error *err);
 /* unmerge_group takes the atomic group out of its container, for its holder caller. */
 int unmerge_group(struct broker *b, const struct identity *caller, uint32_t group,
 		  struct reply_error *err);

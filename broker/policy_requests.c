@@ -76,6 +76,15 @@ int policy_requests_explain(struct broker *b, struct connection *c, const struct
 	bool self;
 	int r;
 
+	/*
+	 * Before any lookup: a user name resolved for anyone would tell which names
+	 * exist, and NSS (LDAP, sssd) may take seconds on the event loop.
+	 * Non-administrators explain for themselves only, without naming a user.
+	 */
+	if (!c->admin && (req->user[0] || (req->uid >= 0 && (uid_t)req->uid != c->identity->uid)))
+		return reply_error_set(err, VB_E_DENIED,
+				       "only an administrator may explain decisions for another "
+				       "user; leave out the user to explain your own");
 	if (req->user[0]) {
 		errno = 0;
 		pw = getpwnam(req->user);
@@ -90,10 +99,6 @@ int policy_requests_explain(struct broker *b, struct connection *c, const struct
 	} else {
 		self = true;
 	}
-	if (!self && !c->admin)
-		return reply_error_set(err, VB_E_DENIED,
-				       "only an administrator may explain decisions for another "
-				       "user");
 	if (self) {
 		identity_to_policy_caller(c->identity, &caller);
 	} else {

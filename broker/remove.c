@@ -110,31 +110,31 @@ static void format_seconds(uint32_t ms, char *buf, size_t size)
 		buf[--n] = '\0';
 }
 
-/* Kill pid (found holding the group file) with SIGKILL; never pid 1 or ourselves. */
-static void remove_kill_pid(pid_t pid, uint32_t group)
+/*
+ * Kill the process of ref (found holding the group file) with SIGKILL,
+ * through the reference, never by pid; never pid 1 or ourselves.
+ */
+static void remove_kill_ref(const struct pidref *ref, uint32_t group)
 {
-	struct pidref p = PIDREF_NULL;
 	int r;
 
-	if (pid <= 1 || pid == getpid()) {
-		log_error("Not killing pid %d for group %u: it is %s", (int)pid, group,
-			  pid == getpid() ? "the broker" : "init");
+	if (ref->pid <= 1 || ref->pid == getpid()) {
+		log_error("Not killing pid %d for group %u: it is %s", (int)ref->pid, group,
+			  ref->pid == getpid() ? "the broker" : "init");
 		return;
 	}
-	r = pidref_set_pid(&p, pid);
-	if (r == 0)
-		r = pidref_kill(&p, SIGKILL);
+	r = pidref_kill(ref, SIGKILL);
 	if (r < 0 && r != -ESRCH)
-		log_error_errno(r, "Failed to kill pid %d holding group %u: %m", (int)pid, group);
+		log_error_errno(r, "Failed to kill pid %d holding group %u: %m", (int)ref->pid,
+				group);
 	else if (r == 0)
-		log_notice("Killed pid %d, which held group %u", (int)pid, group);
-	pidref_done(&p);
+		log_notice("Killed pid %d, which held group %u", (int)ref->pid, group);
 }
 
 /* Kill the holder of l, or everybody holding its file if no holder is known. */
 static void remove_kill_holders(const struct lease *l)
 {
-	pid_t pids[REMOVE_MAX_KILL_PIDS];
+	struct pidref refs[REMOVE_MAX_KILL_PIDS];
 	size_t n = 0;
 	int r;
 
@@ -150,13 +150,14 @@ static void remove_kill_holders(const struct lease *l)
 					(int)l->holder->pid.pid, l->group);
 		return;
 	}
-	r = holders_scan(&l->node, pids, REMOVE_MAX_KILL_PIDS, &n);
+	r = holders_scan(&l->node, refs, REMOVE_MAX_KILL_PIDS, &n);
 	if (r < 0) {
 		log_error_errno(r, "Failed to look for processes holding group %u: %m", l->group);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		remove_kill_pid(pids[i], l->group);
+		remove_kill_ref(&refs[i], l->group);
+	holders_release(refs, n);
 }
 
 /* Answer m's administrator, if still there, with the outcome; then m goes. */
@@ -189,12 +190,13 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 		log_event(LOG_NOTICE, &f, "Soft removal of group %u timed out after %s s", m->group,
 			  secs);
 	} else {
-		pid_t pids[REMOVE_MAX_KILL_PIDS];
+		struct pidref refs[REMOVE_MAX_KILL_PIDS];
 		size_t n = 0;
 
 		if (l)
-			(void)holders_scan(&l->node, pids, REMOVE_MAX_KILL_PIDS, &n);
-		holders_format_pids(pids, n, list, sizeof(list));
+			(void)holders_scan(&l->node, refs, REMOVE_MAX_KILL_PIDS, &n);
+		holders_format_pids(refs, n, list, sizeof(list));
+		holders_release(refs, n);
 		if (n > 0)
 			reply_error_set(&e, VB_E_INTERNAL,
 					"group %u is still open in pid %s after %llu s; the broker "
@@ -325,7 +327,7 @@ void removals_lease_ended(struct removals *r, const struct lease *l)
 }
 
 /* Model: the hard removal's kills in "scan" (tests/model/lease.pml). */
-void removals_lease_still_open(struct removals *r, const struct lease *l, const pid_t *pids,
+void removals_lease_still_open(struct removals *r, const struct lease *l, const struct pidref *refs,
 			       size_t n)
 {
 	struct removal *m;
@@ -335,7 +337,7 @@ void removals_lease_still_open(struct removals *r, const struct lease *l, const 
 	{
 		/* The holder is gone and others still have the file: they go too. */
 		for (size_t i = 0; i < n; i++)
-			remove_kill_pid(pids[i], l->group);
+			remove_kill_ref(&refs[i], l->group);
 		return;
 	}
 }

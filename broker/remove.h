@@ -62,9 +62,9 @@ bool removals_full(const struct removals *r);
 /* Whether a removal of group is pending (its lease shows as "removing"). */
 bool removals_pending(const struct removals *r, uint32_t group);
 
-/* Lease hooks: the lease of l ended; l's file is still open in pids[]. */
+/* Lease hooks: the lease of l ended; l's file is still open in the processes of refs[]. */
 void removals_lease_ended(struct removals *r, const struct lease *l);
-void removals_lease_still_open(struct removals *r, const struct lease *l, const pid_t *pids,
+void removals_lease_still_open(struct removals *r, const struct lease *l, const struct pidref *refs,
 			       size_t n);
 
 /* waiter is going away: its soft removals are cancelled; hard ones go on unanswered. */

@@ -61,6 +61,9 @@ int reply_send_error(struct connection *c, bool has_id, uint32_t id, const struc
 		.has_supported = e->has_supported,
 		.supported = {VB_PROTOCOL_MIN_VERSION, VB_PROTOCOL_VERSION},
 		.has_denial = e->has_decision,
+		.has_memlock = e->has_memlock,
+		.memlock = e->memlock,
+		.asked = e->asked,
 	};
 
 	memcpy(w.message, e->message, sizeof(w.message));

@@ -41,6 +41,9 @@ struct reply_error {
 	bool has_supported; /* "supported": the protocol versions this broker speaks */
 	bool has_retry;	    /* "retry_after_ms": when a limited uid may send again */
 	uint64_t retry_after_ms;
+	bool has_memlock; /* "memlock", "asked": a lease's locked-memory ask, refused (bytes) */
+	uint64_t memlock;
+	uint64_t asked;
 };
 
 /*

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -253,6 +254,33 @@ static int seccomp_allow(scmp_filter_ctx ctx, const char *const *names, size_t n
 	return 0;
 }
 
+/*
+ * Threads, for the closer (closer.h), and nothing else clone() can make:
+ * clone() only with CLONE_THREAD (no new process, nothing to exec), and
+ * clone3(), whose flags sit in memory a filter cannot read, answered ENOSYS
+ * so that pthread_create() falls back to clone(). capset() lets that
+ * thread drop the capabilities it would inherit (it can only lower them:
+ * raising needs CAP_SETPCAP, which the broker never keeps).
+ */
+static int sandbox_allow_threads(scmp_filter_ctx ctx)
+{
+	int r;
+
+#if !defined(__SANITIZE_ADDRESS__) /* the sanitizer list allows both outright */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+			     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+	if (r < 0)
+		return log_error_errno(r, "Failed to allow threads in the seccomp filter: %m");
+	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (r < 0)
+		return log_error_errno(r, "Failed to refuse clone3 in the seccomp filter: %m");
+#endif
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(capset), 0);
+	if (r < 0)
+		return log_error_errno(r, "Failed to allow capset in the seccomp filter: %m");
+	return 0;
+}
+
 /* The "Seccomp:" mode of /proc/self/status: 0 none, 1 strict, 2 filter; -1 if unreadable. */
 static int seccomp_mode_of_self(void)
 {
@@ -318,8 +346,21 @@ int sandbox_install_seccomp(void)
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
 	if (r < 0)
 		log_debug_errno(r, "libseccomp cannot report the kernel's errors: %m");
+	/*
+	 * Every thread: without TSYNC the filter binds the calling thread and the
+	 * threads it starts later, but not one started before. The closer's
+	 * threads (closer.h) start later; TSYNC keeps that from being a condition.
+	 */
+	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (r < 0) {
+		seccomp_release(ctx);
+		return log_error_errno(
+			r, "libseccomp cannot synchronise the filter across threads: %m");
+	}
 	r = seccomp_allow(ctx, allowed_syscalls,
 			  sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]));
+	if (r == 0)
+		r = sandbox_allow_threads(ctx);
 #if defined(__SANITIZE_ADDRESS__)
 	if (r == 0)
 		r = seccomp_allow(ctx, sanitizer_syscalls,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/server.h"
+#include "broker/closer.h"
 #include "broker/connection.h"
 #include "broker/identity.h"
 #include "broker/lease.h"
@@ -135,8 +136,8 @@ size_t server_send_to_holder(struct server *s, const struct holder *h, struct js
 	return n;
 }
 
-/* Refuse a connection over a limit with a reply saying so, then close it. */
-static void server_refuse(int fd, const char *message)
+/* Refuse a connection of uid over a limit with a reply saying so, then close it. */
+static void server_refuse(struct server *s, int fd, uid_t uid, const char *message)
 {
 	_cleanup_json_ struct json_object *o = NULL;
 	struct vb_error_reply e = {.code = VB_E_LIMIT};
@@ -147,7 +148,7 @@ static void server_refuse(int fd, const char *message)
 	o = vb_error_reply_encode(false, 0, &e);
 	if (o && vb_packet_serialize(o, text, sizeof(text), &len) == 0)
 		(void)vb_wire_send(fd, text, len, NULL, 0);
-	close(fd);
+	closer_close_socket(s->broker->closer, fd, uid);
 }
 
 static void server_accept_one(struct server *s, int fd)
@@ -167,15 +168,17 @@ static void server_accept_one(struct server *s, int fd)
 		snprintf(message, sizeof(message),
 			 "the broker has %u connections open, its limit; try again later",
 			 b->config.max_connections);
-		server_refuse(fd, message);
+		server_refuse(s, fd, (uid_t)-1, message);
 		return;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
 		log_warning_errno(errno, "Refusing a connection: cannot read its credentials: %m");
-		close(fd);
+		closer_close_socket(b->closer, fd, (uid_t)-1);
 		return;
 	}
-	if (cred.uid != 0 && server_count_uid(s, cred.uid) >= b->config.max_connections_per_uid) {
+	/* Sockets of the uid still being closed count: each holds a descriptor of the broker. */
+	if (cred.uid != 0 && server_count_uid(s, cred.uid) + closer_pending(b->closer, cred.uid) >=
+				     b->config.max_connections_per_uid) {
 		log_warning(
 			"Refusing a connection of uid %u: it has %u connections open, the limit",
 			(unsigned)cred.uid, b->config.max_connections_per_uid);
@@ -183,7 +186,7 @@ static void server_accept_one(struct server *s, int fd)
 			 "uid %u has %u connections open to the broker, the most it may have; "
 			 "close some first",
 			 (unsigned)cred.uid, b->config.max_connections_per_uid);
-		server_refuse(fd, message);
+		server_refuse(s, fd, cred.uid, message);
 		return;
 	}
 	r = identity_from_socket(fd, &cred, &id);
@@ -192,7 +195,7 @@ static void server_accept_one(struct server *s, int fd)
 		log_warning_errno(
 			r, "Refusing a connection of pid %d (uid %u): cannot identify it: %m",
 			(int)cred.pid, (unsigned)cred.uid);
-		close(fd);
+		closer_close_socket(b->closer, fd, cred.uid);
 		return;
 	}
 	/* Root is exempt, as from the connection limit; 0: no request limit. */
@@ -201,7 +204,7 @@ static void server_accept_one(struct server *s, int fd)
 		if (r < 0) {
 			log_error_errno(r, "Failed to set up a connection: %m");
 			identity_free(id);
-			close(fd);
+			closer_close_socket(b->closer, fd, cred.uid);
 			return;
 		}
 	}
@@ -210,7 +213,7 @@ static void server_accept_one(struct server *s, int fd)
 		log_error_errno(r, "Failed to set up a connection: %m");
 		rate_limit_put(&s->requests, budget, server_now_usec(s));
 		identity_free(id);
-		close(fd);
+		closer_close_socket(b->closer, fd, cred.uid);
 		return;
 	}
 	c->budget = budget;
@@ -234,12 +237,34 @@ static int server_on_retry(sd_event_source *src, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* Stop accepting for a while; server_on_retry starts again. */
+static void server_pause_accepting(struct server *s)
+{
+	sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
+	sd_event_source_set_time_relative(s->retry_source, SERVER_ACCEPT_RETRY_USEC);
+	sd_event_source_set_enabled(s->retry_source, SD_EVENT_ONESHOT);
+}
+
 static int server_on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
 	struct server *s = userdata;
 
 	for (int i = 0; i < SERVER_ACCEPT_BURST; i++) {
-		int cfd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd;
+
+		/*
+		 * Every socket accepted may have to go to the closer, which holds it until
+		 * a client's close() returns. While it holds that many, new connections
+		 * wait in the listen backlog; open ones, and signals, are served.
+		 */
+		if (closer_saturated(s->broker->closer)) {
+			log_warning("Pausing accept(): %u sockets of clients that sent file "
+				    "descriptors are still being closed",
+				    s->broker->config.max_connections);
+			server_pause_accepting(s);
+			return 0;
+		}
+		cfd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd >= 0) {
 			server_accept_one(s, cfd);
@@ -249,10 +274,7 @@ static int server_on_accept(sd_event_source *src, int fd, uint32_t revents, void
 			return 0;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 			log_warning_errno(errno, "Failed to accept a connection: %m; pausing");
-			sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
-			sd_event_source_set_time_relative(s->retry_source,
-							  SERVER_ACCEPT_RETRY_USEC);
-			sd_event_source_set_enabled(s->retry_source, SD_EVENT_ONESHOT);
+			server_pause_accepting(s);
 			return 0;
 		}
 		/* ECONNABORTED and friends: that one connection is gone; go on. */

@@ -15,6 +15,7 @@
 #include "protocol/wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stddef.h>
@@ -26,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A reconnect's hello may take at least this long, however little time is left. */
+#define VFIOBROKER_RECONNECT_HELLO_MS 1000
+
 #ifndef VB_VERSION
 #define VB_VERSION "0"
 #endif
@@ -34,9 +38,12 @@ struct vfiobroker {
 	int fd;
 	uint32_t next_id;
 	bool broken; /* the broker closed the connection, or it failed for good */
+	int wait_ms; /* how long a reply may take: -1 for ever; else -ETIMEDOUT after */
 	bool admin;
 	uid_t uid;
-	char quarantine[8]; /* the last list reply's "quarantine"; "" when it had none */
+	char quarantine[8];	    /* the last list reply's "quarantine"; "" when it had none */
+	struct sockaddr_un address; /* where the broker was found, for vfiobroker_reconnect */
+	socklen_t address_len;
 
 	/* The last refusal; code[0] == '\0' when the last call did not fail that way. */
 	char error_code[32];
@@ -172,8 +179,12 @@ static int broker_receive(struct vfiobroker *b, bool block, struct packet *ret)
 		if (r != -EAGAIN || !block)
 			break;
 		struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		int n = poll(&pfd, 1, b->wait_ms);
+
+		if (n < 0 && errno != EINTR)
 			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
 	}
 	if (r < 0)
 		return broker_transport_error(b, r);
@@ -365,6 +376,51 @@ static int socket_address(const char *path, struct sockaddr_un *ret, socklen_t *
 	return 0;
 }
 
+/*
+ * broker_open makes a new socket, connects it to b's address and says hello
+ * on it; b->fd is the new socket. With wait_ms >= 0 the socket is
+ * non-blocking until the hello is answered, and an answer that takes longer
+ * than wait_ms is -ETIMEDOUT (a full backlog, -EAGAIN); -1 waits for ever.
+ * Returns 0, or -errno with b->fd closed (-1). The old socket, if any, is the
+ * caller's to have closed.
+ */
+static int broker_open(struct vfiobroker *b, int wait_ms)
+{
+	int r;
+
+	b->broken = false;
+	b->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (wait_ms >= 0 ? SOCK_NONBLOCK : 0),
+		       0);
+	if (b->fd < 0)
+		return -errno;
+	/*
+	 * Blocking connect: a full listen backlog is waited out, not reported as EAGAIN (a
+	 * reconnect's non-blocking one gets EAGAIN and tries again later). The socket stays
+	 * blocking, so that a call waits for its reply in a single recvmsg().
+	 */
+	while (connect(b->fd, (struct sockaddr *)&b->address, b->address_len) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			goto close_socket;
+		}
+	}
+	b->wait_ms = wait_ms;
+	r = broker_hello(b);
+	b->wait_ms = -1;
+	if (r < 0)
+		goto close_socket;
+	if (wait_ms >= 0 && fcntl(b->fd, F_SETFL, fcntl(b->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		r = -errno;
+		goto close_socket;
+	}
+	return 0;
+
+close_socket:
+	close(b->fd);
+	b->fd = -1;
+	return r;
+}
+
 int vfiobroker_connect(const char *path, struct vfiobroker **ret)
 {
 	struct vfiobroker *b;
@@ -391,33 +447,87 @@ int vfiobroker_connect(const char *path, struct vfiobroker **ret)
 	memset(b, 0, offsetof(struct vfiobroker, packet));
 	b->next_id = 1;
 	b->uid = (uid_t)-1;
-	b->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (b->fd < 0) {
-		r = -errno;
-		goto free_broker;
+	b->address = sa;
+	b->address_len = sa_len;
+	b->wait_ms = -1;
+	r = broker_open(b, -1);
+	if (r < 0) {
+		broker_clear_error(b);
+		free(b);
+		return r;
 	}
-	/*
-	 * Blocking connect: a full listen backlog is waited out, not reported as EAGAIN. The
-	 * socket stays blocking, so that a call waits for its reply in a single recvmsg().
-	 */
-	while (connect(b->fd, (struct sockaddr *)&sa, sa_len) < 0) {
-		if (errno != EINTR) {
-			r = -errno;
-			goto close_socket;
-		}
-	}
-	r = broker_hello(b);
-	if (r < 0)
-		goto close_socket;
 	*ret = b;
 	return 0;
+}
 
-close_socket:
-	close(b->fd);
-free_broker:
+/* Failures of a connect and hello that a broker starting again can cure. */
+static bool reconnect_may_cure(int r)
+{
+	return r == -ENOENT || r == -ECONNREFUSED || r == -ECONNRESET || r == -EPIPE ||
+	       r == -EAGAIN || r == -ETIMEDOUT;
+}
+
+static uint64_t monotonic_msec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sleeps ms milliseconds; signals do not cut it short. */
+static void sleep_msec(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int vfiobroker_reconnect(struct vfiobroker *b, unsigned timeout_ms)
+{
+	uint64_t deadline = monotonic_msec() + timeout_ms;
+	unsigned delay_ms = VFIOBROKER_RECONNECT_FIRST_MS;
+	bool was_broken;
+	int old_fd, r;
+
+	if (!b)
+		return -EINVAL;
 	broker_clear_error(b);
-	free(b);
-	return r;
+	old_fd = b->fd;
+	was_broken = b->broken;
+	for (;;) {
+		uint64_t now;
+
+		/* A broker that accepts but does not answer (a socket unit whose service
+		 * does not start) must not hold the caller for ever. */
+		now = monotonic_msec();
+		r = broker_open(b, now + VFIOBROKER_RECONNECT_HELLO_MS > deadline
+					   ? VFIOBROKER_RECONNECT_HELLO_MS
+					   : (int)(deadline - now));
+		if (r == 0 || !reconnect_may_cure(r))
+			break;
+		now = monotonic_msec();
+		if (now >= deadline)
+			break;
+		sleep_msec((unsigned)(deadline - now < delay_ms ? deadline - now : delay_ms));
+		delay_ms = delay_ms * 2 > VFIOBROKER_RECONNECT_MAX_MS ? VFIOBROKER_RECONNECT_MAX_MS
+								      : delay_ms * 2;
+	}
+	if (r < 0) {
+		/* Still the old connection: a broken one keeps failing with -ECONNRESET. */
+		b->fd = old_fd;
+		b->broken = was_broken;
+		return reconnect_may_cure(r) ? -ETIMEDOUT : r;
+	}
+	/* The new socket takes the old one's number, so that a poll set stays right. */
+	if (old_fd >= 0 && dup3(b->fd, old_fd, O_CLOEXEC) >= 0) {
+		close(b->fd);
+		b->fd = old_fd;
+	} else if (old_fd >= 0) {
+		close(old_fd);
+	}
+	return 0;
 }
 
 struct vfiobroker *vfiobroker_disconnect(struct vfiobroker *b)
@@ -431,7 +541,7 @@ struct vfiobroker *vfiobroker_disconnect(struct vfiobroker *b)
 }
 
 /* Lease by group (address NULL) or by device; both answer with the group and its fd. */
-static int broker_lease(struct vfiobroker *b, int32_t group, const char *address,
+static int broker_lease(struct vfiobroker *b, int32_t group, const char *address, uint64_t memlock,
 			unsigned *ret_group, int *ret_fd)
 {
 	struct vb_lease_reply lease;
@@ -447,6 +557,7 @@ static int broker_lease(struct vfiobroker *b, int32_t group, const char *address
 	} else {
 		req.group = group;
 	}
+	req.memlock = memlock;
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
@@ -468,7 +579,7 @@ int vfiobroker_lease(struct vfiobroker *b, unsigned group, int *ret_fd)
 {
 	if (check_group(group) < 0 || !ret_fd)
 		return -EINVAL;
-	return broker_lease(b, (int32_t)group, NULL, NULL, ret_fd);
+	return broker_lease(b, (int32_t)group, NULL, 0, NULL, ret_fd);
 }
 
 int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned *ret_group,
@@ -476,7 +587,15 @@ int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned 
 {
 	if (!address || !ret_fd)
 		return -EINVAL;
-	return broker_lease(b, -1, address, ret_group, ret_fd);
+	return broker_lease(b, -1, address, 0, ret_group, ret_fd);
+}
+
+int vfiobroker_lease_memlock(struct vfiobroker *b, unsigned group, const char *address,
+			     uint64_t memlock, unsigned *ret_group, int *ret_fd)
+{
+	if ((!address && check_group(group) < 0) || memlock > INT64_MAX || !ret_fd)
+		return -EINVAL;
+	return broker_lease(b, address ? -1 : (int32_t)group, address, memlock, ret_group, ret_fd);
 }
 
 int vfiobroker_release(struct vfiobroker *b, unsigned group, bool *ret_released)
@@ -511,7 +630,8 @@ int vfiobroker_merge(struct vfiobroker *b, const unsigned *groups, size_t n, int
 	struct packet p;
 	int fd = -1, r;
 
-	if (!groups || !ret_fd || n < 1 || n > VB_MAX_MERGE_GROUPS)
+	/* The broker takes no fd on any request (it would close the connection): refuse here. */
+	if (!groups || !ret_fd || n < 1 || n > VB_MAX_MERGE_GROUPS || container_fd >= 0)
 		return -EINVAL;
 	vb_request_init(&req, 0, VB_OP_MERGE);
 	for (size_t i = 0; i < n; i++) {
@@ -523,7 +643,7 @@ int vfiobroker_merge(struct vfiobroker *b, const unsigned *groups, size_t n, int
 		req.groups[i] = groups[i];
 	}
 	req.n_groups = n;
-	r = broker_call(b, &req, container_fd >= 0 ? &container_fd : NULL, container_fd >= 0, &p);
+	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
 		return r;
 	r = vb_merge_reply_decode(&p.reply, &merge);

@@ -31,8 +31,12 @@
  *
  *  - Transport failures return a negative errno with vfiobroker_error_code()
  *    NULL: -ECONNRESET when the broker closed the connection (every later call
- *    on it then fails with -ECONNRESET too), -EBADMSG when the broker sent
- *    something this library cannot read, -ENOMEM, and what connect(2) says.
+ *    on it then fails with -ECONNRESET too, until vfiobroker_reconnect()),
+ *    -EBADMSG when the broker sent something this library cannot read,
+ *    -ENOMEM, and what connect(2) says. The library never reconnects by
+ *    itself: a request cut by the broker's end may or may not have been done
+ *    (a removal in flight is abandoned), and only the caller knows whether
+ *    asking again is right.
  *  - Every file descriptor the library returns is O_CLOEXEC and belongs to the
  *    caller. Descriptors that arrive with a packet that should carry none are
  *    closed at once.
@@ -145,6 +149,33 @@ const char *vfiobroker_version(void);
  */
 int vfiobroker_connect(const char *path, struct vfiobroker **ret);
 
+/* vfiobroker_reconnect's backoff: the first wait between attempts, doubled up to the last. */
+#define VFIOBROKER_RECONNECT_FIRST_MS 50
+#define VFIOBROKER_RECONNECT_MAX_MS   2000
+
+/*
+ * vfiobroker_reconnect connects b again to the socket it was connected to,
+ * and says hello again: for a connection whose broker went away (a call or
+ * vfiobroker_next_event() returned -ECONNRESET: the broker stopped, crashed
+ * or restarted). It tries at once, then again after 50 ms, 100 ms, ... up to
+ * 2 s between attempts, until timeout_ms have passed (0: one attempt). An
+ * attempt waits for the broker's answer to hello as long as time is left, and
+ * at least 1 s (a socket that systemd holds accepts before the broker runs).
+ * Returns 0 with b connected anew, -ETIMEDOUT when no broker answered in time
+ * (b is then still the broken connection: try again later), or a failure no
+ * wait cures (-EACCES, -EPROTONOSUPPORT, -EUSERS, ... as vfiobroker_connect).
+ *
+ * The leases stay what they were: they belong to the process, and a broker
+ * that restarts restores them (PROTOCOL.md, "Restart"); the broker links the
+ * new connection to this process's leases, so that REMOVE_REQUESTED and
+ * REVOKED reach it again. Events still queued are kept. The new socket takes
+ * the old one's descriptor number (vfiobroker_get_fd() does not change, so a
+ * poll(2) set stays right; an epoll set must add it again: the old file is
+ * gone). Blocks while it waits.
+ * Call it from the process that connected: the broker sees whoever calls.
+ */
+int vfiobroker_reconnect(struct vfiobroker *b, unsigned timeout_ms);
+
 /*
  * vfiobroker_disconnect closes the connection and frees it, with any events
  * still queued. Leases are not affected: a lease belongs to the process, not to
@@ -171,6 +202,18 @@ int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned 
 			    int *ret_fd);
 
 /*
+ * vfiobroker_lease_memlock leases like vfiobroker_lease() (address NULL) or
+ * vfiobroker_lease_device() (address set, group ignored), and asks for memlock
+ * bytes of locked memory (0: nothing asked). When the holder would have less
+ * (the larger of its RLIMIT_MEMLOCK and what the rule grants), the broker
+ * refuses with -EACCES ("denied"): the message gives both numbers and what to
+ * do, and the details "memlock" and "asked" give them in bytes. A VMM needs
+ * its guest RAM and, on some kernels, its BIOS (docs/qemu.md).
+ */
+int vfiobroker_lease_memlock(struct vfiobroker *b, unsigned group, const char *address,
+			     uint64_t memlock, unsigned *ret_group, int *ret_fd);
+
+/*
  * vfiobroker_release ends the lease of `group`. Close the group file, every
  * copy of it and every device file obtained from it first: the group becomes
  * free only when the kernel has really closed it. *ret_released (may be NULL)
@@ -183,11 +226,12 @@ int vfiobroker_release(struct vfiobroker *b, unsigned group, bool *ret_released)
 
 /*
  * vfiobroker_merge puts groups[0..n) (1 to 16 groups, all leased by the same
- * holder) into one VFIO container, so that they share one IOMMU context. With
- * container_fd >= 0 (a /dev/vfio/vfio file of the caller's) the groups join
- * that container; with -1 the broker opens a new one. Either way *ret_fd gets
- * a descriptor of the container (a new descriptor, also when the caller passed
- * one; container_fd itself stays the caller's). All or nothing: when the kernel
+ * holder) into one VFIO container, so that they share one IOMMU context, which
+ * the broker opens; *ret_fd gets a descriptor of it. container_fd must be -1:
+ * the broker takes no descriptor on any request (it would answer bad-request
+ * and close the connection), so the library refuses any other value with
+ * -EINVAL before sending. A caller with a container of its own attaches its
+ * groups to it itself (VFIO_GROUP_SET_CONTAINER). All or nothing: when the kernel
  * refuses one group (-EPERM: the IOMMU cannot share a domain; -EBUSY) nothing
  * is merged. -EINVAL for n out of range or a group listed twice.
  */

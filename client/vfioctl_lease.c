@@ -3,16 +3,21 @@
  * lease, run and release. vfioctl lease is the holder: it leases the groups,
  * runs the command with their files, stays to pass on what the broker says
  * (an administrator asking for a group back) and the signals it gets, and
- * gives the groups back when the command exits.
+ * gives the groups back when the command exits. vfioctl run leases the same
+ * way and then becomes the command (exec): the command, a VMM, is the holder
+ * itself, with the preload shim (client/preload.c) to meet its own open() of
+ * /dev/vfio/N with the files it inherits.
  */
 #include "client/vfioctl.h"
 #include "client/vfioctl_print.h"
 #include "client/vfioctl_report.h"
 #include "client/vfioctl_spawn.h"
+#include "policy/policy.h"
 #include "protocol/message.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,9 +25,16 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LEASE_MAX_TARGETS 64
+/* How long a holder tries to reach a broker that went away: a restart takes well under. */
+#define RECONNECT_FOR_MS 120000
+#define PRELOAD_NAME	 "libvfiobroker-preload.so"
+#ifndef VB_PRELOAD_PATH
+#define VB_PRELOAD_PATH "/usr/local/lib/vfio-broker/" PRELOAD_NAME
+#endif
 
 enum on_remove {
 	ON_REMOVE_TERM,	  /* send the command SIGTERM: the usual way to ask a VMM to stop */
@@ -42,6 +54,8 @@ struct lease_request {
 	size_t n_targets;
 	bool merge;
 	enum on_remove on_remove;
+	uint64_t memlock; /* --memlock: what the command will pin; 0 unasked */
+	bool no_preload;  /* run --no-preload */
 	char **cmd;
 };
 
@@ -49,6 +63,9 @@ struct lease_request {
 struct holder {
 	struct vfiobroker *broker;
 	bool broker_lost; /* the connection broke: no more events, nothing to release through */
+	uint64_t reconnect_until_ms; /* broker_lost: keep trying until then (CLOCK_MONOTONIC) */
+	uint64_t reconnect_next_ms;  /* ... the next attempt */
+	unsigned reconnect_delay_ms; /* ... and the wait after it */
 	unsigned groups[LEASE_MAX_TARGETS];
 	int fds[LEASE_MAX_TARGETS];
 	size_t n_groups;
@@ -59,6 +76,7 @@ struct holder {
 	const char *socket_path; /* passed on, so that vfioctl run by cmd finds the same broker */
 	pid_t child;
 	enum on_remove on_remove;
+	uint64_t memlock;
 };
 
 /*
@@ -99,6 +117,17 @@ static int request_add_target(const char *command, struct lease_request *req, co
 	if (req->n_targets == LEASE_MAX_TARGETS)
 		return report_usage("%s: at most %d groups at once", command, LEASE_MAX_TARGETS);
 	return target_parse(command, arg, groups, devices, &req->targets[req->n_targets++]);
+}
+
+static int parse_memlock(const char *command, const char *arg, uint64_t *ret)
+{
+	uint64_t bytes;
+
+	if (policy_parse_size(arg, &bytes) < 0 || bytes == 0 || bytes > INT64_MAX)
+		return report_usage("%s: --memlock takes a size like 64M, 65792K or 8G, not '%s'",
+				    command, arg);
+	*ret = bytes;
+	return 0;
 }
 
 static int parse_on_remove(const char *command, const char *arg, enum on_remove *ret)
@@ -149,11 +178,19 @@ static int holder_lease(struct holder *h, const struct lease_target *t)
 	if (t->by_device) {
 		if (holder_has_device(h, t->address))
 			return 0;
-		r = vfiobroker_lease_device(h->broker, t->address, &group, &fd);
-	} else {
-		if (holder_has_group(h, t->group))
-			return 0;
-		r = vfiobroker_lease(h->broker, t->group, &fd);
+	} else if (holder_has_group(h, t->group)) {
+		return 0;
+	}
+	r = vfiobroker_lease_memlock(h->broker, t->group, t->by_device ? t->address : NULL,
+				     h->memlock, &group, &fd);
+	if (r < 0 && vfiobroker_error_detail(h->broker, "asked")) {
+		/* The broker's sentence has both numbers and what to do; add where they come from.
+		 */
+		report_error(vfiobroker_error_code(h->broker), "%s",
+			     vfiobroker_error_message(h->broker));
+		report_hint("--memlock is what the command pins for DMA: for QEMU, its -m plus 1M "
+			    "(see docs/qemu.md)");
+		return VFIOCTL_EXIT_FAILED;
 	}
 	if (r < 0) {
 		snprintf(what, sizeof(what), "lease %s", t->arg);
@@ -254,6 +291,94 @@ static void holder_on_event(struct holder *h, const struct vfiobroker_event *ev)
 	}
 }
 
+static uint64_t now_msec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The connection broke: say so, and start trying to reach the broker again. */
+static void holder_lose_broker(struct holder *h, int r)
+{
+	h->broker_lost = true;
+	h->reconnect_until_ms = now_msec() + RECONNECT_FOR_MS;
+	h->reconnect_next_ms = 0;
+	h->reconnect_delay_ms = VFIOBROKER_RECONNECT_FIRST_MS;
+	report_warning("lost the connection to vfio-brokerd (%s): it stopped or restarted; %s "
+		       "keeps its groups; reconnecting",
+		       strerror(-r), h->cmd[0]);
+}
+
+/*
+ * After a restart, warns about each group the broker no longer knows as this
+ * process's lease (it drops what it cannot check against the kernel).
+ */
+static void holder_check_restored(struct holder *h)
+{
+	struct vfiobroker_lease *leases = NULL;
+	size_t n = 0;
+
+	if (vfiobroker_leases(h->broker, &leases, &n) < 0)
+		return;
+	for (size_t i = 0; i < h->n_groups; i++) {
+		bool known = false;
+
+		for (size_t j = 0; j < n; j++)
+			known |= leases[j].group == h->groups[i] && leases[j].pid == getpid();
+		if (!known)
+			report_warning(
+				"vfio-brokerd no longer knows the lease of group %u (its log "
+				"says why); %s keeps the group file",
+				h->groups[i], h->cmd[0]);
+	}
+	vfiobroker_leases_free(leases, n);
+}
+
+/*
+ * holder_try_reconnect makes one attempt to reach the broker again, when one
+ * is due, and returns how long until the next (-1: none, connected or given
+ * up). The broker restores the leases from the kernel and links the new
+ * connection to this process's, so removal requests reach us again.
+ */
+static int holder_try_reconnect(struct holder *h)
+{
+	uint64_t now = now_msec();
+	unsigned delay_ms;
+	int r;
+
+	if (!h->broker_lost || h->reconnect_until_ms == 0)
+		return -1;
+	if (now < h->reconnect_next_ms)
+		return (int)(h->reconnect_next_ms - now);
+	r = vfiobroker_reconnect(h->broker, 0);
+	if (r == 0) {
+		h->broker_lost = false;
+		h->reconnect_until_ms = 0;
+		report_note("vfio-brokerd restarted; the connection is back: removal requests "
+			    "reach %s (pid %d) again",
+			    h->cmd[0], (int)h->child);
+		holder_check_restored(h);
+		return -1;
+	}
+	now = now_msec();
+	if (r != -ETIMEDOUT || now >= h->reconnect_until_ms) {
+		h->reconnect_until_ms = 0;
+		report_warning("cannot reach vfio-brokerd again (%s): %s keeps its groups, but "
+			       "removal requests will not reach it",
+			       r == -ETIMEDOUT ? "it did not come back within 120 s" : strerror(-r),
+			       h->cmd[0]);
+		return -1;
+	}
+	delay_ms = h->reconnect_delay_ms;
+	h->reconnect_next_ms = now + delay_ms;
+	h->reconnect_delay_ms = delay_ms * 2 > VFIOBROKER_RECONNECT_MAX_MS
+					? VFIOBROKER_RECONNECT_MAX_MS
+					: delay_ms * 2;
+	return (int)delay_ms;
+}
+
 /* Reads every pending event. When the connection breaks, says what that means, once. */
 static void holder_read_events(struct holder *h)
 {
@@ -265,10 +390,7 @@ static void holder_read_events(struct holder *h)
 		if (r == -EAGAIN)
 			return;
 		if (r < 0) {
-			h->broker_lost = true;
-			report_warning("lost the connection to vfio-brokerd (%s): %s keeps its "
-				       "groups, but removal requests will not reach it",
-				       strerror(-r), h->cmd[0]);
+			holder_lose_broker(h, r);
 			return;
 		}
 		holder_on_event(h, &ev);
@@ -299,13 +421,14 @@ static int holder_wait(struct holder *h, int signal_fd)
 			{.fd = -1, .events = POLLIN},
 		};
 		struct signalfd_siginfo si;
-		int status;
+		int status, timeout_ms;
 		pid_t pid;
 
 		holder_read_events(h);
+		timeout_ms = holder_try_reconnect(h);
 		if (!h->broker_lost)
 			pfd[1].fd = vfiobroker_get_fd(h->broker);
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 2, timeout_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
@@ -331,6 +454,62 @@ static void format_fd_map(const struct holder *h, char *buf, size_t size)
 					h->groups[i], SPAWN_FIRST_FD + i);
 }
 
+/* What the command's environment gets besides ours; the strings live in env. */
+struct holder_env {
+	char fd_map[LEASE_MAX_TARGETS * 24 + 32];
+	char container[64];
+	char *socket;
+	char *preload;
+	char *entries[5];
+	int fds[LEASE_MAX_TARGETS + 1];
+	size_t n_fds;
+};
+
+static void holder_env_done(struct holder_env *e)
+{
+	free(e->socket);
+	free(e->preload);
+}
+
+/*
+ * holder_env_init says which inherited descriptor is which group (and the
+ * container), where the broker is, and with preload (a path, or NULL) puts
+ * the shim first in LD_PRELOAD. Returns 0 or -ENOMEM.
+ */
+static int holder_env_init(const struct holder *h, const char *preload, struct holder_env *e)
+{
+	const char *old = getenv("LD_PRELOAD");
+	size_t n = 0;
+
+	*e = (struct holder_env){0};
+	format_fd_map(h, e->fd_map, sizeof(e->fd_map));
+	e->entries[n++] = e->fd_map;
+	memcpy(e->fds, h->fds, h->n_groups * sizeof(int));
+	e->n_fds = h->n_groups;
+	if (h->container_fd >= 0) {
+		e->fds[e->n_fds] = h->container_fd;
+		snprintf(e->container, sizeof(e->container), "VFIO_BROKER_CONTAINER_FD=%zu",
+			 SPAWN_FIRST_FD + e->n_fds);
+		e->n_fds++;
+		e->entries[n++] = e->container;
+	}
+	if (asprintf(&e->socket, "%s=%s", VFIOBROKER_SOCKET_ENV, h->socket_path) < 0) {
+		e->socket = NULL;
+		return -ENOMEM;
+	}
+	e->entries[n++] = e->socket;
+	if (preload) {
+		if (asprintf(&e->preload, "LD_PRELOAD=%s%s%s", preload, old && *old ? " " : "",
+			     old ? old : "") < 0) {
+			e->preload = NULL;
+			holder_env_done(e);
+			return -ENOMEM;
+		}
+		e->entries[n++] = e->preload;
+	}
+	return 0;
+}
+
 /*
  * holder_run runs the command with the group files (and the container) as
  * descriptors 3..., and waits for it. Returns the exit status: the command's,
@@ -342,27 +521,16 @@ static void format_fd_map(const struct holder *h, char *buf, size_t size)
 static int holder_run(struct holder *h)
 {
 	static const int forwarded[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP};
-	char fd_map[LEASE_MAX_TARGETS * 24 + 32], container[64], *socket = NULL;
-	char *env[4] = {fd_map, NULL, NULL, NULL};
-	int fds[LEASE_MAX_TARGETS + 1];
-	struct spawn s = {.argv = h->cmd, .fds = fds, .n_fds = h->n_groups, .env = env};
+	struct holder_env e;
+	struct spawn s;
 	sigset_t mask, old_mask;
 	int signal_fd, status, r;
 
-	format_fd_map(h, fd_map, sizeof(fd_map));
-	memcpy(fds, h->fds, h->n_groups * sizeof(int));
-	if (h->container_fd >= 0) {
-		fds[s.n_fds] = h->container_fd;
-		snprintf(container, sizeof(container), "VFIO_BROKER_CONTAINER_FD=%zu",
-			 SPAWN_FIRST_FD + s.n_fds);
-		s.n_fds++;
-		env[1] = container;
-	}
-	if (asprintf(&socket, "%s=%s", VFIOBROKER_SOCKET_ENV, h->socket_path) < 0) {
+	if (holder_env_init(h, NULL, &e) < 0) {
 		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
 		return VFIOCTL_EXIT_FAILED;
 	}
-	env[h->container_fd >= 0 ? 2 : 1] = socket;
+	s = (struct spawn){.argv = h->cmd, .fds = e.fds, .n_fds = e.n_fds, .env = e.entries};
 
 	/* Blocked before fork, so that no signal (nor the child's exit) slips past signal_fd. */
 	sigemptyset(&mask);
@@ -374,7 +542,7 @@ static int holder_run(struct holder *h)
 		r = -errno;
 		report_error("failed", "cannot watch signals: %s", strerror(-r));
 		status = VFIOCTL_EXIT_FAILED;
-		goto free_socket;
+		goto free_env;
 	}
 
 	r = spawn_start(&s, &old_mask, &h->child);
@@ -395,9 +563,69 @@ static int holder_run(struct holder *h)
 
 close_signal_fd:
 	close(signal_fd);
-free_socket:
-	free(socket);
+free_env:
+	holder_env_done(&e);
 	return status;
+}
+
+/*
+ * The shim: beside this vfioctl (a build tree), in ../lib/vfio-broker from it
+ * (an install under any PREFIX, even one other than the build's), else at
+ * VB_PRELOAD_PATH. It lives in a private directory: it is a plugin, not a
+ * library anything links against, so it has no soname.
+ */
+static int preload_find(char *buf, size_t size)
+{
+	static const char *const beside[] = {"", "../lib/vfio-broker/"};
+	char exe[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]); i++)
+				if (snprintf(buf, size, "%s/%s%s", exe, beside[i], PRELOAD_NAME) <
+					    (int)size &&
+				    access(buf, R_OK) == 0)
+					return 0;
+		}
+	}
+	snprintf(buf, size, "%s", VB_PRELOAD_PATH);
+	return access(buf, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+/*
+ * holder_exec becomes the command, which thereby holds the groups: same
+ * process, same pidfd, the RLIMIT_MEMLOCK the broker raised. Returns only
+ * when it could not: the exit status to end with (the leases are still ours
+ * and are released by the caller).
+ */
+static int holder_exec(struct holder *h, bool preload)
+{
+	char path[PATH_MAX];
+	struct holder_env e;
+	struct spawn s;
+	int r;
+
+	if (preload && preload_find(path, sizeof(path)) < 0) {
+		report_error("failed", "cannot find %s beside vfioctl nor at %s", PRELOAD_NAME,
+			     VB_PRELOAD_PATH);
+		report_hint("reinstall vfio-broker, or pass --no-preload to a command that takes "
+			    "the group files from VFIO_BROKER_FDS");
+		return VFIOCTL_EXIT_FAILED;
+	}
+	if (holder_env_init(h, preload ? path : NULL, &e) < 0) {
+		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
+		return VFIOCTL_EXIT_FAILED;
+	}
+	s = (struct spawn){.argv = h->cmd, .fds = e.fds, .n_fds = e.n_fds, .env = e.entries};
+	/* Our connection is O_CLOEXEC and goes with the exec; the leases stay (the process). */
+	r = spawn_exec(&s);
+	report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(-r));
+	holder_env_done(&e);
+	return spawn_failure_status(r);
 }
 
 /* lease and run, once their command lines are read. */
@@ -408,6 +636,7 @@ static int lease_and_run(struct vfioctl *ctl, const char *command, struct lease_
 		.cmd = req->cmd,
 		.socket_path = ctl->socket_path,
 		.on_remove = req->on_remove,
+		.memlock = req->memlock,
 	};
 	int status;
 
@@ -430,7 +659,9 @@ static int lease_and_run(struct vfioctl *ctl, const char *command, struct lease_
 	vfiobroker_groups_free(h.inventory, h.n_inventory);
 	h.inventory = NULL;
 	/* Nothing is run with part of what was asked for. */
-	if (status == 0)
+	if (status == 0 && strcmp(command, "run") == 0)
+		status = holder_exec(&h, !req->no_preload);
+	else if (status == 0)
 		status = holder_run(&h);
 	holder_release_all(&h);
 	vfiobroker_disconnect(h.broker);
@@ -441,6 +672,7 @@ int vfioctl_lease(struct vfioctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
 		{"merge", no_argument, NULL, 'm'},
+		{"memlock", required_argument, NULL, 'M'},
 		{"on-remove", required_argument, NULL, 'r'},
 		{0},
 	};
@@ -452,6 +684,11 @@ int vfioctl_lease(struct vfioctl *ctl, int argc, char **argv)
 		switch (c) {
 		case 'm':
 			req.merge = true;
+			break;
+		case 'M':
+			r = parse_memlock("lease", optarg, &req.memlock);
+			if (r)
+				return r;
 			break;
 		case 'r':
 			r = parse_on_remove("lease", optarg, &req.on_remove);
@@ -473,11 +710,9 @@ int vfioctl_lease(struct vfioctl *ctl, int argc, char **argv)
 int vfioctl_run(struct vfioctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"device", required_argument, NULL, 'd'},
-		{"group", required_argument, NULL, 'g'},
-		{"merge", no_argument, NULL, 'm'},
-		{"on-remove", required_argument, NULL, 'r'},
-		{0},
+		{"device", required_argument, NULL, 'd'}, {"group", required_argument, NULL, 'g'},
+		{"merge", no_argument, NULL, 'm'},	  {"memlock", required_argument, NULL, 'M'},
+		{"no-preload", no_argument, NULL, 'P'},	  {0},
 	};
 	struct lease_request req = {0};
 	int c, r;
@@ -494,10 +729,13 @@ int vfioctl_run(struct vfioctl *ctl, int argc, char **argv)
 		case 'm':
 			req.merge = true;
 			break;
-		case 'r':
-			r = parse_on_remove("run", optarg, &req.on_remove);
+		case 'M':
+			r = parse_memlock("run", optarg, &req.memlock);
 			if (r)
 				return r;
+			break;
+		case 'P':
+			req.no_preload = true;
 			break;
 		default:
 			return vfioctl_bad_option("run", c, argv);

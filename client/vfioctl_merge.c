@@ -3,7 +3,9 @@
  * merge and unmerge. Both act on leases the caller's process tree holds, so
  * they are run from inside a lease: vfioctl lease 7 8 -- sh -c 'vfioctl merge
  * 7 8 -- qemu ...'. The broker attaches the groups to one container and hands
- * back its file; the groups stay in it for as long as they are open.
+ * back its file; the groups stay in it for as long as they are open. To add
+ * groups to a container of its own, a program calls VFIO_GROUP_SET_CONTAINER
+ * on its group fds itself: the broker takes no file descriptors.
  */
 #include "client/vfioctl.h"
 #include "client/vfioctl_print.h"
@@ -18,24 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Reads --container-fd: a descriptor this process has open. */
-static int parse_container_fd(const char *arg, int *ret)
-{
-	char *end;
-	long fd;
-
-	errno = 0;
-	fd = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || fd < 0 || fd > INT32_MAX)
-		return report_usage("merge: --container-fd takes a file descriptor number, not "
-				    "'%s'",
-				    arg);
-	if (fcntl((int)fd, F_GETFD) < 0)
-		return report_usage("merge: --container-fd %ld is not an open file descriptor", fd);
-	*ret = (int)fd;
-	return 0;
-}
 
 /* Runs cmd in place of vfioctl with the container as descriptor 3. Returns only on failure. */
 static int exec_with_container(char **cmd, int container_fd)
@@ -55,24 +39,18 @@ static int exec_with_container(char **cmd, int container_fd)
 int vfioctl_merge(struct vfioctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"container-fd", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
 		{0},
 	};
 	unsigned groups[VB_MAX_MERGE_GROUPS];
 	struct vfiobroker *b;
-	int container_fd = -1, fd, c, r;
+	int fd, c, r;
 	size_t n = 0;
 	char **cmd;
 
 	vfioctl_split_command(&argc, argv, &cmd);
 	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			r = parse_container_fd(optarg, &container_fd);
-			if (r)
-				return r;
-			break;
 		case 'j':
 			ctl->json = true;
 			break;
@@ -97,8 +75,9 @@ int vfioctl_merge(struct vfioctl *ctl, int argc, char **argv)
 	r = vfioctl_open_broker(ctl, &b);
 	if (r)
 		return r;
-	r = vfioctl_close_broker(b, vfiobroker_merge(b, groups, n, container_fd, &fd),
-				 REPORT_OP_MERGE, n == 1 ? (int64_t)groups[0] : -1, "merge");
+	/* No container of ours: the broker takes no descriptors (PROTOCOL.md, merge). */
+	r = vfioctl_close_broker(b, vfiobroker_merge(b, groups, n, -1, &fd), REPORT_OP_MERGE,
+				 n == 1 ? (int64_t)groups[0] : -1, "merge");
 	if (r)
 		return r;
 	if (cmd)

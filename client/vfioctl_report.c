@@ -212,6 +212,20 @@ int report_broker_error(const struct vfiobroker *b, int r, enum report_op op, in
 	}
 	switch (r) {
 	case -ECONNRESET:
+		if (op == REPORT_OP_REMOVE && group >= 0) {
+			/* PROTOCOL.md, "Restart": a removal in flight is abandoned, never
+			 * half-done. */
+			report_error("disconnected",
+				     "vfio-brokerd closed the connection: it stopped or restarted, "
+				     "and the removal of group %" PRId64
+				     " was abandoned; the lease stays as it was",
+				     group);
+			report_hint("vfioctl leases shows whether group %" PRId64
+				    " is still leased (a hard removal that had killed the holder "
+				    "finishes by itself); ask again once the broker is back",
+				    group);
+			return VFIOCTL_EXIT_UNREACHABLE;
+		}
 		report_error("disconnected", "vfio-brokerd closed the connection");
 		report_hint("it may have stopped or restarted: systemctl status vfio-brokerd");
 		return VFIOCTL_EXIT_UNREACHABLE;

@@ -3,9 +3,10 @@
  * Decisions: may this caller perform this action on this group of devices?
  *
  * Deny by default.  For every device the first matching deny rule and the first matching
- * allow rule (in load order) are looked up through the index; a deny on any device denies
- * the group, then a device without an allow rule does.  Nothing here allocates, blocks or
- * calls into NSS: the broker decides on every request, possibly with 10,000 rules loaded.
+ * allow rule (in load order) are looked up through the index of the action; a deny on any
+ * device denies the group, then a device without an allow rule does.  Nothing here
+ * allocates, blocks or calls into NSS: the broker decides on every request, possibly with
+ * 10,000 rules loaded.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,7 +21,8 @@ struct evaluation {
 	const struct policy *p;
 	const struct policy_caller *caller;
 	unsigned action;
-	size_t allow_candidates; /* rules of the caller's uid and gids, counted per table */
+	const struct rule_index *allow, *deny; /* the action's indexes */
+	size_t allow_candidates;	       /* rules of the caller's uid and gids, per index */
 	size_t deny_candidates;
 };
 
@@ -66,30 +68,43 @@ static uint32_t span_first_match(const struct evaluation *ev, struct rule_span s
 	return best;
 }
 
+/* Device-side spans kept from counting to matching; more shapes than this are looked up twice. */
+#define CACHED_SPANS 16
+
 /*
  * The first rule of ix that applies, or NO_RULE.  Candidates come from whichever side is
- * smaller: the rules naming the caller's ids, or the rules whose device entries could match
- * this device.  Either side holds every rule that can match, so both give the same answer.
+ * cheaper: the rules naming the caller's ids, or one hash lookup per shape of the index
+ * and the rules those find.  Either side holds every rule that can match, so both give
+ * the same answer.
  */
 static uint32_t index_first_match(const struct evaluation *ev, const struct rule_index *ix,
-				  size_t caller_candidates, const struct policy_device *d,
+				  size_t caller_candidates, const struct device_probe *probe,
 				  const char *class_hex)
 {
 	const struct policy_caller *c = ev->caller;
-	struct rule_span spans[RULE_INDEX_DEVICE_SPANS];
-	size_t n_spans = rule_index_device_spans(ix, d, spans), device_candidates = 0;
+	const struct policy_device *d = probe->device;
+	struct rule_span spans[CACHED_SPANS];
+	size_t n_shapes = rule_index_device_shapes(ix, probe), device_work = n_shapes, i;
 	uint32_t best = NO_RULE;
 
-	for (size_t i = 0; i < n_spans; i++)
-		device_candidates += spans[i].n;
-	if (device_candidates <= caller_candidates) {
-		for (size_t i = 0; i < n_spans; i++)
-			best = span_first_match(ev, spans[i], false, d, class_hex, best);
+	for (i = 0; i < n_shapes && device_work <= caller_candidates; i++) {
+		struct rule_span sp = rule_index_device_span(ix, probe, i);
+
+		if (i < CACHED_SPANS)
+			spans[i] = sp;
+		device_work += sp.n;
+	}
+	if (device_work <= caller_candidates) {
+		for (i = 0; i < n_shapes; i++)
+			best = span_first_match(
+				ev,
+				i < CACHED_SPANS ? spans[i] : rule_index_device_span(ix, probe, i),
+				false, d, class_hex, best);
 		return best;
 	}
 	best = span_first_match(ev, rule_index_by_uid(ix, c->uid), true, d, class_hex, best);
 	best = span_first_match(ev, rule_index_by_gid(ix, c->gid), true, d, class_hex, best);
-	for (size_t i = 0; i < c->n_groups; i++)
+	for (i = 0; i < c->n_groups; i++)
 		best = span_first_match(ev, rule_index_by_gid(ix, c->groups[i]), true, d, class_hex,
 					best);
 	return best;
@@ -110,9 +125,11 @@ static int evaluation_init(struct evaluation *ev, const struct policy *p,
 		.p = p,
 		.caller = caller,
 		.action = (unsigned)action,
-		.allow_candidates = caller_candidate_count(&p->allow, caller),
-		.deny_candidates = caller_candidate_count(&p->deny, caller),
+		.allow = &p->allow[action_index(action)],
+		.deny = &p->deny[action_index(action)],
 	};
+	ev->allow_candidates = caller_candidate_count(ev->allow, caller);
+	ev->deny_candidates = caller_candidate_count(ev->deny, caller);
 	return 0;
 }
 
@@ -144,11 +161,13 @@ int policy_decide(const struct policy *p, const struct policy_caller *caller,
 	verb = policy_action_to_string(action);
 
 	for (size_t i = 0; i < n_devs; i++) {
+		struct device_probe probe;
 		char class_hex[7];
 		uint32_t rule;
 
 		format_class(devs[i].class, class_hex);
-		rule = index_first_match(&ev, &p->deny, ev.deny_candidates, &devs[i], class_hex);
+		device_probe_init(&probe, &devs[i]);
+		rule = index_first_match(&ev, ev.deny, ev.deny_candidates, &probe, class_hex);
 		if (rule != NO_RULE) {
 			deny_dev = i;
 			deny_rule = rule;
@@ -157,7 +176,7 @@ int policy_decide(const struct policy *p, const struct policy_caller *caller,
 		/* Past the first unallowed device only deny rules can still change the answer. */
 		if (unallowed_dev != SIZE_MAX)
 			continue;
-		rule = index_first_match(&ev, &p->allow, ev.allow_candidates, &devs[i], class_hex);
+		rule = index_first_match(&ev, ev.allow, ev.allow_candidates, &probe, class_hex);
 		if (rule == NO_RULE) {
 			unallowed_dev = i;
 			continue;
@@ -302,12 +321,14 @@ int policy_explain(const struct policy *p, const struct policy_caller *caller,
 	}
 	for (size_t i = 0; i < n_devs; i++) {
 		const struct policy_device *d = &devs[i];
+		struct device_probe probe;
 		char class_hex[7];
 		uint32_t deny, allow;
 
 		format_class(d->class, class_hex);
-		deny = index_first_match(&ev, &p->deny, ev.deny_candidates, d, class_hex);
-		allow = index_first_match(&ev, &p->allow, ev.allow_candidates, d, class_hex);
+		device_probe_init(&probe, d);
+		deny = index_first_match(&ev, ev.deny, ev.deny_candidates, &probe, class_hex);
+		allow = index_first_match(&ev, ev.allow, ev.allow_candidates, &probe, class_hex);
 		text_printf(&t, "  %s (%04x:%04x, class %s, ", d->address, d->vendor, d->device,
 			    class_hex);
 		if (d->iommu_group >= 0)

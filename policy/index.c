@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Rule lookup tables: sorted (key, rule) pairs compressed into rows. */
+/* Rule lookup tables: caller ids in sorted rows, device entries in a tuple-space hash table. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,27 +12,12 @@ struct id_pair {
 	uint32_t rule;
 };
 
-struct address_pair {
-	const char *key;
-	uint32_t rule;
-};
-
 static int compare_id_pair(const void *a, const void *b)
 {
 	const struct id_pair *x = a, *y = b;
 
 	if (x->key != y->key)
 		return x->key < y->key ? -1 : 1;
-	return x->rule < y->rule ? -1 : x->rule > y->rule;
-}
-
-static int compare_address_pair(const void *a, const void *b)
-{
-	const struct address_pair *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
-
-	if (c)
-		return c;
 	return x->rule < y->rule ? -1 : x->rule > y->rule;
 }
 
@@ -66,96 +52,339 @@ static int id_table_fill(struct id_table *t, struct id_pair *pairs, size_t n)
 	return 0;
 }
 
-static int address_table_fill(struct address_table *t, struct address_pair *pairs, size_t n)
-{
-	size_t m = 0, k = 0;
+/* ---- device side: shapes and keys ----------------------------------------------------- */
 
-	qsort(pairs, n, sizeof(*pairs), compare_address_pair);
+/*
+ * A shape, as a number: which exact conditions an entry implies.  Address: the first
+ * SHAPE_ADDRESS_PREFIX bytes are fixed, and the address is exactly (or, with
+ * SHAPE_ADDRESS_AT_LEAST, at least) SHAPE_ADDRESS_LENGTH bytes long.  Class: the first
+ * SHAPE_CLASS_DIGITS hex digits are fixed.
+ */
+enum {
+	SHAPE_VENDOR = 1u << 0,
+	SHAPE_DEVICE = 1u << 1,
+	SHAPE_IOMMU_GROUP = 1u << 2,
+	SHAPE_CLASS = 1u << 3,
+	SHAPE_ADDRESS = 1u << 4,
+	SHAPE_ADDRESS_AT_LEAST = 1u << 5,
+};
+#define SHAPE_CLASS_DIGITS(s)	 (((s) >> 8) & 0xf)
+#define SHAPE_ADDRESS_PREFIX(s)	 (((s) >> 12) & 0xff)
+#define SHAPE_ADDRESS_LENGTH(s)	 (((s) >> 20) & 0xff)
+#define SHAPE_MAKE_CLASS(k)	 ((uint32_t)(k) << 8)
+#define SHAPE_MAKE_ADDRESS(l, n) ((uint32_t)(l) << 12 | (uint32_t)(n) << 20)
+
+static bool is_lower_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+static unsigned hex_value(char c)
+{
+	return c <= '9' ? (unsigned)(c - '0') : (unsigned)(c - 'a' + 10);
+}
+
+/*
+ * What a class condition implies about the 6 hex digits of a class: *digits fixed leading
+ * digits of value *prefix.  False if no class can match (a literal run longer than the
+ * class, or a fixed length other than 6).  A glob of leading digits, then '?'s, then
+ * nothing or only '*'s is equivalent to its prefix; anything else ("0[23]*") only implies
+ * its leading digits, and the rest is checked on the candidates.
+ */
+static bool class_reduce(const struct devmatch *m, unsigned *digits, uint32_t *prefix)
+{
+	const char *t = m->class_glob.text;
+	size_t k = 0, q = 0;
+
+	if (!m->class_glob.wild) {
+		*digits = 6;
+		*prefix = m->class;
+		return true;
+	}
+	while (is_lower_hex(t[k]))
+		k++;
+	if (k > 6)
+		return false;
+	while (t[k + q] == '?')
+		q++;
+	*digits = (unsigned)k;
+	*prefix = 0;
+	for (size_t i = 0; i < k; i++)
+		*prefix = *prefix << 4 | hex_value(t[i]);
+	if (t[k + q] == '\0')
+		return k + q == 6;
+	if (t[k + q + strspn(t + k + q, "*")] == '\0')
+		return k + q <= 6;
+	return true; /* a residual glob: only the leading digits are certain */
+}
+
+/*
+ * What an address condition implies: the first *fixed bytes (up to the first glob
+ * character) are the pattern's, and the address is *length bytes long, or at least that
+ * with *at_least.  Like class_reduce(), leading '?'s and trailing '*'s are exact; the rest
+ * of any other glob is checked on the candidates.
+ */
+static void address_reduce(const struct devmatch *m, size_t *fixed, size_t *length, bool *at_least)
+{
+	const char *t = m->address.text;
+	size_t l = strcspn(t, "*?[\\"), q = 0;
+
+	*fixed = *length = l;
+	*at_least = true;
+	if (l > RULE_INDEX_MAX_ADDRESS_PREFIX) { /* the parser allows 64 bytes: cannot happen */
+		*fixed = *length = RULE_INDEX_MAX_ADDRESS_PREFIX;
+		return;
+	}
+	while (t[l + q] == '?')
+		q++;
+	if (t[l + q] == '\0') {
+		*length = l + q;
+		*at_least = false;
+	} else if (t[l + q + strspn(t + l + q, "*")] == '\0') {
+		*length = l + q;
+	}
+}
+
+static uint64_t hash_mix(uint64_t h, uint64_t v)
+{
+	h ^= v + UINT64_C(0x9e3779b97f4a7c15) + (h << 6) + (h >> 2);
+	return h;
+}
+
+static uint64_t hash_finish(uint64_t h)
+{
+	h ^= h >> 30;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64_C(0x94d049bb133111eb);
+	return h ^ (h >> 31);
+}
+
+/* FNV-1a over bytes, step by step, so that every prefix has its hash. */
+#define PREFIX_HASH_SEED  UINT64_C(0xcbf29ce484222325)
+#define PREFIX_HASH_PRIME UINT64_C(0x100000001b3)
+
+static uint64_t prefix_hash(const char *s, size_t n)
+{
+	uint64_t h = PREFIX_HASH_SEED;
+
 	for (size_t i = 0; i < n; i++)
-		if (m == 0 || compare_address_pair(&pairs[m - 1], &pairs[i]) != 0)
+		h = (h ^ (unsigned char)s[i]) * PREFIX_HASH_PRIME;
+	return h;
+}
+
+/* The key values of one shape; both filing and lookup go through here. */
+static uint64_t key_hash(uint32_t shape, uint16_t vendor, uint16_t device, uint32_t group,
+			 uint32_t class_prefix, uint64_t address_prefix)
+{
+	uint64_t h = shape;
+
+	if (shape & SHAPE_VENDOR)
+		h = hash_mix(h, vendor);
+	if (shape & SHAPE_DEVICE)
+		h = hash_mix(h, device);
+	if (shape & SHAPE_IOMMU_GROUP)
+		h = hash_mix(h, group);
+	if (shape & SHAPE_CLASS)
+		h = hash_mix(h, class_prefix);
+	if (shape & SHAPE_ADDRESS)
+		h = hash_mix(h, address_prefix);
+	return hash_finish(h);
+}
+
+/* The shape and key of one entry; false if the entry can match no device at all. */
+static bool devmatch_key(const struct devmatch *m, uint32_t *ret_shape, uint64_t *ret_hash)
+{
+	uint32_t shape = 0, class_prefix = 0;
+	uint64_t address_prefix = 0;
+
+	if (m->keys & DEVMATCH_VENDOR)
+		shape |= SHAPE_VENDOR;
+	if (m->keys & DEVMATCH_DEVICE)
+		shape |= SHAPE_DEVICE;
+	if (m->keys & DEVMATCH_IOMMU_GROUP)
+		shape |= SHAPE_IOMMU_GROUP;
+	if (m->keys & DEVMATCH_CLASS) {
+		unsigned digits;
+
+		if (!class_reduce(m, &digits, &class_prefix))
+			return false;
+		if (digits > 0)
+			shape |= SHAPE_CLASS | SHAPE_MAKE_CLASS(digits);
+	}
+	if (m->keys & DEVMATCH_ADDRESS) {
+		size_t fixed, length;
+		bool at_least;
+
+		address_reduce(m, &fixed, &length, &at_least);
+		if (length > 0 || !at_least) {
+			shape |= SHAPE_ADDRESS | SHAPE_MAKE_ADDRESS(fixed, length);
+			if (at_least)
+				shape |= SHAPE_ADDRESS_AT_LEAST;
+			address_prefix = prefix_hash(m->address.text, fixed);
+		}
+	}
+	*ret_shape = shape;
+	*ret_hash = key_hash(shape, m->vendor, m->device, (uint32_t)m->iommu_group, class_prefix,
+			     address_prefix);
+	return true;
+}
+
+void device_probe_init(struct device_probe *probe, const struct policy_device *d)
+{
+	uint64_t h = PREFIX_HASH_SEED;
+	size_t n = strlen(d->address);
+
+	probe->device = d;
+	probe->address_len = n;
+	probe->prefix_hash[0] = h;
+	for (size_t i = 0; i < n && i < RULE_INDEX_MAX_ADDRESS_PREFIX; i++) {
+		h = (h ^ (unsigned char)d->address[i]) * PREFIX_HASH_PRIME;
+		probe->prefix_hash[i + 1] = h;
+	}
+}
+
+static struct rule_span device_table_lookup(const struct device_table *t, uint64_t hash)
+{
+	for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+		const struct device_slot *s = &t->slots[i];
+
+		if (s->n == 0)
+			return (struct rule_span){NULL, 0};
+		if (s->hash == hash)
+			return (struct rule_span){t->rules + s->start, s->n};
+	}
+}
+
+size_t rule_index_device_shapes(const struct rule_index *ix, const struct device_probe *probe)
+{
+	size_t lo = 0, hi = ix->n_shapes;
+
+	/* bits 20-27, the address length, are the highest a shape uses: shapes sort by it */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (SHAPE_ADDRESS_LENGTH(ix->shapes[mid]) <= probe->address_len)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct rule_span rule_index_device_span(const struct rule_index *ix,
+					const struct device_probe *probe, size_t shape_index)
+{
+	const struct policy_device *d = probe->device;
+	uint32_t shape = ix->shapes[shape_index], class_prefix = 0;
+	uint64_t address_prefix = 0;
+
+	if ((shape & SHAPE_IOMMU_GROUP) && d->iommu_group < 0)
+		return (struct rule_span){NULL, 0};
+	if (shape & SHAPE_CLASS)
+		class_prefix = (d->class & 0xffffff) >> (4 * (6 - SHAPE_CLASS_DIGITS(shape)));
+	if (shape & SHAPE_ADDRESS) {
+		size_t length = SHAPE_ADDRESS_LENGTH(shape);
+
+		if ((shape & SHAPE_ADDRESS_AT_LEAST) ? probe->address_len < length
+						     : probe->address_len != length)
+			return (struct rule_span){NULL, 0};
+		address_prefix = probe->prefix_hash[SHAPE_ADDRESS_PREFIX(shape)];
+	}
+	return device_table_lookup(&ix->by_device,
+				   key_hash(shape, d->vendor, d->device, (uint32_t)d->iommu_group,
+					    class_prefix, address_prefix));
+}
+
+/* ---- building ------------------------------------------------------------------------- */
+
+struct device_pair {
+	uint64_t hash;
+	uint32_t shape;
+	uint32_t rule;
+};
+
+static int compare_device_pair(const void *a, const void *b)
+{
+	const struct device_pair *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static int compare_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort and deduplicate pairs, collect the shapes, and lay the rows out in a hash table. */
+static int device_table_fill(struct rule_index *ix, struct device_pair *pairs, size_t n)
+{
+	struct device_table *t = &ix->by_device;
+	size_t m = 0, rows = 0, size = 1;
+
+	qsort(pairs, n, sizeof(*pairs), compare_device_pair);
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || pairs[m - 1].hash != pairs[i].hash ||
+		    pairs[m - 1].rule != pairs[i].rule)
 			pairs[m++] = pairs[i];
 	for (size_t i = 0; i < m; i++)
-		if (i == 0 || strcmp(pairs[i - 1].key, pairs[i].key) != 0)
-			k++;
-	t->keys = calloc(k ? k : 1, sizeof(*t->keys));
-	t->starts = calloc(k + 1, sizeof(*t->starts));
+		if (i == 0 || pairs[i - 1].hash != pairs[i].hash)
+			rows++;
+	while (size < 2 * rows)
+		size *= 2;
+	ix->shapes = calloc(m ? m : 1, sizeof(*ix->shapes));
+	t->slots = calloc(size, sizeof(*t->slots));
 	t->rules = calloc(m ? m : 1, sizeof(*t->rules));
-	if (!t->keys || !t->starts || !t->rules)
+	if (!ix->shapes || !t->slots || !t->rules)
 		return -ENOMEM;
-	k = 0;
-	for (size_t i = 0; i < m; i++) {
-		if (i == 0 || strcmp(pairs[i - 1].key, pairs[i].key) != 0) {
-			t->keys[k] = pairs[i].key;
-			t->starts[k++] = i;
-		}
-		t->rules[i] = pairs[i].rule;
+	t->mask = size - 1;
+
+	for (size_t i = 0; i < m; i++)
+		ix->shapes[i] = pairs[i].shape;
+	qsort(ix->shapes, m, sizeof(*ix->shapes), compare_u32);
+	for (size_t i = 0; i < m; i++)
+		if (ix->n_shapes == 0 || ix->shapes[ix->n_shapes - 1] != ix->shapes[i])
+			ix->shapes[ix->n_shapes++] = ix->shapes[i];
+
+	for (size_t i = 0, end; i < m; i = end) {
+		size_t slot = pairs[i].hash & t->mask;
+
+		for (end = i; end < m && pairs[end].hash == pairs[i].hash; end++)
+			t->rules[end] = pairs[end].rule;
+		while (t->slots[slot].n)
+			slot = (slot + 1) & t->mask;
+		t->slots[slot] =
+			(struct device_slot){pairs[i].hash, (uint32_t)i, (uint32_t)(end - i)};
 	}
-	t->starts[k] = m;
-	t->n_keys = k;
 	return 0;
 }
 
-/* Which device-side table a device entry is filed under; see struct rule_index. */
-enum device_slot {
-	SLOT_ADDRESS,
-	SLOT_IOMMU_GROUP,
-	SLOT_VENDOR_DEVICE,
-	SLOT_VENDOR,
-	SLOT_CLASS,
-	SLOT_GENERIC,
-	_SLOT_MAX,
-};
-
-static enum device_slot devmatch_slot(const struct devmatch *m, uint32_t *key)
-{
-	if ((m->keys & DEVMATCH_ADDRESS) && !m->address.wild)
-		return SLOT_ADDRESS;
-	if (m->keys & DEVMATCH_IOMMU_GROUP) {
-		*key = (uint32_t)m->iommu_group;
-		return SLOT_IOMMU_GROUP;
-	}
-	if ((m->keys & DEVMATCH_VENDOR) && (m->keys & DEVMATCH_DEVICE)) {
-		*key = (uint32_t)m->vendor << 16 | m->device;
-		return SLOT_VENDOR_DEVICE;
-	}
-	if (m->keys & DEVMATCH_VENDOR) {
-		*key = m->vendor;
-		return SLOT_VENDOR;
-	}
-	if ((m->keys & DEVMATCH_CLASS) && !m->class_glob.wild) {
-		*key = m->class;
-		return SLOT_CLASS;
-	}
-	return SLOT_GENERIC;
-}
-
 struct index_builder {
-	struct id_pair *ids[_SLOT_MAX]; /* SLOT_ADDRESS and SLOT_GENERIC unused */
-	size_t n_ids[_SLOT_MAX];
-	struct address_pair *addrs;
-	size_t n_addrs;
 	struct id_pair *uids, *gids;
 	size_t n_uids, n_gids;
+	struct device_pair *devices;
+	size_t n_devices;
 };
 
 static void index_builder_free(struct index_builder *b)
 {
-	for (size_t i = 0; i < _SLOT_MAX; i++)
-		free(b->ids[i]);
-	free(b->addrs);
 	free(b->uids);
 	free(b->gids);
+	free(b->devices);
 }
 
-/* Count (fill == false) or record (fill == true) the pairs of every rule of the effect. */
-static void index_builder_walk(struct index_builder *b, struct rule_index *ix,
-			       const struct rule *rules, size_t n_rules, bool deny, bool fill)
+/* Count (fill == false) or record (fill == true) the pairs of every rule of the index. */
+static void index_builder_walk(struct index_builder *b, const struct rule *rules, size_t n_rules,
+			       bool deny, unsigned action, bool fill)
 {
 	for (size_t i = 0; i < n_rules; i++) {
 		const struct rule *rule = &rules[i];
-		bool generic = false;
 
-		if (rule->deny != deny)
+		if (rule->deny != deny || !(rule->actions & action))
 			continue;
 		for (size_t j = 0; j < rule->n_uids; j++, b->n_uids++)
 			if (fill)
@@ -164,70 +393,41 @@ static void index_builder_walk(struct index_builder *b, struct rule_index *ix,
 			if (fill)
 				b->gids[b->n_gids] = (struct id_pair){rule->gids[j], (uint32_t)i};
 		for (size_t j = 0; j < rule->n_devices; j++) {
-			uint32_t key = 0;
-			enum device_slot slot = devmatch_slot(&rule->devices[j], &key);
+			uint32_t shape;
+			uint64_t hash;
 
-			if (slot == SLOT_GENERIC) {
-				generic = true;
-			} else if (slot == SLOT_ADDRESS) {
-				if (fill)
-					b->addrs[b->n_addrs] = (struct address_pair){
-						rule->devices[j].address.text, (uint32_t)i};
-				b->n_addrs++;
-			} else {
-				if (fill)
-					b->ids[slot][b->n_ids[slot]] =
-						(struct id_pair){key, (uint32_t)i};
-				b->n_ids[slot]++;
-			}
-		}
-		if (generic) {
+			if (!devmatch_key(&rule->devices[j], &shape, &hash))
+				continue;
 			if (fill)
-				ix->generic[ix->n_generic] = (uint32_t)i;
-			ix->n_generic++;
+				b->devices[b->n_devices] =
+					(struct device_pair){hash, shape, (uint32_t)i};
+			b->n_devices++;
 		}
 	}
 }
 
-int rule_index_build(struct rule_index *ix, const struct rule *rules, size_t n_rules, bool deny)
+int rule_index_build(struct rule_index *ix, const struct rule *rules, size_t n_rules, bool deny,
+		     unsigned action)
 {
 	struct index_builder b = {0};
 	int r = -ENOMEM;
 
 	memset(ix, 0, sizeof(*ix));
 	/* Two passes: count, allocate exactly, fill. */
-	index_builder_walk(&b, ix, rules, n_rules, deny, false);
-	for (size_t i = 0; i < _SLOT_MAX; i++) {
-		b.ids[i] = calloc(b.n_ids[i] ? b.n_ids[i] : 1, sizeof(*b.ids[i]));
-		if (!b.ids[i])
-			goto out;
-		b.n_ids[i] = 0;
-	}
-	b.addrs = calloc(b.n_addrs ? b.n_addrs : 1, sizeof(*b.addrs));
+	index_builder_walk(&b, rules, n_rules, deny, action, false);
 	b.uids = calloc(b.n_uids ? b.n_uids : 1, sizeof(*b.uids));
 	b.gids = calloc(b.n_gids ? b.n_gids : 1, sizeof(*b.gids));
-	ix->generic = calloc(ix->n_generic ? ix->n_generic : 1, sizeof(*ix->generic));
-	if (!b.addrs || !b.uids || !b.gids || !ix->generic)
+	b.devices = calloc(b.n_devices ? b.n_devices : 1, sizeof(*b.devices));
+	if (!b.uids || !b.gids || !b.devices)
 		goto out;
-	b.n_addrs = b.n_uids = b.n_gids = 0;
-	ix->n_generic = 0;
-	index_builder_walk(&b, ix, rules, n_rules, deny, true);
+	b.n_uids = b.n_gids = b.n_devices = 0;
+	index_builder_walk(&b, rules, n_rules, deny, action, true);
 
 	r = id_table_fill(&ix->by_uid, b.uids, b.n_uids);
 	if (r >= 0)
 		r = id_table_fill(&ix->by_gid, b.gids, b.n_gids);
 	if (r >= 0)
-		r = address_table_fill(&ix->by_address, b.addrs, b.n_addrs);
-	if (r >= 0)
-		r = id_table_fill(&ix->by_iommu_group, b.ids[SLOT_IOMMU_GROUP],
-				  b.n_ids[SLOT_IOMMU_GROUP]);
-	if (r >= 0)
-		r = id_table_fill(&ix->by_vendor_device, b.ids[SLOT_VENDOR_DEVICE],
-				  b.n_ids[SLOT_VENDOR_DEVICE]);
-	if (r >= 0)
-		r = id_table_fill(&ix->by_vendor, b.ids[SLOT_VENDOR], b.n_ids[SLOT_VENDOR]);
-	if (r >= 0)
-		r = id_table_fill(&ix->by_class, b.ids[SLOT_CLASS], b.n_ids[SLOT_CLASS]);
+		r = device_table_fill(ix, b.devices, b.n_devices);
 out:
 	index_builder_free(&b);
 	return r;
@@ -246,16 +446,13 @@ void rule_index_done(struct rule_index *ix)
 		return;
 	id_table_done(&ix->by_uid);
 	id_table_done(&ix->by_gid);
-	free(ix->by_address.keys);
-	free(ix->by_address.starts);
-	free(ix->by_address.rules);
-	id_table_done(&ix->by_iommu_group);
-	id_table_done(&ix->by_vendor_device);
-	id_table_done(&ix->by_vendor);
-	id_table_done(&ix->by_class);
-	free(ix->generic);
+	free(ix->shapes);
+	free(ix->by_device.slots);
+	free(ix->by_device.rules);
 	memset(ix, 0, sizeof(*ix));
 }
+
+/* ---- caller side ---------------------------------------------------------------------- */
 
 static struct rule_span id_table_lookup(const struct id_table *t, uint32_t key)
 {
@@ -283,38 +480,4 @@ struct rule_span rule_index_by_uid(const struct rule_index *ix, uint32_t uid)
 struct rule_span rule_index_by_gid(const struct rule_index *ix, uint32_t gid)
 {
 	return id_table_lookup(&ix->by_gid, gid);
-}
-
-static struct rule_span address_table_lookup(const struct address_table *t, const char *address)
-{
-	size_t lo = 0, hi = t->n_keys;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(t->keys[mid], address);
-
-		if (c == 0)
-			return (struct rule_span){t->rules + t->starts[mid],
-						  t->starts[mid + 1] - t->starts[mid]};
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (struct rule_span){NULL, 0};
-}
-
-size_t rule_index_device_spans(const struct rule_index *ix, const struct policy_device *d,
-			       struct rule_span spans[static RULE_INDEX_DEVICE_SPANS])
-{
-	size_t n = 0;
-
-	spans[n++] = address_table_lookup(&ix->by_address, d->address);
-	if (d->iommu_group >= 0)
-		spans[n++] = id_table_lookup(&ix->by_iommu_group, (uint32_t)d->iommu_group);
-	spans[n++] = id_table_lookup(&ix->by_vendor_device, (uint32_t)d->vendor << 16 | d->device);
-	spans[n++] = id_table_lookup(&ix->by_vendor, d->vendor);
-	spans[n++] = id_table_lookup(&ix->by_class, d->class & 0xffffff);
-	spans[n++] = (struct rule_span){ix->generic, ix->n_generic};
-	return n;
 }

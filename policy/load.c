@@ -26,8 +26,10 @@ struct policy *policy_free(struct policy *p)
 	for (size_t i = 0; i < p->n_files; i++)
 		free(p->files[i]);
 	free(p->files);
-	rule_index_done(&p->allow);
-	rule_index_done(&p->deny);
+	for (size_t i = 0; i < POLICY_N_ACTIONS; i++) {
+		rule_index_done(&p->allow[i]);
+		rule_index_done(&p->deny[i]);
+	}
 	free(p);
 	return NULL;
 }
@@ -104,9 +106,11 @@ static int policy_finish(struct policy *p, struct rule_vec *rules, struct policy
 	r = policy_check_names(p, err);
 	if (r < 0)
 		return r;
-	r = rule_index_build(&p->allow, p->rules, p->n_rules, false);
-	if (r >= 0)
-		r = rule_index_build(&p->deny, p->rules, p->n_rules, true);
+	for (size_t i = 0; r >= 0 && i < POLICY_N_ACTIONS; i++) {
+		r = rule_index_build(&p->allow[i], p->rules, p->n_rules, false, 1u << i);
+		if (r >= 0)
+			r = rule_index_build(&p->deny[i], p->rules, p->n_rules, true, 1u << i);
+	}
 	if (r < 0)
 		return policy_error_set(err, "", 0, r, "out of memory building the policy index");
 	return 0;

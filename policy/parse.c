@@ -413,14 +413,33 @@ static bool valid_cgroup_glob(const char *s, size_t len)
 	return true;
 }
 
-static bool valid_unit_glob(const char *s, size_t len)
+static bool valid_unit_name_glob(const char *s, size_t len)
 {
-	if (len == 0 || len > POLICY_MAX_UNIT)
+	if (len == 0)
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '/')
 			return false;
 	return true;
+}
+
+/*
+ * A unit, or "user@UID.service/UNIT" for a unit of a user's own manager (globs
+ * allowed in both parts): the only '/' a unit may hold, so that a rule says so
+ * explicitly when a user's own units may match.
+ */
+static bool valid_unit_glob(const char *s, size_t len)
+{
+	const char *slash = memchr(s, '/', len);
+	size_t head;
+
+	if (len == 0 || len > POLICY_MAX_UNIT)
+		return false;
+	if (!slash)
+		return valid_unit_name_glob(s, len);
+	head = (size_t)(slash - s);
+	return head > 13 && memcmp(s, "user@", 5) == 0 && memcmp(slash - 8, ".service", 8) == 0 &&
+	       valid_unit_name_glob(s, head) && valid_unit_name_glob(slash + 1, len - head - 1);
 }
 
 /* "cgroups" or "units": optional, but if present a non-empty array of valid globs. */
@@ -879,9 +898,17 @@ static int parse_rule_fields(struct parser *P, struct json_object *rule, struct 
 	if (r < 0)
 		return r;
 	r = parse_patterns(P, rule, "units", valid_unit_glob,
-			   "a unit name or glob (no blanks, no \"/\")", &R->units, &R->n_units);
+			   "a unit name or glob (no blanks, no \"/\" but in "
+			   "\"user@UID.service/UNIT\")",
+			   &R->units, &R->n_units);
 	if (r < 0)
 		return r;
+	/* A unit is named by whoever started it; where it runs, only root decides. */
+	if (R->n_units && !R->n_cgroups)
+		parser_warn(P, P->rule_node, PATH(KEY("units")),
+			    "\"units\" without \"cgroups\": a unit name is chosen by "
+			    "whoever starts the unit; add \"cgroups\" (such as "
+			    "\"/system.slice/*\") to say where it must run");
 
 	r = parse_devices(P, rule, R);
 	if (r < 0)

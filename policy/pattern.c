@@ -37,3 +37,10 @@ bool pattern_match(const struct pattern *p, const char *s)
 		return strcmp(p->text, s) == 0;
 	return fnmatch(p->text, s, 0) == 0;
 }
+
+bool pattern_match_segments(const struct pattern *p, const char *s)
+{
+	if (!p->wild)
+		return strcmp(p->text, s) == 0;
+	return fnmatch(p->text, s, FNM_PATHNAME) == 0;
+}

@@ -19,5 +19,7 @@ int pattern_init(struct pattern *p, const char *s);
 void pattern_done(struct pattern *p);
 /* True if s matches p.  Allocation-free. */
 bool pattern_match(const struct pattern *p, const char *s);
+/* Like pattern_match(), but no wildcard matches a '/': each one must be written. */
+bool pattern_match_segments(const struct pattern *p, const char *s);
 /* True if s contains a character that makes it a glob. */
 bool pattern_is_wild(const char *s);

@@ -95,7 +95,12 @@ struct policy_caller {
 	const gid_t *groups;
 	size_t n_groups;
 	const char *cgroup; /* cgroup v2 path, e.g. "/user.slice/..."; NULL: unknown */
-	const char *unit;   /* systemd unit name; NULL: unknown */
+	/*
+	 * systemd unit name ("qemu-1.scope"); in a user manager's subtree, which the
+	 * user controls, "user@UID.service/NAME", matched only by patterns that say
+	 * "user@...service/..." (a wildcard never crosses the '/'); NULL: unknown
+	 */
+	const char *unit;
 };
 
 /* One PCI device.  address is canonical and lowercase: "0000:01:00.0". */

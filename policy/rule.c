@@ -96,12 +96,24 @@ static bool patterns_match_any(const struct pattern *ps, size_t n, const char *s
 	return false;
 }
 
+/*
+ * A user's own unit is "user@UID.service/NAME" (policy.h): '/' is a boundary no
+ * wildcard crosses, so only a pattern that names the user manager matches it.
+ */
+static bool units_match_any(const struct pattern *ps, size_t n, const char *unit)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pattern_match_segments(&ps[i], unit))
+			return true;
+	return false;
+}
+
 bool rule_matches_context(const struct rule *r, const struct policy_caller *c)
 {
 	if (r->n_cgroups &&
 	    (!c->cgroup || !patterns_match_any(r->cgroups, r->n_cgroups, c->cgroup)))
 		return false;
-	if (r->n_units && (!c->unit || !patterns_match_any(r->units, r->n_units, c->unit)))
+	if (r->n_units && (!c->unit || !units_match_any(r->units, r->n_units, c->unit)))
 		return false;
 	return true;
 }

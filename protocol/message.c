@@ -78,8 +78,13 @@ int vb_op_from_string(const char *s)
 
 size_t vb_op_max_fds(enum vb_op op)
 {
-	/* Only merge takes a descriptor: the caller's own container, optional. */
-	return op == VB_OP_MERGE ? 1 : 0;
+	/*
+	 * No op takes a descriptor: the broker never receives one (a client's fd
+	 * can make its close or fstat block), and a client attaches groups to a
+	 * container of its own itself.
+	 */
+	(void)op;
+	return 0;
 }
 
 const char *vb_status_to_string(enum vb_status s)
@@ -176,7 +181,7 @@ void vb_request_init(struct vb_request *r, uint32_t id, enum vb_op op)
 static const char *const op_keys[_VB_OP_MAX][5] = {
 	[VB_OP_HELLO] = {"version", "client"},
 	[VB_OP_LIST] = {0},
-	[VB_OP_LEASE] = {"group", "device"},
+	[VB_OP_LEASE] = {"group", "device", "memlock"},
 	[VB_OP_RELEASE] = {"group"},
 	[VB_OP_MERGE] = {"groups"},
 	[VB_OP_UNMERGE] = {"group"},
@@ -290,6 +295,9 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 		if (k == 0 && vb_address_parse(s, r->device) < 0)
 			return decode_fail(err, VB_E_BAD_REQUEST,
 					   "\"device\" must be a PCI address like 0000:01:00.0");
+		if ((k = get_int(o, "memlock", 1, INT64_MAX, &v, err)) < 0 && k != -ENOENT)
+			return k;
+		r->memlock = k == 0 ? (uint64_t)v : 0;
 		if ((r->group >= 0) == (r->device[0] != '\0'))
 			return decode_fail(
 				err, VB_E_BAD_REQUEST,
@@ -532,6 +540,9 @@ int vb_request_encode(const struct vb_request *r, char *buf, size_t size, size_t
 			json_object_object_add(o, "device", json_object_new_string(r->device));
 		else
 			json_object_object_add(o, "group", json_object_new_int(r->group));
+		if (r->memlock)
+			json_object_object_add(o, "memlock",
+					       json_object_new_int64((int64_t)r->memlock));
 		break;
 	case VB_OP_RELEASE:
 	case VB_OP_UNMERGE:

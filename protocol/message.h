@@ -83,6 +83,7 @@ struct vb_request {
 	int64_t uid;		  /* explain: the user to explain for; -1 absent */
 	char user[VB_NAME_MAX];	  /* explain: or by name; "" absent */
 	bool restore;		  /* unquarantine: give the devices back to their drivers */
+	uint64_t memlock;	  /* lease: RLIMIT_MEMLOCK bytes the holder needs; 0 absent */
 };
 
 /* Why a request could not be decoded, with the id to echo when it was readable. */

@@ -476,6 +476,10 @@ struct json_object *vb_error_reply_encode(bool has_id, uint32_t id, const struct
 		json_object_array_add(a, new_uint(e->supported[1]));
 		add(err, "supported", a);
 	}
+	if (e->has_memlock) {
+		add(err, "memlock", new_uint(e->memlock));
+		add(err, "asked", new_uint(e->asked));
+	}
 	if (e->has_denial) {
 		add(err, "device", new_string_or_null(e->device));
 		add(err, "rule", new_string_or_null(e->rule));
@@ -510,6 +514,16 @@ int vb_error_reply_decode(const struct vb_reply *r, struct vb_error_reply *ret)
 		k = get_optional_u32(d, "retry_after_ms", &e.has_retry_after_ms, &e.retry_after_ms);
 	if (k < 0)
 		return k;
+	/* "memlock" and "asked" come together. */
+	if (json_object_object_get_ex(d, "memlock", NULL) ||
+	    json_object_object_get_ex(d, "asked", NULL)) {
+		e.has_memlock = true;
+		k = get_uint(d, "memlock", INT64_MAX, false, &e.memlock);
+		if (k == 0)
+			k = get_uint(d, "asked", INT64_MAX, false, &e.asked);
+		if (k < 0)
+			return k;
+	}
 	if (json_object_object_get_ex(d, "supported", &a)) {
 		if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) != 2)
 			return -EBADMSG;

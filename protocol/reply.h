@@ -66,6 +66,10 @@ struct vb_error_reply {
 	uint32_t retry_after_ms;
 	bool has_supported; /* unsupported-version: [lowest, highest] */
 	uint32_t supported[2];
+	/* denied (a lease's "memlock" ask): what the holder would have and what was asked, bytes */
+	bool has_memlock;
+	uint64_t memlock;
+	uint64_t asked;
 	/* denied by policy: the three fields come together */
 	bool has_denial;
 	char device[VB_ADDRESS_MAX]; /* nullable: the device no rule allows, or a deny rule hit */

@@ -14,6 +14,10 @@ set -euo pipefail
 # cpio/xz-utils/zstd (initramfs and kernel extraction), kmod (depmod),
 # dpkg-dev (apt-get download), pahole (module BTF against 6.12 headers);
 # the kernels and their headers are fetched into build/ by tests/vm.
+# Consumers: runc (a rootless container gets a leased group, docs/containers.md).
+# Deb tier: debhelper, dh-dkms (bookworm's debhelper addon for DKMS, apart from
+# dkms itself), dkms (builds the packaged module source), lintian, blhc (checks
+# the build log for dpkg-buildflags' hardening flags).
 PACKAGES=(
 	build-essential pkg-config
 	libsystemd-dev libjson-c-dev libseccomp-dev libcap-dev
@@ -24,7 +28,12 @@ PACKAGES=(
 	dpkg-dev
 	clang-14 libclang-rt-14-dev
 	pahole
+	# VM tier's own 6.12 kernel with iommufd (tests/vm/build-kernel.sh):
+	# the source, and what its build, headers_install and bc/openssl need
+	linux-source-6.12 bison flex libelf-dev libssl-dev bc rsync
 	dbus-daemon seatd libseat-dev valgrind
+	runc
+	debhelper dh-dkms dkms lintian blhc
 	spin # the model tier: tests/model/run.sh checks the lease life cycle model
 )
 

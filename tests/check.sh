@@ -8,7 +8,7 @@ set -uo pipefail
 BUILD=${1:-build}
 shift || true
 TIERS=("$@")
-[ ${#TIERS[@]} -eq 0 ] && TIERS=(format unit install integration model sanitize valgrind fuzz bench vm kmod)
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(format unit install integration model sanitize valgrind fuzz bench vm kmod deb)
 export VB_BUILD=$BUILD
 
 total_pass=0 total_fail=0 total_skip=0
@@ -185,6 +185,24 @@ run_vm() {
 # vfio_quarantine built against each guest kernel's headers, in its own boot.
 run_kmod() {
 	run_qemu_tier kmod/tests/vm-kmod.sh
+}
+
+# The Debian packages: built from a copy of the tree, lintian, their contents, an
+# unpack into a throwaway root (tests/deb-check.sh). Last, so that DKMS can build
+# the module against the kernel headers the vm and kmod tiers fetched.
+run_deb() {
+	local log rc=0
+	log=$(mktemp)
+	echo "== deb: dpkg-buildpackage, lintian, the packages' contents, dpkg --unpack into a throwaway root"
+	bash tests/deb-check.sh "$BUILD" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+	if grep -q '^SKIPPED: ' "$log"; then
+		tier_skip=$(sed -n 's/^SKIPPED: //p' "$log" | head -1)
+	else
+		read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
+		tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
+		[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
+	fi
+	rm -f "$log"
 }
 
 for tier in "${TIERS[@]}"; do

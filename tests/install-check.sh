@@ -58,6 +58,9 @@ for f in usr/sbin/vfio-brokerd usr/bin/vfioctl "$libdir/libvfiobroker.so.0" "$li
 	usr/share/man/man8/vfio-brokerd.8 usr/share/man/man1/vfioctl.1; do
 	check "$f is installed" test -e "$dest/$f"
 done
+check "the preload shim is installed in the private lib/vfio-broker directory, and vfioctl knows that path" bash -c "
+	[ -x '$dest/$libdir/vfio-broker/libvfiobroker-preload.so' ] && [ ! -e '$dest/$libdir/libvfiobroker-preload.so' ] &&
+	grep -q '/$libdir/vfio-broker/libvfiobroker-preload.so' '$dest/usr/bin/vfioctl'"
 check "policy examples are installed" compgen -G "$dest/usr/share/doc/vfio-broker/examples/*.json"
 check "the service unit names the installed daemon" grep -q '^ExecStart=/usr/sbin/vfio-brokerd' \
 	"$dest/usr/lib/systemd/system/vfio-brokerd.service"
@@ -70,12 +73,16 @@ check "the .pc file names the multiarch libdir /$libdir" \
 	grep -qx "libdir=/$libdir" "$dest/$libdir/pkgconfig/vfiobroker.pc"
 
 # The service unit's hardening, as systemd rates it (lower is better; README quotes it).
+# 2.9: allowing pidfd_getfd (systemd files it under @debug, +0.1) is what restoring
+# leases after a restart costs: the broker takes its copy of each group file back from
+# the holder at start-up. Its own seccomp filter, installed after start-up, still
+# leaves pidfd_getfd out.
 exposure=$(systemd-analyze security --offline=yes \
 	"$dest/usr/lib/systemd/system/vfio-brokerd.service" 2>/dev/null |
 	sed -n 's/.*Overall exposure level for vfio-brokerd.service: \([0-9.]*\).*/\1/p')
 echo "systemd-analyze security: exposure ${exposure:-unknown}"
-check "the service unit's exposure is at most 2.8 (was ${exposure:-unknown})" \
-	awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.8) }'
+check "the service unit's exposure is at most 2.9 (was ${exposure:-unknown})" \
+	awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.9) }'
 
 cat >"$dest/prog.c" <<'C'
 #include <vfiobroker.h>

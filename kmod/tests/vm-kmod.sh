@@ -5,13 +5,17 @@
 # usage: kmod/tests/vm-kmod.sh [BUILD]          (BUILD defaults to build)
 #
 # Environment (as tests/vm/check.sh):
-#   VM_KERNELS      kernel series, default "6.12 6.1" (or exact releases)
+#   VM_KERNELS      kernel series, default "6.12 6.1 6.12-iommufd" (or exact
+#                   Debian releases); 6.12-iommufd is the tier's own kernel
+#                   (tests/vm/build-kernel.sh), whose kbuild tree is cached
+#                   with it
 #   VM=0            skip (loudly); VM_REQUIRED=1 makes any skip a failure
 #   VM_VERBOSE=1    stream the guest console and the tests' output
 #
 # Also builds the project into BUILD (the broker test runs vfio-brokerd) and
 # kmod/tests/event-holder.c into BUILD/kmod/event-holder.
-# Per kernel: the headers come from tests/vm/fetch-kernel.sh --headers; the
+# Per kernel: the headers come from tests/vm/fetch-kernel.sh --headers (for
+# 6.12-iommufd, the kbuild tree tests/vm/build-kernel.sh cached); the
 # module is built with W=1 in BUILD/kmod/<kver>/ (a copy of the sources, so
 # two kernels never share objects and the tree stays clean) and any compiler
 # warning fails the build; logs go to BUILD/vm/logs/kmod-<kver>/.
@@ -70,18 +74,12 @@ build_module() {
 	fi
 }
 
-read -r -a series <<<"${VM_KERNELS:-6.12 6.1}"
+read -r -a series <<<"${VM_KERNELS:-$VM_DEFAULT_KERNELS}"
 kdirs=()
 for s in "${series[@]}"; do
-	rc=0
-	kdir=$(bash "$vmdir/fetch-kernel.sh" --headers "$build" "$s") || rc=$?
-	case $rc in
-	0) ;;
-	77) vm_skip "cannot fetch the Debian $s guest kernel and headers" ;;
-	*) exit "$rc" ;;
-	esac
-	build_module "$kdir"
-	kdirs+=("$kdir")
+	vm_fetch --headers "$build" "$s"
+	build_module "$VM_KDIR"
+	kdirs+=("$VM_KDIR")
 done
 
 opts=()

@@ -7,9 +7,17 @@
  *                            address, vendor:device, vendor and class glob, 10% deny
  *                            rules, 1% naming the caller; the last rule allows the
  *                            caller's device
- *   policy-decide-10k-worst  every rule names the caller and matches devices only by
- *                            class glob, so neither side of the index narrows anything:
- *                            the decision walks all 10,000 rules (half allow, half deny)
+ *
+ * and adversarial policies, where every rule names the caller (so the caller side of the
+ * index narrows nothing) and is built to look like a match for the caller's device:
+ *
+ *   policy-decide-10k-worst    class globs of other classes ("0x03*", "0x0c*"), half deny
+ *   policy-decide-10k-vendor   the device's vendor and a class glob of another class
+ *   policy-decide-10k-address  address globs of other buses ("0000:01:07.*"), half deny
+ *   policy-decide-10k-deny     deny rules only, through a supplementary group, each with
+ *                              its own class prefix of another base class
+ *
+ * In every policy the last rule allows the caller's device.
  */
 #include "tests/bench/bench.h"
 
@@ -90,21 +98,48 @@ static void mixed_rule(struct text *t, unsigned i)
 	}
 }
 
-static void worst_rule(struct text *t, unsigned i)
+enum shape {
+	SHAPE_MIXED,
+	SHAPE_CLASS_GLOB,
+	SHAPE_VENDOR,
+	SHAPE_ADDRESS_GLOB,
+	SHAPE_DENY,
+};
+
+static void adversarial_rule(struct text *t, enum shape shape, unsigned i)
 {
-	if (i % 2)
+	const char *effect = i % 2 ? "\"effect\":\"deny\"," : "";
+
+	switch (shape) {
+	case SHAPE_CLASS_GLOB:
 		text_add(t,
-			 "{\"name\":\"w%05u\",\"effect\":\"deny\",\"users\":[2000],\"devices\":"
-			 "[{\"class\":\"0x0c*\"}]}",
-			 i);
-	else
-		text_add(
-			t,
-			"{\"name\":\"w%05u\",\"users\":[2000],\"devices\":[{\"class\":\"0x03*\"}]}",
-			i);
+			 "{\"name\":\"w%05u\",%s\"users\":[2000],\"devices\":[{\"class\":\"%s\"}]}",
+			 i, effect, i % 2 ? "0x0c*" : "0x03*");
+		break;
+	case SHAPE_VENDOR:
+		text_add(t,
+			 "{\"name\":\"w%05u\",%s\"users\":[2000],\"devices\":[{\"vendor\":\"8086\","
+			 "\"class\":\"0x%02x*\"}]}",
+			 i, effect, 3 + i % 8);
+		break;
+	case SHAPE_ADDRESS_GLOB:
+		text_add(t,
+			 "{\"name\":\"w%05u\",%s\"users\":[2000],\"devices\":[{\"address\":"
+			 "\"0000:%02x:%02x.*\"}]}",
+			 i, effect, 1 + (i >> 5) % 255, i & 0x1f);
+		break;
+	case SHAPE_DENY:
+		text_add(t,
+			 "{\"name\":\"w%05u\",\"effect\":\"deny\",\"unix_groups\":[2100],"
+			 "\"devices\":[{\"class\":\"0x%02x%02x*\"}]}",
+			 i, 3 + i % 16, (i / 16) % 256);
+		break;
+	case SHAPE_MIXED:
+		mixed_rule(t, i);
+	}
 }
 
-static char *policy_text(bool worst, size_t *len)
+static char *policy_text(enum shape shape, size_t *len)
 {
 	struct text t = {.buf = malloc(1 << 20), .size = 1 << 20};
 
@@ -112,7 +147,7 @@ static char *policy_text(bool worst, size_t *len)
 		abort();
 	text_add(&t, "{\"rules\":[\n");
 	for (unsigned i = 0; i < N_RULES - 1; i++) {
-		(worst ? worst_rule : mixed_rule)(&t, i);
+		adversarial_rule(&t, shape, i);
 		text_add(&t, ",\n");
 	}
 	text_add(&t,
@@ -121,15 +156,15 @@ static char *policy_text(bool worst, size_t *len)
 	return t.buf;
 }
 
-static void decide_run(const struct bench_env *env, const char *name, bool worst)
+static void decide_run(const struct bench_env *env, const char *name, enum shape shape,
+		       const char *what)
 {
 	struct row *row = row_get(name, 1);
 	struct policy *p = NULL;
 	struct policy_error err;
 	size_t len;
-	char *text = policy_text(worst, &len);
-	/* The adversarial policy costs ~100 us a decision: fewer of them. */
-	unsigned n = worst ? bench_count(env, 20000, 200) : bench_count(env, 200000, 2000);
+	char *text = policy_text(shape, &len);
+	unsigned n = bench_count(env, 100000, 200);
 	unsigned warm = n / 10;
 	double *us = malloc(sizeof(double) * n);
 	static const gid_t groups[] = {2100};
@@ -183,9 +218,7 @@ static void decide_run(const struct bench_env *env, const char *name, bool worst
 	}
 	row_add_samples(row, us, n, -1);
 	row_extra(row, "load_ms", (double)load_ns / 1e6);
-	row_note(row, "%s; policy_load_string of %zu KiB took %.1f ms; %u decisions",
-		 worst ? "adversarial: every rule names the caller, class globs only"
-		       : "mixed rules, the last one allows",
+	row_note(row, "%s; policy_load_string of %zu KiB took %.1f ms; %u decisions", what,
 		 len / 1024, (double)load_ns / 1e6, n);
 out:
 	policy_free(p);
@@ -194,6 +227,13 @@ out:
 
 void bench_policy(const struct bench_env *env)
 {
-	decide_run(env, "policy-decide-10k", false);
-	decide_run(env, "policy-decide-10k-worst", true);
+	decide_run(env, "policy-decide-10k", SHAPE_MIXED, "mixed rules, the last one allows");
+	decide_run(env, "policy-decide-10k-worst", SHAPE_CLASS_GLOB,
+		   "adversarial: every rule names the caller, class globs only");
+	decide_run(env, "policy-decide-10k-vendor", SHAPE_VENDOR,
+		   "adversarial: every rule names the caller and the device's vendor, class globs");
+	decide_run(env, "policy-decide-10k-address", SHAPE_ADDRESS_GLOB,
+		   "adversarial: every rule names the caller, address globs of other buses");
+	decide_run(env, "policy-decide-10k-deny", SHAPE_DENY,
+		   "adversarial: deny rules for a group of the caller, class prefixes");
 }

@@ -380,15 +380,30 @@ static size_t compute_targets(struct target *t)
 		  fv(a / 1e3, 1));
 	n++;
 
-	a = med_p50("policy-decide-10k", 1);
-	b = med_p50("policy-decide-10k-worst", 1);
-	t[n] = (struct target){.text = "policy decision < 10 us at 10,000 rules (p50)",
-			       .unit = "us"};
-	target_eval(&t[n], a, 10, false);
-	bench_fmt(t[n].detail, sizeof(t[n].detail),
-		  "mixed rules %s us; adversarial rules (index cannot narrow) %s us", fv(a, 2),
-		  fv(b, 2));
-	n++;
+	{
+		/* every decision: the slowest of the mixed and the adversarial policies */
+		static const char *const policy_rows[] = {
+			"policy-decide-10k", "policy-decide-10k-worst", "policy-decide-10k-vendor",
+			"policy-decide-10k-address", "policy-decide-10k-deny"};
+		double v[5], worst = -1;
+
+		for (size_t i = 0; i < 5; i++) {
+			v[i] = med_p50(policy_rows[i], 1);
+			if (isnan(v[i]) || isnan(worst))
+				worst = NAN;
+			else if (v[i] > worst)
+				worst = v[i];
+		}
+		t[n] = (struct target){.text = "every policy decision < 10 us at 10,000 rules, "
+					       "the bench's adversarial policies included (p50)",
+				       .unit = "us"};
+		target_eval(&t[n], worst, 10, false);
+		bench_fmt(t[n].detail, sizeof(t[n].detail),
+			  "mixed %s us; adversarial: class globs %s, vendor %s, address globs %s, "
+			  "deny %s us",
+			  fv(v[0], 2), fv(v[1], 2), fv(v[2], 2), fv(v[3], 2), fv(v[4], 2));
+		n++;
+	}
 
 	a = extra_of("broker-rss", 1000, "rss_kib");
 	b = extra_of("broker-rss", 1000, "rss_idle_kib");

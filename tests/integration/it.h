@@ -72,6 +72,10 @@ Suite *suite_limits(void);
 Suite *suite_cli(void);
 Suite *suite_sandbox(void);
 Suite *suite_restart(void);
+Suite *suite_preload(void);
+Suite *suite_semantics(void);
+Suite *suite_reconnect(void);
+Suite *suite_identity(void);
 Suite *suite_model(void);
 
 /*

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/sched.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct broker B;
@@ -164,6 +167,426 @@ START_TEST(test_fd_flood_is_closed_and_refused)
 		close(flood[i]);
 	expect_error(fd, "bad-request");
 	close(fd);
+	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
+/*
+ * An fd whose last close() blocks for as long as its owner likes: a TCP
+ * connection on loopback to a listener that never reads, with unsent data
+ * queued and SO_LINGER 30 s. Whoever drops its last reference waits in
+ * close() until the data is sent or the linger time is up. Returns the
+ * listener (to keep open: while it is, nothing is read) in *ret_listener.
+ */
+static int lingering_socket(int *ret_listener)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	struct linger lg = {.l_onoff = 1, .l_linger = 30};
+	int small = 4096, listener, tcp;
+	char junk[4096] = {0};
+	struct pollfd p;
+
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listener < 0 ||
+	    setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+	    bind(listener, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(listener, 1) < 0 ||
+	    getsockname(listener, (struct sockaddr *)&sa, &len) < 0)
+		return -1;
+	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (tcp < 0 || setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0)
+		return -1;
+	if (connect(tcp, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+		return -1;
+	p = (struct pollfd){.fd = tcp, .events = POLLOUT};
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	/* Fill the peer's receive buffer and our send buffer: data stays unsent. */
+	for (int i = 0; i < 100000; i++)
+		if (write(tcp, junk, sizeof(junk)) < 0) {
+			if (errno != EAGAIN)
+				return -1;
+			break;
+		}
+	if (setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+		return -1;
+	*ret_listener = listener;
+	return tcp;
+}
+
+/* Send text with fd attached as SCM_RIGHTS. */
+static int send_with_fd(int sock, const char *text, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int))];
+	} control = {0};
+	struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.b,
+			     .msg_controllen = sizeof(control.b)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* signal_pipe_wait with up to 30 s: setting up TCP sockets is slow on a loaded machine. */
+static char wait_ready_generously(struct signal_pipe *p)
+{
+	char c = 0;
+
+	for (int i = 0; i < 3 && !c; i++)
+		c = signal_pipe_wait(p);
+	return c;
+}
+
+struct freeze_attack {
+	const char *socket;
+	struct signal_pipe ready, go;
+};
+
+/*
+ * The attacker, a uid in no rule that never says hello: sends the lingering
+ * socket with its first packet, drops its own copy (the broker's is now the
+ * last), and keeps the listener open until told to go.
+ */
+static int freeze_attacker(void *arg)
+{
+	struct freeze_attack *a = arg;
+	int listener = -1, tcp = lingering_socket(&listener), fd = raw_connect(a->socket);
+
+	if (tcp < 0 || fd < 0 ||
+	    send_with_fd(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}", tcp) < 0)
+		return 1;
+	close(tcp);
+	signal_pipe_send(&a->ready, 'R');
+	for (int i = 0; i < 6 && !signal_pipe_wait(&a->go); i++)
+		;
+	close(fd);
+	close(listener);
+	return 0;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * Issue 13, item 1. Before the fix the broker closed the attacker's socket
+ * on its event loop and waited there the whole linger time (30 s): Alice's
+ * lease and SIGTERM waited with it.
+ */
+START_TEST(test_an_fd_whose_close_blocks_never_freezes_the_broker)
+{
+	struct freeze_attack a = {.socket = B.socket};
+	struct outcome *o = outcome_new();
+	struct client_args args = {.socket = B.socket, .group = 7, .out = o};
+	struct timespec t0;
+	bool exited = false;
+	int status = 0;
+	pid_t attacker;
+
+	signal_pipe_init(&a.ready);
+	signal_pipe_init(&a.go);
+	attacker = spawn_as(UID_BOB, 0, freeze_attacker, &a);
+	ck_assert_int_eq(wait_ready_generously(&a.ready), 'R');
+	/* Time for the broker to get to the packet (and, before the fix, into close()). */
+	usleep(500 * 1000);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &args), 0);
+	ck_assert_msg(o->rc == 0, "alice's lease failed: %s: %s", o->code, o->message);
+	ck_assert_msg(seconds_since(&t0) < 10, "alice's lease took %.1f s: the broker was frozen",
+		      seconds_since(&t0));
+
+	/* SIGTERM is served too, while the socket is still lingering in the closer. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kill(B.pid, SIGTERM);
+	while (!exited && seconds_since(&t0) < 10) {
+		exited = waitpid(B.pid, &status, WNOHANG) == B.pid;
+		if (!exited)
+			usleep(10000);
+	}
+	ck_assert_msg(exited, "the broker did not stop within 10 s of SIGTERM");
+	B.pid = -1;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the broker did not exit cleanly (status 0x%x)", status);
+
+	signal_pipe_send(&a.go, 'G');
+	ck_assert_int_eq(wait_exit(attacker), 0);
+	outcome_free(o);
+}
+END_TEST
+
+#define LINGER_FLOOD 4
+
+struct linger_flood {
+	const char *socket;
+	struct outcome
+		*out; /* value: connections answered bad-request; text: the next one's reply */
+	struct signal_pipe ready, go;
+};
+
+/* As a uid in no rule: LINGER_FLOOD connections, each sending a lingering socket, then one more. */
+static int flood_with_lingering_sockets(void *arg)
+{
+	struct linger_flood *f = arg;
+	int listeners[LINGER_FLOOD], fd, n;
+	char buf[4096];
+
+	f->out->value = 0;
+	for (int i = 0; i < LINGER_FLOOD; i++) {
+		int tcp = lingering_socket(&listeners[i]);
+
+		fd = raw_connect(f->socket);
+		if (tcp < 0 || fd < 0 ||
+		    send_with_fd(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}", tcp) < 0)
+			return 1;
+		close(tcp);
+		n = raw_recv(fd, buf, sizeof(buf) - 1, 5000);
+		if (n > 0 && (buf[n] = '\0', strstr(buf, "\"bad-request\"")))
+			f->out->value++;
+		close(fd);
+	}
+	/* The refusal comes at once, before any request. */
+	fd = raw_connect(f->socket);
+	if (fd < 0)
+		return 1;
+	n = raw_recv(fd, f->out->text, sizeof(f->out->text) - 1, 5000);
+	close(fd);
+	signal_pipe_send(&f->ready, 'R');
+	for (int i = 0; i < 6 && !signal_pipe_wait(&f->go); i++)
+		;
+	for (int i = 0; i < LINGER_FLOOD; i++)
+		close(listeners[i]);
+	return n > 0 ? 0 : 1;
+}
+
+/*
+ * Issue 13, item 1: what the closer holds is bounded. A uid whose sockets
+ * wait there (each lingering 30 s behind the first) has them counted as its
+ * connections: with --max-connections-per-uid 4, the fifth is refused with
+ * limit, the broker holds no more than those four, and other users are
+ * served meanwhile. Before the fix the broker froze on the first.
+ */
+START_TEST(test_sockets_waiting_to_close_count_against_the_uids_connections)
+{
+	struct outcome *o = outcome_new(), *alice = outcome_new();
+	struct linger_flood f = {.socket = B.socket, .out = o};
+	struct client_args a = {.socket = B.socket, .group = 7, .out = alice};
+	pid_t attacker;
+	int fds;
+
+	broker_stop(&B);
+	broker_start(&B, "--handshake-timeout", "2", "--max-connections-per-uid", "4", NULL);
+	baseline = broker_fd_count_settled(&B);
+
+	signal_pipe_init(&f.ready);
+	signal_pipe_init(&f.go);
+	attacker = spawn_as(UID_BOB, 0, flood_with_lingering_sockets, &f);
+	ck_assert_int_eq(wait_ready_generously(&f.ready), 'R');
+	ck_assert_int_eq(o->value, LINGER_FLOOD);
+	ck_assert_msg(strstr(o->text, "\"code\":\"limit\""), "the fifth got %s", o->text);
+	fds = broker_fd_count_settled(&B);
+	ck_assert_msg(fds <= baseline + LINGER_FLOOD, "broker holds %d fds, baseline %d", fds,
+		      baseline);
+
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
+	ck_assert_msg(alice->rc == 0, "alice's lease failed: %s: %s", alice->code, alice->message);
+
+	signal_pipe_send(&f.go, 'G');
+	ck_assert_int_eq(wait_exit(attacker), 0);
+	outcome_free(o);
+	outcome_free(alice);
+}
+END_TEST
+
+struct list_probe {
+	const char *socket;
+	struct outcome *out; /* value: the pid list shows as group 7's holder; -1 not held */
+};
+
+/* Lists the groups and reports what it says about group 7's holder. */
+static int list_holder_of_7(void *arg)
+{
+	struct list_probe *p = arg;
+	struct vfiobroker_group *groups = NULL;
+	struct vfiobroker *b = NULL;
+	size_t n = 0;
+	int r;
+
+	p->out->value = -2;
+	r = vfiobroker_connect(p->socket, &b);
+	if (r == 0)
+		r = vfiobroker_list(b, &groups, &n);
+	outcome_record(p->out, b, r);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (groups[i].group == 7) {
+			p->out->value = groups[i].held ? (int)groups[i].holder_pid : -1;
+			snprintf(p->out->text, sizeof(p->out->text), "%u",
+				 (unsigned)groups[i].holder_uid);
+		}
+	vfiobroker_groups_free(groups, n);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+/* Issue 13, item 10: before the fix list named every holder's pid to every user. */
+START_TEST(test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid)
+{
+	struct outcome *held = outcome_new(), *seen = outcome_new();
+	struct list_probe p = {.socket = B.socket, .out = seen};
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, held, &ready, &go);
+
+	/* Bob, in no rule: held, by uid 2000 (whom to ask), but not which process. */
+	ck_assert_int_eq(run_as(UID_BOB, 0, list_holder_of_7, &p), 0);
+	ck_assert_int_eq(seen->rc, 0);
+	ck_assert_int_eq(seen->value, 0);
+	ck_assert_str_eq(seen->text, "2000");
+	/* Another process of Alice's, and root: the holder's pid. */
+	ck_assert_int_eq(run_as(UID_ALICE, 0, list_holder_of_7, &p), 0);
+	ck_assert_int_eq(seen->value, holder);
+	ck_assert_int_eq(list_holder_of_7(&p), 0);
+	ck_assert_int_eq(seen->value, holder);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(held);
+	outcome_free(seen);
+	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
+struct explain_probe {
+	const char *socket;
+	const char *request;
+	struct outcome *out; /* text: the reply */
+};
+
+static int raw_request_as_client(void *arg)
+{
+	struct explain_probe *p = arg;
+	int fd = raw_connect(p->socket), n;
+	char buf[4096];
+
+	if (fd < 0 || raw_send(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}") < 0 ||
+	    raw_recv(fd, buf, sizeof(buf), 5000) <= 0 || raw_send(fd, p->request) < 0)
+		return 1;
+	n = raw_recv(fd, p->out->text, sizeof(p->out->text) - 1, 5000);
+	close(fd);
+	return n > 0 ? 0 : 1;
+}
+
+/*
+ * Issue 13, item 10: before the fix explain looked the name up first, so a
+ * user in no rule learnt which names exist ("there is no user" against
+ * "denied") and made the broker wait for NSS.
+ */
+START_TEST(test_explain_for_another_user_is_denied_before_any_name_lookup)
+{
+	struct outcome *o = outcome_new();
+	struct explain_probe p = {.socket = B.socket, .out = o};
+
+	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7,\"user\":\"no-such-user-x\"}";
+	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
+	ck_assert_msg(strstr(o->text, "\"code\":\"denied\""), "got %s", o->text);
+	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7,\"user\":\"root\"}";
+	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
+	ck_assert_msg(strstr(o->text, "\"code\":\"denied\""), "got %s", o->text);
+	/* Explaining for oneself still works, by uid or with nothing named. */
+	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7,\"uid\":2001}";
+	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
+	ck_assert_msg(strstr(o->text, "\"ok\":true"), "got %s", o->text);
+	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7}";
+	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
+	ck_assert_msg(strstr(o->text, "\"ok\":true"), "got %s", o->text);
+	outcome_free(o);
+	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
+struct path_opener {
+	char path[PATH_MAX];
+	struct signal_pipe ready, go;
+};
+
+/* A user in no rule opens the group node with O_PATH (no permission needed) and keeps it. */
+static int open_path_only(void *arg)
+{
+	struct path_opener *p = arg;
+	int fd = open(p->path, O_PATH | O_CLOEXEC);
+
+	if (fd < 0)
+		return 1;
+	signal_pipe_send(&p->ready, 'P');
+	for (int i = 0; i < 6 && !signal_pipe_wait(&p->go); i++)
+		;
+	close(fd);
+	return 0;
+}
+
+struct lease_retry {
+	struct client_args a;
+	uid_t uid;
+};
+
+static bool lease_is_granted(void *arg)
+{
+	struct lease_retry *r = arg;
+
+	return run_as(r->uid, 0, client_lease, &r->a) == 0 && r->a.out->rc == 0;
+}
+
+/*
+ * Issue 13, item 6. Alice's holder exits while its child keeps the file, so
+ * the broker scans /proc for who has it and the first process found
+ * inherits the lease. Before the fix that was Bob (in no rule, lower pid),
+ * through a descriptor opened with O_PATH, which needs no permission: the
+ * lease went to uid 2001 and stayed busy after Alice's child let go.
+ */
+START_TEST(test_an_o_path_descriptor_never_makes_its_owner_a_holder)
+{
+	struct outcome *held = outcome_new(), *again = outcome_new();
+	struct lease_retry r = {.a = {.socket = B.socket, .group = 7, .out = again},
+				.uid = UID_CAROL};
+	struct path_opener p;
+	struct signal_pipe ready, go;
+	pid_t opener, holder;
+
+	sim_tree_group_path(&B.sim, 7, p.path, sizeof(p.path));
+	signal_pipe_init(&p.ready);
+	signal_pipe_init(&p.go);
+	opener = spawn_as(UID_BOB, 0, open_path_only, &p);
+	ck_assert_int_eq(signal_pipe_wait(&p.ready), 'P');
+
+	holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IN_CHILD, held, &ready, &go);
+	ck_assert_int_eq(wait_exit(holder), 0);
+	usleep(200 * 1000);
+	/* Alice's child has it, and only it: busy, held by uid 2000. */
+	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &r.a), 0);
+	ck_assert_int_eq(again->rc, -EBUSY);
+	ck_assert_msg(strstr(again->message, "2000"), "message: %s", again->message);
+	ck_assert_msg(!broker_log_contains(&B, "(uid 2001)"), "uid 2001 was made holder; see %s",
+		      B.log);
+	/* Once the child lets go, the group is free, Bob's descriptor notwithstanding. */
+	signal_pipe_send(&go, 'g');
+	ck_assert_msg(wait_until(lease_is_granted, &r), "group 7 not free: %s: %s", again->code,
+		      again->message);
+
+	signal_pipe_send(&p.go, 'G');
+	ck_assert_int_eq(wait_exit(opener), 0);
+	outcome_free(held);
+	outcome_free(again);
 	assert_serves_good_client(&B, baseline);
 }
 END_TEST
@@ -532,6 +955,136 @@ START_TEST(test_connection_outliving_its_process_is_not_taken_for_a_reused_pid)
 }
 END_TEST
 
+struct holder_with_child {
+	const char *socket;
+	struct outcome *out; /* value: the child's pid */
+	struct signal_pipe ready, go;
+};
+
+/* Leases group 7 and forks a child that keeps the file; exits when told, the child stays. */
+static int lease_and_fork_a_keeper(void *arg)
+{
+	struct holder_with_child *h = arg;
+	struct vfiobroker *b = NULL;
+	int fd = -1, r = vfiobroker_connect(h->socket, &b);
+	pid_t child;
+
+	if (r == 0)
+		r = vfiobroker_lease(b, 7, &fd);
+	outcome_record(h->out, b, r);
+	if (r < 0)
+		return 1;
+	child = fork();
+	if (child == 0) {
+		for (;;)
+			pause(); /* the test kills it */
+	}
+	h->out->value = (int)child;
+	signal_pipe_send(&h->ready, 'L');
+	signal_pipe_wait(&h->go);
+	return 0;
+}
+
+/*
+ * Processes with as many descriptors as their hard limit allows each (the
+ * test's root may lack CAP_SYS_RESOURCE to raise it): the broker's scan of
+ * them takes seconds. Each sends 'S' on ready when full, then waits to be killed.
+ */
+#define SLOW_SCAN_PROCESSES 16
+
+static void spawn_many_fds(struct signal_pipe *ready, pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			struct rlimit rl;
+			int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+				rl.rlim_cur = rl.rlim_max;
+				(void)setrlimit(RLIMIT_NOFILE, &rl);
+			}
+			while (null >= 0 && fcntl(null, F_DUPFD_CLOEXEC, 0) >= 0)
+				;
+			signal_pipe_send(ready, 'S');
+			for (;;)
+				pause();
+		}
+	}
+}
+
+/*
+ * Issue 13, item 4. The holder exits while its child keeps the file; the
+ * broker's /proc scan finds the child, then spends seconds in a process
+ * with a million descriptors. Meanwhile the child dies and its pid goes to
+ * a process of Bob's, in no rule. Before the fix the scan returned the bare
+ * pid and the broker made Bob's process the holder ("inherited", uid 2001),
+ * so the group stayed busy; acting through the pidfd taken before the read,
+ * nothing of Bob's is touched and the group is free once the file closes.
+ */
+START_TEST(test_a_pid_reused_during_the_holder_scan_is_never_made_holder)
+{
+	struct outcome *held = outcome_new(), *again = outcome_new();
+	struct holder_with_child h = {.socket = B.socket, .out = held};
+	struct lease_retry r = {.a = {.socket = B.socket, .group = 7, .out = again},
+				.uid = UID_CAROL};
+	struct signal_pipe fds_ready;
+	pid_t holder, keeper, reused, slow[SLOW_SCAN_PROCESSES];
+	char how[256];
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	signal_pipe_init(&h.ready);
+	signal_pipe_init(&h.go);
+	holder = spawn_as(UID_ALICE, 0, lease_and_fork_a_keeper, &h);
+	ck_assert_int_eq(signal_pipe_wait(&h.ready), 'L');
+	ck_assert_int_eq(held->rc, 0);
+	keeper = (pid_t)held->value;
+
+	/* Created after the keeper: /proc lists them later, so the scan is slow after the keeper.
+	 */
+	signal_pipe_init(&fds_ready);
+	spawn_many_fds(&fds_ready, slow, SLOW_SCAN_PROCESSES);
+	for (size_t i = 0; i < SLOW_SCAN_PROCESSES; i++) {
+		ck_assert_int_eq(signal_pipe_wait(&fds_ready), 'S');
+		ck_assert_msg(slow[i] > keeper, "pids wrapped (keeper %d, then %d); run again",
+			      (int)keeper, (int)slow[i]);
+	}
+
+	/* The holder exits: the broker scans for who still has the file. */
+	signal_pipe_send(&h.go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	usleep(300 * 1000);
+	kill(keeper, SIGKILL);
+	ck_assert_int_eq(waitpid(keeper, NULL, 0), keeper);
+	reused = fork_with_pid(keeper, how, sizeof(how));
+	if (reused == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(UID_BOB) < 0 || setuid(UID_BOB) < 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	ck_assert_msg(reused == keeper, "could not reuse pid %d: %s", (int)keeper, how);
+
+	/* Bob's process is never the holder, and the group is free again. */
+	ck_assert_msg(wait_until(lease_is_granted, &r), "group 7 not free: %s: %s", again->code,
+		      again->message);
+	ck_assert_msg(!broker_log_contains(&B, "(uid 2001)"),
+		      "Bob's process (pid %d) was made a holder; see %s", (int)reused, B.log);
+	ck_assert_int_eq(kill(reused, 0), 0);
+
+	kill(reused, SIGKILL);
+	waitpid(reused, NULL, 0);
+	for (size_t i = 0; i < SLOW_SCAN_PROCESSES; i++) {
+		kill(slow[i], SIGKILL);
+		waitpid(slow[i], NULL, 0);
+	}
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	outcome_free(held);
+	outcome_free(again);
+	assert_serves_good_client(&B, baseline);
+}
+END_TEST
+
 Suite *suite_hostile(void)
 {
 	Suite *s = suite_create("hostile");
@@ -544,6 +1097,12 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_wrong_protocol_version_is_unsupported_version);
 	tcase_add_test(t, test_oversized_packet_is_refused_with_limit);
 	tcase_add_test(t, test_fd_flood_is_closed_and_refused);
+	tcase_add_test(t, test_an_fd_whose_close_blocks_never_freezes_the_broker);
+	tcase_add_test(t, test_sockets_waiting_to_close_count_against_the_uids_connections);
+	tcase_add_test(t, test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid);
+	tcase_add_test(t, test_explain_for_another_user_is_denied_before_any_name_lookup);
+	tcase_add_test(t, test_an_o_path_descriptor_never_makes_its_owner_a_holder);
+	tcase_add_test(t, test_a_pid_reused_during_the_holder_scan_is_never_made_holder);
 	tcase_add_test(t, test_silent_connection_does_not_disturb_others_and_times_out);
 	tcase_add_test(t, test_connections_per_uid_are_limited);
 	tcase_add_test(t, test_client_exiting_mid_request_leaves_no_lease_behind);

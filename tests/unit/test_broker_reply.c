@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/closer.h"
 #include "broker/connection.h"
 #include "broker/lease.h"
 #include "broker/reply.h"
@@ -44,11 +45,7 @@ static void fixture_opened(struct connection *c)
 	F.conn = c;
 }
 
-static void fixture_packet(struct connection *c, const char *buf, size_t len, int *fds,
-			   size_t n_fds, unsigned wire_flags)
-{
-	vb_wire_close_fds(fds, n_fds);
-}
+static void fixture_packet(struct connection *c, const char *buf, size_t len, unsigned flags) {}
 
 /* A client connected to the server's socket, accepted (hooks.opened has run for it). */
 static int fixture_connect(void)
@@ -78,6 +75,7 @@ static void setup(void)
 	F.hooks = (struct server_hooks){.packet = fixture_packet, .opened = fixture_opened};
 	ck_assert_int_ge(sd_event_new(&F.b.event), 0);
 	ck_assert_int_eq(lease_table_new(F.b.event, &no_hooks, NULL, &F.b.leases), 0);
+	ck_assert_int_eq(closer_new(F.b.config.max_connections, &F.b.closer), 0);
 	ck_assert_int_eq(server_new(&F.b, &F.hooks, &F.b.server), 0);
 	F.client = fixture_connect();
 	ck_assert_ptr_nonnull(F.conn);
@@ -94,6 +92,7 @@ static void teardown(void)
 	pidref_done(&F.holder.pid);
 	close(F.client);
 	server_free(F.b.server);
+	closer_free(F.b.closer);
 	lease_table_free(F.b.leases);
 	sd_event_unref(F.b.event);
 	unlink(F.path);

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1158,6 +1159,89 @@ START_TEST(test_unit_glob)
 }
 END_TEST
 
+START_TEST(test_a_users_own_unit_meets_only_a_pattern_that_names_its_user_manager)
+{
+	/* the broker reports units under user@UID.service as "user@UID.service/NAME" */
+	struct policy *p = load_ok(ONE_RULE("\"name\": \"sys\", \"users\": [1], \"units\": "
+					    "[\"qemu-*.scope\", \"*\"], \"cgroups\": [\"/*\"],"
+					    " \"devices\": [{\"iommu_group\": 7}]"));
+	struct policy *user = load_ok(
+		ONE_RULE("\"name\": \"own\", \"users\": [1], \"units\": "
+			 "[\"user@*.service/qemu-*.scope\"], \"cgroups\": [\"/user.slice/*\"],"
+			 " \"devices\": [{\"iommu_group\": 7}]"));
+	struct policy_device d = nic("0000:01:00.0");
+	struct policy_caller c = caller_uid(1);
+
+	c.cgroup = "/user.slice/user-1.slice/user@1.service/app.slice/qemu-x.scope";
+	c.unit = "user@1.service/qemu-x.scope";
+	/* no wildcard crosses the '/', not even "*" */
+	ck_assert(!allowed_one(p, c, d, POLICY_ACTION_LEASE));
+	ck_assert(allowed_one(user, c, d, POLICY_ACTION_LEASE));
+	c.unit = "user@1.service/session.scope";
+	ck_assert(!allowed_one(user, c, d, POLICY_ACTION_LEASE));
+	/* and a pattern for a user's own units meets no system unit */
+	c.cgroup = "/user.slice/system.slice/qemu-x.scope";
+	c.unit = "qemu-x.scope";
+	ck_assert(allowed_one(p, c, d, POLICY_ACTION_LEASE));
+	ck_assert(!allowed_one(user, c, d, POLICY_ACTION_LEASE));
+	policy_free(p);
+	policy_free(user);
+}
+END_TEST
+
+START_TEST(test_a_slash_in_a_unit_pattern_is_refused_unless_it_follows_a_user_manager)
+{
+	static const char *const bad[] = {"a/b",
+					  "user@1.service/",
+					  "/qemu-x.scope",
+					  "x/user@1.service/y",
+					  "user@1.service/a/b",
+					  "user@.service/x",
+					  "user@1.scope/x"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char json[256];
+		struct policy_error err = {0};
+		struct policy *p = NULL;
+
+		snprintf(json, sizeof(json),
+			 ONE_RULE("\"name\": \"r\", \"users\": [1], \"units\": [\"%s\"], "
+				  "\"cgroups\": [\"/*\"], \"devices\": [{\"iommu_group\": 1}]"),
+			 bad[i]);
+		ck_assert_msg(policy_load_string("t.json", json, strlen(json), 0, NULL, NULL, &p,
+						 &err) == -EINVAL,
+			      "%s was accepted", bad[i]);
+		ck_assert_msg(strstr(err.message, "\"units\"[0] must be a unit name"), "%s: %s",
+			      bad[i], err.message);
+	}
+}
+END_TEST
+
+START_TEST(test_units_without_cgroups_is_a_warning_with_file_and_line)
+{
+	struct warnings w = {0};
+	struct policy *p = NULL;
+	const char *json =
+		"{\"rules\": [\n"
+		"  {\"name\": \"vm\", \"users\": [1],\n"
+		"   \"units\": [\"qemu-*.scope\"],\n"
+		"   \"devices\": [{\"iommu_group\": 7}]},\n"
+		"  {\"name\": \"pinned\", \"users\": [1], \"units\": [\"qemu-*.scope\"],\n"
+		"   \"cgroups\": [\"/machine.slice/*\"], \"devices\": [{\"iommu_group\": 8}]}\n"
+		"]}";
+
+	ck_assert_int_eq(
+		policy_load_string("u.json", json, strlen(json), 0, collect_warning, &w, &p, NULL),
+		0);
+	ck_assert_uint_eq(w.count, 1);
+	ck_assert_str_eq(w.file, "u.json");
+	ck_assert_uint_eq(w.line, 3);
+	ck_assert_msg(strstr(w.message, "rule \"vm\": \"units\" without \"cgroups\""), "%s",
+		      w.message);
+	policy_free(p);
+}
+END_TEST
+
 START_TEST(test_cgroup_glob)
 {
 	struct policy *p = load_ok(ONE_RULE("\"name\": \"cg\", \"users\": [1], \"cgroups\": "
@@ -1633,6 +1717,438 @@ START_TEST(test_examples_load)
 }
 END_TEST
 
+/* ---- differential: the index against a plain scan of every rule ------------------------ */
+
+/*
+ * Random policies over small domains (so that rules often overlap), written out as JSON and
+ * loaded, then decided both by policy_decide() and by the reference below, which reads the
+ * test's own copy of the rules and tries every rule in file order, as policy/README.md
+ * states the semantics.  Any rule shape the index files wrongly shows up as a difference.
+ */
+
+#define REF_MAX_RULES	200
+#define REF_MAX_ENTRIES 3
+#define REF_MAX_IDS	3
+
+struct ref_entry {
+	const char *address; /* NULL: key absent; a literal or a glob */
+	int vendor, device;  /* -1: absent */
+	const char *class;   /* NULL: absent; 6 hex digits or a glob, as written (may have 0x) */
+	int iommu_group;     /* -1: absent */
+};
+
+struct ref_rule {
+	char name[16];
+	bool deny;
+	unsigned actions;
+	unsigned uids[REF_MAX_IDS], gids[REF_MAX_IDS];
+	size_t n_uids, n_gids;
+	const char *cgroup, *unit; /* NULL: no restriction (one pattern each at most) */
+	struct ref_entry entries[REF_MAX_ENTRIES];
+	size_t n_entries;
+	unsigned max_leases;
+	uint64_t memlock;
+};
+
+static const char *const ref_addresses[] = {"0000:00:1f.0", "0000:01:00.0", "0000:01:00.1",
+					    "0000:03:00.0", "0001:01:00.0"};
+static const char *const ref_address_patterns[] = {"0000:01:00.0",
+						   "0000:03:00.0",
+						   "0000:00:1f.0",
+						   "0000:01:00.*",
+						   "0000:01:*",
+						   "*",
+						   "*.0",
+						   "0000:0?:00.0",
+						   "0000:01:00.?",
+						   "0000:0[13]:00.*",
+						   "0000:01:00.0*",
+						   "0000:*:00.1",
+						   "????:??:??.?",
+						   "000?:01:00.0",
+						   "0001:*",
+						   "0000:01:00.1**",
+						   "????:??:??.??",
+						   "0000:01:00.0?*",
+						   "0000:01:00.[!0]"};
+static const unsigned ref_classes[] = {0x020000, 0x030000, 0x030200, 0x0c0330, 0x010802};
+static const char *const ref_class_patterns[] = {
+	"020000", "0x030000", "0c0330", "0x02*",   "03*",     "0x0302*",  "0?0000",
+	"0[23]*", "*",	      "*0",	"0c03??",  "0c0330*", "03????",	  "0300000*",
+	"??????", "?????",    "0*3*",	"0x0C03*", "0c033?*", "???????*", "0x01080?"};
+static const char *const ref_cgroups[] = {"/user.slice/*", "/machine.slice/*",
+					  "/user.slice/u.scope"};
+static const char *const ref_caller_cgroups[] = {"/user.slice/u.scope", "/machine.slice/vm.scope",
+						 "/system.slice/x.service"};
+static const char *const ref_units[] = {"qemu-*.scope", "session-1.scope"};
+static const char *const ref_caller_units[] = {"qemu-1.scope", "session-1.scope", "sshd.service"};
+
+static unsigned ref_pick(unsigned n)
+{
+	return (unsigned)random() % n;
+}
+
+#define REF_PICK(a) ((a)[ref_pick(sizeof(a) / sizeof((a)[0]))])
+
+static void ref_rule_random(struct ref_rule *r, size_t i)
+{
+	static const unsigned id_pool[] = {1000, 1001, 1002, 100, 101};
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "r%zu", i);
+	r->deny = ref_pick(4) == 0;
+	r->actions = 1u + ref_pick(POLICY_ACTION_ALL);
+	r->n_uids = ref_pick(REF_MAX_IDS + 1);
+	r->n_gids = r->n_uids ? ref_pick(REF_MAX_IDS + 1) : 1 + ref_pick(REF_MAX_IDS);
+	for (size_t j = 0; j < r->n_uids; j++) /* ids may repeat: the loader deduplicates */
+		r->uids[j] = REF_PICK(id_pool);
+	for (size_t j = 0; j < r->n_gids; j++)
+		r->gids[j] = REF_PICK(id_pool);
+	if (ref_pick(6) == 0)
+		r->cgroup = REF_PICK(ref_cgroups);
+	if (ref_pick(6) == 0)
+		r->unit = REF_PICK(ref_units);
+	r->n_entries = 1 + ref_pick(REF_MAX_ENTRIES);
+	for (size_t j = 0; j < r->n_entries; j++) {
+		struct ref_entry *e = &r->entries[j];
+
+		do {
+			*e = (struct ref_entry){.vendor = -1, .device = -1, .iommu_group = -1};
+			if (ref_pick(3) == 0)
+				e->address = REF_PICK(ref_address_patterns);
+			if (ref_pick(3) == 0)
+				e->vendor = ref_pick(2) ? 0x8086 : 0x10de;
+			if (ref_pick(4) == 0)
+				e->device = 1 + (int)ref_pick(2);
+			if (ref_pick(2) == 0)
+				e->class = REF_PICK(ref_class_patterns);
+			if (ref_pick(5) == 0)
+				e->iommu_group = 1 + (int)ref_pick(3);
+		} while (!e->address && e->vendor < 0 && e->device < 0 && !e->class &&
+			 e->iommu_group < 0);
+	}
+	if (!r->deny && ref_pick(3) == 0)
+		r->max_leases = 1 + ref_pick(4);
+	if (!r->deny && ref_pick(3) == 0)
+		r->memlock = (uint64_t)(1 + ref_pick(4)) << 30;
+}
+
+static void ref_append(char **buf, size_t *len, size_t *size, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void ref_append(char **buf, size_t *len, size_t *size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *size - *len, fmt, ap);
+		va_end(ap);
+		ck_assert_int_ge(n, 0);
+		if ((size_t)n < *size - *len)
+			break;
+		*size = *size * 2 + (size_t)n;
+		*buf = realloc(*buf, *size);
+		ck_assert_ptr_nonnull(*buf);
+	}
+	*len += (size_t)n;
+}
+
+static void ref_append_actions(char **buf, size_t *len, size_t *size, unsigned actions)
+{
+	bool first = true;
+
+	for (unsigned a = 1; a <= POLICY_ACTION_REMOVE_OWN; a <<= 1)
+		if (actions & a) {
+			ref_append(buf, len, size, "%s\"%s\"", first ? "" : ",",
+				   policy_action_to_string((enum policy_action)a));
+			first = false;
+		}
+}
+
+/* One rule a line, so that rule i is on line i + 2. */
+static char *ref_policy_json(const struct ref_rule *rules, size_t n)
+{
+	size_t len = 0, size = 4096;
+	char *buf = malloc(size);
+
+	ck_assert_ptr_nonnull(buf);
+	ref_append(&buf, &len, &size, "{\"rules\":[\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct ref_rule *r = &rules[i];
+
+		ref_append(&buf, &len, &size, "{\"name\":\"%s\",\"effect\":\"%s\",\"%s\":[",
+			   r->name, r->deny ? "deny" : "allow", r->deny ? "actions" : "allow");
+		ref_append_actions(&buf, &len, &size, r->actions);
+		ref_append(&buf, &len, &size, "]");
+		for (int side = 0; side < 2; side++) {
+			const unsigned *ids = side ? r->gids : r->uids;
+			size_t n_ids = side ? r->n_gids : r->n_uids;
+
+			if (n_ids == 0)
+				continue;
+			ref_append(&buf, &len, &size, ",\"%s\":[", side ? "unix_groups" : "users");
+			for (size_t j = 0; j < n_ids; j++)
+				ref_append(&buf, &len, &size, "%s%u", j ? "," : "", ids[j]);
+			ref_append(&buf, &len, &size, "]");
+		}
+		if (r->cgroup)
+			ref_append(&buf, &len, &size, ",\"cgroups\":[\"%s\"]", r->cgroup);
+		if (r->unit)
+			ref_append(&buf, &len, &size, ",\"units\":[\"%s\"]", r->unit);
+		ref_append(&buf, &len, &size, ",\"devices\":[");
+		for (size_t j = 0; j < r->n_entries; j++) {
+			const struct ref_entry *e = &r->entries[j];
+			const char *sep = "";
+
+			ref_append(&buf, &len, &size, "%s{", j ? "," : "");
+			if (e->address) {
+				ref_append(&buf, &len, &size, "\"address\":\"%s\"", e->address);
+				sep = ",";
+			}
+			if (e->vendor >= 0) {
+				ref_append(&buf, &len, &size, "%s\"vendor\":\"%04x\"", sep,
+					   e->vendor);
+				sep = ",";
+			}
+			if (e->device >= 0) {
+				ref_append(&buf, &len, &size, "%s\"device\":\"%04x\"", sep,
+					   e->device);
+				sep = ",";
+			}
+			if (e->class) {
+				ref_append(&buf, &len, &size, "%s\"class\":\"%s\"", sep, e->class);
+				sep = ",";
+			}
+			if (e->iommu_group >= 0)
+				ref_append(&buf, &len, &size, "%s\"iommu_group\":%d", sep,
+					   e->iommu_group);
+			ref_append(&buf, &len, &size, "}");
+		}
+		ref_append(&buf, &len, &size, "]");
+		if (r->max_leases)
+			ref_append(&buf, &len, &size, ",\"max_leases\":%u", r->max_leases);
+		if (r->memlock)
+			ref_append(&buf, &len, &size, ",\"memlock\":%llu",
+				   (unsigned long long)r->memlock);
+		ref_append(&buf, &len, &size, "}%s\n", i + 1 < n ? "," : "");
+	}
+	ref_append(&buf, &len, &size, "]}\n");
+	return buf;
+}
+
+/* The reference semantics of one device entry: fnmatch on the written forms. */
+static bool ref_entry_matches(const struct ref_entry *e, const struct policy_device *d)
+{
+	char class_hex[8], pattern[40];
+	const char *c;
+
+	if (e->address && fnmatch(e->address, d->address, 0) != 0)
+		return false;
+	if (e->vendor >= 0 && e->vendor != d->vendor)
+		return false;
+	if (e->device >= 0 && e->device != d->device)
+		return false;
+	if (e->iommu_group >= 0 && e->iommu_group != d->iommu_group)
+		return false;
+	if (e->class) {
+		c = e->class;
+		if (c[0] == '0' && (c[1] == 'x' || c[1] == 'X'))
+			c += 2;
+		snprintf(pattern, sizeof(pattern), "%s", c);
+		for (char *s = pattern; *s; s++)
+			if (*s >= 'A' && *s <= 'F')
+				*s = (char)(*s - 'A' + 'a');
+		snprintf(class_hex, sizeof(class_hex), "%06x", d->class & 0xffffff);
+		if (fnmatch(pattern, class_hex, 0) != 0)
+			return false;
+	}
+	return true;
+}
+
+static bool ref_ids_contain(const unsigned *ids, size_t n, unsigned id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+static bool ref_rule_applies(const struct ref_rule *r, const struct policy_caller *c,
+			     const struct policy_device *d, unsigned action)
+{
+	bool identity = ref_ids_contain(r->uids, r->n_uids, c->uid) ||
+			ref_ids_contain(r->gids, r->n_gids, c->gid);
+
+	for (size_t i = 0; i < c->n_groups; i++)
+		identity = identity || ref_ids_contain(r->gids, r->n_gids, c->groups[i]);
+	if (!identity || !(r->actions & action))
+		return false;
+	if (r->cgroup && (!c->cgroup || fnmatch(r->cgroup, c->cgroup, 0) != 0))
+		return false;
+	if (r->unit && (!c->unit || fnmatch(r->unit, c->unit, 0) != 0))
+		return false;
+	for (size_t i = 0; i < r->n_entries; i++)
+		if (ref_entry_matches(&r->entries[i], d))
+			return true;
+	return false;
+}
+
+/* The first rule in file order of the effect that applies; -1 if none. */
+static int ref_first(const struct ref_rule *rules, size_t n, bool deny,
+		     const struct policy_caller *c, const struct policy_device *d, unsigned action)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rules[i].deny == deny && ref_rule_applies(&rules[i], c, d, action))
+			return (int)i;
+	return -1;
+}
+
+/* Compare policy_decide() and policy_explain() with the reference for one request. */
+static void ref_check_request(const struct policy *p, const struct ref_rule *rules, size_t n,
+			      const struct policy_caller *c, const struct policy_device *devs,
+			      size_t n_devs, unsigned action, unsigned seed)
+{
+	struct policy_decision got;
+	int deny_rule = -1, first_allow = -1;
+	size_t deny_dev = SIZE_MAX, unallowed_dev = SIZE_MAX;
+	unsigned max_leases = 0;
+	uint64_t memlock = 0;
+	char explain[8192], line[256];
+
+	ck_assert_int_eq(policy_decide(p, c, devs, n_devs, (enum policy_action)action, &got), 0);
+	ck_assert_int_eq(policy_explain(p, c, devs, n_devs, (enum policy_action)action, explain,
+					sizeof(explain)),
+			 0);
+	for (size_t i = 0; i < n_devs; i++) {
+		int deny = ref_first(rules, n, true, c, &devs[i], action);
+		int allow = ref_first(rules, n, false, c, &devs[i], action);
+
+		/* explain: each device's line names the same rules */
+		if (deny >= 0 && allow >= 0)
+			snprintf(line, sizeof(line),
+				 "denied by rule \"%s\" (test.json:%d), overriding rule \"%s\" "
+				 "(test.json:%d)",
+				 rules[deny].name, deny + 2, rules[allow].name, allow + 2);
+		else if (deny >= 0)
+			snprintf(line, sizeof(line), "denied by rule \"%s\" (test.json:%d)\n",
+				 rules[deny].name, deny + 2);
+		else if (allow >= 0)
+			snprintf(line, sizeof(line), "allowed by rule \"%s\" (test.json:%d)",
+				 rules[allow].name, allow + 2);
+		else
+			snprintf(line, sizeof(line), "no rule allows %s of it",
+				 policy_action_to_string((enum policy_action)action));
+		ck_assert_msg(strstr(explain, line), "seed %u: explain lacks \"%s\" for %s:\n%s",
+			      seed, line, devs[i].address, explain);
+
+		if (deny >= 0 && deny_dev == SIZE_MAX) {
+			deny_dev = i;
+			deny_rule = deny;
+		}
+		if (deny_dev != SIZE_MAX || unallowed_dev != SIZE_MAX)
+			continue;
+		if (allow < 0) {
+			unallowed_dev = i;
+			continue;
+		}
+		if (i == 0)
+			first_allow = allow;
+		if (rules[allow].max_leases &&
+		    (!max_leases || rules[allow].max_leases < max_leases))
+			max_leases = rules[allow].max_leases;
+		if (rules[allow].memlock && (!memlock || rules[allow].memlock < memlock))
+			memlock = rules[allow].memlock;
+	}
+
+	if (deny_dev != SIZE_MAX) {
+		ck_assert_msg(!got.allowed, "seed %u: allowed, but rule %s denies %s", seed,
+			      rules[deny_rule].name, devs[deny_dev].address);
+		ck_assert_msg(got.rule && !strcmp(got.rule, rules[deny_rule].name),
+			      "seed %u: denied by %s, expected %s", seed, got.rule ? got.rule : "-",
+			      rules[deny_rule].name);
+		ck_assert_uint_eq(got.line, (unsigned)deny_rule + 2);
+		ck_assert_ptr_eq(got.device, devs[deny_dev].address);
+	} else if (unallowed_dev != SIZE_MAX) {
+		ck_assert_msg(!got.allowed && !got.rule, "seed %u: %s, expected no rule for %s",
+			      seed, got.reason, devs[unallowed_dev].address);
+		ck_assert_ptr_eq(got.device, devs[unallowed_dev].address);
+	} else {
+		ck_assert_msg(got.allowed, "seed %u: denied (%s), expected allowed by %s", seed,
+			      got.reason, rules[first_allow].name);
+		ck_assert_str_eq(got.rule, rules[first_allow].name);
+		ck_assert_uint_eq(got.line, (unsigned)first_allow + 2);
+		ck_assert_uint_eq(got.max_leases, max_leases);
+		ck_assert(got.memlock == memlock);
+	}
+}
+
+static struct policy_device ref_device_random(void)
+{
+	static const int groups[] = {-1, 1, 2, 3};
+
+	return (struct policy_device){
+		.address = REF_PICK(ref_addresses),
+		.vendor = ref_pick(3) ? 0x8086 : 0x10de,
+		.device = (uint16_t)(1 + ref_pick(2)),
+		.class = REF_PICK(ref_classes),
+		.iommu_group = REF_PICK(groups),
+	};
+}
+
+/* n_rules random rules, then many random requests against them; the seed is in messages. */
+static void ref_run(unsigned seed, size_t n_rules, unsigned requests)
+{
+	struct ref_rule *rules = calloc(n_rules, sizeof(*rules));
+	struct policy_error err = {0};
+	struct policy *p = NULL;
+	char *json;
+	int r;
+
+	ck_assert_ptr_nonnull(rules);
+	srandom(seed);
+	for (size_t i = 0; i < n_rules; i++)
+		ref_rule_random(&rules[i], i);
+	json = ref_policy_json(rules, n_rules);
+	r = policy_load_string("test.json", json, strlen(json), POLICY_LOAD_SKIP_NAME_LOOKUP, NULL,
+			       NULL, &p, &err);
+	ck_assert_msg(r == 0, "seed %u: load failed: %s:%u: %s", seed, err.file, err.line,
+		      err.message);
+	for (unsigned q = 0; q < requests; q++) {
+		static const unsigned id_pool[] = {1000, 1001, 1002, 100, 101, 5};
+		gid_t groups[3];
+		struct policy_device devs[3];
+		struct policy_caller c = {
+			.uid = REF_PICK(id_pool),
+			.gid = REF_PICK(id_pool),
+			.groups = groups,
+			.n_groups = ref_pick(4),
+			.cgroup = ref_pick(4) ? REF_PICK(ref_caller_cgroups) : NULL,
+			.unit = ref_pick(4) ? REF_PICK(ref_caller_units) : NULL,
+		};
+		size_t n_devs = 1 + ref_pick(3);
+
+		for (size_t i = 0; i < c.n_groups; i++)
+			groups[i] = REF_PICK(id_pool);
+		for (size_t i = 0; i < n_devs; i++)
+			devs[i] = ref_device_random();
+		ref_check_request(p, rules, n_rules, &c, devs, n_devs, 1u << ref_pick(3), seed);
+	}
+	policy_free(p);
+	free(json);
+	free(rules);
+}
+
+START_TEST(test_indexed_decisions_equal_a_scan_of_every_rule)
+{
+	/* small policies: every shape often decides; large ones: both index sides are used */
+	for (unsigned seed = 1; seed <= 300; seed++)
+		ref_run(seed, 1 + seed % 40, 200);
+	for (unsigned seed = 1001; seed <= 1010; seed++)
+		ref_run(seed, REF_MAX_RULES, 500);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -1695,6 +2211,11 @@ static Suite *policy_suite(void)
 	tcase_add_test(decisions, test_limits_take_the_most_restrictive_rule);
 	tcase_add_test(decisions, test_first_allowing_rule_in_file_order_is_reported);
 	tcase_add_test(decisions, test_unit_glob);
+	tcase_add_test(decisions,
+		       test_a_users_own_unit_meets_only_a_pattern_that_names_its_user_manager);
+	tcase_add_test(decisions,
+		       test_a_slash_in_a_unit_pattern_is_refused_unless_it_follows_a_user_manager);
+	tcase_add_test(decisions, test_units_without_cgroups_is_a_warning_with_file_and_line);
 	tcase_add_test(decisions, test_cgroup_glob);
 	tcase_add_test(decisions, test_every_key_of_a_device_entry_must_match);
 	tcase_add_test(decisions, test_address_literal_and_glob);
@@ -1704,6 +2225,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(decisions, test_explain_names_the_rule_for_each_device);
 	tcase_add_test(decisions, test_both_index_paths_agree_on_precedence);
 	tcase_add_test(decisions, test_decide_with_10000_rules_is_fast);
+	tcase_add_test(decisions, test_indexed_decisions_equal_a_scan_of_every_rule);
 	tcase_set_timeout(decisions, 120);
 	suite_add_tcase(s, decisions);
 

@@ -322,6 +322,8 @@ static int error_compare(const struct vb_reply *r, bool compare, const struct vb
 		ck_assert(e.has_supported == want->has_supported);
 		ck_assert(e.supported[0] == want->supported[0] &&
 			  e.supported[1] == want->supported[1]);
+		ck_assert(e.has_memlock == want->has_memlock && e.memlock == want->memlock &&
+			  e.asked == want->asked);
 		ck_assert(e.has_denial == want->has_denial);
 		ck_assert_str_eq(e.device, want->device);
 		ck_assert_str_eq(e.rule, want->rule);
@@ -354,6 +356,18 @@ static const struct vb_error_reply rate = {.code = VB_E_LIMIT,
 static int rate_check(const struct vb_reply *r, bool compare)
 {
 	return error_compare(r, compare, &rate);
+}
+
+static const struct vb_error_reply memlock_short = {
+	.code = VB_E_DENIED,
+	.message = "rule vm gives 64M of locked memory (memlock), but 65M was asked for",
+	.has_memlock = true,
+	.memlock = 67108864,
+	.asked = 68157440};
+
+static int memlock_short_check(const struct vb_reply *r, bool compare)
+{
+	return error_compare(r, compare, &memlock_short);
 }
 
 static const struct vb_error_reply in_container = {
@@ -500,6 +514,10 @@ static struct json_object *enc_rate(void)
 {
 	return vb_error_reply_encode(false, 0, &rate);
 }
+static struct json_object *enc_memlock_short(void)
+{
+	return vb_error_reply_encode(true, 4, &memlock_short);
+}
 static struct json_object *enc_in_container(void)
 {
 	return vb_error_reply_encode(true, 6, &in_container);
@@ -595,6 +613,11 @@ static const struct reply_case cases[] = {
 	 "ms\",\"retry_after_ms\":5}}",
 	 rate_check,
 	 {"error.retry_after_ms"}},
+	{"denied for too little memlock (memlock_check_lease)", enc_memlock_short,
+	 "{\"id\":4,\"ok\":false,\"error\":{\"code\":\"denied\",\"message\":\"rule vm gives "
+	 "64M of locked memory (memlock), but 65M was asked for\",\"memlock\":67108864,"
+	 "\"asked\":68157440}}",
+	 memlock_short_check},
 	{"busy in a container (merge_handle)",
 	 enc_in_container,
 	 "{\"id\":6,\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"unmerge it first\","

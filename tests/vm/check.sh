@@ -8,7 +8,13 @@
 # (topology, hot-plug, vfio-pci binding, the VFIO path as root) and the
 # broker ones (vfio-brokerd, vfioctl and the unprivileged vm-probe client).
 # Kernels: the newest Debian 6.12 (bookworm-security), then the newest 6.1,
-# fetched into BUILD/vm/ by tests/vm/fetch-kernel.sh on the first run.
+# fetched into BUILD/vm/ by tests/vm/fetch-kernel.sh on the first run, then
+# 6.12-iommufd, our own 6.12 with IOMMUFD and the VFIO device cdev, built
+# from linux-source-6.12 by tests/vm/build-kernel.sh (about 10 minutes on 2
+# cores the first time, then cached in /var/cache/vfio-broker/kernels).  On
+# a kernel with iommufd the scenarios of tests/vm/scenarios-iommufd/ run
+# too, in order among the others (they fail there, never skip, when the
+# modern path is missing).
 #
 # Prints PASS/FAIL per scenario, a summary per kernel, and ends with the
 # line "N passed, M failed"; exits non-zero if anything failed.  Logs are in
@@ -17,7 +23,9 @@
 # Environment:
 #   VM=0            skip the tier (loudly)
 #   VM_REQUIRED=1   a skip (no QEMU, kernel not fetchable, VM=0) is a failure (CI)
-#   VM_KERNELS      kernel series to run, default "6.12 6.1" (or exact releases)
+#   VM_KERNELS      kernel series to run, default "6.12 6.1 6.12-iommufd"
+#                   (or exact Debian releases)
+#   VM_KERNEL_CACHE where build-kernel.sh caches 6.12-iommufd
 #   VM_ONLY         regex: run only the matching scenarios, e.g. '^(10|25)-'
 #   VM_VERBOSE=1    stream the guest console and every scenario's output
 set -euo pipefail
@@ -33,12 +41,26 @@ t0=$SECONDS
 
 vm_preflight
 vm_build_probe "$build"
-read -r -a series <<<"${VM_KERNELS:-6.12 6.1}"
+read -r -a series <<<"${VM_KERNELS:-$VM_DEFAULT_KERNELS}"
 kdirs=()
 for s in "${series[@]}"; do
 	vm_fetch "$build" "$s"
 	kdirs+=("$VM_KDIR")
+	! vm_has_iommufd "$VM_KDIR" || vm_build_iommufd_probe "$build" "$VM_KDIR"
 done
+
+# scenarios KDIR: the scenario files for that kernel, ordered by name.
+scenarios() {
+	local dirs=("$here/scenarios") d f
+	! vm_has_iommufd "$1" || dirs+=("$here/scenarios-iommufd")
+	for d in "${dirs[@]}"; do
+		for f in "$d"/[0-9]*.sh; do
+			if [ -e "$f" ]; then
+				printf '%s\t%s\n' "${f##*/}" "$f"
+			fi
+		done
+	done | sort | cut -f2
+}
 
 summary=$(mktemp)
 trap 'rm -f "$summary"' EXIT
@@ -52,8 +74,9 @@ for kdir in "${kdirs[@]}"; do
 	echo
 	echo "=== VM tier on Linux $kver"
 	: >"$summary"
+	mapfile -t files < <(scenarios "$kdir")
 	python3 "$here/vmrun.py" --kernel "$kdir" --summary-file "$summary" "${opts[@]}" \
-		"$here/guest-run.sh" "$build" "${runner_opts[@]}" "$here/scenarios" || true
+		"$here/guest-run.sh" "$build" "${runner_opts[@]}" "${files[@]}" || true
 	vm_tally "$summary" "$kver"
 done
 

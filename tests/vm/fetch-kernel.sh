@@ -7,6 +7,10 @@
 #                  (bookworm-security; the -unsigned package if only that exists)
 #            6.1   the newest linux-image-6.1.0-*-amd64
 #            or an exact kernel release, e.g. 6.12.117+deb12-amd64
+#   6.12-iommufd   not Debian's: our own 6.12 with IOMMUFD and the VFIO
+#                  device cdev, built from linux-source-6.12 and cached by
+#                  tests/vm/build-kernel.sh (its kernel directory always has
+#                  kdir/, so --headers changes nothing)
 #   --headers      also fetch linux-headers-<kver> with its -common and
 #                  linux-kbuild packages, for building kernel modules:
 #                  make -C BUILD/vm/<kver>/kdir M=$PWD/kmod modules
@@ -44,6 +48,9 @@ if [ $# -ne 2 ]; then
 fi
 build=$1
 series=$2
+case $series in
+6.12-iommufd) exec bash "$here/build-kernel.sh" "$build" ;;
+esac
 mkdir -p "$build/vm"
 vmdir=$(cd "$build/vm" && pwd)
 

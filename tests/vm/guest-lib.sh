@@ -318,3 +318,142 @@ vb_check_probe() {
 		echo "ok: $bdf reads $got through VFIO, as sysfs says"
 	done
 }
+
+# ---- an unmodified QEMU inside the guest (the host's, over 9p) --------------
+
+# The inner machine: paused (-S), 64 MiB, no devices but the ones passed in,
+# QMP on socket $1. VB_QEMU_RAM is what VFIO pins; the lease asks for
+# VB_QEMU_MEMLOCK = RAM + 1 MiB (6.12 also pins the 256 KiB BIOS; docs/qemu.md).
+VB_QEMU_RAM=64M
+VB_QEMU_MEMLOCK=65M
+vb_qemu_args() { # QMP-SOCKET BDF... -> the qemu-system-x86_64 command line, one word a line
+	local sock=$1 i=0 bdf
+	shift
+	printf '%s\n' qemu-system-x86_64 -machine q35,accel=kvm:tcg -m "$VB_QEMU_RAM" -nodefaults \
+		-display none -S -qmp "unix:$sock,server=on,wait=off"
+	for bdf in "$@"; do
+		printf '%s\n' -device "vfio-pci,host=$bdf,id=vf$i"
+		i=$((i + 1))
+	done
+}
+
+# vb_qmp SOCKET COMMAND [ARGUMENTS-JSON]: run one QMP command (after the
+# capabilities handshake), print its "return" as JSON; status 1 on an error
+# or no answer within 30 s.
+vb_qmp() {
+	python3 - "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def call(cmd, args=None):
+    msg = {"execute": cmd}
+    if args:
+        msg["arguments"] = args
+    f.write(json.dumps(msg) + "\n")
+    f.flush()
+    while True:
+        line = f.readline()
+        if not line:
+            sys.exit("QMP: connection closed during %s" % cmd)
+        r = json.loads(line)
+        if "return" in r:
+            return r["return"]
+        if "error" in r:
+            sys.exit("QMP %s: %s" % (cmd, r["error"].get("desc")))
+json.loads(f.readline())  # the greeting
+call("qmp_capabilities")
+print(json.dumps(call(sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else None)))
+PY
+}
+
+# vb_qmp_pci_ids SOCKET QDEV-ID: "vendor:device" of that device in the inner
+# machine, from query-pci.
+vb_qmp_pci_ids() {
+	local json
+	json=$(vb_qmp "$1" query-pci) || return 1
+	python3 -c '
+import json, sys
+for bus in json.loads(sys.argv[1]):
+    for d in bus["devices"]:
+        if d.get("qdev_id") == sys.argv[2]:
+            print("%04x:%04x" % (d["id"]["vendor"], d["id"]["device"]))
+            sys.exit(0)
+sys.exit("no device %s in query-pci" % sys.argv[2])
+' "$json" "$2"
+}
+
+# vb_lease_pid GROUP: the holder's pid as `vfioctl leases --json` shows it, or "none".
+vb_lease_pid() {
+	local json
+	json=$(vb_vfioctl leases --json) || return 1
+	python3 -c '
+import json, sys
+for l in json.loads(sys.argv[1])["leases"]:
+    if l["group"] == int(sys.argv[2]):
+        print(l["pid"])
+        break
+else:
+    print("none")
+' "$json" "$1"
+}
+
+# vb_gone PID: whether the process has exited (a zombie counts as gone).
+vb_gone() {
+	! kill -0 "$1" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# vb_qemu_wait_qmp PID SOCKET: wait up to 60 s for QEMU's QMP to answer;
+# status 1 at once when PID exits first.
+vb_qemu_wait_qmp() {
+	local deadline=$((SECONDS + 60))
+	until vb_qmp "$2" query-status >/dev/null 2>&1; do
+		! vb_gone "$1" || return 1
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+
+# vb_lease_ended GROUP: whether `vfioctl leases` shows no lease of GROUP.
+vb_lease_ended() {
+	[ "$(vb_lease_pid "$1")" = none ]
+}
+
+# vb_qemu_policy MEMLOCK: the rules of the QEMU scenarios (uid 2000 and 2002
+# may lease the first e1000e, uid 2000 the whole bridge group, both with
+# MEMLOCK), in place of 10-vm-tier.json, which is kept for vb_policy_restore.
+vb_qemu_policy() {
+	[ -e "$VB_STATE/policy.saved" ] || cp "$VB_POLICY/10-vm-tier.json" "$VB_STATE/policy.saved"
+	vb_write_policy 10-vm-tier <<EOT
+{"rules": [
+  {"name": "vm-nic", "users": [2000, 2002],
+   "devices": [{"address": "$NIC1"}], "allow": ["lease"], "memlock": "$1"},
+  {"name": "bridge-both", "users": [2000],
+   "devices": [{"address": "$BR_E1"}, {"address": "$BR_E2"}], "allow": ["lease"],
+   "memlock": "$VB_QEMU_MEMLOCK"}
+]}
+EOT
+	vb_vfioctl reload >/dev/null
+}
+
+# vb_policy_restore: put back what vb_qemu_policy replaced, so that later
+# scenarios find the policy 30-broker-start wrote.
+vb_policy_restore() {
+	[ -e "$VB_STATE/policy.saved" ] || return 0
+	vb_write_policy 10-vm-tier <"$VB_STATE/policy.saved" >/dev/null
+	rm -f "$VB_STATE/policy.saved"
+	vb_vfioctl reload >/dev/null
+}
+
+# vb_crash_broker: kill -9 the broker, as a crash would, and wait up to 5 s
+# for it to be gone; its socket file and lease table stay behind.
+# vb_start_broker then starts it again on the same socket and state.
+vb_crash_broker() {
+	local pid
+	[ -s "$VB_BROKER_PID" ] || return 1
+	pid=$(cat "$VB_BROKER_PID")
+	echo "\$ kill -KILL $pid   # vfio-brokerd"
+	kill -KILL "$pid"
+	vb_wait 5 vb_gone "$pid"
+}

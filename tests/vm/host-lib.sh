@@ -1,13 +1,18 @@
 # shellcheck shell=bash
-# host-lib.sh: helpers shared by tests/vm/check.sh and tests/vm/demo.sh
-# (sourced; runs on the host).
+# host-lib.sh: helpers shared by tests/vm/check.sh, tests/vm/demo.sh and
+# kmod/tests/vm-kmod.sh (sourced; runs on the host).
 #
 #   vm_skip REASON       print the loud SKIPPED line; exit 0, or 1 when
 #                        VM_REQUIRED=1 (CI), where a skip is a failure
 #   vm_preflight         skip unless QEMU can run here (VM=0, no QEMU)
 #   vm_build_probe BUILD compile tests/vm/vm_probe.c into BUILD/vm-probe
-#   vm_fetch BUILD SERIES  set VM_KDIR to the kernel directory; skip when the
-#                        kernel can neither be fetched nor found in the cache
+#   vm_fetch [--headers] BUILD SERIES  set VM_KDIR to the kernel directory
+#                        (fetch-kernel.sh); skip when the kernel can neither
+#                        be fetched (built, for 6.12-iommufd) nor found in
+#                        the cache
+#   vm_has_iommufd KDIR  true when that kernel has iommufd and the VFIO cdev
+#   vm_build_iommufd_probe BUILD KDIR  compile tests/vm/iommufd_probe.c into
+#                        BUILD/vm-iommufd-probe with KDIR's uapi headers
 
 vm_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -37,15 +42,39 @@ vm_build_probe() {
 	fi
 }
 
+# The default kernels of the VM and kmod tiers: Debian's two (the legacy
+# group path only) and our own with iommufd (tests/vm/build-kernel.sh).
+# shellcheck disable=SC2034 # read by check.sh and kmod/tests/vm-kmod.sh
+VM_DEFAULT_KERNELS="6.12 6.1 6.12-iommufd"
+
 vm_fetch() {
 	local rc=0
 	# shellcheck disable=SC2034 # the caller's result
-	VM_KDIR=$(bash "$vm_here/fetch-kernel.sh" "$1" "$2") || rc=$?
+	VM_KDIR=$(bash "$vm_here/fetch-kernel.sh" "$@") || rc=$?
 	case $rc in
 	0) ;;
-	77) vm_skip "cannot fetch the Debian $2 guest kernel (is apt's mirror reachable?)" ;;
+	77)
+		case ${*: -1} in
+		*-iommufd) vm_skip "cannot build the ${*: -1} guest kernel: linux-source-6.12 is not installed and none is cached (scripts/deps.sh)" ;;
+		*) vm_skip "cannot fetch the Debian ${*: -1} guest kernel (is apt's mirror reachable?)" ;;
+		esac
+		;;
 	*) exit "$rc" ;;
 	esac
+}
+
+vm_has_iommufd() {
+	grep -qsx CONFIG_IOMMUFD=y "$1/config" && grep -qsx CONFIG_VFIO_DEVICE_CDEV=y "$1/config"
+}
+
+# Debian 12's <linux/vfio.h> is 6.1's and has no <linux/iommufd.h>: the
+# probe takes the headers that the kernel's build installed.
+vm_build_iommufd_probe() {
+	local out=$1/vm-iommufd-probe src=$vm_here/iommufd_probe.c inc=$2/uapi/include
+	if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "$inc" -nt "$out" ]; then
+		echo "vm: building $out (uapi headers of $(cat "$2/kver"))"
+		gcc -O2 -Wall -Wextra -I"$inc" -o "$out" "$src"
+	fi
 }
 
 # Per-kernel results of one tier, added up by vm_tally and printed by vm_report.

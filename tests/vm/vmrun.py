@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""vmrun.py: boot a Debian kernel under QEMU and run one script inside it.
+"""vmrun.py: boot a guest kernel under QEMU and run one script inside it.
 
 usage: vmrun.py --kernel DIR [options] SCRIPT [ARGS...]
 
-DIR is a kernel directory made by tests/vm/fetch-kernel.sh.  The guest is a
-q35 machine with an emulated intel-iommu (interrupt remapping on), TCG unless
-the host has real VT-x/AMD-V and a writable /dev/kvm, and this PCI topology
-(the QEMU ids are what hot-plug requests name):
+DIR is a kernel directory made by tests/vm/fetch-kernel.sh: a Debian kernel,
+or the tier's own 6.12-iommufd (tests/vm/build-kernel.sh), which has every
+module below built in.  The guest is a q35 machine with an emulated
+intel-iommu (interrupt remapping on), TCG unless the host has real
+VT-x/AMD-V and a writable /dev/kvm, and this PCI topology (the QEMU ids are
+what hot-plug requests name):
 
     pcie.0 -- rp1 (pcie-root-port) -- nic1 e1000e        own IOMMU group
            -- rp2 (pcie-root-port) -- nic2 e1000e        own IOMMU group
@@ -75,8 +77,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Modules the guest loads, in this order after their dependencies (found in
-# modules.dep); built-in ones are skipped.  The root file system first, then
-# the NIC drivers the devices start on, then VFIO.
+# modules.dep); built-in ones (modules.builtin: all of them on 6.12-iommufd)
+# are skipped.  The root file system first, then the NIC drivers the devices
+# start on, then VFIO.
 MODULES = [
     "virtio_pci", "9pnet_virtio", "9p", "overlay",
     "e1000e", "e1000",
@@ -674,7 +677,7 @@ def on_signal(signum, frame):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description="Boot a Debian kernel under QEMU and run a script in it.",
+        description="Boot a guest kernel under QEMU and run a script in it.",
         epilog="See the top of this file for the guest protocol.")
     p.add_argument("--kernel", required=True, metavar="DIR",
                    help="kernel directory made by fetch-kernel.sh")
