@@ -493,8 +493,9 @@ static void lease_table_link(struct lease_table *t, struct lease *l)
 /*
  * Record a lease of group held by holder (copied) in state, watching the
  * node through fd. A held lease takes fd as the broker's copy; a releasing
- * one (only ever restored) closes it once the watch is set. On failure fd is
- * left to the caller.
+ * one (only ever restored) closes it once the watch is set, and may have no
+ * holder (NULL: uid's lease, open only in a process of another uid). On
+ * failure fd is left to the caller.
  */
 static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 			   const struct pidref *holder, uid_t uid, uint64_t start_time,
@@ -538,8 +539,8 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 	lease_table_drain(t, -1);
 	lease_table_process_checks(t, -1);
 
-	h = lease_table_find_holder(t, holder);
-	if (!h) {
+	h = holder ? lease_table_find_holder(t, holder) : NULL;
+	if (holder && !h) {
 		r = pidref_copy(holder, &copy);
 		if (r < 0)
 			goto fail;
@@ -548,14 +549,19 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 		if (r < 0)
 			goto fail;
 	}
-	if (!h->start_time)
+	if (h && !h->start_time)
 		h->start_time = start_time;
 	l->state = state;
 	if (state == LEASE_HELD)
 		l->fd = fd;
 	else
-		close(fd); /* not the last copy: the holder has one, so no close is reported */
-	lease_set_holder(l, h);
+		close(fd); /* not the last copy: a process has one, so no close is reported */
+	if (h) {
+		lease_set_holder(l, h);
+	} else {
+		l->uid = uid;
+		t->dirty = true;
+	}
 	lease_table_link(t, l);
 	*ret = l;
 	return 0;

@@ -418,16 +418,17 @@ static bool recover_check_group(struct broker *b, const struct stored_lease *e)
 
 /*
  * The holder the entry names, if that very process is alive: same pid and
- * same start time (another start time is a reused pid).
+ * same start time (another start time is a reused pid). Otherwise why not,
+ * in why (a sentence without the group).
  */
-static int recover_holder(const struct stored_lease *e, struct pidref *ret)
+static int recover_holder(const struct stored_lease *e, struct pidref *ret, char *why, size_t size)
 {
 	struct pidref p = PIDREF_NULL;
 	uint64_t start;
 	int r;
 
 	if (e->pid <= 0) {
-		log_dropped(e, "no holder was known");
+		snprintf(why, size, "no holder was known");
 		return -ESRCH;
 	}
 	r = pidref_set_pid(&p, e->pid);
@@ -435,42 +436,61 @@ static int recover_holder(const struct stored_lease *e, struct pidref *ret)
 		r = read_start_time(&p, &start);
 	if (r == -ESRCH || r == -ENOENT) {
 		pidref_done(&p);
-		log_dropped(e, "its holder exited while the broker was down");
+		snprintf(why, size, "its holder exited while the broker was down");
 		return -ESRCH;
 	}
 	if (r < 0) {
 		pidref_done(&p);
-		log_dropped(e, "its holder's start time cannot be read");
+		snprintf(why, size, "its holder's start time cannot be read");
 		return r;
 	}
 	if (start != e->start_time) {
-		char why[128];
-
 		pidref_done(&p);
-		snprintf(why, sizeof(why),
+		snprintf(why, size,
 			 "pid %d is another process now (started at tick %" PRIu64 ", not %" PRIu64
 			 "): the pid was reused",
 			 (int)e->pid, start, e->start_time);
-		log_dropped(e, why);
 		return -ESRCH;
 	}
 	*ret = p;
 	return 0;
 }
 
+/* Who the restored lease goes to, and how. */
+enum recover_way {
+	RECOVER_AS_RECORDED, /* the recorded holder, or a child of it with its uid, has the file */
+	RECOVER_HEIR,	     /* the holder cannot be taken; a process of the lease's uid has it */
+	RECOVER_STRANGER,    /* only processes of another uid have it: no holder */
+};
+
 /*
- * Model: "recover", one entry (tests/model/lease.pml); its no_lost_lease
- * counterexample is the drop in recover_holder of an entry whose holder has
- * exited while a child of it still has the file (tests/integration/it_model.c).
- * Restore one entry, or drop it with the reason. The holder must be alive
- * and it, or a descendant of it with its uid (a child it forked), must still
- * have the group file open: the broker takes its own copy back from there.
+ * Model: "recover", one entry (tests/model/lease.pml).
+ * Restore one entry, or drop it with the reason. The broker takes its copy
+ * of the group file back from a process that has it (pidfd_getfd), and
+ * gives the lease to, in this order:
+ * - the recorded holder, alive (same start time), if it or a descendant of
+ *   it with the lease's uid (a child it forked) has the file: as recorded;
+ * - else the first process of the lease's uid that has the file: it
+ *   inherits the lease, releasing, as lease_check_open would have given it
+ *   to it had the broker been running (the holder exited while the broker
+ *   was down, or passed the file on);
+ * - else, if only processes of another uid have the file, nobody: the lease
+ *   is restored releasing with no holder, so that the group stays busy
+ *   until the file is closed and is never granted to a second process; a
+ *   lease never moves to another uid.
+ * With nobody having the file (released while the broker was down), or no
+ * pidfd_getfd, the entry is dropped.
  */
 static int recover_one(struct broker *b, const struct stored_lease *e)
 {
 	_cleanup_close_ int fd = -1;
-	struct pidref holder = PIDREF_NULL;
+	struct pidref holder = PIDREF_NULL, heir = PIDREF_NULL;
 	struct pidref refs[RECOVER_MAX_PIDS];
+	enum recover_way way = RECOVER_AS_RECORDED;
+	enum lease_state state = e->state;
+	uint64_t start_time = e->start_time;
+	char why[192], gone[160] = "";
+	uid_t stranger_uid = 0;
 	struct log_fields f;
 	struct lease *l;
 	struct stat st;
@@ -483,63 +503,121 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 	}
 	if (!recover_check_group(b, e))
 		return -ESTALE;
-	r = recover_holder(e, &holder);
-	if (r < 0)
-		return r;
-
 	r = holders_scan(&e->node, refs, RECOVER_MAX_PIDS, &n);
 	if (r < 0) {
 		log_dropped(e, "the processes holding the group cannot be listed");
-		goto out;
+		return r;
 	}
+
 	r = -ENOENT;
+	if (recover_holder(e, &holder, gone, sizeof(gone)) == 0)
+		for (size_t i = 0; i < n && fd < 0; i++) {
+			uid_t uid;
+
+			/* The scan's references were alive after their fds were read. */
+			if (pidref_equal(&refs[i], &holder))
+				r = take_group_file(&holder, &e->node, &fd, &st);
+			else if (pidref_get_euid(&refs[i], &uid) == 0 && uid == e->uid &&
+				 pidref_is_descendant(&refs[i], &holder) > 0)
+				r = take_group_file(&refs[i], &e->node, &fd, &st);
+		}
+	else
+		pidref_done(&holder);
+	if (fd < 0 && n > 0 && !gone[0])
+		snprintf(gone, sizeof(gone), "neither its holder nor a child of it has the file");
 	for (size_t i = 0; i < n && fd < 0; i++) {
 		uid_t uid;
 
-		/* The scan's references were alive after their fds were read. */
-		if (pidref_equal(&refs[i], &holder))
-			r = take_group_file(&holder, &e->node, &fd, &st);
-		else if (pidref_get_euid(&refs[i], &uid) == 0 && uid == e->uid &&
-			 pidref_is_descendant(&refs[i], &holder) > 0)
-			r = take_group_file(&refs[i], &e->node, &fd, &st);
+		if (pidref_get_euid(&refs[i], &uid) < 0 || uid != e->uid)
+			continue;
+		r = take_group_file(&refs[i], &e->node, &fd, &st);
+		if (fd >= 0) {
+			way = RECOVER_HEIR;
+			r = pidref_copy(&refs[i], &heir);
+			if (r == 0)
+				r = read_start_time(&heir, &start_time);
+			if (r < 0) {
+				fd = safe_close(fd);
+				pidref_done(&heir);
+			}
+		}
+	}
+	for (size_t i = 0; i < n && fd < 0; i++) {
+		if (pidref_get_euid(&refs[i], &stranger_uid) < 0)
+			continue;
+		r = take_group_file(&refs[i], &e->node, &fd, &st);
+		if (fd >= 0)
+			way = RECOVER_STRANGER;
 	}
 	if (fd < 0) {
-		char why[192];
-
 		if (n == 0)
 			snprintf(why, sizeof(why),
-				 "nobody has the group file open any more (released while the "
-				 "broker was down)");
+				 "%s%snobody has the group file open any more (released while "
+				 "the broker was down)",
+				 gone, gone[0] ? ", and " : "");
 		else
 			snprintf(why, sizeof(why),
-				 "neither its holder nor a child of it has the group file (%s); "
-				 "the kernel refuses other opens until it is closed",
-				 r == -EOPNOTSUPP ? "no pidfd_getfd here"
-						  : "it is open in other processes");
+				 "%s, and its file cannot be taken back from the processes that "
+				 "have it (%s); the kernel refuses other opens until it is closed",
+				 gone, r == -EOPNOTSUPP ? "no pidfd_getfd here" : strerror(-r));
 		log_dropped(e, why);
 		r = -ENOENT;
 		goto out;
 	}
 
-	r = lease_table_restore(b->leases, e->group, fd, &st, &holder, e->uid, e->start_time,
-				e->state, e->rule, e->devices, e->since_usec, &l);
+	if (way != RECOVER_AS_RECORDED) {
+		state = LEASE_RELEASING; /* the holder is gone: the broker keeps no copy */
+		pidref_done(&holder);
+		holder = heir;
+		heir = PIDREF_NULL;
+	}
+	r = lease_table_restore(b->leases, e->group, fd, &st,
+				way == RECOVER_STRANGER ? NULL : &holder, e->uid, start_time, state,
+				e->rule, e->devices, e->since_usec, &l);
 	if (r < 0) {
 		log_dropped(e, "it could not be recorded");
 		goto out;
 	}
 	TAKE_FD(fd);
-	if (e->container && containers_restore_lease(b->containers, l, e->container) < 0)
+	/* A releasing lease is in no container: the broker unsets it before closing its copy. */
+	if (e->container && state == LEASE_HELD &&
+	    containers_restore_lease(b->containers, l, e->container) < 0)
 		log_warning("Could not put the lease of group %u back into container %u", l->group,
 			    e->container);
-	f = lease_log_fields(l, "restore");
-	f.rule = l->rule[0] ? l->rule : NULL;
-	log_event(LOG_INFO, &f,
-		  "Restored the lease of group %u: %s by pid %d (uid %u), rule %s, container %u",
-		  l->group, lease_state_to_string(l->state), (int)l->pid, (unsigned)l->uid,
-		  l->rule[0] ? l->rule : "(none)", container_id(l->container));
+	switch (way) {
+	case RECOVER_AS_RECORDED:
+		f = lease_log_fields(l, "restore");
+		f.rule = l->rule[0] ? l->rule : NULL;
+		log_event(LOG_INFO, &f,
+			  "Restored the lease of group %u: %s by pid %d (uid %u), rule %s, "
+			  "container %u",
+			  l->group, lease_state_to_string(l->state), (int)l->pid, (unsigned)l->uid,
+			  l->rule[0] ? l->rule : "(none)", container_id(l->container));
+		break;
+	case RECOVER_HEIR:
+		f = lease_log_fields(l, "inherit");
+		f.rule = l->rule[0] ? l->rule : NULL;
+		log_event(LOG_INFO, &f,
+			  "Restored the lease of group %u to pid %d (uid %u), which has its file: "
+			  "inherited from pid %d (%s); rule %s",
+			  l->group, (int)l->pid, (unsigned)l->uid, (int)e->pid, gone,
+			  l->rule[0] ? l->rule : "(none)");
+		break;
+	case RECOVER_STRANGER:
+		f = lease_log_fields(l, "restore-stranger");
+		f.rule = l->rule[0] ? l->rule : NULL;
+		log_event(
+			LOG_WARNING, &f,
+			"Restored the lease of group %u (uid %u) with no holder: its file is open "
+			"only in processes of uid %u, which never inherit it (%s); the group "
+			"stays busy until that file is closed",
+			l->group, (unsigned)l->uid, (unsigned)stranger_uid, gone);
+		break;
+	}
 out:
 	holders_release(refs, n);
 	pidref_done(&holder);
+	pidref_done(&heir);
 	return r;
 }
 

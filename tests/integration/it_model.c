@@ -7,9 +7,9 @@
  * no_lost_lease: alice leases a group, forks a child that keeps the group
  * file, the broker is killed, alice exits, the broker is started again. The
  * child has the group open, as a child that inherits a lease while the
- * broker runs has it (lease_check_open passes the lease to it), but the
- * restore drops the entry because its recorded holder is gone
- * (recover_holder), so the broker no longer knows the group is held.
+ * broker runs has it (lease_check_open passes the lease to it). The restore
+ * used to drop the entry because its recorded holder was gone; now the
+ * child, of the lease's uid, inherits it there too (recover_one).
  */
 #include "tests/integration/it.h"
 

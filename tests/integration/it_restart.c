@@ -433,7 +433,7 @@ START_TEST(test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped)
 END_TEST
 
 /* The fields of a line of the state file (PROTOCOL.md, "Restart"), counted from 0. */
-enum { FIELD_START_TIME = 4, FIELD_CONTAINER = 7 };
+enum { FIELD_PID = 3, FIELD_START_TIME = 4, FIELD_CONTAINER = 7 };
 
 /* Add delta to numeric field of group's line in the state file, as a stale file would differ. */
 static void state_file_shift(unsigned group, unsigned field, long long delta)
@@ -474,6 +474,11 @@ static void state_file_shift(unsigned group, unsigned field, long long delta)
 	fclose(f);
 }
 
+/*
+ * A reused pid: the holder exits while the broker is down, and its pid names
+ * another process (here the test's own, which never had the file). That
+ * process does not inherit: nobody has the file, the entry is dropped.
+ */
 START_TEST(test_an_entry_whose_pid_now_names_another_process_is_dropped)
 {
 	struct outcome *o = outcome_new();
@@ -481,14 +486,49 @@ START_TEST(test_an_entry_whose_pid_now_names_another_process_is_dropped)
 	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
 	broker_crash(&B);
-	/* Another start time for the same pid is exactly what a reused pid looks like. */
-	state_file_shift(7, FIELD_START_TIME, 1);
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	state_file_shift(7, FIELD_PID, (long long)getpid() - holder);
 	broker_start(&B, NULL);
 	ck_assert(broker_log_contains(&B, "the pid was reused"));
 	ck_assert_int_eq(admin_count_leases(), 0);
+	outcome_free(o);
+}
+END_TEST
+
+static bool no_lease_left(void *arg)
+{
+	return admin_count_leases() == 0;
+}
+
+/*
+ * The recorded pid's start time does not match (what a reused pid looks
+ * like), but the process with that pid has the group file open, in the
+ * lease's uid: it is the heir a running broker would have named
+ * (lease_check_open), so the lease is restored to it, releasing, never
+ * dropped while its file is open.
+ */
+START_TEST(test_a_process_of_the_leases_uid_with_the_file_inherits_a_lease_whose_pid_was_reused)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct vfiobroker_lease l;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	broker_crash(&B);
+	state_file_shift(7, FIELD_START_TIME, 1);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "the pid was reused"));
+	ck_assert(broker_log_contains(&B, "EVENT=inherit"));
+	ck_assert_msg(admin_find_lease(7, &l), "group 7 is open in pid %d but not known; see %s",
+		      (int)holder, B.log);
+	ck_assert_int_eq(l.pid, holder);
+	ck_assert_int_eq(l.uid, UID_ALICE);
+	ck_assert_str_eq(l.state, "releasing");
 
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
+	ck_assert(wait_until(no_lease_left, NULL));
 	outcome_free(o);
 }
 END_TEST
@@ -651,6 +691,9 @@ Suite *suite_restart(void)
 		       test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantine_off);
 	tcase_add_test(t, test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped);
 	tcase_add_test(t, test_an_entry_whose_pid_now_names_another_process_is_dropped);
+	tcase_add_test(
+		t,
+		test_a_process_of_the_leases_uid_with_the_file_inherits_a_lease_whose_pid_was_reused);
 	tcase_add_test(t, test_an_entry_whose_group_node_was_recreated_is_dropped);
 	tcase_add_test(t, test_a_state_file_of_another_boot_is_ignored);
 	tcase_add_test(t, test_a_malformed_state_file_is_ignored_and_the_broker_starts);

@@ -43,6 +43,8 @@
 #define UID_B    2  /* bob */
 #define B_BROKER 8  /* the broker's own copy */
 #define B_FLIGHT 16 /* in flight in a socket, towards flight_to[g] */
+#define UIDOF(p) ((p) == C1 -> 1 : 0)
+#define UID_BITS(u) ((u) == 0 -> UID_A : UID_B)
 
 #ifndef MAXCRASH
 #define MAXCRASH 1
@@ -62,6 +64,7 @@ bool up;
 bool recovered;
 mtype ls[NG] = NONE; /* lease state */
 byte lh[NG] = NOBODY; /* holder */
+byte lu[NG]; /* the lease's uid: 0 alice's, 1 bob's (a lease never changes uid) */
 bool lc[NG]; /* in the container */
 bool cont_nofd; /* the container was restored without the broker's copy of it */
 bool pend[NG]; /* check_pending: look for who still has the file */
@@ -70,6 +73,7 @@ bool conn[NP]; /* an open connection of the process */
 /* ---- the state file ---- */
 mtype fs[NG] = NONE;
 byte fh[NG] = NOBODY;
+byte fu[NG];
 bool fc[NG];
 
 /* ---- the administrator's removal ---- */
@@ -116,6 +120,7 @@ inline save()
 	for (si : 0 .. NG - 1) {
 		fs[si] = ls[si];
 		fh[si] = lh[si];
+		fu[si] = lu[si];
 		fc[si] = lc[si]
 	}
 }
@@ -134,6 +139,7 @@ inline crash()
 		kclose(ci, B_BROKER);
 		ls[ci] = NONE;
 		lh[ci] = NOBODY;
+		lu[ci] = 0;
 		lc[ci] = false;
 		pend[ci] = false
 	}
@@ -165,6 +171,7 @@ inline lease_end(g)
 {
 	ls[g] = NONE;
 	lh[g] = NOBODY;
+	lu[g] = 0;
 	lc[g] = false;
 	pend[g] = false;
 	if
@@ -261,6 +268,7 @@ inline h_lease(c, g)
 		:: up ->
 			ls[g] = HELD;
 			lh[g] = c;
+			lu[g] = UIDOF(c);
 			lc[g] = false;
 			save();
 			maybe_crash();
@@ -384,19 +392,27 @@ inline h_release(c, g)
 
 /*
  * model: recover. lease_store_recover -> recover_one for each entry, then
- * the save in main.c: an entry is restored only if its holder is alive and
- * it, or a child of it with its uid, has the group file, from which the
- * broker takes its copy back (pidfd_getfd); else it is dropped.
+ * the save in main.c. The broker takes its copy back (pidfd_getfd) from a
+ * process that has the group file, and gives the lease to: the recorded
+ * holder, if it is alive and it, or a child of it with its uid, has the
+ * file (as recorded); else a process of the lease's uid that has the file,
+ * which inherits it releasing, as scan would have; else, the file being
+ * open only in another uid, nobody (releasing, no holder: busy until it is
+ * closed). With nobody having the file the entry is dropped.
  */
+#define rec_ok(g) \
+	(fh[g] != NOBODY && alive[fh[g]] && \
+	 ((kref[g] & BIT(fh[g])) || (fh[g] == C0 && (kref[g] & BIT(H)))))
+
 inline recover()
 {
 	for (gi : 0 .. NG - 1) {
 		if
 		:: fs[gi] == NONE -> skip
-		:: fs[gi] != NONE && fh[gi] != NOBODY && alive[fh[gi]] &&
-		   ((kref[gi] & BIT(fh[gi])) || (fh[gi] == C0 && (kref[gi] & BIT(H)))) ->
+		:: fs[gi] != NONE && rec_ok(gi) ->
 			ls[gi] = fs[gi];
 			lh[gi] = fh[gi];
+			lu[gi] = fu[gi];
 			lc[gi] = fc[gi];
 			if
 			:: fc[gi] -> cont_nofd = true
@@ -406,28 +422,23 @@ inline recover()
 			:: ls[gi] == HELD -> kref[gi] = kref[gi] | B_BROKER
 			:: else /* releasing: the copy only sets the watch and is closed */
 			fi
-#ifdef RESTORE_HEIR
-		/*
-		 * The fix the no_lost_lease counterexample asks for (not in the code
-		 * yet; spin -DRESTORE_HEIR checks it): the recorded holder is gone,
-		 * or has not the file, but a process has: it inherits, as
-		 * lease_check_open would have given it the lease.
-		 */
-		:: fs[gi] != NONE && !(fh[gi] != NOBODY && alive[fh[gi]] &&
-		   ((kref[gi] & BIT(fh[gi])) || (fh[gi] == C0 && (kref[gi] & BIT(H))))) &&
-		   (kref[gi] & CLIENTS) ->
+		:: fs[gi] != NONE && !rec_ok(gi) && (kref[gi] & UID_BITS(fu[gi])) ->
+			/* the heir, of the lease's uid (RECOVER_HEIR) */
 			ls[gi] = RELEASING;
+			lu[gi] = fu[gi];
+			lc[gi] = false;
 			if
-			:: kref[gi] & BIT(C0) -> lh[gi] = C0
-			:: kref[gi] & BIT(C1) -> lh[gi] = C1
-			:: kref[gi] & BIT(H) -> lh[gi] = H
-			fi;
-			lc[gi] = fc[gi];
-			if
-			:: fc[gi] -> cont_nofd = true
-			:: else
+			:: kref[gi] & UID_BITS(fu[gi]) & BIT(C0) -> lh[gi] = C0
+			:: kref[gi] & UID_BITS(fu[gi]) & BIT(C1) -> lh[gi] = C1
+			:: kref[gi] & UID_BITS(fu[gi]) & BIT(H) -> lh[gi] = H
 			fi
-#endif
+		:: fs[gi] != NONE && !rec_ok(gi) && !(kref[gi] & UID_BITS(fu[gi])) &&
+		   (kref[gi] & CLIENTS) ->
+			/* open only in another uid (RECOVER_STRANGER) */
+			ls[gi] = RELEASING;
+			lh[gi] = NOBODY;
+			lu[gi] = fu[gi];
+			lc[gi] = false
 		:: else -> /* dropped (restore-drop) */
 			if
 			:: (kref[gi] & CLIENTS) == 0 && kref[gi] != 0 -> orphan[gi] = true

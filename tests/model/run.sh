@@ -5,8 +5,7 @@
 # Without spin it says "SKIPPED: reason" and exits 0, or 1 under
 # VM_REQUIRED=1 (CI), where a skip is a failure; scripts/deps.sh installs spin.
 # MAXCRASH=N (default 1) lets the broker be killed N times in a run;
-# MODEL_FLAGS="-DRESTORE_HEIR" checks the model with the fix lease.pml
-# describes for the no_lost_lease counterexample.
+# MODEL_FLAGS="-D..." passes definitions to spin.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
