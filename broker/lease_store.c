@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/vfio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -621,6 +623,74 @@ out:
 	return r;
 }
 
+/*
+ * Whether the kernel has the group of fd (the broker's copy) in a
+ * container: 1 or 0, or -errno when it cannot tell (ENOTTY: a group file
+ * of the simulated tree, which takes no VFIO ioctl).
+ */
+static int group_in_container(int fd)
+{
+	struct vfio_group_status status = {.argsz = sizeof(status)};
+
+	if (ioctl(fd, VFIO_GROUP_GET_STATUS, &status) < 0)
+		return -errno;
+	return (status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET) ? 1 : 0;
+}
+
+/*
+ * Model: the container check of "recover" (tests/model/lease.pml).
+ * The broker may have died between a merge's, an unmerge's or a release's
+ * VFIO_GROUP_SET_CONTAINER or VFIO_GROUP_UNSET_CONTAINER and the save after
+ * it: correct each restored held lease's container to the kernel's. A
+ * group in a container it was not recorded in gets a restored container of
+ * its own (the broker cannot name the kernel's, so merging into it is
+ * refused as for every restored container); a group recorded in a
+ * container but in none is restored not merged. Where the kernel cannot
+ * tell, the record stands. Runs after every entry is restored, so that the
+ * new ids are above every recorded one.
+ */
+static void recover_check_containers(struct broker *b)
+{
+	for (struct lease *l = lease_table_first(b->leases); l;
+	     l = lease_table_next(b->leases, l)) {
+		uint32_t recorded = container_id(l->container);
+		struct log_fields f;
+		int k;
+
+		if (l->state != LEASE_HELD || l->fd < 0)
+			continue;
+		k = group_in_container(l->fd);
+		if (k < 0) {
+			if (recorded)
+				log_internal(LOG_INFO, k,
+					     "Cannot ask the kernel whether group %u is in a "
+					     "container (%m); keeping the record: container %u",
+					     l->group, recorded);
+			continue;
+		}
+		if (k == 0 && recorded) {
+			containers_forget_lease(l);
+			f = lease_log_fields(l, "restore-container");
+			log_event(LOG_NOTICE, &f,
+				  "Group %u was recorded in container %u, but the kernel has it in "
+				  "none (the broker died between an unset and its save): restored "
+				  "not merged",
+				  l->group, recorded);
+		} else if (k == 1 && !recorded) {
+			if (containers_restore_unnamed(b->containers, l) < 0) {
+				log_warning("Could not record the container of group %u", l->group);
+				continue;
+			}
+			f = lease_log_fields(l, "restore-container");
+			log_event(LOG_NOTICE, &f,
+				  "Group %u is in a container the broker did not record (it died "
+				  "between a merge and its save): restored in container %u of its "
+				  "own, which cannot be merged into",
+				  l->group, container_id(l->container));
+		}
+	}
+}
+
 int lease_store_recover(struct lease_store *s, struct broker *b, size_t *ret_restored,
 			size_t *ret_dropped)
 {
@@ -694,6 +764,7 @@ int lease_store_recover(struct lease_store *s, struct broker *b, size_t *ret_res
 		else
 			dropped++;
 	}
+	recover_check_containers(b);
 	*ret_restored = restored;
 	*ret_dropped = dropped;
 	return 0;

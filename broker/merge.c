@@ -114,6 +114,17 @@ static void container_unref(struct container *c)
 		container_free(c);
 }
 
+int containers_restore_unnamed(struct containers *cs, struct lease *l)
+{
+	return containers_restore_lease(cs, l, cs->next_id);
+}
+
+void containers_forget_lease(struct lease *l)
+{
+	container_unref(l->container);
+	l->container = NULL;
+}
+
 /* Model: "detach" (tests/model/lease.pml), with a crash point after the ioctl. */
 void merge_detach_lease(struct broker *b, struct lease *l)
 {

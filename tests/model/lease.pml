@@ -398,7 +398,9 @@ inline h_release(c, g)
  * file (as recorded); else a process of the lease's uid that has the file,
  * which inherits it releasing, as scan would have; else, the file being
  * open only in another uid, nobody (releasing, no holder: busy until it is
- * closed). With nobody having the file the entry is dropped.
+ * closed). With nobody having the file the entry is dropped. A held
+ * lease's container is what the kernel says (the host tier's plain files
+ * cannot tell, and the record stands there; the model's kernel always can).
  */
 #define rec_ok(g) \
 	(fh[g] != NOBODY && alive[fh[g]] && \
@@ -413,14 +415,21 @@ inline recover()
 			ls[gi] = fs[gi];
 			lh[gi] = fh[gi];
 			lu[gi] = fu[gi];
-			lc[gi] = fc[gi];
 			if
-			:: fc[gi] -> cont_nofd = true
-			:: else
+			:: ls[gi] == HELD ->
+				kref[gi] = kref[gi] | B_BROKER;
+				/*
+				 * recover_check_containers: the kernel's answer
+				 * (VFIO_GROUP_GET_STATUS), not the record fc[gi], which
+				 * a crash between an ioctl and its save leaves behind.
+				 */
+				lc[gi] = kcont[gi]
+			:: else /* releasing: the copy only sets the watch and is closed; no container */
+				lc[gi] = false
 			fi;
 			if
-			:: ls[gi] == HELD -> kref[gi] = kref[gi] | B_BROKER
-			:: else /* releasing: the copy only sets the watch and is closed */
+			:: lc[gi] -> cont_nofd = true /* restored without the broker's copy */
+			:: else
 			fi
 		:: fs[gi] != NONE && !rec_ok(gi) && (kref[gi] & UID_BITS(fu[gi])) ->
 			/* the heir, of the lease's uid (RECOVER_HEIR) */
