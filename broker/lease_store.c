@@ -512,7 +512,7 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 	}
 
 	r = -ENOENT;
-	if (recover_holder(e, &holder, gone, sizeof(gone)) == 0)
+	if (recover_holder(e, &holder, gone, sizeof(gone)) == 0) {
 		for (size_t i = 0; i < n && fd < 0; i++) {
 			uid_t uid;
 
@@ -523,8 +523,7 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 				 pidref_is_descendant(&refs[i], &holder) > 0)
 				r = take_group_file(&refs[i], &e->node, &fd, &st);
 		}
-	else
-		pidref_done(&holder);
+	}
 	if (fd < 0 && n > 0 && !gone[0])
 		snprintf(gone, sizeof(gone), "neither its holder nor a child of it has the file");
 	for (size_t i = 0; i < n && fd < 0; i++) {
@@ -533,19 +532,20 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		if (pidref_get_euid(&refs[i], &uid) < 0 || uid != e->uid)
 			continue;
 		r = take_group_file(&refs[i], &e->node, &fd, &st);
-		if (fd >= 0) {
+		if (fd < 0)
+			continue;
+		r = pidref_copy(&refs[i], &heir);
+		if (r == 0)
+			r = read_start_time(&heir, &start_time);
+		if (r == 0) {
 			way = RECOVER_HEIR;
-			r = pidref_copy(&refs[i], &heir);
-			if (r == 0)
-				r = read_start_time(&heir, &start_time);
-			if (r < 0) {
-				fd = safe_close(fd);
-				pidref_done(&heir);
-			}
+		} else {
+			fd = safe_close(fd);
+			pidref_done(&heir);
 		}
 	}
 	for (size_t i = 0; i < n && fd < 0; i++) {
-		if (pidref_get_euid(&refs[i], &stranger_uid) < 0)
+		if (pidref_get_euid(&refs[i], &stranger_uid) < 0 || stranger_uid == e->uid)
 			continue;
 		r = take_group_file(&refs[i], &e->node, &fd, &st);
 		if (fd >= 0)
