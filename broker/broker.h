@@ -22,6 +22,7 @@ struct broker_config {
 	const char *dev_root;
 	const char *admin_group; /* NULL: only root is an administrator */
 	const char *state_dir;	 /* where the lease table is kept across restarts */
+	const char *cgroup_root; /* lease cgroups: a directory, "auto" or "none" */
 	enum log_target log_target;
 	unsigned max_connections;
 	unsigned max_connections_per_uid; /* root is exempt */
@@ -42,6 +43,7 @@ struct broker {
 	struct inventory *inventory;
 	struct policy_store *policy;
 	struct lease_table *leases;
+	struct lease_cgroups *cgroups;	 /* NULL: leases bound to their uid only */
 	struct lease_store *lease_store; /* NULL until the stored leases are restored */
 	struct containers *containers;
 	struct removals *removals;

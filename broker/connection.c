@@ -149,6 +149,13 @@ int connection_send(struct connection *c, struct json_object *obj, int fd)
 			return r;
 		}
 	}
+	/*
+	 * A descriptor is never queued: a group file in the broker's queue is out
+	 * of the lease's cgroup and of hard removal's reach (issue 13). The caller
+	 * takes back what it meant to send; the connection stays open.
+	 */
+	if (fd >= 0)
+		return -EAGAIN;
 	return connection_enqueue(c, text, len, fd);
 }
 

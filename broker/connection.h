@@ -86,7 +86,8 @@ struct connection *connection_free(struct connection *c);
 /*
  * connection_send sends obj as one packet with fd attached (borrowed; -1
  * for none). Returns 0 when sent, 1 when queued because the client is not
- * reading (the fd is duplicated into the queue), or -errno when it could
+ * reading, -EAGAIN when a packet with fd could not be sent at once (it is
+ * never queued; the connection stays open), or another -errno when it could
  * not be sent: the connection is then closing.
  */
 int connection_send(struct connection *c, struct json_object *obj, int fd);

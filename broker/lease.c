@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/lease.h"
+#include "broker/lease_cgroup.h"
 #include "broker/log.h"
 #include "common/cleanup.h"
 
@@ -25,7 +26,8 @@ struct lease_table {
 	struct list_node leases;  /* ordered by group */
 	struct list_node holders; /* struct holder */
 	size_t n_leases;
-	bool dirty; /* changed since the changed hook last ran */
+	bool dirty;		       /* changed since the changed hook last ran */
+	struct lease_cgroups *cgroups; /* borrowed; NULL: leases bound to their uid only */
 };
 
 static uint64_t now_usec(clockid_t clock)
@@ -195,10 +197,10 @@ static int holder_get_ref(struct lease_table *t, const struct pidref *ref, struc
 	return r;
 }
 
+/* The lease's uid stays: a lease is never moved to another user. */
 static void lease_set_holder(struct lease *l, struct holder *h)
 {
 	l->holder = h;
-	l->uid = h->uid;
 	l->pid = h->pid.pid;
 	h->n_leases++;
 	l->table->dirty = true;
@@ -234,6 +236,10 @@ static void lease_free(struct lease *l)
 	 */
 	safe_close(l->fd);
 	holder_unref_lease(l->holder);
+	/* Its processes, if any are left, stay in it; an empty one goes now. */
+	if (l->cgroup && t->cgroups)
+		lease_cgroup_remove(t->cgroups, l->cgroup);
+	free(l->cgroup);
 	free(l->devices);
 	free(l);
 }
@@ -292,18 +298,27 @@ static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested
 		struct holder *h;
 		pid_t previous = l->pid;
 
+		/* A stray (another uid's, or outside the lease's cgroup) never inherits. */
+		if (!lease_process_belongs(l, &refs[i])) {
+			f = lease_log_fields(l, "releasing");
+			log_event(LOG_NOTICE, &f,
+				  "Group %u is still open in pid %d, which does not belong to the "
+				  "lease of uid %u: it is not made the holder",
+				  l->group, (int)refs[i].pid, (unsigned)l->uid);
+			continue;
+		}
 		if (holder_get_ref(t, &refs[i], &h) < 0)
 			continue; /* exited meanwhile: try the next one */
 		lease_set_holder(l, h);
 		f = lease_log_fields(l, refs[i].pid == previous ? "releasing" : "inherit");
 		if (refs[i].pid == previous)
 			log_event(LOG_INFO, &f, "Group %u is still open in pid %d (uid %u)",
-				  l->group, (int)l->pid, (unsigned)l->uid);
+				  l->group, (int)l->pid, (unsigned)h->uid);
 		else
 			log_event(
 				LOG_INFO, &f,
 				"Group %u is still open in pid %d (uid %u): inherited from pid %d",
-				l->group, (int)l->pid, (unsigned)l->uid, (int)previous);
+				l->group, (int)l->pid, (unsigned)h->uid, (int)previous);
 	}
 	holders_release(refs, n);
 }
@@ -432,11 +447,22 @@ int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata
 	return 0;
 }
 
+void lease_table_set_cgroups(struct lease_table *t, struct lease_cgroups *cg)
+{
+	t->cgroups = cg;
+}
+
+struct lease_cgroups *lease_table_cgroups(const struct lease_table *t)
+{
+	return t->cgroups;
+}
+
 struct lease_table *lease_table_free(struct lease_table *t)
 {
 	if (!t)
 		return NULL;
 	t->hooks = (struct lease_hooks){0};
+	t->cgroups = NULL; /* the broker stops: lease cgroups and their processes stay */
 	while (!list_is_empty(&t->leases))
 		lease_free(container_of(t->leases.next, struct lease, link));
 	while (!list_is_empty(&t->holders))
@@ -500,7 +526,7 @@ static void lease_table_link(struct lease_table *t, struct lease *l)
 static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 			   const struct pidref *holder, uid_t uid, uint64_t start_time,
 			   enum lease_state state, const char *rule, const char *devices,
-			   uint64_t since_usec, struct lease **ret)
+			   uint64_t since_usec, const char *cgroup, struct lease **ret)
 {
 	struct pidref copy = PIDREF_NULL;
 	struct holder *h;
@@ -516,7 +542,10 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 	l->fd = -1;
 	l->wd = -1;
 	l->devices = strdup(devices ? devices : "");
-	if (!l->devices) {
+	l->cgroup = cgroup ? strdup(cgroup) : NULL;
+	if (!l->devices || (cgroup && !l->cgroup)) {
+		free(l->devices);
+		free(l->cgroup);
 		free(l);
 		return -ENOMEM;
 	}
@@ -556,16 +585,16 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 		l->fd = fd;
 	else
 		close(fd); /* not the last copy: a process has one, so no close is reported */
-	if (h) {
+	l->uid = uid;
+	if (h)
 		lease_set_holder(l, h);
-	} else {
-		l->uid = uid;
+	else
 		t->dirty = true;
-	}
 	lease_table_link(t, l);
 	*ret = l;
 	return 0;
 fail:
+	free(l->cgroup);
 	free(l->devices);
 	free(l);
 	return r;
@@ -574,10 +603,10 @@ fail:
 /* Model: the grant step of "lease" (tests/model/lease.pml), then "save". */
 int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
-		      struct lease **ret)
+		      const char *cgroup, struct lease **ret)
 {
 	int r = lease_table_add(t, group, fd, st, holder, uid, 0, LEASE_HELD, rule, devices,
-				now_usec(CLOCK_REALTIME), ret);
+				now_usec(CLOCK_REALTIME), cgroup, ret);
 
 	lease_table_flush(t);
 	return r;
@@ -587,10 +616,10 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 			const struct pidref *holder, uid_t uid, uint64_t start_time,
 			enum lease_state state, const char *rule, const char *devices,
-			uint64_t since_usec, struct lease **ret)
+			uint64_t since_usec, const char *cgroup, struct lease **ret)
 {
 	int r = lease_table_add(t, group, fd, st, holder, uid, start_time, state, rule, devices,
-				since_usec, ret);
+				since_usec, cgroup, ret);
 
 	lease_table_flush(t);
 	return r;
@@ -627,6 +656,15 @@ void lease_rescan(struct lease *l)
 		return;
 	lease_check_open(l, false, false);
 	lease_table_flush(t);
+}
+
+bool lease_process_belongs(const struct lease *l, const struct pidref *p)
+{
+	uid_t uid;
+
+	if (l->cgroup && l->table->cgroups)
+		return lease_cgroup_contains(l->table->cgroups, l->cgroup, p) > 0;
+	return pidref_get_euid(p, &uid) == 0 && uid == l->uid;
 }
 
 bool lease_caller_is_holder(const struct lease *l, const struct identity *caller)

@@ -11,7 +11,8 @@
  * IN_CLOSE_* on the node when the last copy goes. When the holder releases
  * or exits, the broker closes its copy and the lease is "releasing" until
  * that event comes; if it does not, /proc is scanned for whoever still has
- * the file and the lease passes to that process.
+ * the file and the lease passes to that process if it belongs to the lease
+ * (lease_process_belongs). The lease's uid never changes.
  */
 #pragma once
 
@@ -27,7 +28,8 @@
 #include <sys/stat.h>
 #include <systemd/sd-event.h>
 
-struct container; /* merge.c */
+struct container;     /* merge.c */
+struct lease_cgroups; /* lease_cgroup.h */
 struct lease_table;
 
 enum lease_state {
@@ -63,7 +65,7 @@ struct lease {
 	uint32_t group;
 	enum lease_state state;
 	struct holder *holder; /* NULL: releasing, and no process found holding the file */
-	uid_t uid;	       /* the holder's uid, or the last one known */
+	uid_t uid;	       /* who leased it: owner and charged for its whole life */
 	pid_t pid;	       /* the holder's pid, or the last one known */
 	int fd;		       /* the broker's copy of the group file; -1 once releasing */
 	int wd;		       /* inotify watch on the node; -1 once the node is gone */
@@ -73,6 +75,7 @@ struct lease {
 	uint64_t since_usec;	     /* CLOCK_REALTIME */
 	uint64_t last_scan_usec;     /* CLOCK_MONOTONIC of the last holders scan */
 	struct container *container; /* owned by merge.c; NULL: not merged */
+	char *cgroup;		     /* lease_cgroup.h path; NULL: bound to uid only */
 	bool check_pending;	     /* look for remaining holders after the current drain */
 	bool end_if_nobody;	     /* ... and end the lease if there are none */
 };
@@ -103,6 +106,12 @@ struct lease_hooks {
 
 int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata,
 		    struct lease_table **ret);
+/*
+ * Bind leases to cgroups under cg (borrowed; NULL: to their uid only). What
+ * belongs to a lease (lease_process_belongs) follows from it.
+ */
+void lease_table_set_cgroups(struct lease_table *t, struct lease_cgroups *cg);
+struct lease_cgroups *lease_table_cgroups(const struct lease_table *t);
 /* Frees every lease and holder (closing the broker's copies) without calling hooks. */
 struct lease_table *lease_table_free(struct lease_table *t);
 
@@ -122,11 +131,13 @@ void holder_unref_connection(struct holder *h);
 /*
  * lease_table_grant records a new lease of group held by the process
  * holder (copied) with uid: fd is the broker's copy (taken on success), st
- * its stat. Starts watching the node for the close and the holder for exit.
+ * its stat, cgroup the lease cgroup the holder was placed in (copied; NULL:
+ * none). Starts watching the node for the close and the holder for exit.
+ * uid owns the lease, and is charged for it, until it ends.
  */
 int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
-		      struct lease **ret);
+		      const char *cgroup, struct lease **ret);
 
 /*
  * lease_table_restore records a lease that a previous broker granted, found
@@ -141,7 +152,7 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 			const struct pidref *holder, uid_t uid, uint64_t start_time,
 			enum lease_state state, const char *rule, const char *devices,
-			uint64_t since_usec, struct lease **ret);
+			uint64_t since_usec, const char *cgroup, struct lease **ret);
 
 /* Something outside the table changed what a lease records (its container): save it. */
 void lease_table_changed(struct lease_table *t);
@@ -162,6 +173,14 @@ bool lease_release(struct lease *l, bool requested);
  * nobody holding it): callers look the group up again afterwards.
  */
 void lease_rescan(struct lease *l);
+
+/*
+ * Whether the process p belongs to the lease: it is in the lease's cgroup
+ * (or below), or, for a lease without one, it has the lease's uid. Only such
+ * a process may inherit the lease, and hard removal kills only those; the
+ * others holding its file are strays. Errors count as "no".
+ */
+bool lease_process_belongs(const struct lease *l, const struct pidref *p);
 
 /* Whether caller is the lease's holder process, or a descendant of it with its uid. */
 bool lease_caller_is_holder(const struct lease *l, const struct identity *caller);

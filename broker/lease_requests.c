@@ -5,6 +5,7 @@
 #include "broker/devnode.h"
 #include "broker/inventory.h"
 #include "broker/lease.h"
+#include "broker/lease_cgroup.h"
 #include "broker/log.h"
 #include "broker/memlock.h"
 #include "broker/merge.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 /* Log a refused lease (EVENT=deny) with err's sentence; returns r. */
 static int lease_refused(struct connection *c, int64_t group, const char *devices, const char *rule,
@@ -116,6 +118,52 @@ static int lease_open_group(struct broker *b, uint32_t group, int *ret_fd, struc
 	return 0;
 }
 
+/* lease_cgroup_live_fn: path is the cgroup of a lease in the table. */
+static bool lease_cgroup_is_live(const char *path, void *userdata)
+{
+	struct lease_table *t = userdata;
+
+	for (struct lease *l = lease_table_first(t); l; l = lease_table_next(t, l))
+		if (l->cgroup && strcmp(l->cgroup, path) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Move the caller into a cgroup of the new lease's own (*ret_path, NULL
+ * when leases have no cgroups). A lease is not granted outside one: the
+ * cgroup is what hard removal kills.
+ */
+static int lease_place_holder(struct broker *b, const struct identity *id, uint32_t group,
+			      char **ret_path, struct reply_error *err)
+{
+	struct lease_cgroups *cg = lease_table_cgroups(b->leases);
+	struct timespec ts;
+	int r;
+
+	*ret_path = NULL;
+	if (!cg)
+		return 0;
+	lease_cgroups_sweep(cg, lease_cgroup_is_live, b->leases);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r = lease_cgroup_place(cg, &id->pid, group,
+			       (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000,
+			       lease_cgroup_is_live, b->leases, ret_path);
+	if (r == -ESRCH)
+		return reply_error_set(err, VB_E_DENIED,
+				       "pid %d, which asked for group %u, has exited",
+				       (int)id->pid.pid, group);
+	if (r < 0) {
+		log_error_errno(r, "Failed to place pid %d in a cgroup for group %u under %s: %m",
+				(int)id->pid.pid, group, lease_cgroups_root(cg));
+		return reply_error_set(
+			err, VB_E_INTERNAL,
+			"the broker could not put pid %d into the lease's cgroup: %s",
+			(int)id->pid.pid, strerror(-r));
+	}
+	return 0;
+}
+
 /*
  * Model: "lease" (tests/model/lease.pml): crash points after the open and
  * after the grant's save, before the reply carries the fd out.
@@ -131,6 +179,7 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 	struct stat st;
 	char devices[1024], why[VB_MESSAGE_MAX], rule[VB_NAME_MAX + 1];
 	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *cgroup = NULL;
 	unsigned max_leases;
 	uint64_t memlock;
 	size_t held;
@@ -226,8 +275,16 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 			goto out;
 		}
 	}
-	r = lease_table_grant(b->leases, group, fd, &st, &id->pid, id->uid, rule, devices, &l);
+	r = lease_place_holder(b, id, group, &cgroup, err);
 	if (r < 0) {
+		r = lease_refused(c, group, devices, rule, err, r);
+		goto out;
+	}
+	r = lease_table_grant(b->leases, group, fd, &st, &id->pid, id->uid, rule, devices, cgroup,
+			      &l);
+	if (r < 0) {
+		if (cgroup)
+			lease_cgroup_remove(lease_table_cgroups(b->leases), cgroup);
 		log_error_errno(r, "Failed to record the lease of group %u: %m", group);
 		r = reply_error_set(err, VB_E_INTERNAL, "the broker could not record the lease");
 		goto out;
@@ -243,10 +300,22 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 
 	r = reply_send_lease(c, req->id, group, rule, memlock, l->fd);
 	if (r < 0) {
-		/* The holder never got the file: take the lease back at once. */
+		/*
+		 * The holder never got the file: take the lease back at once. A reply
+		 * that cannot go at once is not queued (a group file waiting in the
+		 * broker would be out of the lease's reach): the client is told why.
+		 */
 		log_warning_errno(r, "Could not send group %u to pid %d: %m; taking the lease back",
 				  group, (int)id->pid.pid);
 		lease_release(l, false);
+		if (r == -EAGAIN) {
+			r = reply_error_set(err, VB_E_BUSY,
+					    "the lease of group %u could not be sent at once: "
+					    "this connection has unread replies or events; read "
+					    "them, then ask again",
+					    group);
+			goto out;
+		}
 	}
 	r = 0;
 out:
@@ -326,8 +395,17 @@ int lease_requests_merge(struct broker *b, struct connection *c, const struct vb
 		return r;
 	/* Model: the "save" that ends "merge"; a crash before it loses the kernel's merge. */
 	lease_table_changed(b->leases); /* the leases' container */
-	reply_send_merge(c, req->id, res.container, res.groups, res.n_groups, res.container_fd);
+	r = reply_send_merge(c, req->id, res.container, res.groups, res.n_groups, res.container_fd);
 	free(res.groups);
+	if (r == -EAGAIN)
+		/* Descriptors are never queued: the merge stands, its container fd did not go. */
+		return reply_error_set(
+			err, VB_E_BUSY,
+			"the groups were merged into container %u, but its "
+			"descriptor could not be sent at once: this connection has "
+			"unread replies or events; read them, then unmerge and merge "
+			"again",
+			res.container);
 	return 0;
 }
 
@@ -368,7 +446,8 @@ int lease_requests_remove(struct broker *b, struct connection *c, const struct v
 	/* Counted first: a hard removal may end the lease (and answer) before it returns. */
 	connection_pending_add(c);
 	r = removals_start(b->removals, c->identity, (uint32_t)req->group, req->mode,
-			   req->timeout_ms, lease_requests_answer_remove, c, req->id, err);
+			   req->kill_strays, req->timeout_ms, lease_requests_answer_remove, c,
+			   req->id, err);
 	if (r < 0)
 		connection_pending_done(c);
 	return r;

@@ -3,6 +3,7 @@
 #include "broker/devnode.h"
 #include "broker/holders.h"
 #include "broker/inventory.h"
+#include "broker/lease_cgroup.h"
 #include "broker/log.h"
 #include "broker/merge.h"
 #include "common/cleanup.h"
@@ -185,6 +186,7 @@ static void put_lease(FILE *f, const struct lease *l)
 		(uintmax_t)l->node.ino);
 	put_string(f, l->rule);
 	put_string(f, l->devices);
+	put_string(f, l->cgroup ? l->cgroup : "");
 	fputc('\n', f);
 }
 
@@ -255,28 +257,33 @@ struct stored_lease {
 	struct holders_target node;
 	char rule[VB_NAME_MAX + 1];
 	char devices[1024];
+	char cgroup[1024]; /* "": none (or a file written before leases had cgroups) */
 };
 
 /*
- * "lease GROUP STATE PID START UID SINCE CONTAINER IS_CHR RDEV DEV INO RULE DEVICES":
- * STATE is held or releasing, PID 0 when no holder was known, START field
- * 22 of its /proc stat, SINCE the grant in CLOCK_REALTIME microseconds.
+ * "lease GROUP STATE PID START UID SINCE CONTAINER IS_CHR RDEV DEV INO RULE DEVICES
+ * CGROUP": STATE is held or releasing, PID 0 when no holder was known, START
+ * field 22 of its /proc stat, SINCE the grant in CLOCK_REALTIME microseconds,
+ * CGROUP the lease's cgroup under the root (lease_cgroup.h); a line without
+ * it (an older broker's) has none.
  */
 static int lease_store_parse_line(char *line, struct stored_lease *ret)
 {
 	/* As long as %3072s reads; get_string() then checks what fits. */
-	char state[16], rule[3073], devices[3073];
+	char state[16], rule[3073], devices[3073], cgroup[3073] = "-";
 	uintmax_t rdev, dev, ino;
 	unsigned uid;
-	int is_chr, pid, n = 0;
+	int is_chr, pid, n = 0, k;
 
 	*ret = (struct stored_lease){0};
-	if (sscanf(line,
+	k = sscanf(line,
 		   "lease %" SCNu32 " %15s %d %" SCNu64 " %u %" SCNu64 " %" SCNu32
-		   " %d %ju %ju %ju %3072s %3072s%n",
+		   " %d %ju %ju %ju %3072s %3072s%n %3072s%n",
 		   &ret->group, state, &pid, &ret->start_time, &uid, &ret->since_usec,
-		   &ret->container, &is_chr, &rdev, &dev, &ino, rule, devices, &n) != 13 ||
-	    line[n] != '\0' || pid < 0)
+		   &ret->container, &is_chr, &rdev, &dev, &ino, rule, devices, &n, cgroup, &n);
+	if (k < 13 || line[n] != '\0' || pid < 0)
+		return -EBADMSG;
+	if (get_string(cgroup, ret->cgroup, sizeof(ret->cgroup)) < 0)
 		return -EBADMSG;
 	if (strcmp(state, "held") == 0)
 		ret->state = LEASE_HELD;
@@ -466,25 +473,43 @@ enum recover_way {
 };
 
 /*
+ * Whether p belongs to the restored lease, as lease_process_belongs says of
+ * a lease in the table: it is in the lease's cgroup, or of its uid when the
+ * lease has none.
+ */
+static bool recover_belongs(struct lease_cgroups *cg, const char *cgroup, uid_t uid,
+			    const struct pidref *p)
+{
+	uid_t u;
+
+	if (cgroup)
+		return lease_cgroup_contains(cg, cgroup, p) > 0;
+	return pidref_get_euid(p, &u) == 0 && u == uid;
+}
+
+/*
  * Model: "recover", one entry (tests/model/lease.pml).
  * Restore one entry, or drop it with the reason. The broker takes its copy
  * of the group file back from a process that has it (pidfd_getfd), and
  * gives the lease to, in this order:
  * - the recorded holder, alive (same start time), if it or a descendant of
  *   it with the lease's uid (a child it forked) has the file: as recorded;
- * - else the first process of the lease's uid that has the file: it
- *   inherits the lease, releasing, as lease_check_open would have given it
- *   to it had the broker been running (the holder exited while the broker
- *   was down, or passed the file on);
- * - else, if only processes of another uid have the file, nobody: the lease
- *   is restored releasing with no holder, so that the group stays busy
- *   until the file is closed and is never granted to a second process; a
- *   lease never moves to another uid.
+ * - else the first process that belongs to the lease (in its cgroup, or of
+ *   its uid without one) and has the file: it inherits the lease,
+ *   releasing, as lease_check_open would have given it to it had the
+ *   broker been running (the holder exited while the broker was down, or
+ *   its pid was reused);
+ * - else, if only processes outside the lease have the file, nobody: the
+ *   lease is restored releasing with no holder, so that the group stays
+ *   busy until the file is closed and is never granted to a second
+ *   process; a lease never moves to another uid.
  * With nobody having the file (released while the broker was down), or no
  * pidfd_getfd, the entry is dropped.
  */
 static int recover_one(struct broker *b, const struct stored_lease *e)
 {
+	struct lease_cgroups *cgroups = lease_table_cgroups(b->leases);
+	const char *cgroup = NULL;
 	_cleanup_close_ int fd = -1;
 	struct pidref holder = PIDREF_NULL, heir = PIDREF_NULL;
 	struct pidref refs[RECOVER_MAX_PIDS];
@@ -505,6 +530,12 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 	}
 	if (!recover_check_group(b, e))
 		return -ESTALE;
+	if (e->cgroup[0] && cgroups && lease_cgroup_exists(cgroups, e->cgroup))
+		cgroup = e->cgroup;
+	else if (e->cgroup[0])
+		log_warning("The cgroup %s of group %u's lease is gone (or this broker has another "
+			    "cgroup root): the lease is bound to uid %u only",
+			    e->cgroup, e->group, (unsigned)e->uid);
 	r = holders_scan(&e->node, refs, RECOVER_MAX_PIDS, &n);
 	if (r < 0) {
 		log_dropped(e, "the processes holding the group cannot be listed");
@@ -527,9 +558,7 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 	if (fd < 0 && n > 0 && !gone[0])
 		snprintf(gone, sizeof(gone), "neither its holder nor a child of it has the file");
 	for (size_t i = 0; i < n && fd < 0; i++) {
-		uid_t uid;
-
-		if (pidref_get_euid(&refs[i], &uid) < 0 || uid != e->uid)
+		if (!recover_belongs(cgroups, cgroup, e->uid, &refs[i]))
 			continue;
 		r = take_group_file(&refs[i], &e->node, &fd, &st);
 		if (fd < 0)
@@ -545,7 +574,8 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		}
 	}
 	for (size_t i = 0; i < n && fd < 0; i++) {
-		if (pidref_get_euid(&refs[i], &stranger_uid) < 0 || stranger_uid == e->uid)
+		if (pidref_get_euid(&refs[i], &stranger_uid) < 0 ||
+		    recover_belongs(cgroups, cgroup, e->uid, &refs[i]))
 			continue;
 		r = take_group_file(&refs[i], &e->node, &fd, &st);
 		if (fd >= 0)
@@ -575,7 +605,7 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 	}
 	r = lease_table_restore(b->leases, e->group, fd, &st,
 				way == RECOVER_STRANGER ? NULL : &holder, e->uid, start_time, state,
-				e->rule, e->devices, e->since_usec, &l);
+				e->rule, e->devices, e->since_usec, cgroup, &l);
 	if (r < 0) {
 		log_dropped(e, "it could not be recorded");
 		goto out;
@@ -611,8 +641,8 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		log_event(
 			LOG_WARNING, &f,
 			"Restored the lease of group %u (uid %u) with no holder: its file is open "
-			"only in processes of uid %u, which never inherit it (%s); the group "
-			"stays busy until that file is closed",
+			"only in processes outside the lease (uid %u), which never inherit it "
+			"(%s); the group stays busy until that file is closed",
 			l->group, (unsigned)l->uid, (unsigned)stranger_uid, gone);
 		break;
 	}

@@ -12,6 +12,7 @@
 #include "broker/inventory.h"
 #include "broker/kmod_link.h"
 #include "broker/lease.h"
+#include "broker/lease_cgroup.h"
 #include "broker/lease_store.h"
 #include "broker/log.h"
 #include "broker/merge.h"
@@ -51,6 +52,7 @@ enum {
 	ARG_DEV_ROOT,
 	ARG_ADMIN_GROUP,
 	ARG_STATE_DIR,
+	ARG_CGROUP_ROOT,
 	ARG_LOG_TARGET,
 	ARG_MAX_CONNECTIONS,
 	ARG_MAX_CONNECTIONS_PER_UID,
@@ -80,6 +82,9 @@ static void usage(FILE *f)
 		"  --state-dir DIR               keep the lease table here across restarts\n"
 		"                                (default $RUNTIME_DIRECTORY, "
 		"else " LEASE_STORE_DEFAULT_DIR ")\n"
+		"  --cgroup-root DIR|auto|none   where each lease's cgroup is made (default auto:\n"
+		"                                the service's cgroup when systemd delegates it,\n"
+		"                                else /sys/fs/cgroup/vfio-broker on cgroup v2)\n"
 		"  --log-target auto|journal|stderr   where to log (default auto)\n"
 		"  --max-connections N           open connections at most (default 1024)\n"
 		"  --max-connections-per-uid N   per uid, root exempt (default 64)\n"
@@ -154,6 +159,7 @@ static int parse_argv(int argc, char **argv, struct broker_config *config)
 		{"dev-root", required_argument, NULL, ARG_DEV_ROOT},
 		{"admin-group", required_argument, NULL, ARG_ADMIN_GROUP},
 		{"state-dir", required_argument, NULL, ARG_STATE_DIR},
+		{"cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT},
 		{"log-target", required_argument, NULL, ARG_LOG_TARGET},
 		{"max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS},
 		{"max-connections-per-uid", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_UID},
@@ -199,6 +205,12 @@ static int parse_argv(int argc, char **argv, struct broker_config *config)
 				return -EINVAL;
 			}
 			config->state_dir = optarg;
+			break;
+		case ARG_CGROUP_ROOT:
+			if (optarg[0] != '/' && strcmp(optarg, "auto") != 0 &&
+			    strcmp(optarg, "none") != 0)
+				r = -EINVAL;
+			config->cgroup_root = optarg;
 			break;
 		case ARG_LOG_TARGET:
 			r = log_target_from_string(optarg);
@@ -402,6 +414,12 @@ static int broker_setup(struct broker *b)
 	r = lease_table_new(b->event, &hooks_lease, b, &b->leases);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the lease table: %m");
+	/* Before the leases are restored: they find their cgroups again under it. */
+	r = lease_cgroups_open(b->config.cgroup_root, &b->cgroups);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the lease cgroups under %s: %m",
+				       b->config.cgroup_root);
+	lease_table_set_cgroups(b->leases, b->cgroups);
 	r = containers_new(&b->containers);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up containers: %m");
@@ -433,6 +451,7 @@ static void broker_teardown(struct broker *b)
 	b->server = server_free(b->server);
 	b->removals = removals_free(b->removals);
 	b->leases = lease_table_free(b->leases);
+	b->cgroups = lease_cgroups_free(b->cgroups);
 	b->lease_store = lease_store_free(b->lease_store);
 	b->containers = containers_free(b->containers);
 	b->closer = closer_free(b->closer);

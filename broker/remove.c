@@ -2,6 +2,7 @@
 #include "broker/remove.h"
 #include "broker/holders.h"
 #include "broker/inventory.h"
+#include "broker/lease_cgroup.h"
 #include "broker/log.h"
 #include "broker/pidref.h"
 #include "common/cleanup.h"
@@ -25,6 +26,7 @@ struct removal {
 	uint32_t id;
 	uint32_t group;
 	enum vb_remove_mode mode;
+	bool kill_strays; /* hard: kill processes outside the lease holding its file too */
 	uint64_t start_msec;
 	uint32_t timeout_ms;
 	sd_event_source *timer;
@@ -131,33 +133,89 @@ static void remove_kill_ref(const struct pidref *ref, uint32_t group)
 		log_notice("Killed pid %d, which held group %u", (int)ref->pid, group);
 }
 
-/* Kill the holder of l, or everybody holding its file if no holder is known. */
-static void remove_kill_holders(const struct lease *l)
+/*
+ * Kill everything that belongs to l: its cgroup with every process in it
+ * (cgroup.kill, which also reaches processes holding the group only through
+ * a VFIO device fd), and its holder through the pidfd (the only one a lease
+ * without a cgroup can reach at once; the rest are found by the /proc scan).
+ */
+static void remove_kill_lease(const struct lease *l)
 {
-	struct pidref refs[REMOVE_MAX_KILL_PIDS];
-	size_t n = 0;
+	struct lease_cgroups *cg = lease_table_cgroups(l->table);
 	int r;
 
-	if (l->holder) {
-		if (l->holder->pid.pid <= 1) {
-			log_error("Not killing pid %d for group %u: it is init",
-				  (int)l->holder->pid.pid, l->group);
-			return;
+	if (l->cgroup && cg) {
+		r = lease_cgroup_kill(cg, l->cgroup);
+		if (r < 0 && r != -ENOENT)
+			log_error_errno(r, "Failed to kill the cgroup %s of group %u: %m",
+					l->cgroup, l->group);
+		else if (r == 0)
+			log_notice("Killed every process in the cgroup %s/%s of group %u",
+				   lease_cgroups_root(cg), l->cgroup, l->group);
+	}
+	if (!l->holder)
+		return;
+	if (l->holder->pid.pid <= 1) {
+		log_error("Not killing pid %d for group %u: it is init", (int)l->holder->pid.pid,
+			  l->group);
+		return;
+	}
+	r = pidref_kill(&l->holder->pid, SIGKILL);
+	if (r < 0 && r != -ESRCH)
+		log_error_errno(r, "Failed to kill holder pid %d of group %u: %m",
+				(int)l->holder->pid.pid, l->group);
+}
+
+/* "123 (uid 2001, cat)": who a stray is, for the administrator. */
+static void remove_describe_ref(const struct pidref *ref, char *buf, size_t size)
+{
+	_cleanup_free_ char *comm = NULL;
+	uid_t uid;
+	size_t n;
+
+	if (pidref_read_proc(ref, "comm", 64, &comm, &n) < 0) {
+		comm = NULL;
+		n = 0;
+	}
+	while (n > 0 && comm[n - 1] == '\n')
+		comm[--n] = '\0';
+	if (pidref_get_euid(ref, &uid) < 0)
+		snprintf(buf, size, "%d (%s)", (int)ref->pid, comm ? comm : "?");
+	else
+		snprintf(buf, size, "%d (uid %u, %s)", (int)ref->pid, (unsigned)uid,
+			 comm ? comm : "?");
+}
+
+/*
+ * Act on the processes of refs, found holding l's file for the hard removal
+ * m: those that belong to the lease are killed; the others (strays: another
+ * uid's process it was passed to, or one outside the lease's cgroup) only
+ * when the administrator said kill_strays. Returns how many strays were
+ * left alive, described in strays.
+ */
+static size_t remove_handle_holders(const struct removal *m, const struct lease *l,
+				    const struct pidref *refs, size_t n, char *strays, size_t size)
+{
+	size_t left = 0, used = 0;
+
+	strays[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		char who[128];
+
+		if (lease_process_belongs(l, &refs[i]) || m->kill_strays) {
+			remove_kill_ref(&refs[i], l->group);
+			continue;
 		}
-		r = pidref_kill(&l->holder->pid, SIGKILL);
-		if (r < 0 && r != -ESRCH)
-			log_error_errno(r, "Failed to kill holder pid %d of group %u: %m",
-					(int)l->holder->pid.pid, l->group);
-		return;
+		remove_describe_ref(&refs[i], who, sizeof(who));
+		log_warning("Group %u is also open in pid %s, which does not belong to the lease: "
+			    "not killed",
+			    l->group, who);
+		if (used < size)
+			used += (size_t)snprintf(strays + used, size - used, "%s%s",
+						 left ? ", " : "", who);
+		left++;
 	}
-	r = holders_scan(&l->node, refs, REMOVE_MAX_KILL_PIDS, &n);
-	if (r < 0) {
-		log_error_errno(r, "Failed to look for processes holding group %u: %m", l->group);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		remove_kill_ref(&refs[i], l->group);
-	holders_release(refs, n);
+	return left;
 }
 
 /* Answer m's administrator, if still there, with the outcome; then m goes. */
@@ -166,6 +224,30 @@ static void removal_finish(struct removal *m, const struct removal_outcome *o)
 	if (m->waiter)
 		m->answer(m->waiter, m->id, o);
 	removal_free(m);
+}
+
+/*
+ * A hard removal found strays holding the file and may not kill them: it is
+ * answered now, naming them, rather than waiting for a close that only they
+ * can make. The lease stays, releasing, still its uid's.
+ */
+static void removal_report_strays(struct removal *m, const struct lease *l, size_t n,
+				  const char *strays)
+{
+	struct log_fields f = lease_log_fields(l, "remove-strays");
+	struct reply_error e;
+
+	reply_error_set(&e, VB_E_BUSY,
+			"group %u was taken from its lease, but is still open in %zu process%s "
+			"outside it, not killed: pid %s; kill %s with remove --hard "
+			"--kill-strays",
+			l->group, n, n == 1 ? "" : "es", strays, n == 1 ? "it" : "them");
+	e.has_uid = true;
+	e.uid = l->uid;
+	log_event(LOG_WARNING, &f, "Hard removal of group %u: still open in pid %s", l->group,
+		  strays);
+	removal_finish(m,
+		       &(struct removal_outcome){.group = l->group, .mode = m->mode, .error = &e});
 }
 
 /* Model: "timeout" (tests/model/lease.pml, proctype removal_timer). */
@@ -195,7 +277,14 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 		if (l)
 			(void)holders_scan(&l->node, refs, REMOVE_MAX_KILL_PIDS, &n);
-		holders_format_pids(refs, n, list, sizeof(list));
+		list[0] = '\0';
+		for (size_t i = 0; i < n; i++) {
+			char who[128];
+			size_t used = strlen(list);
+
+			remove_describe_ref(&refs[i], who, sizeof(who));
+			snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", who);
+		}
 		holders_release(refs, n);
 		if (n > 0)
 			reply_error_set(&e, VB_E_INTERNAL,
@@ -215,10 +304,29 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* A hard removal of a lease without a live holder: act on whoever has the file now. */
+static void removal_check_holders(struct removal *m, const struct lease *l)
+{
+	struct pidref refs[REMOVE_MAX_KILL_PIDS];
+	char strays[400];
+	size_t n = 0, left;
+	int k;
+
+	k = holders_scan(&l->node, refs, REMOVE_MAX_KILL_PIDS, &n);
+	if (k < 0) {
+		log_error_errno(k, "Failed to look for processes holding group %u: %m", l->group);
+		return;
+	}
+	left = remove_handle_holders(m, l, refs, n, strays, sizeof(strays));
+	holders_release(refs, n);
+	if (left)
+		removal_report_strays(m, l, left, strays);
+}
+
 /* Model: "remove" (tests/model/lease.pml, proctype admin). */
 int removals_start(struct removals *r, const struct identity *admin, uint32_t group,
-		   enum vb_remove_mode mode, uint32_t timeout_ms, removal_answer_fn answer,
-		   void *waiter, uint32_t id, struct reply_error *err)
+		   enum vb_remove_mode mode, bool kill_strays, uint32_t timeout_ms,
+		   removal_answer_fn answer, void *waiter, uint32_t id, struct reply_error *err)
 {
 	struct broker *b = r->broker;
 	struct inventory_group *g = NULL;
@@ -280,6 +388,7 @@ int removals_start(struct removals *r, const struct identity *admin, uint32_t gr
 		.id = id,
 		.group = group,
 		.mode = mode,
+		.kill_strays = kill_strays && mode == VB_REMOVE_HARD,
 		.start_msec = remove_now_msec(),
 		.timeout_ms = (uint32_t)(timeout_usec / 1000),
 	};
@@ -300,7 +409,10 @@ int removals_start(struct removals *r, const struct identity *admin, uint32_t gr
 
 	if (mode == VB_REMOVE_HARD) {
 		reply_notify_revoked(b->server, l->holder, group);
-		remove_kill_holders(l);
+		remove_kill_lease(l);
+		/* With its holder gone already, whoever has the file is looked at now. */
+		if (!l->holder)
+			removal_check_holders(m, l);
 	}
 	return 0;
 }
@@ -331,13 +443,17 @@ void removals_lease_still_open(struct removals *r, const struct lease *l, const 
 			       size_t n)
 {
 	struct removal *m;
+	char strays[400];
+	size_t left;
 
 	list_for_each_entry(m, &r->list,
 			    link) if (m->group == l->group && m->mode == VB_REMOVE_HARD)
 	{
-		/* The holder is gone and others still have the file: they go too. */
-		for (size_t i = 0; i < n; i++)
-			remove_kill_ref(&refs[i], l->group);
+		/* The holder is gone and others still have the file: what is the lease's goes too.
+		 */
+		left = remove_handle_holders(m, l, refs, n, strays, sizeof(strays));
+		if (left)
+			removal_report_strays(m, l, left, strays);
 		return;
 	}
 }

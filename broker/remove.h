@@ -3,9 +3,9 @@
  * Removal of a lease by an administrator, as David Gibson proposed in the
  * 2011 thread: "soft" asks the holder to give the group back and waits (up
  * to a timeout the administrator picks, then fails leaving the lease
- * alone); "hard" kills the holder, and every other process found holding
- * the group file, at once. The wait policy (soft, wait, then hard) is the
- * administrator's tool's, like kill -15, drum fingers, kill -9.
+ * alone); "hard" kills the lease's cgroup and holder at once, and reports
+ * (or, asked to, kills) processes outside the lease still holding its file. The wait policy (soft,
+ * wait, then hard) is the administrator's tool's, like kill -15, drum fingers, kill -9.
  *
  * The request stays pending until the lease ends (the group file is
  * closed) and is answered then, or at its timeout.
@@ -47,14 +47,19 @@ struct removals *removals_free(struct removals *r);
  * removals_start starts removing the lease of group for the administrator
  * admin: soft asks its holder (the remove-requested event) and waits up to
  * timeout_ms (0: the broker's default); hard revokes the lease and kills
- * whoever holds the file. answer(waiter, id, outcome) is called once when
- * the lease has ended or the wait is given up, unless the waiter went away
- * first (removals_waiter_gone). Refused (*err) when too many removals wait,
- * the group is not leased, or a soft removal has nobody to ask.
+ * what belongs to it (its cgroup, its holder, processes of the lease found
+ * with the file: lease_process_belongs). Other processes holding the file
+ * (strays) are killed only with kill_strays; otherwise the removal is
+ * answered at once with busy, naming them (pid, uid, command), and the
+ * lease stays until they close it. answer(waiter, id, outcome) is called
+ * once when the lease has ended or the wait is given up, unless the waiter
+ * went away first (removals_waiter_gone); it may be called before this
+ * returns. Refused (*err) when too many removals wait, the group is not
+ * leased, or a soft removal has nobody to ask.
  */
 int removals_start(struct removals *r, const struct identity *admin, uint32_t group,
-		   enum vb_remove_mode mode, uint32_t timeout_ms, removal_answer_fn answer,
-		   void *waiter, uint32_t id, struct reply_error *err);
+		   enum vb_remove_mode mode, bool kill_strays, uint32_t timeout_ms,
+		   removal_answer_fn answer, void *waiter, uint32_t id, struct reply_error *err);
 
 /* Whether REMOVALS_MAX removals are waiting already. */
 bool removals_full(const struct removals *r);

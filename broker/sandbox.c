@@ -133,6 +133,7 @@ static const char *const allowed_syscalls[] = {
 	"fcntl",
 	"fstat",
 	"fstatfs",
+	"getxattr", /* start-up: systemd's trusted.delegate mark on the broker's cgroup */
 	"futex",
 	"getdents64",
 	"getegid",
@@ -161,6 +162,8 @@ static const char *const allowed_syscalls[] = {
 	"lstat",
 	"madvise",
 	"memfd_create",
+	"mkdir", /* lease cgroups (lease_cgroup.c) */
+	"mkdirat",
 	"mmap",
 	"mprotect",
 	"mremap",
@@ -188,6 +191,7 @@ static const char *const allowed_syscalls[] = {
 	"renameat",
 	"renameat2",
 	"restart_syscall",
+	"rmdir", /* lease cgroups, once empty */
 	"rseq",
 	"rt_sigaction",
 	"rt_sigprocmask",

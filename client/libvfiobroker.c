@@ -854,8 +854,9 @@ void vfiobroker_leases_free(struct vfiobroker_lease *leases, size_t n)
 	free(leases);
 }
 
-int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned timeout_ms,
-		      unsigned *ret_elapsed_ms)
+/* The remove request; kill_strays only with hard. */
+static int remove_call(struct vfiobroker *b, unsigned group, bool hard, bool kill_strays,
+		       unsigned timeout_ms, unsigned *ret_elapsed_ms)
 {
 	struct vb_remove_reply remove;
 	struct vb_request req;
@@ -867,6 +868,7 @@ int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned 
 	vb_request_init(&req, 0, VB_OP_REMOVE);
 	req.group = (int32_t)group;
 	req.mode = hard ? VB_REMOVE_HARD : VB_REMOVE_SOFT;
+	req.kill_strays = hard && kill_strays;
 	req.timeout_ms = timeout_ms;
 	r = broker_call(b, &req, NULL, 0, &p);
 	if (r < 0)
@@ -879,6 +881,17 @@ int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned 
 		*ret_elapsed_ms =
 			remove.elapsed_ms < UINT32_MAX ? (unsigned)remove.elapsed_ms : UINT32_MAX;
 	return 0;
+}
+
+int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned timeout_ms,
+		      unsigned *ret_elapsed_ms)
+{
+	return remove_call(b, group, hard, false, timeout_ms, ret_elapsed_ms);
+}
+
+int vfiobroker_remove_kill_strays(struct vfiobroker *b, unsigned group, unsigned *ret_elapsed_ms)
+{
+	return remove_call(b, group, true, true, 0, ret_elapsed_ms);
 }
 
 int vfiobroker_reload(struct vfiobroker *b, unsigned *ret_rules, unsigned *ret_files)

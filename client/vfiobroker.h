@@ -277,12 +277,23 @@ void vfiobroker_leases_free(struct vfiobroker_lease *leases, size_t n);
  * timeout_ms (0: the broker's default, 30 s unless configured; at most one
  * hour, -EINVAL above) with the lease left exactly as it was; -EBUSY at once
  * when the holder has no connection to hear the request. Hard: the holder is
- * sent REVOKED and killed, and so is any other process with the group file
- * open; the call returns when the group is free; timeout_ms must be 0.
- * *ret_elapsed_ms (may be NULL) is how long the removal took.
+ * sent REVOKED and killed with every process of the lease (its cgroup; see
+ * PROTOCOL.md); the call returns when the group is free; timeout_ms must be 0.
+ * -EBUSY when the file is still open in processes that do not belong to the
+ * lease (another uid's, or outside its cgroup): they are not killed, and the
+ * message names them (pid, uid, command). *ret_elapsed_ms (may be NULL) is
+ * how long the removal took.
  */
 int vfiobroker_remove(struct vfiobroker *b, unsigned group, bool hard, unsigned timeout_ms,
 		      unsigned *ret_elapsed_ms);
+
+/*
+ * vfiobroker_remove_kill_strays is a hard removal that also kills the
+ * processes outside the lease still holding its file (strays), which
+ * vfiobroker_remove() only reports. A broker older than this call answers
+ * -EINVAL (an unknown request key).
+ */
+int vfiobroker_remove_kill_strays(struct vfiobroker *b, unsigned group, unsigned *ret_elapsed_ms);
 
 /*
  * vfiobroker_reload makes the broker load its policy directory again

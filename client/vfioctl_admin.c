@@ -34,13 +34,11 @@ static int parse_timeout(const char *arg, unsigned *ret_ms)
 int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"soft", no_argument, NULL, 's'},
-		{"hard", no_argument, NULL, 'H'},
-		{"timeout", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},
-		{0},
+		{"soft", no_argument, NULL, 's'},	 {"hard", no_argument, NULL, 'H'},
+		{"kill-strays", no_argument, NULL, 'K'}, {"timeout", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},	 {0},
 	};
-	bool soft = false, hard = false;
+	bool soft = false, hard = false, kill_strays = false;
 	unsigned group, timeout_ms = 0, elapsed_ms;
 	struct vfiobroker *b;
 	int c, r;
@@ -52,6 +50,9 @@ int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv)
 			break;
 		case 'H':
 			hard = true;
+			break;
+		case 'K':
+			kill_strays = true;
 			break;
 		case 't':
 			r = parse_timeout(optarg, &timeout_ms);
@@ -69,6 +70,8 @@ int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv)
 		return report_usage("remove: --soft or --hard, not both");
 	if (hard && timeout_ms)
 		return report_usage("remove: --timeout is for --soft: --hard does not wait");
+	if (kill_strays && !hard)
+		return report_usage("remove: --kill-strays is for --hard");
 	if (argc - optind != 1)
 		return report_usage("remove takes one group");
 	r = vfioctl_parse_group("remove", argv[optind], &group);
@@ -86,8 +89,11 @@ int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv)
 		else
 			report_note("asking the holder of group %u to give it back...", group);
 	}
-	r = vfioctl_close_broker(b, vfiobroker_remove(b, group, hard, timeout_ms, &elapsed_ms),
-				 REPORT_OP_REMOVE, group, "remove");
+	r = vfioctl_close_broker(
+		b,
+		kill_strays ? vfiobroker_remove_kill_strays(b, group, &elapsed_ms)
+			    : vfiobroker_remove(b, group, hard, timeout_ms, &elapsed_ms),
+		REPORT_OP_REMOVE, group, "remove");
 	if (r)
 		return r;
 

@@ -186,7 +186,7 @@ static const char *const op_keys[_VB_OP_MAX][5] = {
 	[VB_OP_MERGE] = {"groups"},
 	[VB_OP_UNMERGE] = {"group"},
 	[VB_OP_LEASES] = {0},
-	[VB_OP_REMOVE] = {"group", "mode", "timeout_ms"},
+	[VB_OP_REMOVE] = {"group", "mode", "timeout_ms", "kill_strays"},
 	[VB_OP_RELOAD] = {0},
 	[VB_OP_EXPLAIN] = {"group", "uid", "user"},
 	[VB_OP_QUARANTINE] = {"group"},
@@ -350,7 +350,9 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 		r->n_groups = n;
 		return 0;
 	}
-	case VB_OP_REMOVE:
+	case VB_OP_REMOVE: {
+		struct json_object *b;
+
 		if ((k = decode_group(o, r, true, err)) < 0)
 			return k;
 		k = get_string(o, "mode", 8, &s, err);
@@ -369,7 +371,19 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 		k = get_int(o, "timeout_ms", 0, VB_MAX_REMOVE_TIMEOUT_MS, &v, err);
 		if (k == 0)
 			r->timeout_ms = (uint32_t)v;
-		return k == -ENOENT ? 0 : k;
+		if (k < 0 && k != -ENOENT)
+			return k;
+		if (json_object_object_get_ex(o, "kill_strays", &b)) {
+			if (!json_object_is_type(b, json_type_boolean))
+				return decode_fail(err, VB_E_BAD_REQUEST,
+						   "\"kill_strays\" must be a boolean");
+			if (json_object_get_boolean(b) && r->mode != VB_REMOVE_HARD)
+				return decode_fail(err, VB_E_BAD_REQUEST,
+						   "\"kill_strays\" is for mode \"hard\"");
+			r->kill_strays = json_object_get_boolean(b);
+		}
+		return 0;
+	}
 	case VB_OP_EXPLAIN:
 		if ((k = decode_group(o, r, true, err)) < 0)
 			return k;
@@ -570,6 +584,8 @@ int vb_request_encode(const struct vb_request *r, char *buf, size_t size, size_t
 		if (r->timeout_ms)
 			json_object_object_add(o, "timeout_ms",
 					       json_object_new_int64(r->timeout_ms));
+		if (r->kill_strays)
+			json_object_object_add(o, "kill_strays", json_object_new_boolean(true));
 		break;
 	case VB_OP_EXPLAIN:
 		json_object_object_add(o, "group", json_object_new_int(r->group));

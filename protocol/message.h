@@ -80,6 +80,7 @@ struct vb_request {
 	size_t n_groups;
 	enum vb_remove_mode mode; /* remove */
 	uint32_t timeout_ms;	  /* remove --soft; 0 = broker default */
+	bool kill_strays;	  /* remove --hard: kill processes outside the lease too */
 	int64_t uid;		  /* explain: the user to explain for; -1 absent */
 	char user[VB_NAME_MAX];	  /* explain: or by name; "" absent */
 	bool restore;		  /* unquarantine: give the devices back to their drivers */

@@ -18,6 +18,8 @@ set -euo pipefail
 # Deb tier: debhelper, dh-dkms (bookworm's debhelper addon for DKMS, apart from
 # dkms itself), dkms (builds the packaged module source), lintian, blhc (checks
 # the build log for dpkg-buildflags' hardening flags).
+# systemd tier: systemd (the guest's PID 1 is the host's; udev is fetched with
+# apt-get download), libcap2-bin (capsh decodes /proc/PID/status in the guest).
 PACKAGES=(
 	build-essential pkg-config
 	libsystemd-dev libjson-c-dev libseccomp-dev libcap-dev
@@ -34,6 +36,7 @@ PACKAGES=(
 	dbus-daemon seatd libseat-dev valgrind
 	runc
 	debhelper dh-dkms dkms lintian blhc
+	systemd libcap2-bin
 	spin # the model tier: tests/model/run.sh checks the lease life cycle model
 )
 

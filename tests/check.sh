@@ -8,7 +8,7 @@ set -uo pipefail
 BUILD=${1:-build}
 shift || true
 TIERS=("$@")
-[ ${#TIERS[@]} -eq 0 ] && TIERS=(format unit install integration model sanitize valgrind fuzz bench vm kmod deb)
+[ ${#TIERS[@]} -eq 0 ] && TIERS=(format unit install integration model sanitize valgrind fuzz bench vm kmod deb systemd)
 export VB_BUILD=$BUILD
 
 total_pass=0 total_fail=0 total_skip=0
@@ -203,6 +203,13 @@ run_deb() {
 		[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
 	fi
 	rm -f "$log"
+}
+
+# The installed units under the real service manager: Debian's systemd as PID 1 in the
+# VM, the deb tier's packages installed with dpkg, socket activation, the sandbox, the
+# journal, restart (tests/systemd/check.sh). After deb, whose packages it installs.
+run_systemd() {
+	run_qemu_tier tests/systemd/check.sh
 }
 
 for tier in "${TIERS[@]}"; do

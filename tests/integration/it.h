@@ -76,6 +76,9 @@ Suite *suite_preload(void);
 Suite *suite_semantics(void);
 Suite *suite_reconnect(void);
 Suite *suite_identity(void);
+Suite *suite_cgroup(void);
+/* Whether a writable cgroup v2 hierarchy is here (the cgroup suite needs one). */
+bool it_cgroup_available(void);
 Suite *suite_model(void);
 
 /*

@@ -18,7 +18,7 @@ int main(void)
 					  suite_hostile,   suite_limits,    suite_cli,
 					  suite_sandbox,   suite_restart,   suite_preload,
 					  suite_semantics, suite_reconnect, suite_identity,
-					  suite_model};
+					  suite_cgroup,	   suite_model};
 	SRunner *sr;
 	int failed;
 
@@ -42,6 +42,12 @@ int main(void)
 		    getenv("VB_VALGRIND")) {
 			printf("NOTE: the restart suite does not run under valgrind (it has no "
 			       "pidfd_getfd, which restoring a lease needs)\n");
+			continue;
+		}
+		if (suites[i] == suite_cgroup && !it_cgroup_available()) {
+			printf("NOT RUN: the cgroup suite needs a writable cgroup v2 hierarchy, "
+			       "and "
+			       "this machine has none\n");
 			continue;
 		}
 		srunner_add_suite(sr, suites[i]());

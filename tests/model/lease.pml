@@ -188,7 +188,7 @@ inline lease_end(g)
 /*
  * model: scan. lease_check_open: who has the file of a releasing lease
  * without a holder. A hard removal kills them all (removals_lease_still_open);
- * otherwise the first live one found inherits the lease.
+ * otherwise the first live one of the lease's uid found inherits the lease.
  */
 inline scan(g)
 {
@@ -202,11 +202,12 @@ inline scan(g)
 		}
 	:: else
 	fi;
+	/* lease_process_belongs: only a process of the lease's uid inherits */
 	if
-	:: kref[g] & BIT(C0) -> lh[g] = C0
-	:: kref[g] & BIT(C1) -> lh[g] = C1
-	:: kref[g] & BIT(H) -> lh[g] = H
-	:: (kref[g] & CLIENTS) == 0 -> skip /* wait for the close (model: close) */
+	:: kref[g] & UID_BITS(lu[g]) & BIT(C0) -> lh[g] = C0
+	:: kref[g] & UID_BITS(lu[g]) & BIT(C1) -> lh[g] = C1
+	:: kref[g] & UID_BITS(lu[g]) & BIT(H) -> lh[g] = H
+	:: (kref[g] & UID_BITS(lu[g])) == 0 -> skip /* wait for the close (model: close) */
 	fi
 }
 

@@ -13,6 +13,13 @@
  *                                      (what `vfioctl lease` hands over)
  *   vm-probe --open GROUP [--bdf BDF]... root only: open /dev/vfio/GROUP itself
  *   vm-probe --open-direct PATH        try open(PATH, O_RDWR) and report errno
+ *   vm-probe --keep-device-fd FILE [--bdf BDF]...
+ *                                      as the first form, then fork a child that
+ *                                      keeps only the first device's fd (no group,
+ *                                      no container fd), writes its pid to FILE
+ *                                      and reads config space every 100 ms until
+ *                                      killed; the parent exits 0 (issue 13: a
+ *                                      child a hard removal must reach)
  *
  * Without --bdf, every device of the groups that is bound to vfio-pci is
  * probed.  Exit status: 0 all steps worked; 1 a VFIO step failed; 2 usage;
@@ -54,6 +61,9 @@ struct group {
 
 static struct group groups[MAX_GROUPS];
 static int ngroups;
+/* --keep-device-fd: where the child writes its pid, and the device fd it keeps. */
+static const char *keep_fd_file;
+static int keep_device_fd = -1;
 
 static void say(const char *fmt, ...)
 {
@@ -234,7 +244,61 @@ static int probe_device(const char *bdf)
 	    "regions=%u irqs=%u",
 	    bdf, id, cfg[1], cfg[0], cfg[3], cfg[2], cfg[11], cfg[10], cfg[9], info.num_regions,
 	    info.num_irqs);
-	close(fd);
+	if (keep_fd_file && keep_device_fd < 0)
+		keep_device_fd = fd;
+	else
+		close(fd);
+	return 0;
+}
+
+/*
+ * Fork a child that holds the group only through device fd dev: every other
+ * descriptor of a group or the container is closed in it. It writes its pid
+ * to keep_fd_file once it has read config space, then reads it every 100 ms
+ * (and says so on stdout once a second) until it is killed or a read fails.
+ */
+static int keep_device_in_child(int dev, int container)
+{
+	struct vfio_region_info reg = {.argsz = sizeof(reg)};
+	pid_t child;
+	int i;
+
+	reg.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	if (ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &reg) < 0)
+		return fail("VFIO_DEVICE_GET_REGION_INFO(config)", errno);
+	fflush(stdout);
+	child = fork();
+	if (child < 0)
+		return fail("fork", errno);
+	if (child == 0) {
+		char tmp[PATH_MAX];
+		FILE *f;
+
+		for (i = 0; i < ngroups; i++)
+			close(groups[i].fd);
+		close(container);
+		for (unsigned n = 0;; n++) {
+			uint8_t cfg[4];
+
+			if (pread(dev, cfg, sizeof(cfg), reg.offset) != (ssize_t)sizeof(cfg)) {
+				say("child: pread(config space) failed: errno=%d", errno);
+				_exit(1);
+			}
+			if (n == 0) {
+				snprintf(tmp, sizeof(tmp), "%s.tmp", keep_fd_file);
+				f = fopen(tmp, "w");
+				if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 ||
+				    rename(tmp, keep_fd_file) < 0)
+					_exit(1);
+			}
+			if (n % 10 == 0)
+				say("child pid=%d holds only device fd=%d: read vendor=%02x%02x",
+				    (int)getpid(), dev, cfg[1], cfg[0]);
+			usleep(100 * 1000);
+		}
+	}
+	close(dev);
+	say("child pid=%d keeps the device fd; the parent exits", (int)child);
 	return 0;
 }
 
@@ -268,7 +332,8 @@ static int usage(void)
 {
 	fputs("usage: vm-probe [--bdf BDF]...            (group fds from VFIO_BROKER_FDS)\n"
 	      "       vm-probe --open GROUP... [--bdf BDF]...\n"
-	      "       vm-probe --open-direct PATH\n",
+	      "       vm-probe --open-direct PATH\n"
+	      "       vm-probe --keep-device-fd FILE [--bdf BDF]...\n",
 	      stderr);
 	return 2;
 }
@@ -292,6 +357,8 @@ int main(int argc, char **argv)
 				return fail(path, errno);
 			if (add_group(id, fd, "open") < 0)
 				return 1;
+		} else if (!strcmp(argv[i], "--keep-device-fd") && i + 1 < argc) {
+			keep_fd_file = argv[++i];
 		} else if (!strcmp(argv[i], "--bdf") && i + 1 < argc && nbdfs < MAX_DEVICES) {
 			snprintf(bdfs[nbdfs++], 32, "%s", argv[++i]);
 		} else {
@@ -366,5 +433,7 @@ int main(int argc, char **argv)
 	if (ret)
 		return 1;
 	say("ok");
+	if (keep_fd_file)
+		return keep_device_in_child(keep_device_fd, container) ? 1 : 0;
 	return 0;
 }

@@ -195,8 +195,8 @@ def find_static_busybox():
     raise VmError("no static busybox found: install busybox-static")
 
 
-def build_initramfs(kdir, kver, config):
-    """The initramfs as bytes; config becomes /vb.conf (shell variables)."""
+def build_initramfs(kdir, kver, config, init=os.path.join(HERE, "guest-init.sh")):
+    """The initramfs as bytes; init becomes /init, config /vb.conf (shell variables)."""
     busybox = find_static_busybox()
     applets = subprocess.run([busybox, "--list"], capture_output=True,
                              text=True, check=True).stdout.split()
@@ -220,7 +220,7 @@ def build_initramfs(kdir, kver, config):
             cpio.file(f"lib/modules/{name}.ko", f.read())
     cpio.file("lib/modules/load-order",
               "".join(f"{name}\n" for name, _ in order).encode())
-    with open(os.path.join(HERE, "guest-init.sh"), "rb") as f:
+    with open(init, "rb") as f:
         cpio.file("init", f.read(), 0o755)
     conf = "".join(f"{k}={shlex.quote(v)}\n" for k, v in config.items())
     cpio.file("vb.conf", conf.encode())
@@ -493,7 +493,7 @@ class Run:
             "VB_KVER": self.kver,
         }
         with open(initrd, "wb") as f:
-            f.write(build_initramfs(self.kdir, self.kver, config))
+            f.write(build_initramfs(self.kdir, self.kver, config, self.args.init))
         os.makedirs(self.logdir, exist_ok=True)
         for name in ("console.log", "output.log", "qemu.log"):
             open(os.path.join(self.logdir, name), "w").close()
@@ -684,6 +684,9 @@ def parse_args(argv):
     p.add_argument("--log-dir", metavar="DIR",
                    help="where console.log, output.log and qemu.log go "
                         "(default: DIR/../logs/KVER)")
+    p.add_argument("--init", default=os.path.join(HERE, "guest-init.sh"), metavar="FILE",
+                   help="the initramfs's /init (default guest-init.sh; "
+                        "tests/systemd/guest-init.sh execs systemd)")
     p.add_argument("--memory", type=int, default=512, metavar="MB")
     p.add_argument("--smp", type=int, default=1)
     p.add_argument("--boot-timeout", type=float, default=240, metavar="S",
