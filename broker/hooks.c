@@ -39,6 +39,7 @@ static void hooks_lease_holder_freed(struct holder *h, void *userdata)
 	server_detach_holder(b->server, h);
 }
 
+/* Model: "save" (tests/model/lease.pml). */
 static void hooks_lease_changed(struct lease_table *t, void *userdata)
 {
 	struct broker *b = userdata;

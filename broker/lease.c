@@ -39,6 +39,7 @@ static uint64_t now_usec(clockid_t clock)
 }
 
 /*
+ * Model: the "save" transition of tests/model/lease.pml ends every transition.
  * Run the changed hook once for everything a table entry point did. Every
  * public entry point that can change a lease ends with this, so the state
  * file is written once per transition, after it is complete.
@@ -102,6 +103,7 @@ static void lease_table_process_checks(struct lease_table *t, int64_t released);
 static void lease_table_drain(struct lease_table *t, int64_t released);
 
 /*
+ * Model: "exit" (tests/model/lease.pml, proctype exit_watch).
  * The holder process has exited (its files were closed before the kernel
  * reported the exit). The broker closes its copies of the holder's held
  * leases; whatever does not close at once is looked for in /proc.
@@ -242,7 +244,7 @@ static void lease_free(struct lease *l)
 	free(l);
 }
 
-/* The file is closed: log it, tell the rest of the broker, free the lease. */
+/* The file is closed: log it, tell the rest of the broker, free the lease. Model: "end". */
 static void lease_end(struct lease *l, bool requested)
 {
 	struct lease_table *t = l->table;
@@ -256,6 +258,7 @@ static void lease_end(struct lease *l, bool requested)
 }
 
 /*
+ * Model: "scan" (tests/model/lease.pml).
  * A releasing lease's file did not close when the broker closed its copy:
  * find who has it. The first process found inherits the lease. With nobody
  * found, the lease ends if its close can no longer be observed (end_if_nobody,
@@ -345,6 +348,7 @@ static struct lease *lease_table_find_wd(const struct lease_table *t, int wd)
 }
 
 /*
+ * Model: "close" (tests/model/lease.pml, proctype close_watch).
  * Read every queued inotify event. A close of a releasing lease's node ends
  * it; closes while the broker still has its copy cannot be the last one and
  * are ignored. Lost events (overflow) and vanished nodes are resolved by a
@@ -515,8 +519,9 @@ static void lease_table_link(struct lease_table *t, struct lease *l)
 /*
  * Record a lease of group held by holder (copied) in state, watching the
  * node through fd. A held lease takes fd as the broker's copy; a releasing
- * one (only ever restored) closes it once the watch is set. On failure fd is
- * left to the caller.
+ * one (only ever restored) closes it once the watch is set, and may have no
+ * holder (NULL: uid's lease, open only in a process of another uid). On
+ * failure fd is left to the caller.
  */
 static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 			   const struct pidref *holder, uid_t uid, uint64_t start_time,
@@ -563,8 +568,8 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 	lease_table_drain(t, -1);
 	lease_table_process_checks(t, -1);
 
-	h = lease_table_find_holder(t, holder);
-	if (!h) {
+	h = holder ? lease_table_find_holder(t, holder) : NULL;
+	if (holder && !h) {
 		r = pidref_copy(holder, &copy);
 		if (r < 0)
 			goto fail;
@@ -573,15 +578,18 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 		if (r < 0)
 			goto fail;
 	}
-	if (!h->start_time)
+	if (h && !h->start_time)
 		h->start_time = start_time;
 	l->state = state;
 	if (state == LEASE_HELD)
 		l->fd = fd;
 	else
-		close(fd); /* not the last copy: the holder has one, so no close is reported */
+		close(fd); /* not the last copy: a process has one, so no close is reported */
 	l->uid = uid;
-	lease_set_holder(l, h);
+	if (h)
+		lease_set_holder(l, h);
+	else
+		t->dirty = true;
 	lease_table_link(t, l);
 	*ret = l;
 	return 0;
@@ -592,6 +600,7 @@ fail:
 	return r;
 }
 
+/* Model: the grant step of "lease" (tests/model/lease.pml), then "save". */
 int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
 		      const char *cgroup, struct lease **ret)
@@ -603,6 +612,7 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 	return r;
 }
 
+/* Model: the restore branch of "recover" (tests/model/lease.pml). */
 int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 			const struct pidref *holder, uid_t uid, uint64_t start_time,
 			enum lease_state state, const char *rule, const char *devices,
@@ -615,6 +625,7 @@ int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const str
 	return r;
 }
 
+/* Model: "release" (tests/model/lease.pml); the crash point sits between close and flush. */
 bool lease_release(struct lease *l, bool requested)
 {
 	struct lease_table *t = l->table;

@@ -145,7 +145,9 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
  * lease's original time and state. fd is a copy of the group file taken
  * back from the process holding it (taken on success): a held lease keeps
  * it as the broker's copy; a releasing one only watches the node through it
- * and closes it, as the broker had closed its copy before.
+ * and closes it, as the broker had closed its copy before. A releasing one
+ * may have no holder (holder NULL): the file is open only in processes of
+ * another uid than the lease's, which never inherit it.
  */
 int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 			const struct pidref *holder, uid_t uid, uint64_t start_time,

@@ -164,6 +164,10 @@ static int lease_place_holder(struct broker *b, const struct identity *id, uint3
 	return 0;
 }
 
+/*
+ * Model: "lease" (tests/model/lease.pml): crash points after the open and
+ * after the grant's save, before the reply carries the fd out.
+ */
 int lease_requests_lease(struct broker *b, struct connection *c, const struct vb_request *req,
 			 int *fds, size_t n_fds, struct reply_error *err)
 {
@@ -319,6 +323,7 @@ out:
 	return r;
 }
 
+/* Model: "release-request" (tests/model/lease.pml). */
 int lease_requests_release(struct broker *b, struct connection *c, const struct vb_request *req,
 			   int *fds, size_t n_fds, struct reply_error *err)
 {
@@ -388,6 +393,7 @@ int lease_requests_merge(struct broker *b, struct connection *c, const struct vb
 	r = merge_groups(b, c->identity, req->groups, req->n_groups, &res, err);
 	if (r < 0)
 		return r;
+	/* Model: the "save" that ends "merge"; a crash before it loses the kernel's merge. */
 	lease_table_changed(b->leases); /* the leases' container */
 	r = reply_send_merge(c, req->id, res.container, res.groups, res.n_groups, res.container_fd);
 	free(res.groups);
@@ -410,6 +416,7 @@ int lease_requests_unmerge(struct broker *b, struct connection *c, const struct 
 
 	if (r < 0)
 		return r;
+	/* Model: the "save" that ends "unmerge". */
 	lease_table_changed(b->leases);
 	reply_send_unmerge(c, req->id, (uint32_t)req->group);
 	return 0;

@@ -13,9 +13,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/vfio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -188,6 +190,7 @@ static void put_lease(FILE *f, const struct lease *l)
 	fputc('\n', f);
 }
 
+/* Model: "save" (tests/model/lease.pml): one step, whole table, thanks to the dance below. */
 int lease_store_save(struct lease_store *s, struct lease_table *t)
 {
 	_cleanup_free_ char *text = NULL;
@@ -424,16 +427,17 @@ static bool recover_check_group(struct broker *b, const struct stored_lease *e)
 
 /*
  * The holder the entry names, if that very process is alive: same pid and
- * same start time (another start time is a reused pid).
+ * same start time (another start time is a reused pid). Otherwise why not,
+ * in why (a sentence without the group).
  */
-static int recover_holder(const struct stored_lease *e, struct pidref *ret)
+static int recover_holder(const struct stored_lease *e, struct pidref *ret, char *why, size_t size)
 {
 	struct pidref p = PIDREF_NULL;
 	uint64_t start;
 	int r;
 
 	if (e->pid <= 0) {
-		log_dropped(e, "no holder was known");
+		snprintf(why, size, "no holder was known");
 		return -ESRCH;
 	}
 	r = pidref_set_pid(&p, e->pid);
@@ -441,40 +445,79 @@ static int recover_holder(const struct stored_lease *e, struct pidref *ret)
 		r = read_start_time(&p, &start);
 	if (r == -ESRCH || r == -ENOENT) {
 		pidref_done(&p);
-		log_dropped(e, "its holder exited while the broker was down");
+		snprintf(why, size, "its holder exited while the broker was down");
 		return -ESRCH;
 	}
 	if (r < 0) {
 		pidref_done(&p);
-		log_dropped(e, "its holder's start time cannot be read");
+		snprintf(why, size, "its holder's start time cannot be read");
 		return r;
 	}
 	if (start != e->start_time) {
-		char why[128];
-
 		pidref_done(&p);
-		snprintf(why, sizeof(why),
+		snprintf(why, size,
 			 "pid %d is another process now (started at tick %" PRIu64 ", not %" PRIu64
 			 "): the pid was reused",
 			 (int)e->pid, start, e->start_time);
-		log_dropped(e, why);
 		return -ESRCH;
 	}
 	*ret = p;
 	return 0;
 }
 
+/* Who the restored lease goes to, and how. */
+enum recover_way {
+	RECOVER_AS_RECORDED, /* the recorded holder, or a child of it with its uid, has the file */
+	RECOVER_HEIR,	     /* the holder cannot be taken; a process of the lease's uid has it */
+	RECOVER_STRANGER,    /* only processes of another uid have it: no holder */
+};
+
 /*
- * Restore one entry, or drop it with the reason. The holder must be alive
- * and it, or a descendant of it with its uid (a child it forked), must still
- * have the group file open: the broker takes its own copy back from there.
+ * Whether p belongs to the restored lease, as lease_process_belongs says of
+ * a lease in the table: it is in the lease's cgroup, or of its uid when the
+ * lease has none.
+ */
+static bool recover_belongs(struct lease_cgroups *cg, const char *cgroup, uid_t uid,
+			    const struct pidref *p)
+{
+	uid_t u;
+
+	if (cgroup)
+		return lease_cgroup_contains(cg, cgroup, p) > 0;
+	return pidref_get_euid(p, &u) == 0 && u == uid;
+}
+
+/*
+ * Model: "recover", one entry (tests/model/lease.pml).
+ * Restore one entry, or drop it with the reason. The broker takes its copy
+ * of the group file back from a process that has it (pidfd_getfd), and
+ * gives the lease to, in this order:
+ * - the recorded holder, alive (same start time), if it or a descendant of
+ *   it with the lease's uid (a child it forked) has the file: as recorded;
+ * - else the first process that belongs to the lease (in its cgroup, or of
+ *   its uid without one) and has the file: it inherits the lease,
+ *   releasing, as lease_check_open would have given it to it had the
+ *   broker been running (the holder exited while the broker was down, or
+ *   its pid was reused);
+ * - else, if only processes outside the lease have the file, nobody: the
+ *   lease is restored releasing with no holder, so that the group stays
+ *   busy until the file is closed and is never granted to a second
+ *   process; a lease never moves to another uid.
+ * With nobody having the file (released while the broker was down), or no
+ * pidfd_getfd, the entry is dropped.
  */
 static int recover_one(struct broker *b, const struct stored_lease *e)
 {
-	struct lease_cgroups *cgroups;
+	struct lease_cgroups *cgroups = lease_table_cgroups(b->leases);
+	const char *cgroup = NULL;
 	_cleanup_close_ int fd = -1;
-	struct pidref holder = PIDREF_NULL;
+	struct pidref holder = PIDREF_NULL, heir = PIDREF_NULL;
 	struct pidref refs[RECOVER_MAX_PIDS];
+	enum recover_way way = RECOVER_AS_RECORDED;
+	enum lease_state state = e->state;
+	uint64_t start_time = e->start_time;
+	char why[192], gone[160] = "";
+	uid_t stranger_uid = 0;
 	struct log_fields f;
 	struct lease *l;
 	struct stat st;
@@ -487,73 +530,195 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 	}
 	if (!recover_check_group(b, e))
 		return -ESTALE;
-	r = recover_holder(e, &holder);
-	if (r < 0)
-		return r;
-
+	if (e->cgroup[0] && cgroups && lease_cgroup_exists(cgroups, e->cgroup))
+		cgroup = e->cgroup;
+	else if (e->cgroup[0])
+		log_warning("The cgroup %s of group %u's lease is gone (or this broker has another "
+			    "cgroup root): the lease is bound to uid %u only",
+			    e->cgroup, e->group, (unsigned)e->uid);
 	r = holders_scan(&e->node, refs, RECOVER_MAX_PIDS, &n);
 	if (r < 0) {
 		log_dropped(e, "the processes holding the group cannot be listed");
-		goto out;
+		return r;
 	}
-	r = -ENOENT;
-	for (size_t i = 0; i < n && fd < 0; i++) {
-		uid_t uid;
 
-		/* The scan's references were alive after their fds were read. */
-		if (pidref_equal(&refs[i], &holder))
-			r = take_group_file(&holder, &e->node, &fd, &st);
-		else if (pidref_get_euid(&refs[i], &uid) == 0 && uid == e->uid &&
-			 pidref_is_descendant(&refs[i], &holder) > 0)
-			r = take_group_file(&refs[i], &e->node, &fd, &st);
+	r = -ENOENT;
+	if (recover_holder(e, &holder, gone, sizeof(gone)) == 0) {
+		for (size_t i = 0; i < n && fd < 0; i++) {
+			uid_t uid;
+
+			/* The scan's references were alive after their fds were read. */
+			if (pidref_equal(&refs[i], &holder))
+				r = take_group_file(&holder, &e->node, &fd, &st);
+			else if (pidref_get_euid(&refs[i], &uid) == 0 && uid == e->uid &&
+				 pidref_is_descendant(&refs[i], &holder) > 0)
+				r = take_group_file(&refs[i], &e->node, &fd, &st);
+		}
+	}
+	if (fd < 0 && n > 0 && !gone[0])
+		snprintf(gone, sizeof(gone), "neither its holder nor a child of it has the file");
+	for (size_t i = 0; i < n && fd < 0; i++) {
+		if (!recover_belongs(cgroups, cgroup, e->uid, &refs[i]))
+			continue;
+		r = take_group_file(&refs[i], &e->node, &fd, &st);
+		if (fd < 0)
+			continue;
+		r = pidref_copy(&refs[i], &heir);
+		if (r == 0)
+			r = read_start_time(&heir, &start_time);
+		if (r == 0) {
+			way = RECOVER_HEIR;
+		} else {
+			fd = safe_close(fd);
+			pidref_done(&heir);
+		}
+	}
+	for (size_t i = 0; i < n && fd < 0; i++) {
+		if (pidref_get_euid(&refs[i], &stranger_uid) < 0 ||
+		    recover_belongs(cgroups, cgroup, e->uid, &refs[i]))
+			continue;
+		r = take_group_file(&refs[i], &e->node, &fd, &st);
+		if (fd >= 0)
+			way = RECOVER_STRANGER;
 	}
 	if (fd < 0) {
-		char why[192];
-
 		if (n == 0)
 			snprintf(why, sizeof(why),
-				 "nobody has the group file open any more (released while the "
-				 "broker was down)");
+				 "%s%snobody has the group file open any more (released while "
+				 "the broker was down)",
+				 gone, gone[0] ? ", and " : "");
 		else
 			snprintf(why, sizeof(why),
-				 "neither its holder nor a child of it has the group file (%s); "
-				 "the kernel refuses other opens until it is closed",
-				 r == -EOPNOTSUPP ? "no pidfd_getfd here"
-						  : "it is open in other processes");
+				 "%s, and its file cannot be taken back from the processes that "
+				 "have it (%s); the kernel refuses other opens until it is closed",
+				 gone, r == -EOPNOTSUPP ? "no pidfd_getfd here" : strerror(-r));
 		log_dropped(e, why);
 		r = -ENOENT;
 		goto out;
 	}
 
-	cgroups = lease_table_cgroups(b->leases);
-	if (e->cgroup[0] && !(cgroups && lease_cgroup_exists(cgroups, e->cgroup)))
-		log_warning("The cgroup %s of group %u's lease is gone (or this broker has another "
-			    "cgroup root): the lease is bound to uid %u only",
-			    e->cgroup, e->group, (unsigned)e->uid);
-	r = lease_table_restore(b->leases, e->group, fd, &st, &holder, e->uid, e->start_time,
-				e->state, e->rule, e->devices, e->since_usec,
-				e->cgroup[0] && cgroups && lease_cgroup_exists(cgroups, e->cgroup)
-					? e->cgroup
-					: NULL,
-				&l);
+	if (way != RECOVER_AS_RECORDED) {
+		state = LEASE_RELEASING; /* the holder is gone: the broker keeps no copy */
+		pidref_done(&holder);
+		holder = heir;
+		heir = PIDREF_NULL;
+	}
+	r = lease_table_restore(b->leases, e->group, fd, &st,
+				way == RECOVER_STRANGER ? NULL : &holder, e->uid, start_time, state,
+				e->rule, e->devices, e->since_usec, cgroup, &l);
 	if (r < 0) {
 		log_dropped(e, "it could not be recorded");
 		goto out;
 	}
 	TAKE_FD(fd);
-	if (e->container && containers_restore_lease(b->containers, l, e->container) < 0)
+	/* A releasing lease is in no container: the broker unsets it before closing its copy. */
+	if (e->container && state == LEASE_HELD &&
+	    containers_restore_lease(b->containers, l, e->container) < 0)
 		log_warning("Could not put the lease of group %u back into container %u", l->group,
 			    e->container);
-	f = lease_log_fields(l, "restore");
-	f.rule = l->rule[0] ? l->rule : NULL;
-	log_event(LOG_INFO, &f,
-		  "Restored the lease of group %u: %s by pid %d (uid %u), rule %s, container %u",
-		  l->group, lease_state_to_string(l->state), (int)l->pid, (unsigned)l->uid,
-		  l->rule[0] ? l->rule : "(none)", container_id(l->container));
+	switch (way) {
+	case RECOVER_AS_RECORDED:
+		f = lease_log_fields(l, "restore");
+		f.rule = l->rule[0] ? l->rule : NULL;
+		log_event(LOG_INFO, &f,
+			  "Restored the lease of group %u: %s by pid %d (uid %u), rule %s, "
+			  "container %u",
+			  l->group, lease_state_to_string(l->state), (int)l->pid, (unsigned)l->uid,
+			  l->rule[0] ? l->rule : "(none)", container_id(l->container));
+		break;
+	case RECOVER_HEIR:
+		f = lease_log_fields(l, "inherit");
+		f.rule = l->rule[0] ? l->rule : NULL;
+		log_event(LOG_INFO, &f,
+			  "Restored the lease of group %u to pid %d (uid %u), which has its file: "
+			  "inherited from pid %d (%s); rule %s",
+			  l->group, (int)l->pid, (unsigned)l->uid, (int)e->pid, gone,
+			  l->rule[0] ? l->rule : "(none)");
+		break;
+	case RECOVER_STRANGER:
+		f = lease_log_fields(l, "restore-stranger");
+		f.rule = l->rule[0] ? l->rule : NULL;
+		log_event(
+			LOG_WARNING, &f,
+			"Restored the lease of group %u (uid %u) with no holder: its file is open "
+			"only in processes outside the lease (uid %u), which never inherit it "
+			"(%s); the group stays busy until that file is closed",
+			l->group, (unsigned)l->uid, (unsigned)stranger_uid, gone);
+		break;
+	}
 out:
 	holders_release(refs, n);
 	pidref_done(&holder);
+	pidref_done(&heir);
 	return r;
+}
+
+/*
+ * Whether the kernel has the group of fd (the broker's copy) in a
+ * container: 1 or 0, or -errno when it cannot tell (ENOTTY: a group file
+ * of the simulated tree, which takes no VFIO ioctl).
+ */
+static int group_in_container(int fd)
+{
+	struct vfio_group_status status = {.argsz = sizeof(status)};
+
+	if (ioctl(fd, VFIO_GROUP_GET_STATUS, &status) < 0)
+		return -errno;
+	return (status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET) ? 1 : 0;
+}
+
+/*
+ * Model: the container check of "recover" (tests/model/lease.pml).
+ * The broker may have died between a merge's, an unmerge's or a release's
+ * VFIO_GROUP_SET_CONTAINER or VFIO_GROUP_UNSET_CONTAINER and the save after
+ * it: correct each restored held lease's container to the kernel's. A
+ * group in a container it was not recorded in gets a restored container of
+ * its own (the broker cannot name the kernel's, so merging into it is
+ * refused as for every restored container); a group recorded in a
+ * container but in none is restored not merged. Where the kernel cannot
+ * tell, the record stands. Runs after every entry is restored, so that the
+ * new ids are above every recorded one.
+ */
+static void recover_check_containers(struct broker *b)
+{
+	for (struct lease *l = lease_table_first(b->leases); l;
+	     l = lease_table_next(b->leases, l)) {
+		uint32_t recorded = container_id(l->container);
+		struct log_fields f;
+		int k;
+
+		if (l->state != LEASE_HELD || l->fd < 0)
+			continue;
+		k = group_in_container(l->fd);
+		if (k < 0) {
+			if (recorded)
+				log_internal(LOG_INFO, k,
+					     "Cannot ask the kernel whether group %u is in a "
+					     "container (%m); keeping the record: container %u",
+					     l->group, recorded);
+			continue;
+		}
+		if (k == 0 && recorded) {
+			containers_forget_lease(l);
+			f = lease_log_fields(l, "restore-container");
+			log_event(LOG_NOTICE, &f,
+				  "Group %u was recorded in container %u, but the kernel has it in "
+				  "none (the broker died between an unset and its save): restored "
+				  "not merged",
+				  l->group, recorded);
+		} else if (k == 1 && !recorded) {
+			if (containers_restore_unnamed(b->containers, l) < 0) {
+				log_warning("Could not record the container of group %u", l->group);
+				continue;
+			}
+			f = lease_log_fields(l, "restore-container");
+			log_event(LOG_NOTICE, &f,
+				  "Group %u is in a container the broker did not record (it died "
+				  "between a merge and its save): restored in container %u of its "
+				  "own, which cannot be merged into",
+				  l->group, container_id(l->container));
+		}
+	}
 }
 
 int lease_store_recover(struct lease_store *s, struct broker *b, size_t *ret_restored,
@@ -629,6 +794,7 @@ int lease_store_recover(struct lease_store *s, struct broker *b, size_t *ret_res
 		else
 			dropped++;
 	}
+	recover_check_containers(b);
 	*ret_restored = restored;
 	*ret_dropped = dropped;
 	return 0;

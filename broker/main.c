@@ -336,6 +336,7 @@ static void raise_nofile(void)
 }
 
 /*
+ * Model: "start" (tests/model/lease.pml): "recover", then "save".
  * Restore the leases a previous broker recorded (lease_store.c), then write
  * the table back as it now is. Saving starts only afterwards, so that a
  * broker killed during the recovery leaves the file it read untouched.

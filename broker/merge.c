@@ -114,6 +114,18 @@ static void container_unref(struct container *c)
 		container_free(c);
 }
 
+int containers_restore_unnamed(struct containers *cs, struct lease *l)
+{
+	return containers_restore_lease(cs, l, cs->next_id);
+}
+
+void containers_forget_lease(struct lease *l)
+{
+	container_unref(l->container);
+	l->container = NULL;
+}
+
+/* Model: "detach" (tests/model/lease.pml), with a crash point after the ioctl. */
 void merge_detach_lease(struct broker *b, struct lease *l)
 {
 	struct container *c = l->container;
@@ -238,6 +250,11 @@ static int merge_pick_target(struct broker *b, struct lease **leases, size_t n_g
 	return 0;
 }
 
+/*
+ * Model: "merge" (tests/model/lease.pml): a crash point after each
+ * VFIO_GROUP_SET_CONTAINER, before the caller's save; the kernel's veto is
+ * merge_undo.
+ */
 int merge_groups(struct broker *b, const struct identity *caller, const uint32_t *groups,
 		 size_t n_groups, struct merge_result *res, struct reply_error *err)
 {
@@ -359,6 +376,7 @@ fail:
 	return r;
 }
 
+/* Model: "unmerge" (tests/model/lease.pml), a crash point after the ioctl. */
 int unmerge_group(struct broker *b, const struct identity *caller, uint32_t group,
 		  struct reply_error *err)
 {

@@ -68,5 +68,16 @@ int unmerge_group(struct broker *b, const struct identity *caller, uint32_t grou
  */
 int containers_restore_lease(struct containers *cs, struct lease *l, uint32_t id);
 
+/*
+ * After a restart, the record corrected to what the kernel says
+ * (lease_store.c): containers_restore_unnamed puts l into a restored
+ * container of its own, with an id no restored lease names (call it once
+ * every entry is restored), for a group the kernel has in a container the
+ * broker did not record; containers_forget_lease takes l out of its
+ * container in the record only, for a group the kernel has in none.
+ */
+int containers_restore_unnamed(struct containers *cs, struct lease *l);
+void containers_forget_lease(struct lease *l);
+
 /* Lease hook: take l out of its container before the broker closes its copy. */
 void merge_detach_lease(struct broker *b, struct lease *l);

@@ -117,6 +117,7 @@ int quarantine_group(struct broker *b, const struct identity *who, uint32_t grou
 
 	res->n_devices = 0;
 	res->mode = kmod ? "kmod" : "sysfs";
+	/* Outside the model (tests/model/lease.pml): quarantine never changes a lease. */
 	if (lease_table_find(b->leases, group))
 		return reply_error_set(
 			err, VB_E_BUSY,

@@ -250,6 +250,7 @@ static void removal_report_strays(struct removal *m, const struct lease *l, size
 		       &(struct removal_outcome){.group = l->group, .mode = m->mode, .error = &e});
 }
 
+/* Model: "timeout" (tests/model/lease.pml, proctype removal_timer). */
 static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct removal *m = userdata;
@@ -322,6 +323,7 @@ static void removal_check_holders(struct removal *m, const struct lease *l)
 		removal_report_strays(m, l, left, strays);
 }
 
+/* Model: "remove" (tests/model/lease.pml, proctype admin). */
 int removals_start(struct removals *r, const struct identity *admin, uint32_t group,
 		   enum vb_remove_mode mode, bool kill_strays, uint32_t timeout_ms,
 		   removal_answer_fn answer, void *waiter, uint32_t id, struct reply_error *err)
@@ -415,6 +417,7 @@ int removals_start(struct removals *r, const struct identity *admin, uint32_t gr
 	return 0;
 }
 
+/* Model: the removal's answer in "end" (tests/model/lease.pml). */
 void removals_lease_ended(struct removals *r, const struct lease *l)
 {
 	struct removal *m, *next;
@@ -435,6 +438,7 @@ void removals_lease_ended(struct removals *r, const struct lease *l)
 	}
 }
 
+/* Model: the hard removal's kills in "scan" (tests/model/lease.pml). */
 void removals_lease_still_open(struct removals *r, const struct lease *l, const struct pidref *refs,
 			       size_t n)
 {

@@ -37,6 +37,7 @@ PACKAGES=(
 	runc
 	debhelper dh-dkms dkms lintian blhc
 	systemd libcap2-bin
+	spin # the model tier: tests/model/run.sh checks the lease life cycle model
 )
 
 missing=()

@@ -79,6 +79,7 @@ Suite *suite_identity(void);
 Suite *suite_cgroup(void);
 /* Whether a writable cgroup v2 hierarchy is here (the cgroup suite needs one). */
 bool it_cgroup_available(void);
+Suite *suite_model(void);
 
 /*
  * After a hostile act: the broker is alive, Alice can lease group 7 of the

@@ -18,7 +18,7 @@ int main(void)
 					  suite_hostile,   suite_limits,    suite_cli,
 					  suite_sandbox,   suite_restart,   suite_preload,
 					  suite_semantics, suite_reconnect, suite_identity,
-					  suite_cgroup};
+					  suite_cgroup,	   suite_model};
 	SRunner *sr;
 	int failed;
 
@@ -37,7 +37,8 @@ int main(void)
 			continue;
 		}
 		/* valgrind 3.19 has no pidfd_open, so no pidfd_getfd: nothing can be restored. */
-		if ((suites[i] == suite_restart || suites[i] == suite_reconnect) &&
+		if ((suites[i] == suite_restart || suites[i] == suite_reconnect ||
+		     suites[i] == suite_model) &&
 		    getenv("VB_VALGRIND")) {
 			printf("NOTE: the restart suite does not run under valgrind (it has no "
 			       "pidfd_getfd, which restoring a lease needs)\n");

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -433,7 +434,7 @@ START_TEST(test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped)
 END_TEST
 
 /* The fields of a line of the state file (PROTOCOL.md, "Restart"), counted from 0. */
-enum { FIELD_START_TIME = 4, FIELD_CONTAINER = 7 };
+enum { FIELD_PID = 3, FIELD_START_TIME = 4, FIELD_CONTAINER = 7 };
 
 /* Add delta to numeric field of group's line in the state file, as a stale file would differ. */
 static void state_file_shift(unsigned group, unsigned field, long long delta)
@@ -474,6 +475,11 @@ static void state_file_shift(unsigned group, unsigned field, long long delta)
 	fclose(f);
 }
 
+/*
+ * A reused pid: the holder exits while the broker is down, and its pid names
+ * another process (here the test's own, which never had the file). That
+ * process does not inherit: nobody has the file, the entry is dropped.
+ */
 START_TEST(test_an_entry_whose_pid_now_names_another_process_is_dropped)
 {
 	struct outcome *o = outcome_new();
@@ -481,14 +487,148 @@ START_TEST(test_an_entry_whose_pid_now_names_another_process_is_dropped)
 	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
 	broker_crash(&B);
-	/* Another start time for the same pid is exactly what a reused pid looks like. */
-	state_file_shift(7, FIELD_START_TIME, 1);
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	state_file_shift(7, FIELD_PID, (long long)getpid() - holder);
 	broker_start(&B, NULL);
 	ck_assert(broker_log_contains(&B, "the pid was reused"));
 	ck_assert_int_eq(admin_count_leases(), 0);
+	outcome_free(o);
+}
+END_TEST
+
+static bool no_lease_left(void *arg)
+{
+	return admin_count_leases() == 0;
+}
+
+/*
+ * The recorded pid's start time does not match (what a reused pid looks
+ * like), but the process with that pid has the group file open, in the
+ * lease's uid: it is the heir a running broker would have named
+ * (lease_check_open), so the lease is restored to it, releasing, never
+ * dropped while its file is open.
+ */
+START_TEST(test_a_process_of_the_leases_uid_with_the_file_inherits_a_lease_whose_pid_was_reused)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct vfiobroker_lease l;
+	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	broker_crash(&B);
+	state_file_shift(7, FIELD_START_TIME, 1);
+	broker_start(&B, NULL);
+	ck_assert(broker_log_contains(&B, "the pid was reused"));
+	ck_assert(broker_log_contains(&B, "EVENT=inherit"));
+	ck_assert_msg(admin_find_lease(7, &l), "group 7 is open in pid %d but not known; see %s",
+		      (int)holder, B.log);
+	ck_assert_int_eq(l.pid, holder);
+	ck_assert_int_eq(l.uid, UID_ALICE);
+	ck_assert_str_eq(l.state, "releasing");
 
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
+	ck_assert(wait_until(no_lease_left, NULL));
+	outcome_free(o);
+}
+END_TEST
+
+/* Alice, passing her group 7 on to a process of another uid over a socket. */
+struct pass_args {
+	int sock[2];
+	struct signal_pipe ready, go;
+};
+
+/* Alice: leases 7, sends the file over sock[0], closes hers, says 'L', exits on go. */
+static int alice_leases_and_passes_the_file(void *arg)
+{
+	struct pass_args *a = arg;
+	char buf[CMSG_SPACE(sizeof(int))] = {0}, byte = 'F';
+	struct iovec iov = {&byte, 1};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = buf,
+			   .msg_controllen = sizeof(buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	struct vfiobroker *b;
+	int fd;
+
+	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
+		return 1;
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(a->sock[0], &m, 0) != 1)
+		return 2;
+	close(fd);
+	signal_pipe_send(&a->ready, 'L');
+	signal_pipe_wait(&a->go);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+/* Bob: receives the file over sock[1], says 'K', and keeps it until killed. */
+static int bob_keeps_the_file(void *arg)
+{
+	struct pass_args *a = arg;
+	char buf[CMSG_SPACE(sizeof(int))] = {0}, byte;
+	struct iovec iov = {&byte, 1};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = buf,
+			   .msg_controllen = sizeof(buf)};
+
+	if (recvmsg(a->sock[1], &m, 0) != 1 || !CMSG_FIRSTHDR(&m))
+		return 1;
+	signal_pipe_send(&a->ready, 'K');
+	for (;;)
+		pause();
+}
+
+/*
+ * Never granted twice, across a restart: Alice passed her group file to
+ * Bob, and exits while the broker is down. Only another uid has the file, so
+ * nobody inherits (a lease never moves to another uid), but the lease is
+ * restored, releasing, with no holder: Carol is told busy, where the
+ * simulated tree (no kernel EBUSY) would let the broker open the group a
+ * second time. It ends when Bob's copy closes.
+ */
+START_TEST(test_a_lease_whose_file_only_another_uid_has_is_restored_with_no_holder_and_stays_busy)
+{
+	struct pass_args a;
+	struct vfiobroker_lease l;
+	struct outcome *o = outcome_new();
+	pid_t alice, bob;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, a.sock), 0);
+	signal_pipe_init(&a.ready);
+	signal_pipe_init(&a.go);
+	bob = spawn_as(UID_BOB, 0, bob_keeps_the_file, &a);
+	alice = spawn_as(UID_ALICE, 0, alice_leases_and_passes_the_file, &a);
+	ck_assert_int_eq(signal_pipe_wait(&a.ready) + signal_pipe_wait(&a.ready), 'L' + 'K');
+	close(a.sock[0]);
+	close(a.sock[1]);
+
+	broker_crash(&B);
+	signal_pipe_send(&a.go, 'G');
+	ck_assert_int_eq(wait_exit(alice), 0);
+	broker_start(&B, NULL);
+
+	ck_assert(broker_log_contains(&B, "EVENT=restore-stranger"));
+	ck_assert_msg(admin_find_lease(7, &l),
+		      "group 7 is open in bob's pid %d but not known; see %s", (int)bob, B.log);
+	ck_assert_int_eq(l.uid, UID_ALICE);
+	ck_assert_int_eq(l.pid, 0);
+	ck_assert_str_eq(l.state, "releasing");
+	carol_lease(7, o);
+	ck_assert_int_lt(o->rc, 0);
+	ck_assert_str_eq(o->code, "busy");
+
+	kill(bob, SIGKILL);
+	wait_exit(bob);
+	ck_assert(wait_until(no_lease_left, NULL));
 	outcome_free(o);
 }
 END_TEST
@@ -651,6 +791,12 @@ Suite *suite_restart(void)
 		       test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantine_off);
 	tcase_add_test(t, test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped);
 	tcase_add_test(t, test_an_entry_whose_pid_now_names_another_process_is_dropped);
+	tcase_add_test(
+		t,
+		test_a_process_of_the_leases_uid_with_the_file_inherits_a_lease_whose_pid_was_reused);
+	tcase_add_test(
+		t,
+		test_a_lease_whose_file_only_another_uid_has_is_restored_with_no_holder_and_stays_busy);
 	tcase_add_test(t, test_an_entry_whose_group_node_was_recreated_is_dropped);
 	tcase_add_test(t, test_a_state_file_of_another_boot_is_ignored);
 	tcase_add_test(t, test_a_malformed_state_file_is_ignored_and_the_broker_starts);
