@@ -74,6 +74,27 @@ static int dispatch_hello(struct broker *b, struct connection *c, const struct v
 	return 0;
 }
 
+/*
+ * The id of a packet that is refused before it is served, so that the error
+ * reply names it: read only from a whole packet (whole false: truncated),
+ * whether or not the rest of it decodes. False when it has none.
+ */
+static bool dispatch_packet_id(const char *buf, size_t len, bool whole, uint32_t *ret)
+{
+	struct vb_decode_error derr = {0};
+	struct vb_request req;
+
+	if (!whole)
+		return false;
+	if (vb_request_decode(buf, len, &req, &derr) == 0) {
+		*ret = req.id;
+		return true;
+	}
+	if (derr.has_id)
+		*ret = derr.id;
+	return derr.has_id;
+}
+
 /* Send an error reply of code with message, to request id (has_id false: it had none). */
 static void dispatch_send_error(struct connection *c, bool has_id, uint32_t id, enum vb_status code,
 				const char *message)
@@ -93,19 +114,11 @@ static void dispatch_refuse_rate(struct connection *c, const char *buf, size_t l
 				 uint64_t retry_ms)
 {
 	const struct broker_config *cfg = &c->broker->config;
-	struct vb_decode_error derr = {0};
-	struct vb_request req;
 	struct reply_error e;
-	bool has_id = false;
 	uint32_t id = 0;
+	bool has_id;
 
-	if (whole && vb_request_decode(buf, len, &req, &derr) == 0) {
-		has_id = true;
-		id = req.id;
-	} else if (whole && derr.has_id) {
-		has_id = true;
-		id = derr.id;
-	}
+	has_id = dispatch_packet_id(buf, len, whole, &id);
 	reply_error_set(&e, VB_E_LIMIT,
 			"uid %u sends more than %u requests a second (%u at once), the most "
 			"the broker takes from one user; try again in %llu ms",
@@ -159,19 +172,11 @@ static void dispatch_refuse_orphan(struct connection *c, const struct vb_request
  */
 static void dispatch_refuse_fds(struct connection *c, const char *buf, size_t len, bool whole)
 {
-	struct vb_decode_error derr = {0};
 	struct log_fields f = LOG_FIELDS("deny");
-	struct vb_request req;
-	bool has_id = false;
+	bool has_id;
 	uint32_t id = 0;
 
-	if (whole && vb_request_decode(buf, len, &req, &derr) == 0) {
-		has_id = true;
-		id = req.id;
-	} else if (whole && derr.has_id) {
-		has_id = true;
-		id = derr.id;
-	}
+	has_id = dispatch_packet_id(buf, len, whole, &id);
 	f.uid = c->identity->uid;
 	f.pid = c->identity->pid.pid;
 	log_event(LOG_NOTICE, &f,
