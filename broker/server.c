@@ -36,8 +36,9 @@
  * sd-event's dispatch are paid once per batch, not once per request.
  */
 #define SERVER_BATCH 64
-/* Buckets of the uid and pid tables (a power of two). */
-#define SERVER_HASH_SIZE 1024
+/* Buckets of the uid and pid tables. */
+#define SERVER_HASH_BITS 10
+#define SERVER_HASH_SIZE (1u << SERVER_HASH_BITS)
 
 /*
  * What one uid has in the broker: its connections (counted right after
@@ -92,7 +93,7 @@ size_t server_count_connections(const struct server *s)
 
 static size_t server_hash(uint32_t key)
 {
-	return (key * 2654435761u) >> (32 - 10);
+	return (key * 2654435761u) >> (32 - SERVER_HASH_BITS);
 }
 
 static struct server_uid *server_find_uid(const struct server *s, uid_t uid)
