@@ -15,15 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/*
- * Requests handled per wake-up before other connections get their turn. One:
- * on a loaded CPU a client that is answered queues its next request before
- * the loop reads again, so any larger burst lets it starve the others
- * (measured: p99 of 69 ms at 64 clients with 16). sd-event dispatches the
- * oldest pending source next, which makes one request each a round-robin.
- */
-#define CONNECTION_BURST 1
-
 struct packet {
 	struct packet *next;
 	int fd; /* a duplicate owned by the queue, or -1 */
@@ -32,6 +23,15 @@ struct packet {
 };
 
 static uint64_t connection_serial;
+
+/* CLOCK_MONOTONIC of this loop iteration, in µs (no system call). */
+static uint64_t connection_now(const struct connection *c)
+{
+	uint64_t now = 0;
+
+	(void)sd_event_now(c->broker->event, CLOCK_MONOTONIC, &now);
+	return now;
+}
 
 static struct packet *packet_free(struct packet *p)
 {
@@ -49,8 +49,8 @@ void connection_close(struct connection *c, const char *why)
 	c->closing = true;
 	log_debug("Closing connection %llu of pid %d (uid %u): %s", (unsigned long long)c->serial,
 		  (int)c->identity->pid.pid, (unsigned)c->identity->uid, why);
-	sd_event_source_set_enabled(c->io_source, SD_EVENT_OFF);
 	sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
+	sd_event_source_set_enabled(c->send_timer, SD_EVENT_OFF);
 	sd_event_source_set_enabled(c->close_source, SD_EVENT_ONESHOT);
 }
 
@@ -60,8 +60,8 @@ static int connection_on_close(sd_event_source *s, void *userdata)
 	return 0;
 }
 
-/* Send queued packets until the socket is full again; an empty queue stops EPOLLOUT. */
-static void connection_flush(struct connection *c)
+/* An empty queue stops EPOLLOUT; any packet sent restarts the send deadline. */
+void connection_flush(struct connection *c)
 {
 	while (c->queue_head) {
 		struct packet *p = c->queue_head;
@@ -79,9 +79,59 @@ static void connection_flush(struct connection *c)
 			c->queue_tail = NULL;
 		c->n_queued--;
 		c->n_queued_bytes -= p->len;
+		server_count_queued(c->broker->server, c, -(ssize_t)p->len);
+		c->last_sent_usec = connection_now(c);
 		packet_free(p);
 	}
-	sd_event_source_set_io_events(c->io_source, EPOLLIN);
+	sd_event_source_set_enabled(c->send_timer, SD_EVENT_OFF);
+	server_watch_output(c->broker->server, c, false);
+}
+
+/*
+ * The client has read nothing for CONNECTION_SEND_DEADLINE_USEC while
+ * replies waited: close it, which frees what was queued (fds included).
+ */
+static int connection_on_send_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct connection *c = userdata;
+	uint64_t deadline = c->last_sent_usec + CONNECTION_SEND_DEADLINE_USEC;
+
+	if (!c->queue_head)
+		return 0;
+	if (usec < deadline) {
+		sd_event_source_set_time(s, deadline);
+		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
+	}
+	log_warning("Dropping connection %llu of pid %d (uid %u): it has not read a reply for "
+		    "%llu s (%zu replies, %zu bytes queued)",
+		    (unsigned long long)c->serial, (int)c->identity->pid.pid,
+		    (unsigned)c->identity->uid,
+		    (unsigned long long)(CONNECTION_SEND_DEADLINE_USEC / 1000000), c->n_queued,
+		    c->n_queued_bytes);
+	connection_close(c, "it does not read its replies");
+	return 0;
+}
+
+/* The queue was empty and is not: start the send deadline and watch for output. */
+static int connection_start_queue(struct connection *c)
+{
+	uint64_t now = connection_now(c);
+	int r;
+
+	c->last_sent_usec = now;
+	if (!c->send_timer) {
+		r = sd_event_add_time(c->broker->event, &c->send_timer, CLOCK_MONOTONIC,
+				      now + CONNECTION_SEND_DEADLINE_USEC, 0,
+				      connection_on_send_deadline, c);
+		if (r < 0)
+			return r;
+	} else {
+		sd_event_source_set_time(c->send_timer, now + CONNECTION_SEND_DEADLINE_USEC);
+	}
+	sd_event_source_set_enabled(c->send_timer, SD_EVENT_ONESHOT);
+	server_watch_output(c->broker->server, c, true);
+	return 0;
 }
 
 static int connection_enqueue(struct connection *c, const char *text, size_t len, int fd)
@@ -89,7 +139,8 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 	struct packet *p;
 
 	if (c->n_queued >= CONNECTION_MAX_QUEUED ||
-	    c->n_queued_bytes + len > CONNECTION_MAX_QUEUED_BYTES) {
+	    c->n_queued_bytes + len > CONNECTION_MAX_QUEUED_BYTES ||
+	    !server_may_queue(c->broker->server, c, len)) {
 		log_warning("Dropping connection %llu of pid %d (uid %u): %zu replies (%zu bytes) "
 			    "queued and it does not read them",
 			    (unsigned long long)c->serial, (int)c->identity->pid.pid,
@@ -117,6 +168,15 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 			return r;
 		}
 	}
+	if (!c->queue_head) {
+		int r = connection_start_queue(c);
+
+		if (r < 0) {
+			packet_free(p);
+			connection_close(c, "out of memory");
+			return r;
+		}
+	}
 	if (c->queue_tail)
 		c->queue_tail->next = p;
 	else
@@ -124,7 +184,7 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 	c->queue_tail = p;
 	c->n_queued++;
 	c->n_queued_bytes += len;
-	sd_event_source_set_io_events(c->io_source, EPOLLIN | EPOLLOUT);
+	server_count_queued(c->broker->server, c, (ssize_t)len);
 	return 1;
 }
 
@@ -159,17 +219,28 @@ int connection_send(struct connection *c, struct json_object *obj, int fd)
 	return connection_enqueue(c, text, len, fd);
 }
 
+/*
+ * The idle timer is pushed back lazily: a request only records when it came,
+ * and the timer, when it fires, looks at that. No timer is moved per request
+ * (moving the earliest one costs sd-event a timerfd_settime()).
+ */
 void connection_arm_idle(struct connection *c)
 {
 	uint64_t idle = c->broker->config.idle_timeout_usec;
+	int enabled = SD_EVENT_OFF;
 
 	if (!c->handshaken)
 		return;
+	c->last_request_usec = connection_now(c);
 	if (idle == 0) {
 		sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
 		return;
 	}
-	sd_event_source_set_time_relative(c->timer_source, idle);
+	(void)sd_event_source_get_enabled(c->timer_source, &enabled);
+	if (enabled != SD_EVENT_OFF && c->idle_armed)
+		return;
+	c->idle_armed = true;
+	sd_event_source_set_time(c->timer_source, c->last_request_usec + idle);
 	sd_event_source_set_enabled(c->timer_source, SD_EVENT_ONESHOT);
 }
 
@@ -185,6 +256,13 @@ static int connection_on_timer(sd_event_source *s, uint64_t usec, void *userdata
 
 	if (!c->handshaken) {
 		connection_close(c, "no hello before the handshake timeout");
+		return 0;
+	}
+	/* A request came since the timer was set: wait from that one. */
+	if (c->last_request_usec + c->broker->config.idle_timeout_usec > usec) {
+		sd_event_source_set_time(s, c->last_request_usec +
+						    c->broker->config.idle_timeout_usec);
+		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 		return 0;
 	}
 	/* An administrator waiting for a removal is not idle. */
@@ -281,34 +359,21 @@ static int connection_read_one(struct connection *c)
 	return 0;
 }
 
-static int connection_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+void connection_read(struct connection *c)
 {
-	struct connection *c = userdata;
+	int r;
 
 	if (c->closing)
-		return 0;
-	if (revents & EPOLLOUT)
-		connection_flush(c);
-	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return 0;
-	for (int i = 0; i < CONNECTION_BURST && !c->closing; i++) {
-		int r = connection_read_one(c);
-
-		if (r == -EAGAIN)
-			break;
-		if (r < 0) {
-			connection_close(c, r == -ECONNRESET ? "closed by the client"
-							     : "receiving failed");
-			/*
-			 * Nothing up the stack holds c here (sd-event keeps its own source
-			 * alive through this callback), so free it now rather than one loop
-			 * iteration later: a connection per request pays for that iteration.
-			 */
-			connection_free(c);
-			return 0;
-		}
-	}
-	return 0;
+		return;
+	r = connection_read_one(c);
+	if (r >= 0 || r == -EAGAIN)
+		return;
+	connection_close(c, r == -ECONNRESET ? "closed by the client" : "receiving failed");
+	/*
+	 * Nothing up the stack holds c here, so free it now rather than one loop
+	 * iteration later: a connection per request pays for that iteration.
+	 */
+	connection_free(c);
 }
 
 int connection_new(struct broker *b, int fd, struct identity *id, connection_packet_fn on_packet,
@@ -328,12 +393,11 @@ int connection_new(struct broker *b, int fd, struct identity *id, connection_pac
 	c->identity = id;
 	c->on_packet = on_packet;
 	list_init(&c->link);
+	list_init(&c->pid_link);
+	list_init(&c->ready);
 	c->serial = ++connection_serial;
 	c->admin = id->uid == 0 || (b->has_admin_gid && identity_has_gid(id, b->admin_gid));
 
-	r = sd_event_add_io(b->event, &c->io_source, fd, EPOLLIN, connection_on_io, c);
-	if (r < 0)
-		goto fail;
 	r = sd_event_add_defer(b->event, &c->close_source, connection_on_close, c);
 	if (r < 0)
 		goto fail;
@@ -347,7 +411,6 @@ int connection_new(struct broker *b, int fd, struct identity *id, connection_pac
 	*ret = c;
 	return 0;
 fail:
-	sd_event_source_disable_unref(c->io_source);
 	sd_event_source_disable_unref(c->close_source);
 	sd_event_source_disable_unref(c->timer_source);
 	free(c);
@@ -366,8 +429,8 @@ struct connection *connection_free(struct connection *c)
 		c->queue_head = p->next;
 		packet_free(p);
 	}
-	sd_event_source_disable_unref(c->io_source);
 	sd_event_source_disable_unref(c->timer_source);
+	sd_event_source_disable_unref(c->send_timer);
 	sd_event_source_disable_unref(c->close_source);
 	closer_close_socket(c->broker->closer, c->fd, c->identity->uid);
 	identity_free(c->identity);

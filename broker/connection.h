@@ -32,6 +32,14 @@ struct connection;
 struct holder;
 struct packet;
 struct rate_bucket;
+struct server_uid;
+
+/*
+ * How long a client may leave replies queued without reading any of them:
+ * past it the connection closes, and what was queued for it (fds included)
+ * is freed.
+ */
+#define CONNECTION_SEND_DEADLINE_USEC (10 * 1000000ULL)
 
 /* What connection_packet_fn is told about a packet besides its bytes. */
 enum connection_packet_flags {
@@ -55,19 +63,25 @@ typedef void (*connection_packet_fn)(struct connection *c, const char *buf, size
 
 struct connection {
 	struct broker *broker;
-	struct list_node link; /* in the server's list */
-	uint64_t serial;       /* for logs */
+	struct list_node link;	     /* in the server's list */
+	struct list_node pid_link;   /* in the server's table by the peer's pid */
+	struct list_node ready;	     /* in its uid's ready connections (server.c) */
+	struct server_uid *peer_uid; /* the server's entry for identity->uid */
+	uint64_t serial;	     /* for logs */
 	int fd;
 	struct identity *identity;
 	struct rate_bucket *budget; /* the uid's request budget, shared; NULL: not limited */
 	connection_packet_fn on_packet;
 	bool admin;
 	bool handshaken;
-	bool closing;	       /* closed at the next loop iteration; sends nothing more */
-	struct holder *holder; /* the holder object of the peer process, while it has one */
-	unsigned n_pending;    /* requests waiting for their reply (connection_pending_*) */
-	sd_event_source *io_source;
+	bool closing;		       /* closed at the next loop iteration; sends nothing more */
+	bool idle_armed;	       /* the timer is the idle timer, not the handshake's */
+	struct holder *holder;	       /* the holder object of the peer process, while it has one */
+	unsigned n_pending;	       /* requests waiting for their reply (connection_pending_*) */
 	sd_event_source *timer_source; /* handshake, then idle timeout */
+	sd_event_source *send_timer;   /* CONNECTION_SEND_DEADLINE_USEC; made when first needed */
+	uint64_t last_request_usec;    /* the idle timer is pushed back lazily from here */
+	uint64_t last_sent_usec;       /* when the queue last shrank or started */
 	sd_event_source *close_source; /* deferred close */
 	struct packet *queue_head, *queue_tail;
 	size_t n_queued;
@@ -91,6 +105,14 @@ struct connection *connection_free(struct connection *c);
  * not be sent: the connection is then closing.
  */
 int connection_send(struct connection *c, struct json_object *obj, int fd);
+
+/* Send queued packets until the socket is full again. Called when c is writable. */
+void connection_flush(struct connection *c);
+/*
+ * Read one packet from c and hand it to its handler; at the end of the
+ * stream or on an error c is freed. Called when c is readable.
+ */
+void connection_read(struct connection *c);
 
 /* Close the connection at the next loop iteration (safe from inside handlers). */
 void connection_close(struct connection *c, const char *why);

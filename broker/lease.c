@@ -16,6 +16,20 @@
 /* Processes named per scan: the first inherits the lease; a hard removal kills them all. */
 #define LEASE_MAX_SCAN_PIDS 64
 #define LEASE_RESCAN_USEC   (1000 * 1000)
+/*
+ * Buckets of the lookup tables (a power of two): every lookup on a lease's
+ * or a release's path (by group, by holder pid, by watch, leases per uid) is
+ * a hash lookup, not a walk of every lease (issue 16.1).
+ */
+#define LEASE_HASH_BITS 10
+#define LEASE_HASH_SIZE (1u << LEASE_HASH_BITS)
+
+/* How many leases are recorded for one uid (for max_leases), while it has any. */
+struct lease_uid_count {
+	struct lease_uid_count *next;
+	uid_t uid;
+	size_t n;
+};
 
 struct lease_table {
 	sd_event *event;
@@ -28,7 +42,74 @@ struct lease_table {
 	size_t n_leases;
 	bool dirty;		       /* changed since the changed hook last ran */
 	struct lease_cgroups *cgroups; /* borrowed; NULL: leases bound to their uid only */
+	bool checks_pending;	       /* some lease has check_pending set */
+	struct lease *by_group[LEASE_HASH_SIZE];
+	struct lease *by_wd[LEASE_HASH_SIZE];
+	struct holder *holders_by_pid[LEASE_HASH_SIZE];
+	struct lease_uid_count *by_uid[LEASE_HASH_SIZE];
 };
+
+static size_t lease_hash(uint32_t key)
+{
+	return (key * 2654435761u) >> (32 - LEASE_HASH_BITS);
+}
+
+/* Add delta (+1 or -1) to the leases counted for uid. */
+static void lease_table_count_add(struct lease_table *t, uid_t uid, int delta)
+{
+	struct lease_uid_count **p = &t->by_uid[lease_hash(uid)], *u;
+
+	for (; *p; p = &(*p)->next)
+		if ((*p)->uid == uid)
+			break;
+	u = *p;
+	if (!u) {
+		if (delta < 0)
+			return;
+		u = calloc(1, sizeof(*u));
+		if (!u) {
+			/* The uid's count stays low by one until its leases end. */
+			log_warning("Out of memory counting the leases of uid %u", (unsigned)uid);
+			return;
+		}
+		u->uid = uid;
+		*p = u;
+	}
+	if (delta < 0 && u->n > 0)
+		u->n--;
+	else if (delta > 0)
+		u->n++;
+	if (u->n == 0) {
+		*p = u->next;
+		free(u);
+	}
+}
+
+static void lease_table_hash_wd(struct lease_table *t, struct lease *l)
+{
+	struct lease **p = &t->by_wd[lease_hash((uint32_t)l->wd)];
+
+	l->wd_next = *p;
+	*p = l;
+}
+
+static void lease_table_unhash_wd(struct lease_table *t, struct lease *l)
+{
+	if (l->wd < 0)
+		return;
+	for (struct lease **p = &t->by_wd[lease_hash((uint32_t)l->wd)]; *p; p = &(*p)->wd_next)
+		if (*p == l) {
+			*p = l->wd_next;
+			break;
+		}
+}
+
+/* Look for l's holders after the current drain (lease_table_process_checks). */
+static void lease_queue_check(struct lease *l)
+{
+	l->check_pending = true;
+	l->table->checks_pending = true;
+}
 
 static uint64_t now_usec(clockid_t clock)
 {
@@ -73,6 +154,12 @@ static void holder_free(struct holder *h)
 	if (t->hooks.holder_freed)
 		t->hooks.holder_freed(h, t->userdata);
 	list_unlink(&h->node);
+	for (struct holder **p = &t->holders_by_pid[lease_hash((uint32_t)h->pid.pid)]; *p;
+	     p = &(*p)->pid_next)
+		if (*p == h) {
+			*p = h->pid_next;
+			break;
+		}
 	exit_watch_free(h->exit_watch);
 	pidref_done(&h->pid);
 	free(h);
@@ -126,7 +213,7 @@ static void holder_on_exit(void *userdata)
 			l->state = LEASE_RELEASING;
 		}
 		l->holder = NULL;
-		l->check_pending = true;
+		lease_queue_check(l);
 		h->n_leases--;
 		t->dirty = true;
 	}
@@ -157,15 +244,19 @@ static int holder_new(struct lease_table *t, struct pidref *pid, uid_t uid, stru
 	}
 	*pid = PIDREF_NULL; /* taken */
 	list_prepend(&t->holders, &h->node);
+	h->pid_next = t->holders_by_pid[lease_hash((uint32_t)h->pid.pid)];
+	t->holders_by_pid[lease_hash((uint32_t)h->pid.pid)] = h;
 	*ret = h;
 	return 0;
 }
 
 struct holder *lease_table_find_holder(const struct lease_table *t, const struct pidref *p)
 {
-	struct holder *h;
-
-	list_for_each_entry(h, &t->holders, node) if (pidref_equal(&h->pid, p)) return h;
+	if (!pidref_is_set(p))
+		return NULL;
+	for (struct holder *h = t->holders_by_pid[lease_hash((uint32_t)p->pid)]; h; h = h->pid_next)
+		if (pidref_equal(&h->pid, p))
+			return h;
 	return NULL;
 }
 
@@ -181,8 +272,8 @@ static int holder_get_ref(struct lease_table *t, const struct pidref *ref, struc
 	uid_t uid;
 	int r;
 
-	list_for_each_entry(h, &t->holders, node) if (pidref_equal(&h->pid, ref))
-	{
+	h = lease_table_find_holder(t, ref);
+	if (h) {
 		*ret = h;
 		return 0;
 	}
@@ -197,7 +288,7 @@ static int holder_get_ref(struct lease_table *t, const struct pidref *ref, struc
 	return r;
 }
 
-/* The lease's uid stays: a lease is never moved to another user. */
+/* The lease's uid stays (a lease is never moved to another user), and so does its count. */
 static void lease_set_holder(struct lease *l, struct holder *h)
 {
 	l->holder = h;
@@ -227,6 +318,13 @@ static void lease_free(struct lease *l)
 
 	list_unlink(&l->link);
 	t->n_leases--;
+	lease_table_count_add(t, l->uid, -1);
+	lease_table_unhash_wd(t, l);
+	for (struct lease **p = &t->by_group[lease_hash(l->group)]; *p; p = &(*p)->group_next)
+		if (*p == l) {
+			*p = l->group_next;
+			break;
+		}
 	/*
 	 * The watch stays: removing an inode's last mark makes the kernel queue
 	 * the mark's teardown on a workqueue, which wakes a kworker on another
@@ -327,6 +425,10 @@ static void lease_table_process_checks(struct lease_table *t, int64_t released)
 {
 	struct lease *l, *next;
 
+	/* Most calls find nothing to do: then this is one test, not a walk of every lease. */
+	if (!t->checks_pending)
+		return;
+	t->checks_pending = false;
 	list_for_each_entry_safe(l, next, &t->leases, link)
 	{
 		bool end_if_nobody = l->end_if_nobody;
@@ -341,9 +443,11 @@ static void lease_table_process_checks(struct lease_table *t, int64_t released)
 
 static struct lease *lease_table_find_wd(const struct lease_table *t, int wd)
 {
-	struct lease *l;
-
-	list_for_each_entry(l, &t->leases, link) if (l->wd == wd) return l;
+	if (wd < 0)
+		return NULL;
+	for (struct lease *l = t->by_wd[lease_hash((uint32_t)wd)]; l; l = l->wd_next)
+		if (l->wd == wd)
+			return l;
 	return NULL;
 }
 
@@ -389,8 +493,9 @@ static void lease_table_drain(struct lease_table *t, int64_t released)
 			}
 			if (ev->mask & IN_IGNORED) {
 				/* The node was removed (group gone): no close event will come. */
+				lease_table_unhash_wd(t, l);
 				l->wd = -1;
-				l->check_pending = true;
+				lease_queue_check(l);
 			}
 		}
 	}
@@ -398,7 +503,8 @@ static void lease_table_drain(struct lease_table *t, int64_t released)
 		log_warning("Close events were lost; checking every releasing lease");
 		list_for_each_entry(l, &t->leases, link) if (l->state == LEASE_RELEASING)
 		{
-			l->check_pending = l->end_if_nobody = true;
+			lease_queue_check(l);
+			l->end_if_nobody = true;
 			/* A named holder may have closed it too: look again. */
 			holder_unref_lease(l->holder);
 			l->holder = NULL;
@@ -469,15 +575,22 @@ struct lease_table *lease_table_free(struct lease_table *t)
 		holder_free(container_of(t->holders.next, struct holder, node));
 	sd_event_source_disable_unref(t->inotify_source);
 	safe_close(t->inotify_fd);
+	for (size_t i = 0; i < LEASE_HASH_SIZE; i++)
+		while (t->by_uid[i]) {
+			struct lease_uid_count *u = t->by_uid[i];
+
+			t->by_uid[i] = u->next;
+			free(u);
+		}
 	free(t);
 	return NULL;
 }
 
 struct lease *lease_table_find(const struct lease_table *t, uint32_t group)
 {
-	struct lease *l;
-
-	list_for_each_entry(l, &t->leases, link) if (l->group == group) return l;
+	for (struct lease *l = t->by_group[lease_hash(group)]; l; l = l->group_next)
+		if (l->group == group)
+			return l;
 	return NULL;
 }
 
@@ -498,22 +611,32 @@ size_t lease_table_count(const struct lease_table *t)
 
 size_t lease_table_count_uid(const struct lease_table *t, uid_t uid)
 {
-	const struct lease *l;
-	size_t n = 0;
-
-	list_for_each_entry(l, &t->leases, link) if (l->uid == uid) n++;
-	return n;
+	for (const struct lease_uid_count *u = t->by_uid[lease_hash(uid)]; u; u = u->next)
+		if (u->uid == uid)
+			return u->n;
+	return 0;
 }
 
-/* Keep the list ordered by group, so that "leases" lists them in that order. */
+/*
+ * Keep the list ordered by group, so that "leases" lists them in that order,
+ * and enter l in the lookup tables. The walk for the place starts at the
+ * end, where ascending groups (restore, most hosts' start-up order) go.
+ */
 static void lease_table_link(struct lease_table *t, struct lease *l)
 {
-	struct lease *next;
+	struct list_node *pos = &t->leases;
 
-	list_for_each_entry(next, &t->leases, link) if (next->group >= l->group) break;
-	/* next is the first lease of a higher group, or the head's entry: then last. */
-	list_insert_before(&next->link, &l->link);
+	while (pos->prev != &t->leases &&
+	       container_of(pos->prev, struct lease, link)->group > l->group)
+		pos = pos->prev;
+	/* pos is the first lease of a higher group, or the head: then last. */
+	list_insert_before(pos, &l->link);
 	t->n_leases++;
+	l->group_next = t->by_group[lease_hash(l->group)];
+	t->by_group[lease_hash(l->group)] = l;
+	if (l->wd >= 0)
+		lease_table_hash_wd(t, l);
+	lease_table_count_add(t, l->uid, +1);
 }
 
 /*

@@ -40,7 +40,8 @@ enum lease_state {
 /* One process holding leases. */
 struct holder {
 	struct lease_table *table;
-	struct list_node node; /* in the table's holders */
+	struct list_node node;	 /* in the table's holders */
+	struct holder *pid_next; /* in the table's holders by pid */
 	struct pidref pid;
 	uid_t uid;
 	/*
@@ -61,7 +62,9 @@ struct holder {
 
 struct lease {
 	struct lease_table *table;
-	struct list_node link; /* in the table's leases, ordered by group */
+	struct list_node link;	  /* in the table's leases, ordered by group */
+	struct lease *group_next; /* in the table's leases by group */
+	struct lease *wd_next;	  /* in the table's leases by watch descriptor, while wd >= 0 */
 	uint32_t group;
 	enum lease_state state;
 	struct holder *holder; /* NULL: releasing, and no process found holding the file */

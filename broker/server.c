@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +29,30 @@
 #define SERVER_ACCEPT_BURST 32
 /* Pause after accept() ran out of descriptors or memory, instead of spinning. */
 #define SERVER_ACCEPT_RETRY_USEC (100 * 1000)
+/*
+ * Packets served per wake-up, across the ready connections, and the most
+ * ready connections one epoll_wait() reports. One wake-up serves many
+ * requests, as the floor does: the kernel's walk of the ready list and
+ * sd-event's dispatch are paid once per batch, not once per request.
+ */
+#define SERVER_BATCH 64
+/* Buckets of the uid and pid tables. */
+#define SERVER_HASH_BITS 10
+#define SERVER_HASH_SIZE (1u << SERVER_HASH_BITS)
+
+/*
+ * What one uid has in the broker: its connections (counted right after
+ * SO_PEERCRED, before any identity work), the bytes of replies queued for
+ * it, and its turn in the scheduler. Lives while it has a connection.
+ */
+struct server_uid {
+	struct server_uid *hash_next;
+	uid_t uid;
+	size_t n_connections;
+	size_t n_queued_bytes;
+	struct list_node ready; /* its connections with a packet to read, in arrival order */
+	struct list_node turn;	/* in the server's ring of uids with ready connections */
+};
 
 struct server {
 	struct broker *broker;
@@ -42,6 +67,18 @@ struct server {
 	struct list_node connections;
 	size_t n_connections;
 	struct rate_limit requests; /* each uid's request budget, shared by its connections */
+	/*
+	 * Connections are watched by an epoll instance of the server's own, which
+	 * sd-event watches as one source: a wake-up takes up to SERVER_BATCH
+	 * ready connections, queues each on its uid, and serves the uids round
+	 * robin, one packet at a time, so a uid with many connections gets no
+	 * more turns than a uid with one.
+	 */
+	int epoll_fd;
+	sd_event_source *epoll_source;
+	struct list_node turns; /* uids with ready connections, next to serve first */
+	struct server_uid *uids[SERVER_HASH_SIZE];
+	struct list_node by_pid[SERVER_HASH_SIZE]; /* connections, by their peer's pid */
 };
 
 const char *server_socket_path(const struct server *s)
@@ -54,14 +91,62 @@ size_t server_count_connections(const struct server *s)
 	return s->n_connections;
 }
 
+static size_t server_hash(uint32_t key)
+{
+	return (key * 2654435761u) >> (32 - SERVER_HASH_BITS);
+}
+
+static struct server_uid *server_find_uid(const struct server *s, uid_t uid)
+{
+	struct server_uid *u;
+
+	for (u = s->uids[server_hash(uid)]; u; u = u->hash_next)
+		if (u->uid == uid)
+			return u;
+	return NULL;
+}
+
+/* The entry of uid, created when it has none. */
+static struct server_uid *server_get_uid(struct server *s, uid_t uid)
+{
+	struct server_uid *u = server_find_uid(s, uid);
+	size_t h = server_hash(uid);
+
+	if (u)
+		return u;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->uid = uid;
+	list_init(&u->ready);
+	list_init(&u->turn);
+	u->hash_next = s->uids[h];
+	s->uids[h] = u;
+	return u;
+}
+
+/* Drop u once nothing refers to it. */
+static void server_put_uid(struct server *s, struct server_uid *u)
+{
+	struct server_uid **p;
+
+	if (!u || u->n_connections > 0 || u->n_queued_bytes > 0 || !list_is_empty(&u->ready))
+		return;
+	for (p = &s->uids[server_hash(u->uid)]; *p; p = &(*p)->hash_next)
+		if (*p == u) {
+			*p = u->hash_next;
+			break;
+		}
+	if (list_is_linked(&u->turn))
+		list_unlink(&u->turn);
+	free(u);
+}
+
 static size_t server_count_uid(const struct server *s, uid_t uid)
 {
-	const struct connection *c;
-	size_t n = 0;
+	const struct server_uid *u = server_find_uid(s, uid);
 
-	list_for_each_entry(c, &s->connections, link) if (c->identity->uid == uid && !c->closing)
-		n++;
-	return n;
+	return u ? u->n_connections : 0;
 }
 
 /* CLOCK_MONOTONIC of this loop iteration (cheap: no system call), in µs. */
@@ -87,7 +172,12 @@ void server_remove_connection(struct server *s, struct connection *c)
 {
 	if (!s || !list_is_linked(&c->link))
 		return;
+	/* Before the socket goes to the closer, which may keep it open for a while. */
+	(void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	list_unlink(&c->link);
+	list_unlink(&c->pid_link);
+	if (list_is_linked(&c->ready))
+		list_unlink(&c->ready);
 	s->n_connections--;
 	if (c->holder) {
 		struct holder *h = c->holder;
@@ -97,16 +187,49 @@ void server_remove_connection(struct server *s, struct connection *c)
 	}
 	rate_limit_put(&s->requests, c->budget, server_now_usec(s));
 	c->budget = NULL;
+	if (c->peer_uid) {
+		c->peer_uid->n_connections--;
+		c->peer_uid->n_queued_bytes -= c->n_queued_bytes;
+		server_put_uid(s, c->peer_uid);
+		c->peer_uid = NULL;
+	}
 	if (s->hooks->closed)
 		s->hooks->closed(c);
 }
 
+bool server_may_queue(struct server *s, struct connection *c, size_t len)
+{
+	if (!s || !c->peer_uid || c->identity->uid == 0)
+		return true;
+	return c->peer_uid->n_queued_bytes + len <= SERVER_MAX_QUEUED_BYTES_PER_UID;
+}
+
+void server_count_queued(struct server *s, struct connection *c, ssize_t delta)
+{
+	if (s && c->peer_uid)
+		c->peer_uid->n_queued_bytes += delta;
+}
+
+void server_watch_output(struct server *s, struct connection *c, bool output)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (output ? EPOLLOUT : 0), .data.ptr = c};
+
+	if (s && list_is_linked(&c->link))
+		(void)epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static struct list_node *server_pid_bucket(struct server *s, pid_t pid)
+{
+	return &s->by_pid[server_hash((uint32_t)pid)];
+}
+
 void server_attach_holder(struct server *s, struct holder *h)
 {
+	struct list_node *bucket = server_pid_bucket(s, h->pid.pid);
 	struct connection *c;
 
-	list_for_each_entry(c, &s->connections,
-			    link) if (!c->holder && pidref_equal(&c->identity->pid, &h->pid))
+	list_for_each_entry(c, bucket,
+			    pid_link) if (!c->holder && pidref_equal(&c->identity->pid, &h->pid))
 	{
 		c->holder = h;
 		holder_ref_connection(h);
@@ -119,7 +242,8 @@ void server_detach_holder(struct server *s, const struct holder *h)
 
 	if (!s)
 		return;
-	list_for_each_entry(c, &s->connections, link) if (c->holder == h) c->holder = NULL;
+	list_for_each_entry(c, server_pid_bucket(s, h->pid.pid), pid_link) if (c->holder == h)
+		c->holder = NULL;
 }
 
 size_t server_send_to_holder(struct server *s, const struct holder *h, struct json_object *obj)
@@ -130,10 +254,55 @@ size_t server_send_to_holder(struct server *s, const struct holder *h, struct js
 	if (!s || !h)
 		return 0;
 	/* A failed send closes a connection (deferred): none is freed here. */
-	list_for_each_entry_safe(c, next, &s->connections,
-				 link) if (!c->closing && c->holder == h &&
-					   connection_send(c, obj, -1) >= 0) n++;
+	list_for_each_entry_safe(c, next, server_pid_bucket(s, h->pid.pid),
+				 pid_link) if (!c->closing && c->holder == h &&
+					       connection_send(c, obj, -1) >= 0) n++;
 	return n;
+}
+
+/*
+ * One wake-up of the connections' epoll instance: take up to SERVER_BATCH
+ * ready connections, queue those with input on their uid, and serve up to
+ * SERVER_BATCH packets, one per turn, the uids in turn. A connection still
+ * queued when the batch ends keeps its place; the epoll instance (level
+ * triggered) stays readable while any connection has input, so sd-event
+ * wakes us again after its other sources (signals, timers, accept) had
+ * their turn.
+ */
+static int server_on_connections(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct server *s = userdata;
+	struct epoll_event ev[SERVER_BATCH];
+	int n;
+
+	n = epoll_wait(s->epoll_fd, ev, SERVER_BATCH, 0);
+	for (int i = 0; i < n; i++) {
+		struct connection *c = ev[i].data.ptr;
+
+		if (c->closing)
+			continue;
+		if (ev[i].events & EPOLLOUT)
+			connection_flush(c);
+		if (c->closing || !(ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+		    list_is_linked(&c->ready))
+			continue;
+		list_append(&c->peer_uid->ready, &c->ready);
+		if (!list_is_linked(&c->peer_uid->turn))
+			list_append(&s->turns, &c->peer_uid->turn);
+	}
+	for (int served = 0; served < SERVER_BATCH && !list_is_empty(&s->turns); served++) {
+		struct server_uid *u = container_of(s->turns.next, struct server_uid, turn);
+		struct connection *c = container_of(u->ready.next, struct connection, ready);
+
+		/* Whoever is served, the uid goes to the back of the ring. */
+		list_unlink(&c->ready);
+		list_unlink(&u->turn);
+		if (!list_is_empty(&u->ready))
+			list_append(&s->turns, &u->turn);
+		if (!c->closing)
+			connection_read(c);
+	}
+	return 0;
 }
 
 /* Refuse a connection of uid over a limit with a reply saying so, then close it. */
@@ -156,6 +325,8 @@ static void server_accept_one(struct server *s, int fd)
 	struct broker *b = s->broker;
 	struct identity *id = NULL;
 	struct rate_bucket *budget = NULL;
+	struct server_uid *u;
+	struct epoll_event ev = {.events = EPOLLIN};
 	struct connection *c;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -216,8 +387,22 @@ static void server_accept_one(struct server *s, int fd)
 		closer_close_socket(b->closer, fd, cred.uid);
 		return;
 	}
+	u = server_get_uid(s, cred.uid);
+	ev.data.ptr = c;
+	if (!u || epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		r = u ? -errno : -ENOMEM;
+		log_error_errno(r, "Failed to set up a connection: %m");
+		server_put_uid(s, u);
+		rate_limit_put(&s->requests, budget, server_now_usec(s));
+		c->closing = true;
+		connection_free(c);
+		return;
+	}
 	c->budget = budget;
+	c->peer_uid = u;
+	u->n_connections++;
 	list_prepend(&s->connections, &c->link);
+	list_prepend(server_pid_bucket(s, id->pid.pid), &c->pid_link);
 	s->n_connections++;
 	c->holder = lease_table_find_holder(b->leases, &id->pid);
 	if (c->holder)
@@ -424,6 +609,14 @@ int server_new(struct broker *b, const struct server_hooks *hooks, struct server
 	s->hooks = hooks;
 	s->listen_fd = -1;
 	list_init(&s->connections);
+	list_init(&s->turns);
+	for (size_t i = 0; i < SERVER_HASH_SIZE; i++)
+		list_init(&s->by_pid[i]);
+	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epoll_fd < 0) {
+		free(s);
+		return -errno;
+	}
 	/* Live budgets are at most max_connections, so twice that leaves room for idle ones. */
 	rate_limit_init(&s->requests, b->config.max_requests_per_uid,
 			b->config.request_burst_per_uid, 2 * (size_t)b->config.max_connections);
@@ -452,6 +645,10 @@ int server_new(struct broker *b, const struct server_hooks *hooks, struct server
 			    s);
 	if (r < 0)
 		goto fail;
+	r = sd_event_add_io(b->event, &s->epoll_source, s->epoll_fd, EPOLLIN, server_on_connections,
+			    s);
+	if (r < 0)
+		goto fail;
 	r = sd_event_add_time_relative(b->event, &s->retry_source, CLOCK_MONOTONIC,
 				       SERVER_ACCEPT_RETRY_USEC, 0, server_on_retry, s);
 	if (r < 0)
@@ -475,6 +672,15 @@ struct server *server_free(struct server *s)
 	rate_limit_done(&s->requests);
 	sd_event_source_disable_unref(s->accept_source);
 	sd_event_source_disable_unref(s->retry_source);
+	sd_event_source_disable_unref(s->epoll_source);
+	safe_close(s->epoll_fd);
+	for (size_t i = 0; i < SERVER_HASH_SIZE; i++)
+		while (s->uids[i]) {
+			struct server_uid *u = s->uids[i];
+
+			s->uids[i] = u->hash_next;
+			free(u);
+		}
 	safe_close(s->listen_fd);
 	/* Remove the socket we bound, unless something else has replaced it since. */
 	if (s->created && lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)

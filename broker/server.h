@@ -10,6 +10,7 @@
 #include "broker/connection.h"
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -17,6 +18,14 @@
 struct connection;
 struct holder;
 struct server;
+
+/*
+ * Bytes of replies that may wait for all the connections of one uid (root
+ * exempt) that do not read: past it, the connection that would queue more
+ * is closed. Four lists of 4,096 groups; without it 64 connections of a
+ * uid could pin 64 times CONNECTION_MAX_QUEUED_BYTES.
+ */
+#define SERVER_MAX_QUEUED_BYTES_PER_UID (8 * 1024 * 1024)
 
 /* What the rest of the broker does as connections come and go and requests arrive. */
 struct server_hooks {
@@ -42,6 +51,13 @@ size_t server_count_connections(const struct server *s);
  * then how long until it may send the next one. Root is never charged.
  */
 int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_retry_ms);
+
+/* Whether len more bytes may be queued for c's uid (SERVER_MAX_QUEUED_BYTES_PER_UID). */
+bool server_may_queue(struct server *s, struct connection *c, size_t len);
+/* c's queue grew (delta > 0) or shrank by delta bytes. */
+void server_count_queued(struct server *s, struct connection *c, ssize_t delta);
+/* Watch c for output too (output), or for input only: replies are queued or not. */
+void server_watch_output(struct server *s, struct connection *c, bool output);
 
 /* Called by connection_free. */
 void server_remove_connection(struct server *s, struct connection *c);

@@ -235,6 +235,7 @@ static void declare_rows(void)
 	} order[] = {
 		{"floor", 1},
 		{"floor", 64},
+		{"floor", 1000},
 		{"floor-fresh", 1},
 		{"floor-fresh", 64},
 		{"broker-lease", 1},

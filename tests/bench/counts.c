@@ -47,13 +47,23 @@ struct kind {
 	const char *name; /* row name */
 	const char *loop; /* --client-loop argument */
 	bool broker;
+	/*
+	 * Clients at once, each with its own group and N / clients ops. With more
+	 * than one, only the server is counted (issue 16.1: the broker's
+	 * instructions per cycle at 1, 64 and 1,000 clients); the clients run
+	 * without a wrapper. Set-up (a hello per client) is the same in the N and
+	 * 5N runs, so it cancels.
+	 */
+	unsigned clients;
 };
 
 static const struct kind kinds[] = {
-	{"floor", "floor", false},
-	{"floor-fresh", "floor-fresh", false},
-	{"broker-lease", "broker", true},
-	{"broker-lease-fresh", "broker-fresh", true},
+	{"floor", "floor", false, 1},
+	{"floor-fresh", "floor-fresh", false, 1},
+	{"broker-lease", "broker", true, 1},
+	{"broker-lease-fresh", "broker-fresh", true, 1},
+	{"broker-lease@64", "broker", true, 64},
+	{"broker-lease@1000", "broker", true, 1000},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -257,6 +267,36 @@ static int count_pair(const struct bench_env *env, const struct measure *m, cons
 		}
 	}
 
+	if (k->clients > 1) {
+		pid_t pids[1000];
+		char groups[1000][12], each[16];
+		unsigned started = 0;
+
+		bench_fmt(each, sizeof(each), "%u", n / k->clients);
+		for (unsigned i = 0; i < k->clients && i < 1000; i++) {
+			const char *cargv[] = {env->self, "--client-loop", k->loop, sock,
+					       devdir,	  groups[i],	   each,    NULL};
+
+			bench_fmt(groups[i], sizeof(groups[i]), "%u", i + 1);
+			pids[i] = spawn(cargv, log);
+			if (pids[i] > 0)
+				started++;
+		}
+		for (unsigned i = 0; i < started; i++) {
+			status = wait_status(pids[i], 900);
+			if (status != 0 && r == 0) {
+				bench_fmt(err, err_size,
+					  "%s client %u failed (status 0x%x; see %s)", k->name, i,
+					  status, log);
+				r = -EIO;
+			}
+		}
+		if (started < k->clients && r == 0) {
+			bench_fmt(err, err_size, "%s: only %u clients started", k->name, started);
+			r = -EIO;
+		}
+		goto stop;
+	}
 	a = 0;
 	for (size_t i = 0; cw[i]; i++)
 		argv[a++] = cw[i];
@@ -275,6 +315,7 @@ static int count_pair(const struct bench_env *env, const struct measure *m, cons
 			  argv[0], status, log);
 		r = -EIO;
 	}
+stop:
 	if (k->broker) {
 		char cmd[PATH_MAX * 2 + 64];
 
@@ -291,9 +332,13 @@ static int count_pair(const struct bench_env *env, const struct measure *m, cons
 		bench_fmt(err, err_size, "%s server did not stop", k->name);
 		r = -EIO;
 	}
-	read_counts(m, cfile, client);
+	if (k->clients > 1)
+		for (size_t e = 0; e < m->n_events; e++)
+			client[e] = NAN;
+	else
+		read_counts(m, cfile, client);
 	read_counts(m, sfile, server);
-	if (r == 0 && (isnan(client[0]) || isnan(server[0]))) {
+	if (r == 0 && ((k->clients == 1 && isnan(client[0])) || isnan(server[0]))) {
 		bench_fmt(err, err_size, "no count in %s or %s", cfile, sfile);
 		r = -EIO;
 	}
@@ -482,7 +527,7 @@ static void count_all(const struct bench_env *env, const struct measure *m, stru
 		      struct json_object *j)
 {
 	struct json_object *js = json_object_new_array();
-	double floor_total[MAX_EVENTS], broker_server = NAN;
+	double floor_total[MAX_EVENTS], broker_server = NAN, broker_server_1000 = NAN;
 	char broker_n[PATH_MAX] = "", broker_5n[PATH_MAX] = "";
 
 	out(t, "  %-20s", "per op:");
@@ -516,8 +561,11 @@ static void count_all(const struct bench_env *env, const struct measure *m, stru
 
 			if (i == 0)
 				floor_total[e] = c + s;
-			out(t, " %10.*f %9.*f %9.2f", c < 100 ? 2 : 0, c, s < 100 ? 2 : 0, s,
-			    (c + s) / floor_total[e]);
+			if (isnan(c))
+				out(t, " %10s %9.*f %9s", "-", s < 100 ? 2 : 0, s, "-");
+			else
+				out(t, " %10.*f %9.*f %9.2f", c < 100 ? 2 : 0, c, s < 100 ? 2 : 0,
+				    s, (c + s) / floor_total[e]);
 			bench_fmt(key, sizeof(key), "%s_client_per_op", m->labels[e]);
 			json_object_object_add(o, key,
 					       json_object_new_double(round(c * 100) / 100));
@@ -526,6 +574,8 @@ static void count_all(const struct bench_env *env, const struct measure *m, stru
 					       json_object_new_double(round(s * 100) / 100));
 			if (e == 0 && !strcmp(kinds[i].name, "broker-lease"))
 				broker_server = s;
+			if (e == 0 && !strcmp(kinds[i].name, "broker-lease@1000"))
+				broker_server_1000 = s;
 		}
 		out(t, "\n");
 		if (!strcmp(kinds[i].name, "broker-lease")) {
@@ -535,6 +585,18 @@ static void count_all(const struct bench_env *env, const struct measure *m, stru
 		json_object_array_add(js, o);
 	}
 	json_object_object_add(j, "scenarios", js);
+	/* Issue 16.1: the broker's cost per cycle flat from 1 to 1,000 clients. */
+	if (!isnan(broker_server) && !isnan(broker_server_1000)) {
+		double ratio = broker_server_1000 / broker_server;
+
+		out(t,
+		    "  %s  broker %s per cycle at 1,000 clients <= 1.2x at 1 client: %.2f x "
+		    "(%.0f / %.0f)\n",
+		    ratio <= 1.2 ? "MET   " : "MISSED", m->labels[0], ratio, broker_server_1000,
+		    broker_server);
+		json_object_object_add(j, "server_1000_over_1",
+				       json_object_new_double(round(ratio * 100) / 100));
+	}
 	if (m->tool == TOOL_CALLGRIND) {
 		unknown_syscalls(env, t, j);
 		if (broker_n[0])

@@ -338,6 +338,33 @@ static size_t compute_targets(struct target *t)
 		  fv(b, 1));
 	n++;
 
+	/* Issue 16.2: two round trips, so twice the floor's one plus 0.3 for the broker's work. */
+	a = med_p50("broker-lease", 1), b = med_p50("floor", 1);
+	t[n] = (struct target){
+		.text = "lease+release p50 <= 2.3x floor's single request (1 client)", .unit = "x"};
+	target_eval(&t[n], a / b, 2.3, false);
+	bench_fmt(t[n].detail, sizeof(t[n].detail), "broker-lease %s us / floor %s us", fv(a, 1),
+		  fv(b, 1));
+	n++;
+
+	/* Issue 16.1: flat in clients. */
+	for (unsigned i = 0; i < 2; i++) {
+		unsigned k = i == 0 ? 64 : 1000;
+
+		a = med_ops("broker-lease", k), b = med_ops("floor", k);
+		t[n] = (struct target){
+			.text = k == 64 ? "broker requests/s at 64 clients >= 0.75x the floor's "
+					  "(a lease+release cycle is 2 requests)"
+					: "broker requests/s at 1,000 clients >= 0.75x the floor's "
+					  "(a lease+release cycle is 2 requests)",
+			.unit = "x"};
+		target_eval(&t[n], 2 * a / b, 0.75, true);
+		bench_fmt(t[n].detail, sizeof(t[n].detail),
+			  "broker-lease %s cycles/s = %s requests/s / floor %s requests/s",
+			  fv(a, 0), fv(2 * a, 0), fv(b, 0));
+		n++;
+	}
+
 	a = med_p50("broker-lease", 1), b = med_p50("seatd", 1);
 	t[n] = (struct target){.text = "lease+release cycle no slower than seatd "
 				       "open_device+close_device (1 client p50)",

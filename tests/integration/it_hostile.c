@@ -615,6 +615,89 @@ START_TEST(test_silent_connection_does_not_disturb_others_and_times_out)
 }
 END_TEST
 
+/* Replies the broker must hold itself for the client below: under CONNECTION_MAX_QUEUED (64). */
+#define UNREAD_IN_BROKER 32
+
+/*
+ * How many packets of len bytes one Unix socket with the default send
+ * buffer (as the broker's are) can have waiting in the kernel for a peer
+ * that does not read: measured on a socket pair of our own, since it
+ * depends on the kernel's accounting.
+ */
+static int kernel_capacity(size_t len)
+{
+	char buf[4096] = {0};
+	int sv[2], n = 0;
+
+	if (len > sizeof(buf) || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv) < 0)
+		return -1;
+	while (send(sv[0], buf, len, MSG_DONTWAIT) >= 0 && n < 100000)
+		n++;
+	close(sv[0]);
+	close(sv[1]);
+	return n;
+}
+
+/*
+ * Hello, one `leases` to learn the reply's size, then as many requests as
+ * the kernel can hold replies for plus UNREAD_IN_BROKER, back to back; no
+ * reading for longer than the broker's send deadline (10 s); then count the
+ * replies there are to read before the end of the stream. got[0]: replies,
+ * got[1]: requests sent.
+ */
+static int send_and_never_read(void *arg)
+{
+	int *got = arg, fd = raw_connect(B.socket), n, cap;
+	char buf[4096], req[64];
+
+	if (fd < 0)
+		return 1;
+	if (raw_send(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}") < 0 ||
+	    raw_recv(fd, buf, sizeof(buf), 5000) <= 0)
+		return 2;
+	if (raw_send(fd, "{\"id\":2,\"op\":\"leases\"}") < 0 ||
+	    (n = raw_recv(fd, buf, sizeof(buf), 5000)) <= 0)
+		return 3;
+	/* The ids below have three digits, two more than this one's. */
+	cap = kernel_capacity((size_t)n + 2);
+	if (cap < 0)
+		return 4;
+	got[1] = cap + UNREAD_IN_BROKER;
+	for (int i = 0; i < got[1]; i++) {
+		snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"leases\"}", 100 + i);
+		if (raw_send(fd, req) < 0)
+			return 5;
+	}
+	sleep(13);
+	while (raw_recv(fd, buf, sizeof(buf), 5000) > 0)
+		got[0]++;
+	close(fd);
+	return 0;
+}
+
+/*
+ * 13.7: replies a client does not read are not kept for as long as it
+ * likes. After the send deadline with none read, the broker closes the
+ * connection and frees its queue: the client finds only the few replies
+ * the kernel held for it, then the end of the stream, not all of them.
+ */
+START_TEST(test_a_client_that_reads_no_replies_is_closed_and_its_queue_freed)
+{
+	int *got = (int *)outcome_new();
+
+	got[0] = got[1] = 0;
+	ck_assert_int_eq(run_as(UID_BOB, 0, send_and_never_read, got), 0);
+	ck_assert_msg(got[0] >= 1, "no reply at all reached the client");
+	ck_assert_msg(got[0] < got[1],
+		      "all %d replies of %d waited in the broker for a client that read none for "
+		      "13 s",
+		      got[0], got[1]);
+	/* Its descriptors and memory went with it; others are served. */
+	assert_serves_good_client(&B, baseline);
+	outcome_free((struct outcome *)got);
+}
+END_TEST
+
 static int open_many(void *arg)
 {
 	int *result = arg, fds[80], n = 0;
@@ -1105,6 +1188,7 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_a_pid_reused_during_the_holder_scan_is_never_made_holder);
 	tcase_add_test(t, test_silent_connection_does_not_disturb_others_and_times_out);
 	tcase_add_test(t, test_connections_per_uid_are_limited);
+	tcase_add_test(t, test_a_client_that_reads_no_replies_is_closed_and_its_queue_freed);
 	tcase_add_test(t, test_client_exiting_mid_request_leaves_no_lease_behind);
 	tcase_add_test(t, test_malformed_values_each_get_a_typed_error);
 	tcase_add_test(t, test_scm_credentials_never_change_who_a_client_is);
