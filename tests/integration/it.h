@@ -37,6 +37,24 @@ enum {
 	HOLD_IGNORE,	/* lease and sleep until killed */
 };
 
+/*
+ * The broker of the suite's current test. it_broker_setup starts it on the
+ * standard tree under IT_POLICY with no extra options; it_broker_teardown
+ * stops it and removes its tree. Both fit tcase_add_checked_fixture.
+ */
+extern struct broker it_broker;
+void it_broker_setup(void);
+void it_broker_teardown(void);
+/* Kills it_broker with SIGKILL and starts it again on the same tree, socket and state. */
+void it_broker_crash_and_restart(void);
+
+/*
+ * As an administrator (the test is root) sees it_broker's leases: the lease
+ * of group (false if none), and how many there are. A failed request fails the test.
+ */
+bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret);
+int admin_count_leases(void);
+
 /* A MAP_SHARED outcome that survives the client's fork. */
 struct outcome *outcome_new(void);
 void outcome_free(struct outcome *o);

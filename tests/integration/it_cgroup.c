@@ -19,7 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct broker B;
 static char cg_root[PATH_MAX + 64]; /* --cgroup-root of the cgroup cases */
 
 /* A directory of ours in a writable cgroup v2 hierarchy, or false. */
@@ -58,15 +57,15 @@ static void setup_cgroup(void)
 
 	ck_assert(find_cgroup2(mount, sizeof(mount)));
 	snprintf(cg_root, sizeof(cg_root), "%s/vb-it-%d", mount, (int)getpid());
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, "--cgroup-root", cg_root, NULL);
+	broker_setup(&it_broker, IT_POLICY);
+	broker_start(&it_broker, "--cgroup-root", cg_root, NULL);
 }
 
 static void setup_uid_only(void)
 {
 	cg_root[0] = '\0';
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, "--cgroup-root", "none", NULL);
+	broker_setup(&it_broker, IT_POLICY);
+	broker_start(&it_broker, "--cgroup-root", "none", NULL);
 }
 
 /* Remove what is left of the tree (the broker leaves empty lease cgroups behind it). */
@@ -80,7 +79,7 @@ static void remove_tree(const char *dir)
 
 static void teardown(void)
 {
-	broker_teardown(&B);
+	broker_teardown(&it_broker);
 	if (cg_root[0])
 		remove_tree(cg_root);
 }
@@ -130,7 +129,7 @@ static int count_leases(void)
 	struct vfiobroker_lease *l;
 	size_t n;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
 	vfiobroker_leases_free(l, n);
 	vfiobroker_disconnect(b);
@@ -150,7 +149,7 @@ static int lease_uid(unsigned group)
 	size_t n;
 	int uid = -1;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
 	for (size_t i = 0; i < n; i++)
 		if (l[i].group == group)
@@ -165,7 +164,7 @@ static int admin_remove_hard(unsigned group, char *msg, size_t size)
 	struct vfiobroker *b;
 	int r;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	r = vfiobroker_remove(b, group, true, 0, NULL);
 	snprintf(msg, size, "%s", r < 0 ? vfiobroker_error_message(b) : "");
 	vfiobroker_disconnect(b);
@@ -178,7 +177,7 @@ START_TEST(test_the_holder_lands_in_a_root_owned_cgroup_of_its_lease)
 	struct signal_pipe ready, go;
 	char cg[PATH_MAX], dir[PATH_MAX * 3];
 	struct stat st;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
 	cgroup_of(holder, cg, sizeof(cg));
 	ck_assert_msg(strstr(cg, "/lease-7-"), "holder pid %d is in cgroup %s", (int)holder, cg);
@@ -251,7 +250,7 @@ START_TEST(test_a_child_keeping_the_file_only_in_flight_dies_with_hard_removal)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	struct client_args a = {.socket = B.socket, .group = 7, .out = o, .ready = &ready};
+	struct client_args a = {.socket = it_broker.socket, .group = 7, .out = o, .ready = &ready};
 	char msg[512];
 	pid_t child;
 
@@ -334,7 +333,7 @@ static int service_keep_fd(void *arg)
 
 START_TEST(test_a_file_passed_to_another_uid_keeps_the_lease_its_lessees_and_is_reported_not_killed)
 {
-	struct pass_args p = {.socket = B.socket};
+	struct pass_args p = {.socket = it_broker.socket};
 	char msg[512], pid[32];
 	pid_t service;
 
@@ -346,7 +345,7 @@ START_TEST(test_a_file_passed_to_another_uid_keeps_the_lease_its_lessees_and_is_
 	ck_assert_int_eq(signal_pipe_wait(&p.ready), 'L');
 	/* The lessee has exited and the broker has looked for the file: the lease stays uid
 	 * 2000's (before, uid 2001's process inherited it). */
-	ck_assert(broker_log_wait(&B, "Group 7 is still open in pid"));
+	ck_assert(broker_log_wait(&it_broker, "Group 7 is still open in pid"));
 	ck_assert_int_eq(lease_uid(7), UID_ALICE);
 
 	/* Hard removal kills nothing of uid 2001's: it names the process and answers busy. */
@@ -366,7 +365,7 @@ END_TEST
 
 START_TEST(test_hard_removal_with_kill_strays_kills_the_other_uids_process_too)
 {
-	struct pass_args p = {.socket = B.socket};
+	struct pass_args p = {.socket = it_broker.socket};
 	struct vfiobroker *b;
 	pid_t service;
 
@@ -377,7 +376,7 @@ START_TEST(test_hard_removal_with_kill_strays_kills_the_other_uids_process_too)
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_pass_to_other_uid, &p), 0);
 	ck_assert_int_eq(signal_pipe_wait(&p.ready), 'L');
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	ck_assert_msg(vfiobroker_remove_kill_strays(b, 7, NULL) == 0, "remove: %s",
 		      vfiobroker_error_message(b));
 	vfiobroker_disconnect(b);
@@ -407,14 +406,14 @@ START_TEST(test_a_restarted_broker_finds_the_leases_cgroup_again_and_hard_remova
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
 	char state[PATH_MAX + 16], msg[512];
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
-	snprintf(state, sizeof(state), "%s/leases", B.state_dir);
+	snprintf(state, sizeof(state), "%s/leases", it_broker.state_dir);
 	ck_assert_msg(file_contains(state, " lease-7-"), "the state file names no lease cgroup");
-	broker_crash(&B);
-	broker_start(&B, "--cgroup-root", cg_root, NULL);
-	ck_assert(broker_log_wait(&B, "Restored the lease of group 7"));
-	ck_assert(!broker_log_contains(&B, "is gone"));
+	broker_crash(&it_broker);
+	broker_start(&it_broker, "--cgroup-root", cg_root, NULL);
+	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 7"));
+	ck_assert(!broker_log_contains(&it_broker, "is gone"));
 	/* Written again after the restore: the lease still names its cgroup. */
 	ck_assert_msg(file_contains(state, " lease-7-"), "the restored lease lost its cgroup");
 
@@ -460,7 +459,7 @@ static int client_lease_without_reading(void *arg)
 START_TEST(test_a_lease_reply_that_cannot_be_sent_at_once_is_taken_back_not_queued)
 {
 	struct outcome *o = outcome_new();
-	struct client_args a = {.socket = B.socket, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .out = o};
 
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease_without_reading, &a), 0);
 	ck_assert_msg(strstr(o->text, "\"busy\"") && strstr(o->text, "unread"),

@@ -20,19 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
 struct cmd_result {
 	int status; /* exit code, or 128+signal */
 	char out[8192];
@@ -61,7 +48,7 @@ static pid_t vfioctl_spawn(uid_t uid, int *out_fd, int *err_fd, const char *cons
 	snprintf(exe, sizeof(exe), "%s/vfioctl", getenv("VB_BUILD") ?: "build");
 	argv[n++] = exe;
 	argv[n++] = "--socket";
-	argv[n++] = B.socket;
+	argv[n++] = it_broker.socket;
 	for (; *args && n < 31; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
@@ -173,7 +160,7 @@ START_TEST(test_unreachable_broker_exits_3_with_a_hint)
 {
 	struct cmd_result r;
 
-	broker_stop(&B);
+	broker_stop(&it_broker);
 	vfioctl_run(&r, UID_ALICE, "list", NULL);
 	ck_assert_int_eq(r.status, 3);
 	ck_assert_msg(strstr(r.err, "vfio-brokerd"), "stderr: %s", r.err);
@@ -195,13 +182,13 @@ START_TEST(test_policy_check_accepts_good_and_names_file_and_line_of_bad)
 {
 	struct cmd_result r;
 
-	vfioctl_run(&r, 0, "policy", "check", B.policy_dir, NULL);
+	vfioctl_run(&r, 0, "policy", "check", it_broker.policy_dir, NULL);
 	ck_assert_msg(r.status == 0, "status %d: %s%s", r.status, r.out, r.err);
 	ck_assert_msg(strstr(r.out, "3 rules"), "stdout: %s", r.out);
-	broker_write_policy(&B, "20-bad.json",
+	broker_write_policy(&it_broker, "20-bad.json",
 			    "{\"rules\": [\n{\"name\": \"b\", \"users\": [1],\n"
 			    "\"devices\": [{\"colour\": \"red\"}]}]}\n");
-	vfioctl_run(&r, 0, "policy", "check", B.policy_dir, NULL);
+	vfioctl_run(&r, 0, "policy", "check", it_broker.policy_dir, NULL);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "20-bad.json:3"), "stderr: %s", r.err);
 }
@@ -272,7 +259,7 @@ static void sim_read(const char *rel, char *buf, size_t size)
 	int fd;
 	ssize_t n;
 
-	snprintf(p, sizeof(p), "%s/%s", B.sim.sys, rel);
+	snprintf(p, sizeof(p), "%s/%s", it_broker.sim.sys, rel);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	ck_assert_msg(fd >= 0, "%s: %s", p, strerror(errno));
 	n = read(fd, buf, size - 1);
@@ -332,7 +319,7 @@ Suite *suite_cli(void)
 	Suite *s = suite_create("vfioctl");
 	TCase *t = tcase_create("cli");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_lease_runs_the_command_with_the_group_fd_inherited);
 	tcase_add_test(t, test_lease_returns_the_commands_exit_status_and_ends_the_lease);

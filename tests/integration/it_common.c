@@ -10,6 +10,57 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+struct broker it_broker;
+
+void it_broker_setup(void)
+{
+	broker_setup(&it_broker, IT_POLICY);
+	broker_start(&it_broker, NULL);
+}
+
+void it_broker_teardown(void)
+{
+	broker_teardown(&it_broker);
+}
+
+void it_broker_crash_and_restart(void)
+{
+	broker_crash(&it_broker);
+	broker_start(&it_broker, NULL);
+}
+
+bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret)
+{
+	struct vfiobroker *b;
+	struct vfiobroker_lease *l;
+	bool found = false;
+	size_t n;
+
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (l[i].group == group) {
+			*ret = l[i];
+			found = true;
+		}
+	vfiobroker_leases_free(l, n);
+	vfiobroker_disconnect(b);
+	return found;
+}
+
+int admin_count_leases(void)
+{
+	struct vfiobroker *b;
+	struct vfiobroker_lease *l;
+	size_t n;
+
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
+	vfiobroker_leases_free(l, n);
+	vfiobroker_disconnect(b);
+	return (int)n;
+}
+
 struct outcome *outcome_new(void)
 {
 	struct outcome *o =

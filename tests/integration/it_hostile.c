@@ -27,16 +27,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct broker B;
 static int baseline;
 
 static void setup(void)
 {
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, "--handshake-timeout", "2", NULL);
+	broker_setup(&it_broker, IT_POLICY);
+	broker_start(&it_broker, "--handshake-timeout", "2", NULL);
 	/* One good exchange first, so that nothing of start-up is still in flight. */
 	{
-		int fd = raw_connect(B.socket);
+		int fd = raw_connect(it_broker.socket);
 		char buf[256];
 
 		ck_assert_int_ge(fd, 0);
@@ -44,12 +43,7 @@ static void setup(void)
 		ck_assert_int_gt(raw_recv(fd, buf, sizeof(buf), 5000), 0);
 		close(fd);
 	}
-	baseline = broker_fd_count_settled(&B);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
+	baseline = broker_fd_count_settled(&it_broker);
 }
 
 static void expect_error(int fd, const char *code)
@@ -73,7 +67,7 @@ static void hello(int fd)
 
 START_TEST(test_garbage_gets_bad_request_and_the_connection_survives)
 {
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 	char buf[8192];
 
 	ck_assert_int_ge(fd, 0);
@@ -88,39 +82,39 @@ START_TEST(test_garbage_gets_bad_request_and_the_connection_survives)
 	ck_assert_int_gt(raw_recv(fd, buf, sizeof(buf), 5000), 0);
 	ck_assert_msg(strstr(buf, "\"id\":3") && strstr(buf, "\"ok\":true"), "%s", buf);
 	close(fd);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
 START_TEST(test_request_before_hello_is_refused_until_the_handshake)
 {
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(raw_send(fd, "{\"id\":5,\"op\":\"lease\",\"group\":7}"), 0);
 	expect_error(fd, "bad-request");
 	hello(fd);
 	close(fd);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
 START_TEST(test_wrong_protocol_version_is_unsupported_version)
 {
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(raw_send(fd, "{\"id\":1,\"op\":\"hello\",\"version\":0}"), 0);
 	expect_error(fd, "unsupported-version");
 	hello(fd); /* the connection may try again */
 	close(fd);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
 START_TEST(test_oversized_packet_is_refused_with_limit)
 {
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 	size_t size = 70000;
 	char *big = malloc(size);
 
@@ -135,13 +129,13 @@ START_TEST(test_oversized_packet_is_refused_with_limit)
 	expect_error(fd, "limit");
 	free(big);
 	close(fd);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
 START_TEST(test_fd_flood_is_closed_and_refused)
 {
-	int fd = raw_connect(B.socket), flood[200];
+	int fd = raw_connect(it_broker.socket), flood[200];
 	union {
 		struct cmsghdr align;
 		char b[CMSG_SPACE(sizeof(int) * 200)];
@@ -167,7 +161,7 @@ START_TEST(test_fd_flood_is_closed_and_refused)
 		close(flood[i]);
 	expect_error(fd, "bad-request");
 	close(fd);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -287,9 +281,9 @@ static double seconds_since(const struct timespec *t0)
  */
 START_TEST(test_an_fd_whose_close_blocks_never_freezes_the_broker)
 {
-	struct freeze_attack a = {.socket = B.socket};
+	struct freeze_attack a = {.socket = it_broker.socket};
 	struct outcome *o = outcome_new();
-	struct client_args args = {.socket = B.socket, .group = 7, .out = o};
+	struct client_args args = {.socket = it_broker.socket, .group = 7, .out = o};
 	struct timespec t0;
 	bool exited = false;
 	int status = 0;
@@ -310,14 +304,14 @@ START_TEST(test_an_fd_whose_close_blocks_never_freezes_the_broker)
 
 	/* SIGTERM is served too, while the socket is still lingering in the closer. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	kill(B.pid, SIGTERM);
+	kill(it_broker.pid, SIGTERM);
 	while (!exited && seconds_since(&t0) < 10) {
-		exited = waitpid(B.pid, &status, WNOHANG) == B.pid;
+		exited = waitpid(it_broker.pid, &status, WNOHANG) == it_broker.pid;
 		if (!exited)
 			usleep(10000);
 	}
 	ck_assert_msg(exited, "the broker did not stop within 10 s of SIGTERM");
-	B.pid = -1;
+	it_broker.pid = -1;
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "the broker did not exit cleanly (status 0x%x)", status);
 
@@ -381,14 +375,15 @@ static int flood_with_lingering_sockets(void *arg)
 START_TEST(test_sockets_waiting_to_close_count_against_the_uids_connections)
 {
 	struct outcome *o = outcome_new(), *alice = outcome_new();
-	struct linger_flood f = {.socket = B.socket, .out = o};
-	struct client_args a = {.socket = B.socket, .group = 7, .out = alice};
+	struct linger_flood f = {.socket = it_broker.socket, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .group = 7, .out = alice};
 	pid_t attacker;
 	int fds;
 
-	broker_stop(&B);
-	broker_start(&B, "--handshake-timeout", "2", "--max-connections-per-uid", "4", NULL);
-	baseline = broker_fd_count_settled(&B);
+	broker_stop(&it_broker);
+	broker_start(&it_broker, "--handshake-timeout", "2", "--max-connections-per-uid", "4",
+		     NULL);
+	baseline = broker_fd_count_settled(&it_broker);
 
 	signal_pipe_init(&f.ready);
 	signal_pipe_init(&f.go);
@@ -396,7 +391,7 @@ START_TEST(test_sockets_waiting_to_close_count_against_the_uids_connections)
 	ck_assert_int_eq(wait_ready_generously(&f.ready), 'R');
 	ck_assert_int_eq(o->value, LINGER_FLOOD);
 	ck_assert_msg(strstr(o->text, "\"code\":\"limit\""), "the fifth got %s", o->text);
-	fds = broker_fd_count_settled(&B);
+	fds = broker_fd_count_settled(&it_broker);
 	ck_assert_msg(fds <= baseline + LINGER_FLOOD, "broker holds %d fds, baseline %d", fds,
 		      baseline);
 
@@ -444,9 +439,10 @@ static int list_holder_of_7(void *arg)
 START_TEST(test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid)
 {
 	struct outcome *held = outcome_new(), *seen = outcome_new();
-	struct list_probe p = {.socket = B.socket, .out = seen};
+	struct list_probe p = {.socket = it_broker.socket, .out = seen};
 	struct signal_pipe ready, go;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, held, &ready, &go);
+	pid_t holder =
+		spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, held, &ready, &go);
 
 	/* Bob, in no rule: held, by uid 2000 (whom to ask), but not which process. */
 	ck_assert_int_eq(run_as(UID_BOB, 0, list_holder_of_7, &p), 0);
@@ -463,7 +459,7 @@ START_TEST(test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid)
 	ck_assert_int_eq(wait_exit(holder), 0);
 	outcome_free(held);
 	outcome_free(seen);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -495,7 +491,7 @@ static int raw_request_as_client(void *arg)
 START_TEST(test_explain_for_another_user_is_denied_before_any_name_lookup)
 {
 	struct outcome *o = outcome_new();
-	struct explain_probe p = {.socket = B.socket, .out = o};
+	struct explain_probe p = {.socket = it_broker.socket, .out = o};
 
 	p.request = "{\"id\":2,\"op\":\"explain\",\"group\":7,\"user\":\"no-such-user-x\"}";
 	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
@@ -511,7 +507,7 @@ START_TEST(test_explain_for_another_user_is_denied_before_any_name_lookup)
 	ck_assert_int_eq(run_as(UID_BOB, 0, raw_request_as_client, &p), 0);
 	ck_assert_msg(strstr(o->text, "\"ok\":true"), "got %s", o->text);
 	outcome_free(o);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -557,27 +553,27 @@ static bool lease_is_granted(void *arg)
 START_TEST(test_an_o_path_descriptor_never_makes_its_owner_a_holder)
 {
 	struct outcome *held = outcome_new(), *again = outcome_new();
-	struct lease_retry r = {.a = {.socket = B.socket, .group = 7, .out = again},
+	struct lease_retry r = {.a = {.socket = it_broker.socket, .group = 7, .out = again},
 				.uid = UID_CAROL};
 	struct path_opener p;
 	struct signal_pipe ready, go;
 	pid_t opener, holder;
 
-	sim_tree_group_path(&B.sim, 7, p.path, sizeof(p.path));
+	sim_tree_group_path(&it_broker.sim, 7, p.path, sizeof(p.path));
 	signal_pipe_init(&p.ready);
 	signal_pipe_init(&p.go);
 	opener = spawn_as(UID_BOB, 0, open_path_only, &p);
 	ck_assert_int_eq(signal_pipe_wait(&p.ready), 'P');
 
-	holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IN_CHILD, held, &ready, &go);
+	holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IN_CHILD, held, &ready, &go);
 	ck_assert_int_eq(wait_exit(holder), 0);
 	usleep(200 * 1000);
 	/* Alice's child has it, and only it: busy, held by uid 2000. */
 	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &r.a), 0);
 	ck_assert_int_eq(again->rc, -EBUSY);
 	ck_assert_msg(strstr(again->message, "2000"), "message: %s", again->message);
-	ck_assert_msg(!broker_log_contains(&B, "(uid 2001)"), "uid 2001 was made holder; see %s",
-		      B.log);
+	ck_assert_msg(!broker_log_contains(&it_broker, "(uid 2001)"),
+		      "uid 2001 was made holder; see %s", it_broker.log);
 	/* Once the child lets go, the group is free, Bob's descriptor notwithstanding. */
 	signal_pipe_send(&go, 'g');
 	ck_assert_msg(wait_until(lease_is_granted, &r), "group 7 not free: %s: %s", again->code,
@@ -587,20 +583,20 @@ START_TEST(test_an_o_path_descriptor_never_makes_its_owner_a_holder)
 	ck_assert_int_eq(wait_exit(opener), 0);
 	outcome_free(held);
 	outcome_free(again);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
 START_TEST(test_silent_connection_does_not_disturb_others_and_times_out)
 {
-	int silent = raw_connect(B.socket);
+	int silent = raw_connect(it_broker.socket);
 	char buf[256];
 
 	ck_assert_int_ge(silent, 0);
 	/* While one client says nothing, others are served at once. */
 	{
 		struct outcome *o = outcome_new();
-		struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+		struct client_args a = {.socket = it_broker.socket, .group = 7, .out = o};
 
 		for (int i = 0; i < 5; i++) {
 			ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
@@ -611,7 +607,7 @@ START_TEST(test_silent_connection_does_not_disturb_others_and_times_out)
 	/* The handshake timeout (2 s here) ends the silent connection. */
 	ck_assert_int_eq(raw_recv(silent, buf, sizeof(buf), 10000), 0);
 	close(silent);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -647,7 +643,7 @@ static int kernel_capacity(size_t len)
  */
 static int send_and_never_read(void *arg)
 {
-	int *got = arg, fd = raw_connect(B.socket), n, cap;
+	int *got = arg, fd = raw_connect(it_broker.socket), n, cap;
 	char buf[4096], req[64];
 
 	if (fd < 0)
@@ -693,7 +689,7 @@ START_TEST(test_a_client_that_reads_no_replies_is_closed_and_its_queue_freed)
 		      "13 s",
 		      got[0], got[1]);
 	/* Its descriptors and memory went with it; others are served. */
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 	outcome_free((struct outcome *)got);
 }
 END_TEST
@@ -704,7 +700,7 @@ static int open_many(void *arg)
 	char buf[4096];
 
 	for (n = 0; n < 80; n++) {
-		fds[n] = raw_connect(B.socket);
+		fds[n] = raw_connect(it_broker.socket);
 		if (fds[n] < 0)
 			break;
 		if (raw_send(fds[n], "{\"id\":1,\"op\":\"hello\",\"version\":1}") < 0 ||
@@ -726,7 +722,7 @@ START_TEST(test_connections_per_uid_are_limited)
 	ck_assert_int_eq(run_as(UID_BOB, 0, open_many, n), 0);
 	ck_assert_msg(*n == 64, "uid 2001 got %d connections; the limit is 64", *n);
 	/* Another uid is not affected by Bob's connections. */
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 	outcome_free((struct outcome *)n);
 }
 END_TEST
@@ -745,7 +741,7 @@ START_TEST(test_malformed_values_each_get_a_typed_error)
 		"{\"id\":2,\"op\\u0000x\":\"list\",\"op\":\"list\"}",
 		"{'id':2,'op':'list'}",
 	};
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 
 	ck_assert_int_ge(fd, 0);
 	hello(fd);
@@ -754,7 +750,7 @@ START_TEST(test_malformed_values_each_get_a_typed_error)
 		expect_error(fd, "bad-request");
 	}
 	close(fd);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -782,7 +778,7 @@ static int send_with_creds(int fd, const char *text, pid_t pid, uid_t uid, gid_t
 
 static int credentials_liar(void *arg)
 {
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 	char buf[4096];
 
 	if (fd < 0)
@@ -805,13 +801,13 @@ static int credentials_liar(void *arg)
 START_TEST(test_scm_credentials_never_change_who_a_client_is)
 {
 	ck_assert_int_eq(run_as(UID_BOB, 0, credentials_liar, NULL), 0);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
 static int lease_and_vanish(void *arg)
 {
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 	char buf[256];
 
 	if (fd < 0)
@@ -826,7 +822,7 @@ START_TEST(test_client_exiting_mid_request_leaves_no_lease_behind)
 {
 	for (int i = 0; i < 10; i++)
 		ck_assert_int_eq(run_as(UID_ALICE, 0, lease_and_vanish, NULL), 0);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -850,7 +846,7 @@ struct pid_reuse {
 static int connect_fork_and_exit(void *arg)
 {
 	struct pid_reuse *p = arg;
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 	char buf[4096];
 	pid_t child;
 
@@ -1028,13 +1024,13 @@ START_TEST(test_connection_outliving_its_process_is_not_taken_for_a_reused_pid)
 		      "the new process with pid %d got the rule's memlock: %llu/%llu", (int)c, soft,
 		      hard);
 	snprintf(needle, sizeof(needle), "Granted group 7 to pid %d ", (int)a);
-	ck_assert_msg(!broker_log_contains(&B, needle), "the broker granted the group to pid %d",
-		      (int)a);
+	ck_assert_msg(!broker_log_contains(&it_broker, needle),
+		      "the broker granted the group to pid %d", (int)a);
 
 	signal_pipe_send(&c_go, 'Q');
 	ck_assert_int_eq(wait_exit(c), 0);
 	munmap(p, sizeof(*p));
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -1108,8 +1104,8 @@ static void spawn_many_fds(struct signal_pipe *ready, pid_t *pids, size_t n)
 START_TEST(test_a_pid_reused_during_the_holder_scan_is_never_made_holder)
 {
 	struct outcome *held = outcome_new(), *again = outcome_new();
-	struct holder_with_child h = {.socket = B.socket, .out = held};
-	struct lease_retry r = {.a = {.socket = B.socket, .group = 7, .out = again},
+	struct holder_with_child h = {.socket = it_broker.socket, .out = held};
+	struct lease_retry r = {.a = {.socket = it_broker.socket, .group = 7, .out = again},
 				.uid = UID_CAROL};
 	struct signal_pipe fds_ready;
 	pid_t holder, keeper, reused, slow[SLOW_SCAN_PROCESSES];
@@ -1151,8 +1147,9 @@ START_TEST(test_a_pid_reused_during_the_holder_scan_is_never_made_holder)
 	/* Bob's process is never the holder, and the group is free again. */
 	ck_assert_msg(wait_until(lease_is_granted, &r), "group 7 not free: %s: %s", again->code,
 		      again->message);
-	ck_assert_msg(!broker_log_contains(&B, "(uid 2001)"),
-		      "Bob's process (pid %d) was made a holder; see %s", (int)reused, B.log);
+	ck_assert_msg(!broker_log_contains(&it_broker, "(uid 2001)"),
+		      "Bob's process (pid %d) was made a holder; see %s", (int)reused,
+		      it_broker.log);
 	ck_assert_int_eq(kill(reused, 0), 0);
 
 	kill(reused, SIGKILL);
@@ -1164,7 +1161,7 @@ START_TEST(test_a_pid_reused_during_the_holder_scan_is_never_made_holder)
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
 	outcome_free(held);
 	outcome_free(again);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -1173,7 +1170,7 @@ Suite *suite_hostile(void)
 	Suite *s = suite_create("hostile");
 	TCase *t = tcase_create("hostile");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_garbage_gets_bad_request_and_the_connection_survives);
 	tcase_add_test(t, test_request_before_hello_is_refused_until_the_handshake);

@@ -31,13 +31,6 @@
 	"   \"devices\": [{\"iommu_group\": 7}]}\n"                                                \
 	"]}\n"
 
-static struct broker B;
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
 static void write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -97,11 +90,11 @@ static int lease_after_dropping_a_group_in_a_userns(struct client_args *a)
 START_TEST(test_a_group_dropped_in_a_user_namespace_still_meets_its_deny_rule)
 {
 	struct outcome *o = outcome_new();
-	struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .group = 7, .out = o};
 	int rc;
 
-	broker_setup(&B, DENY_BY_GROUP_POLICY);
-	broker_start(&B, NULL);
+	broker_setup(&it_broker, DENY_BY_GROUP_POLICY);
+	broker_start(&it_broker, NULL);
 
 	/* The deny rule holds where Alice has the group. */
 	ck_assert_int_eq(run_as(UID_ALICE, GID_USERS, client_lease, &a), 1);
@@ -113,7 +106,7 @@ START_TEST(test_a_group_dropped_in_a_user_namespace_still_meets_its_deny_rule)
 	ck_assert_msg(o->rc < 0, "granted to a process that dropped a denied group");
 	ck_assert_str_eq(o->code, "denied");
 	ck_assert_msg(strstr(o->message, "user namespace"), "%s", o->message);
-	ck_assert(broker_log_contains(&B, "another user namespace"));
+	ck_assert(broker_log_contains(&it_broker, "another user namespace"));
 	outcome_free(o);
 }
 END_TEST
@@ -208,12 +201,12 @@ START_TEST(test_a_qemu_scope_under_the_users_own_manager_does_not_meet_a_units_r
 		"/user.slice/user-2000.slice/user@2000.service/app.slice/qemu-x.scope";
 	static const char system_scope[] = "/system.slice/qemu-y.scope";
 	struct outcome *o = outcome_new();
-	struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .group = 7, .out = o};
 	char mnt[PATH_MAX], base[PATH_MAX + 64], dir[PATH_MAX * 2];
 	int rc;
 
-	broker_setup(&B, UNIT_ONLY_POLICY);
-	broker_start(&B, NULL);
+	broker_setup(&it_broker, UNIT_ONLY_POLICY);
+	broker_start(&it_broker, NULL);
 	if (!cgroup2_mount(mnt, sizeof(mnt))) {
 		printf("NOTE: no cgroup v2 mount: the user-manager unit test did not run\n");
 		outcome_free(o);
@@ -237,7 +230,8 @@ START_TEST(test_a_qemu_scope_under_the_users_own_manager_does_not_meet_a_units_r
 	rmdir(base);
 	outcome_free(o);
 	/* and the loader said what "units" alone cannot prove, with file and line */
-	ck_assert(broker_log_contains(&B, "10-test.json:2: rule \"alice-vm\": \"units\" without"));
+	ck_assert(broker_log_contains(&it_broker,
+				      "10-test.json:2: rule \"alice-vm\": \"units\" without"));
 }
 END_TEST
 
@@ -246,7 +240,7 @@ Suite *suite_identity(void)
 	Suite *s = suite_create("identity");
 	TCase *t = tcase_create("identity");
 
-	tcase_add_checked_fixture(t, NULL, teardown);
+	tcase_add_checked_fixture(t, NULL, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_a_group_dropped_in_a_user_namespace_still_meets_its_deny_rule);
 	tcase_add_test(t, test_a_qemu_scope_under_the_users_own_manager_does_not_meet_a_units_rule);

@@ -13,22 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
 static struct client_args args(unsigned group, struct outcome *out)
 {
-	return (struct client_args){.socket = B.socket, .group = group, .out = out};
+	return (struct client_args){.socket = it_broker.socket, .group = group, .out = out};
 }
 
 /* Runs in the client: lease, then prove the fd is the group file and usable. */
@@ -40,7 +27,7 @@ static int client_lease_and_use(void *arg)
 	struct stat want, got;
 	int fd, r;
 
-	sim_tree_group_path(&B.sim, a->group, path, sizeof(path));
+	sim_tree_group_path(&it_broker.sim, a->group, path, sizeof(path));
 	/* Without the broker this user cannot open the group at all. */
 	if (open(path, O_RDWR) >= 0 || errno != EACCES)
 		return 10;
@@ -72,8 +59,8 @@ START_TEST(test_allowed_user_gets_a_usable_group_fd)
 
 	ck_assert_msg(status == 0, "client step %d failed: rc %d %s: %s", status, o->rc, o->code,
 		      o->message);
-	ck_assert(broker_log_wait(&B, "EVENT=grant"));
-	ck_assert(broker_log_wait(&B, "RULE=alice-nics"));
+	ck_assert(broker_log_wait(&it_broker, "EVENT=grant"));
+	ck_assert(broker_log_wait(&it_broker, "RULE=alice-nics"));
 	outcome_free(o);
 }
 END_TEST
@@ -87,7 +74,7 @@ START_TEST(test_user_without_a_rule_is_denied_with_the_reason)
 	ck_assert_int_eq(o->rc, -EACCES);
 	ck_assert_str_eq(o->code, "denied");
 	ck_assert_msg(strstr(o->message, "0000:01:00.0"), "message: %s", o->message);
-	ck_assert(broker_log_wait(&B, "EVENT=deny"));
+	ck_assert(broker_log_wait(&it_broker, "EVENT=deny"));
 	outcome_free(o);
 }
 END_TEST
@@ -111,21 +98,21 @@ START_TEST(test_a_bridge_in_the_group_needs_no_rule_but_must_be_driverless)
 	struct outcome *o = outcome_new();
 	struct client_args a = args(9, o);
 
-	broker_write_policy(&B, "20-bridge.json",
+	broker_write_policy(&it_broker, "20-bridge.json",
 			    "{\"rules\": [{\"name\": \"both-e1000\", \"users\": [2000],"
 			    " \"devices\": [{\"vendor\": \"8086\", \"device\": \"100e\"}]}]}");
-	kill(B.pid, SIGHUP);
-	ck_assert(broker_log_wait(&B, "Policy reloaded (SIGHUP)"));
+	kill(it_broker.pid, SIGHUP);
+	ck_assert(broker_log_wait(&it_broker, "Policy reloaded (SIGHUP)"));
 	/* Both endpoints allowed: granted, though no rule names the bridge 0000:04:00.0. */
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
 	ck_assert_int_eq(o->rc, 0);
 	/* A bridge on a driver VFIO does not accept (shpchp) makes the group not viable. */
-	ck_assert_int_eq(sim_tree_set_driver(&B.sim, "0000:04:00.0", "shpchp"), 0);
+	ck_assert_int_eq(sim_tree_set_driver(&it_broker.sim, "0000:04:00.0", "shpchp"), 0);
 	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &a), 0);
 	ck_assert_int_eq(o->rc, -EPERM);
 	ck_assert_msg(strstr(o->message, "shpchp"), "message: %s", o->message);
 	/* pcieport claims bridges in a way VFIO accepts. */
-	ck_assert_int_eq(sim_tree_set_driver(&B.sim, "0000:04:00.0", "pcieport"), 0);
+	ck_assert_int_eq(sim_tree_set_driver(&it_broker.sim, "0000:04:00.0", "pcieport"), 0);
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
 	outcome_free(o);
 }
@@ -138,7 +125,8 @@ START_TEST(test_second_holder_gets_busy_naming_the_holder_uid)
 	struct client_args a = args(7, first), c = args(7, second);
 	pid_t holder;
 
-	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
+	holder = spawn_holder(it_broker.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready,
+			      &go);
 
 	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &c), 0);
 	ck_assert_int_eq(second->rc, -EBUSY);
@@ -172,14 +160,15 @@ START_TEST(test_holder_death_frees_the_group)
 	struct retry r = {args(7, second), UID_CAROL};
 	pid_t holder;
 
-	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_IGNORE, a.out, &ready, NULL);
+	holder = spawn_holder(it_broker.socket, UID_ALICE, a.group, HOLD_IGNORE, a.out, &ready,
+			      NULL);
 	ck_assert_int_ne(run_as(UID_CAROL, 0, client_lease, &r.a), 0);
 	ck_assert_int_eq(second->rc, -EBUSY);
 
 	kill(holder, SIGKILL);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
 	ck_assert_msg(wait_until(lease_succeeds, &r), "group 7 not free after its holder died");
-	ck_assert(broker_log_wait(&B, "EVENT=release"));
+	ck_assert(broker_log_wait(&it_broker, "EVENT=release"));
 	outcome_free(first);
 	outcome_free(second);
 }
@@ -193,7 +182,8 @@ START_TEST(test_group_is_not_granted_again_while_an_inherited_fd_is_open)
 	struct retry r = {args(7, second), UID_CAROL};
 	pid_t holder;
 
-	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_IN_CHILD, a.out, &ready, &go);
+	holder = spawn_holder(it_broker.socket, UID_ALICE, a.group, HOLD_IN_CHILD, a.out, &ready,
+			      &go);
 	/* The holder exits; its child still has the group file open. */
 	ck_assert_int_eq(wait_exit(holder), 0);
 	usleep(100000);
@@ -221,7 +211,7 @@ START_TEST(test_group_on_a_host_driver_is_not_viable)
 		      "message: %s", o->message);
 
 	/* Bound to vfio-pci, the same group is granted. */
-	ck_assert_int_eq(sim_tree_set_driver(&B.sim, "0000:03:00.0", "vfio-pci"), 0);
+	ck_assert_int_eq(sim_tree_set_driver(&it_broker.sim, "0000:03:00.0", "vfio-pci"), 0);
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
 	ck_assert_int_eq(o->rc, 0);
 	outcome_free(o);
@@ -281,7 +271,7 @@ START_TEST(test_rule_memlock_is_granted_to_the_holder)
 		 * machine's root lacks: the lease is still granted and the log says why. */
 		fprintf(stderr, "NOTE: no CAP_SYS_RESOURCE here: the memlock raise itself is "
 				"not exercised, only the broker's fallback\n");
-		ck_assert(broker_log_wait(&B, "lacks CAP_SYS_RESOURCE"));
+		ck_assert(broker_log_wait(&it_broker, "lacks CAP_SYS_RESOURCE"));
 	}
 	outcome_free(o);
 }
@@ -294,13 +284,14 @@ START_TEST(test_max_leases_per_rule_is_enforced)
 	struct client_args a = args(7, first), c = args(8, second);
 	pid_t holder;
 
-	broker_write_policy(&B, "10-test.json",
+	broker_write_policy(&it_broker, "10-test.json",
 			    "{\"rules\": [{\"name\": \"one-only\", \"users\": [2000],"
 			    " \"devices\": [{\"vendor\": \"8086\", \"device\": \"10d3\"}],"
 			    " \"max_leases\": 1}]}");
-	kill(B.pid, SIGHUP);
-	ck_assert(broker_log_wait(&B, "Policy reloaded (SIGHUP)"));
-	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
+	kill(it_broker.pid, SIGHUP);
+	ck_assert(broker_log_wait(&it_broker, "Policy reloaded (SIGHUP)"));
+	holder = spawn_holder(it_broker.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready,
+			      &go);
 	ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &c), 0);
 	ck_assert_int_eq(second->rc, -EUSERS);
 	ck_assert_str_eq(second->code, "limit");
@@ -380,14 +371,14 @@ START_TEST(test_list_and_lease_see_tree_changes_at_once)
 	ck_assert_msg(strstr(o[1]->text, "10:allowed:not-viable:1:e1000e;"), "%s", o[1]->text);
 
 	/* A driver moves: the next list says so. */
-	ck_assert_int_eq(sim_tree_set_driver(&B.sim, "0000:03:00.0", "vfio-pci"), 0);
+	ck_assert_int_eq(sim_tree_set_driver(&it_broker.sim, "0000:03:00.0", "vfio-pci"), 0);
 	a.out = o[2];
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
 	ck_assert_msg(strstr(o[2]->text, "10:allowed:viable:1:vfio-pci;"), "%s", o[2]->text);
 
 	/* A new group appears, and a device joins group 7 on a host driver. */
-	ck_assert_int_eq(sim_tree_add_group(&B.sim, 11, g11, 1), 0);
-	ck_assert_int_eq(sim_tree_add_group(&B.sim, 7, g7_more, 1), 0);
+	ck_assert_int_eq(sim_tree_add_group(&it_broker.sim, 11, g11, 1), 0);
+	ck_assert_int_eq(sim_tree_add_group(&it_broker.sim, 7, g7_more, 1), 0);
 	a.out = o[3];
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
 	ck_assert_int_eq(o[3]->value, 5);
@@ -431,7 +422,8 @@ START_TEST(test_release_by_another_user_is_not_held)
 	struct client_args a = args(7, first), c = args(7, second);
 	pid_t holder;
 
-	holder = spawn_holder(B.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
+	holder = spawn_holder(it_broker.socket, UID_ALICE, a.group, HOLD_UNTIL_GO, a.out, &ready,
+			      &go);
 	ck_assert_int_eq(run_as(UID_CAROL, 0, client_release_not_mine, &c), 0);
 	ck_assert_int_eq(second->rc, -ESRCH);
 	ck_assert_str_eq(second->code, "not-held");
@@ -499,7 +491,8 @@ START_TEST(test_merge_with_another_holders_group_is_refused)
 	pid_t holder;
 
 	/* Carol holds 7; Alice holds 8 and asks to merge 7 into it. */
-	holder = spawn_holder(B.socket, UID_CAROL, a.group, HOLD_UNTIL_GO, a.out, &ready, &go);
+	holder = spawn_holder(it_broker.socket, UID_CAROL, a.group, HOLD_UNTIL_GO, a.out, &ready,
+			      &go);
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_merge_other, &c), 0);
 	ck_assert_msg(second->rc == -EACCES || second->rc == -ESRCH, "rc %d: %s", second->rc,
 		      second->message);
@@ -514,7 +507,7 @@ START_TEST(test_broker_fd_count_returns_to_baseline_after_leases)
 {
 	struct outcome *o = outcome_new();
 	struct client_args a = args(7, o);
-	int before = broker_fd_count_settled(&B);
+	int before = broker_fd_count_settled(&it_broker);
 
 	for (int i = 0; i < 20; i++) {
 		ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
@@ -524,7 +517,7 @@ START_TEST(test_broker_fd_count_returns_to_baseline_after_leases)
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_ne(run_as(UID_ALICE, 0, client_lease, &a), 0);
 	/* Per-group inotify watches are kernel state, not fds: the count must be exact. */
-	ck_assert_int_eq(broker_fd_count_settled(&B), before);
+	ck_assert_int_eq(broker_fd_count_settled(&it_broker), before);
 	outcome_free(o);
 }
 END_TEST
@@ -534,7 +527,7 @@ Suite *suite_lease(void)
 	Suite *s = suite_create("lease");
 	TCase *t = tcase_create("lease");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_allowed_user_gets_a_usable_group_fd);
 	tcase_add_test(t, test_user_without_a_rule_is_denied_with_the_reason);

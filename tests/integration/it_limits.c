@@ -22,19 +22,14 @@
 /* The longest retry hint a rate of 5 a second can give (one request: 200 ms), doubled. */
 #define MAX_RETRY_MS 400
 
-static struct broker B;
 static int baseline;
 
 static void start(const char *rate, const char *burst)
 {
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, "--max-requests-per-uid", rate, "--request-burst-per-uid", burst, NULL);
-	baseline = broker_fd_count_settled(&B);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
+	broker_setup(&it_broker, IT_POLICY);
+	broker_start(&it_broker, "--max-requests-per-uid", rate, "--request-burst-per-uid", burst,
+		     NULL);
+	baseline = broker_fd_count_settled(&it_broker);
 }
 
 /* What a client child saw, in shared memory. */
@@ -107,7 +102,7 @@ static int connect_hello(struct tally *t)
 {
 	struct tally one = {0};
 	char buf[4096];
-	int fd = raw_connect(B.socket);
+	int fd = raw_connect(it_broker.socket);
 
 	if (fd < 0)
 		return -1;
@@ -230,7 +225,7 @@ START_TEST(test_a_uid_over_its_rate_gets_limit_and_others_are_served)
 {
 	struct flooder f = {.t = tally_new()};
 	struct outcome *o = outcome_new();
-	struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .group = 7, .out = o};
 	struct tally *t = f.t;
 	pid_t bob;
 
@@ -260,7 +255,7 @@ START_TEST(test_a_uid_over_its_rate_gets_limit_and_others_are_served)
 
 	outcome_free(o);
 	tally_free(t);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -303,7 +298,7 @@ START_TEST(test_the_rate_is_shared_by_a_uids_connections)
 		      "5 connections of one uid sent 25 requests at once (5 each) and none was "
 		      "refused: the budget is per connection, not per uid");
 	tally_free(t);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -348,7 +343,7 @@ START_TEST(test_reconnecting_does_not_refill_the_budget)
 	ck_assert_msg(t->limited >= 1, "a new connection got a fresh budget: %d of 4 served",
 		      t->ok);
 	tally_free(t);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -373,7 +368,7 @@ START_TEST(test_root_is_exempt_and_zero_means_no_limit)
 	start(RATE, BURST);
 	ck_assert_int_eq(fifty(t), 0);
 	ck_assert_msg(t->ok == 50, "root was limited: %d of 50 served (%s)", t->ok, t->sample);
-	broker_teardown(&B);
+	broker_teardown(&it_broker);
 
 	memset(t, 0, sizeof(*t));
 	start("0", BURST);
@@ -381,7 +376,7 @@ START_TEST(test_root_is_exempt_and_zero_means_no_limit)
 	ck_assert_msg(t->ok == 50, "--max-requests-per-uid 0 still limited: %d of 50 served (%s)",
 		      t->ok, t->sample);
 	tally_free(t);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -390,14 +385,14 @@ START_TEST(test_the_defaults_do_not_bite_a_normal_client)
 {
 	struct tally *t = tally_new();
 
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-	baseline = broker_fd_count_settled(&B);
+	broker_setup(&it_broker, IT_POLICY);
+	broker_start(&it_broker, NULL);
+	baseline = broker_fd_count_settled(&it_broker);
 	ck_assert_int_eq(run_as(UID_BOB, 0, fifty, t), 0);
 	ck_assert_msg(t->ok == 50, "50 requests at once were limited by default: %d served (%s)",
 		      t->ok, t->sample);
 	tally_free(t);
-	assert_serves_good_client(&B, baseline);
+	assert_serves_good_client(&it_broker, baseline);
 }
 END_TEST
 
@@ -406,7 +401,7 @@ Suite *suite_limits(void)
 	Suite *s = suite_create("limits");
 	TCase *t = tcase_create("limits");
 
-	tcase_add_checked_fixture(t, NULL, teardown);
+	tcase_add_checked_fixture(t, NULL, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_a_uid_over_its_rate_gets_limit_and_others_are_served);
 	tcase_add_test(t, test_the_rate_is_shared_by_a_uids_connections);

@@ -19,38 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
-static bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret)
-{
-	struct vfiobroker *b;
-	struct vfiobroker_lease *l;
-	bool found = false;
-	size_t n;
-
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
-	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
-	for (size_t i = 0; i < n; i++)
-		if (l[i].group == group) {
-			*ret = l[i];
-			found = true;
-		}
-	vfiobroker_leases_free(l, n);
-	vfiobroker_disconnect(b);
-	return found;
-}
-
 /* Whether pid has exited (gone, or a zombie nobody reaps: it holds no files then). */
 static bool pid_gone(void *arg)
 {
@@ -99,7 +67,7 @@ START_TEST(test_a_child_holding_the_group_when_its_parent_exits_during_a_restart
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	struct client_args a = {.socket = it_broker.socket, .out = o, .ready = &ready, .go = &go};
 	struct vfiobroker_lease l;
 	pid_t holder, child;
 	bool known;
@@ -112,10 +80,10 @@ START_TEST(test_a_child_holding_the_group_when_its_parent_exits_during_a_restart
 	ck_assert_int_gt(child, 0);
 
 	/* The model's counterexample: the broker dies before it sees the holder exit. */
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 
 	known = admin_find_lease(7, &l);
 	if (!known)
@@ -123,7 +91,7 @@ START_TEST(test_a_child_holding_the_group_when_its_parent_exits_during_a_restart
 	ck_assert_msg(known,
 		      "group 7 is open in pid %d (alice's child) but the restarted broker does "
 		      "not know its lease; see %s",
-		      (int)child, B.log);
+		      (int)child, it_broker.log);
 	ck_assert_int_eq(l.pid, child);
 	ck_assert_int_eq(l.uid, UID_ALICE);
 	ck_assert_str_eq(l.rule, "alice-nics");
@@ -132,7 +100,7 @@ START_TEST(test_a_child_holding_the_group_when_its_parent_exits_during_a_restart
 	{
 		struct vfiobroker *b;
 
-		ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+		ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 		ck_assert_int_eq(vfiobroker_remove(b, 7, true, 0, NULL), 0);
 		vfiobroker_disconnect(b);
 	}
@@ -147,7 +115,7 @@ Suite *suite_model(void)
 	Suite *s = suite_create("model");
 	TCase *t = tcase_create("counterexamples");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(
 		t,

@@ -13,22 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
 static int lease_as(uid_t uid, unsigned group, struct outcome *o)
 {
-	struct client_args a = {.socket = B.socket, .group = group, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .group = group, .out = o};
 
 	run_as(uid, 0, client_lease, &a);
 	return o->rc;
@@ -38,13 +25,13 @@ START_TEST(test_broken_policy_on_sighup_keeps_the_old_policy)
 {
 	struct outcome *o = outcome_new();
 
-	broker_write_policy(&B, "20-broken.json",
+	broker_write_policy(&it_broker, "20-broken.json",
 			    "{\"rules\": [\n  {\"name\": \"x\",\n"
 			    "   \"users\": [2001], \"devices\": [{\"vendor\": "
 			    "\"zzzz\"}]}]}\n");
-	kill(B.pid, SIGHUP);
-	ck_assert(broker_log_wait(&B, "20-broken.json:3"));
-	ck_assert(broker_alive(&B));
+	kill(it_broker.pid, SIGHUP);
+	ck_assert(broker_log_wait(&it_broker, "20-broken.json:3"));
+	ck_assert(broker_alive(&it_broker));
 	/* Old policy: Alice still allowed, Bob still denied. */
 	ck_assert_int_eq(lease_as(UID_ALICE, 7, o), 0);
 	ck_assert_int_eq(lease_as(UID_BOB, 7, o), -EACCES);
@@ -56,13 +43,13 @@ START_TEST(test_broken_policy_by_reload_op_is_refused_with_file_and_line)
 {
 	struct vfiobroker *b;
 
-	broker_write_policy(&B, "20-broken.json", "{\"rules\": [}\n");
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	broker_write_policy(&it_broker, "20-broken.json", "{\"rules\": [}\n");
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	ck_assert_int_eq(vfiobroker_reload(b, NULL, NULL), -EINVAL);
 	ck_assert_msg(strstr(vfiobroker_error_message(b), "20-broken.json:1"), "message: %s",
 		      vfiobroker_error_message(b));
 	vfiobroker_disconnect(b);
-	ck_assert(broker_alive(&B));
+	ck_assert(broker_alive(&it_broker));
 }
 END_TEST
 
@@ -72,7 +59,7 @@ START_TEST(test_good_policy_change_is_picked_up_without_a_signal)
 
 	ck_assert_int_eq(lease_as(UID_BOB, 8, o), -EACCES);
 	/* The broker watches its policy directory. */
-	broker_write_policy(&B, "30-bob.json",
+	broker_write_policy(&it_broker, "30-bob.json",
 			    "{\"rules\": [{\"name\": \"bob-8\", \"users\": "
 			    "[2001], \"devices\": [{\"iommu_group\": 8}]}]}");
 	/*
@@ -81,7 +68,7 @@ START_TEST(test_good_policy_change_is_picked_up_without_a_signal)
 	 * logged after the new policy is in force, and the lease comes after.
 	 */
 	ck_assert(broker_log_wait(
-		&B, "Policy reloaded (the policy directory changed): 4 rules in 2 files"));
+		&it_broker, "Policy reloaded (the policy directory changed): 4 rules in 2 files"));
 	ck_assert_int_eq(lease_as(UID_BOB, 8, o), 0);
 	outcome_free(o);
 }
@@ -92,13 +79,13 @@ START_TEST(test_deny_rule_added_by_reload_takes_effect)
 	struct outcome *o = outcome_new();
 
 	ck_assert_int_eq(lease_as(UID_ALICE, 7, o), 0);
-	broker_write_policy(&B, "05-deny.json",
+	broker_write_policy(&it_broker, "05-deny.json",
 			    "{\"rules\": [{\"name\": \"no-7\", \"effect\": "
 			    "\"deny\", \"users\": [2000], \"devices\": "
 			    "[{\"iommu_group\": 7}]}]}");
-	kill(B.pid, SIGHUP);
+	kill(it_broker.pid, SIGHUP);
 	/* The reload SIGHUP made, not one the directory watch may have made earlier. */
-	ck_assert(broker_log_wait(&B, "Policy reloaded (SIGHUP)"));
+	ck_assert(broker_log_wait(&it_broker, "Policy reloaded (SIGHUP)"));
 	ck_assert_int_eq(lease_as(UID_ALICE, 7, o), -EACCES);
 	ck_assert_msg(strstr(o->message, "no-7"), "message: %s", o->message);
 	outcome_free(o);
@@ -115,8 +102,8 @@ static void write_world_writable_policy(const char *name, const char *json)
 	size_t len = strlen(json);
 	int fd;
 
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", B.policy_dir, name);
-	snprintf(path, sizeof(path), "%s/%s", B.policy_dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", it_broker.policy_dir, name);
+	snprintf(path, sizeof(path), "%s/%s", it_broker.policy_dir, name);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, json, len), (ssize_t)len);
@@ -138,9 +125,9 @@ START_TEST(test_world_writable_policy_file_is_refused)
 	write_world_writable_policy("30-open.json",
 				    "{\"rules\": [{\"name\": \"bob-8\", \"users\": "
 				    "[2001], \"devices\": [{\"iommu_group\": 8}]}]}");
-	kill(B.pid, SIGHUP);
-	ck_assert(broker_log_wait(&B, "Policy reload (SIGHUP) refused"));
-	ck_assert(broker_log_contains(&B, "30-open.json"));
+	kill(it_broker.pid, SIGHUP);
+	ck_assert(broker_log_wait(&it_broker, "Policy reload (SIGHUP) refused"));
+	ck_assert(broker_log_contains(&it_broker, "30-open.json"));
 	ck_assert_int_eq(lease_as(UID_BOB, 8, o), -EACCES);
 	outcome_free(o);
 }
@@ -163,7 +150,7 @@ static int client_reload(void *arg)
 START_TEST(test_reload_by_a_non_admin_is_denied)
 {
 	struct outcome *o = outcome_new();
-	struct client_args a = {.socket = B.socket, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .out = o};
 
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_reload, &a), 0);
 	ck_assert_int_eq(o->rc, -EACCES);
@@ -177,7 +164,7 @@ Suite *suite_policy_reload(void)
 	Suite *s = suite_create("policy-reload");
 	TCase *t = tcase_create("reload");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_broken_policy_on_sighup_keeps_the_old_policy);
 	tcase_add_test(t, test_broken_policy_by_reload_op_is_refused_with_file_and_line);

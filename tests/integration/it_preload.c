@@ -23,19 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
 struct cmd_result {
 	int status; /* exit code, or 128+signal */
 	char out[8192];
@@ -116,7 +103,7 @@ static void shim_sh(struct cmd_result *r, uid_t uid, const char *socket, const c
 
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/libvfiobroker-preload.so", build_dir());
 	snprintf(sock, sizeof(sock), "VFIO_BROKER_SOCKET=%s", socket);
-	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", B.sim.dev);
+	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", it_broker.sim.dev);
 	run_cmd(r, uid, env, argv);
 }
 
@@ -148,13 +135,14 @@ START_TEST(test_shim_open_of_dev_vfio_n_returns_the_group_file_leased_from_the_b
 	char want[PATH_MAX];
 
 	SKIP_UNDER_ASAN();
-	sim_tree_group_path(&B.sim, 7, want, sizeof(want));
-	shim_sh(&r, UID_ALICE, B.socket, "exec 5</dev/vfio/7 && readlink /proc/self/fd/5", NULL);
+	sim_tree_group_path(&it_broker.sim, 7, want, sizeof(want));
+	shim_sh(&r, UID_ALICE, it_broker.socket, "exec 5</dev/vfio/7 && readlink /proc/self/fd/5",
+		NULL);
 	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
 	ck_assert_msg(strstr(r.out, want), "fd 5 is %s, expected %s", r.out, want);
 	ck_assert_msg(!strstr(r.err, "vfio-broker-preload"), "stderr: %s", r.err);
 	/* The same through a path that only normalises to it. */
-	shim_sh(&r, UID_ALICE, B.socket,
+	shim_sh(&r, UID_ALICE, it_broker.socket,
 		"exec 5<//dev/./vfio/../vfio/7 && readlink /proc/self/fd/5", NULL);
 	ck_assert_msg(r.status == 0 && strstr(r.out, want), "status %d, out %s, err %s", r.status,
 		      r.out, r.err);
@@ -166,7 +154,7 @@ START_TEST(test_shim_denied_group_fails_with_eacces_and_the_reason_once_on_stder
 	struct cmd_result r;
 
 	SKIP_UNDER_ASAN();
-	shim_sh(&r, UID_BOB, B.socket, "exec 5</dev/vfio/7", NULL);
+	shim_sh(&r, UID_BOB, it_broker.socket, "exec 5</dev/vfio/7", NULL);
 	ck_assert_int_ne(r.status, 0);
 	ck_assert_msg(strstr(r.err, strerror(EACCES)), "stderr: %s", r.err);
 	ck_assert_msg(count_lines_with(r.err, "vfio-broker-preload: cannot open /dev/vfio/7: "
@@ -180,7 +168,7 @@ START_TEST(test_shim_second_open_of_a_group_it_has_open_fails_with_ebusy)
 	struct cmd_result r;
 
 	SKIP_UNDER_ASAN();
-	shim_sh(&r, UID_ALICE, B.socket, "exec 5</dev/vfio/7; exec 6</dev/vfio/7", NULL);
+	shim_sh(&r, UID_ALICE, it_broker.socket, "exec 5</dev/vfio/7; exec 6</dev/vfio/7", NULL);
 	ck_assert_int_ne(r.status, 0);
 	ck_assert_msg(strstr(r.err, strerror(EBUSY)), "stderr: %s", r.err);
 }
@@ -225,7 +213,7 @@ START_TEST(test_shim_with_a_broker_that_never_answers_fails_with_etimedout_in_ti
 
 	SKIP_UNDER_ASAN();
 	/* A socket that accepts connections into its backlog and never says a word. */
-	ck_assert_int_lt(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/mute.sock", B.dir),
+	ck_assert_int_lt(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/mute.sock", it_broker.dir),
 			 (int)sizeof(sa.sun_path));
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(fd, 0);
@@ -250,9 +238,9 @@ START_TEST(test_shim_ignores_garbage_in_vfio_broker_fds_with_a_warning)
 	char want[PATH_MAX];
 
 	SKIP_UNDER_ASAN();
-	sim_tree_group_path(&B.sim, 7, want, sizeof(want));
+	sim_tree_group_path(&it_broker.sim, 7, want, sizeof(want));
 	/* fd 1 is a pipe, not group 7; "x" is not GROUP=FD; 8=999 is not open. */
-	shim_sh(&r, UID_ALICE, B.socket, "exec 5</dev/vfio/7 && readlink /proc/self/fd/5",
+	shim_sh(&r, UID_ALICE, it_broker.socket, "exec 5</dev/vfio/7 && readlink /proc/self/fd/5",
 		"VFIO_BROKER_FDS=7=1,x,8=999");
 	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
 	ck_assert_msg(strstr(r.out, want), "fd 5 is %s: the garbage was trusted", r.out);
@@ -273,11 +261,11 @@ static void vfioctl_cmd(struct cmd_result *r, uid_t uid, ...)
 	va_list ap;
 
 	snprintf(exe, sizeof(exe), "%s/vfioctl", build_dir());
-	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", B.sim.dev);
+	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", it_broker.sim.dev);
 	snprintf(vb, sizeof(vb), "VFIOCTL=%s", exe);
 	argv[n++] = exe;
 	argv[n++] = "--socket";
-	argv[n++] = B.socket;
+	argv[n++] = it_broker.socket;
 	va_start(ap, uid);
 	for (const char *a; (a = va_arg(ap, const char *)) && n < 31;)
 		argv[n++] = a;
@@ -292,7 +280,7 @@ START_TEST(test_run_execs_the_command_as_holder_and_its_open_gets_the_handed_fd)
 	char want[PATH_MAX], script[PATH_MAX + 1024];
 
 	SKIP_UNDER_ASAN();
-	sim_tree_group_path(&B.sim, 7, want, sizeof(want));
+	sim_tree_group_path(&it_broker.sim, 7, want, sizeof(want));
 	/*
 	 * fd 3 is the handed file, and the open gets exactly it (sh then moves it to 5): a
 	 * lease of its own would be refused, as this very process holds group 7 ($$ is the
@@ -304,7 +292,7 @@ START_TEST(test_run_execs_the_command_as_holder_and_its_open_gets_the_handed_fd)
 		 "readlink /proc/self/fd/5; "
 		 "\"$VFIOCTL\" --socket %s leases --json | grep -q \"\\\"pid\\\": $$\" && "
 		 "echo holder-is-me",
-		 B.socket);
+		 it_broker.socket);
 	vfioctl_cmd(&r, UID_ALICE, "run", "--group", "7", "--", "/bin/sh", "-c", script, NULL);
 	ck_assert_msg(r.status == 0, "status %d, out %s, stderr: %s", r.status, r.out, r.err);
 	ck_assert_msg(strstr(r.out, "fds=7=3\n"), "out: %s", r.out);
@@ -321,7 +309,7 @@ START_TEST(test_run_memlock_above_the_rule_is_refused_with_both_sizes_before_the
 	struct cmd_result r;
 	char marker[PATH_MAX + 32];
 
-	snprintf(marker, sizeof(marker), "touch %s/started", B.dir);
+	snprintf(marker, sizeof(marker), "touch %s/started", it_broker.dir);
 	/* alice-nics gives 64M. */
 	vfioctl_cmd(&r, UID_ALICE, "run", "--device", "0000:01:00.0", "--memlock", "65792K",
 		    "--no-preload", "--", "/bin/sh", "-c", marker, NULL);
@@ -331,7 +319,7 @@ START_TEST(test_run_memlock_above_the_rule_is_refused_with_both_sizes_before_the
 		      "stderr: %s", r.err);
 	ck_assert_msg(strstr(r.err, "\"memlock\": \"65792K\""), "no remedy: %s", r.err);
 	ck_assert_msg(strstr(r.err, "hint: --memlock"), "stderr: %s", r.err);
-	snprintf(marker, sizeof(marker), "%s/started", B.dir);
+	snprintf(marker, sizeof(marker), "%s/started", it_broker.dir);
 	ck_assert_msg(access(marker, F_OK) < 0, "the command ran");
 	/* The refusal left nothing held: the same lease without the ask goes through. */
 	vfioctl_cmd(&r, UID_ALICE, "run", "--group", "7", "--no-preload", "--", "/bin/true", NULL);
@@ -348,7 +336,7 @@ START_TEST(test_run_memlock_within_the_rule_runs_the_command_with_the_rules_limi
 	ck_assert_msg(r.status == 0, "status %d, stderr: %s", r.status, r.err);
 	/* The raise needs CAP_SYS_RESOURCE in the broker, which some hosts withhold. */
 	ck_assert_msg(strcmp(r.out, "65536\n") == 0 ||
-			      broker_log_contains(&B, "lacks CAP_SYS_RESOURCE"),
+			      broker_log_contains(&it_broker, "lacks CAP_SYS_RESOURCE"),
 		      "ulimit -l says %s", r.out);
 }
 END_TEST
@@ -431,12 +419,12 @@ START_TEST(test_runc_rootless_container_gets_the_leased_group_file_as_fd_3)
 		printf("NOTE: %s did not run: no runc (scripts/deps.sh installs it)\n", __func__);
 		return;
 	}
-	snprintf(bundle, sizeof(bundle), "%s/bundle", B.dir);
-	snprintf(state, sizeof(state), "%s/runc-2000", B.dir);
+	snprintf(bundle, sizeof(bundle), "%s/bundle", it_broker.dir);
+	snprintf(state, sizeof(state), "%s/runc-2000", it_broker.dir);
 	runc_bundle(bundle);
 	ck_assert_int_eq(mkdir(state, 0700), 0);
 	ck_assert_int_eq(chown(state, UID_ALICE, UID_ALICE), 0);
-	sim_tree_group_path(&B.sim, 7, node, sizeof(node));
+	sim_tree_group_path(&it_broker.sim, 7, node, sizeof(node));
 	ck_assert_int_eq(stat(node, &st), 0);
 	snprintf(want, sizeof(want), "inside=%llu:%llu\n", (unsigned long long)st.st_dev,
 		 (unsigned long long)st.st_ino);
@@ -454,7 +442,7 @@ Suite *suite_preload(void)
 	Suite *s = suite_create("preload");
 	TCase *tc = tcase_create("shim");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc,
 		       test_shim_open_of_dev_vfio_n_returns_the_group_file_leased_from_the_broker);
@@ -472,7 +460,7 @@ Suite *suite_preload(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("runc");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_runc_rootless_container_gets_the_leased_group_file_as_fd_3);
 	suite_add_tcase(s, tc);

@@ -26,57 +26,18 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
-static void crash_and_restart(void)
-{
-	broker_crash(&B);
-	broker_start(&B, NULL);
-}
-
-/* The lease of group 7 as an administrator sees it; false when there is none. */
-static bool admin_find_lease_7(struct vfiobroker_lease *ret)
-{
-	struct vfiobroker *b;
-	struct vfiobroker_lease *l;
-	bool found = false;
-	size_t n;
-
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
-	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
-	for (size_t i = 0; i < n; i++)
-		if (l[i].group == 7) {
-			*ret = l[i];
-			found = true;
-		}
-	vfiobroker_leases_free(l, n);
-	vfiobroker_disconnect(b);
-	return found;
-}
-
 static bool lease_7_is_held(void *arg)
 {
 	struct vfiobroker_lease l;
 
-	return admin_find_lease_7(&l) && strcmp(l.state, "held") == 0;
+	return admin_find_lease(7, &l) && strcmp(l.state, "held") == 0;
 }
 
 static bool lease_7_is_removing(void *arg)
 {
 	struct vfiobroker_lease l;
 
-	return admin_find_lease_7(&l) && strcmp(l.state, "removing") == 0;
+	return admin_find_lease(7, &l) && strcmp(l.state, "removing") == 0;
 }
 
 static int admin_soft_remove_7(unsigned timeout_ms)
@@ -84,7 +45,7 @@ static int admin_soft_remove_7(unsigned timeout_ms)
 	struct vfiobroker *b;
 	int r;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	r = vfiobroker_remove(b, 7, false, timeout_ms, NULL);
 	vfiobroker_disconnect(b);
 	return r;
@@ -140,13 +101,13 @@ START_TEST(test_a_library_holder_reconnects_after_a_restart_and_hears_a_soft_rem
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready};
+	struct client_args a = {.socket = it_broker.socket, .out = o, .ready = &ready};
 	pid_t holder;
 
 	signal_pipe_init(&ready);
 	holder = spawn_as(UID_ALICE, 0, client_hold_and_reconnect, &a);
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	/* Nobody asks it to: the client notices the closed socket and reconnects. */
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
 	ck_assert_int_eq(admin_soft_remove_7(5000), 0);
@@ -182,17 +143,17 @@ START_TEST(test_reconnect_without_a_broker_times_out_and_leaves_the_connection_b
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready};
+	struct client_args a = {.socket = it_broker.socket, .out = o, .ready = &ready};
 	pid_t client;
 
 	signal_pipe_init(&ready);
 	client = spawn_as(UID_ALICE, 0, client_reconnect_to_nobody, &a);
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	ck_assert_int_eq(wait_exit(client), 0);
 	ck_assert_int_eq(o->rc, -ETIMEDOUT);
 	ck_assert_int_eq(o->value, -ECONNRESET);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 	outcome_free(o);
 }
 END_TEST
@@ -205,14 +166,14 @@ START_TEST(test_reconnect_to_a_socket_that_never_answers_gives_up_in_time)
 	struct timespec t0, t1;
 	int listener;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
-	broker_crash(&B);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
+	broker_crash(&it_broker);
 	ck_assert_int_eq(vfiobroker_next_event(b, &ev), -ECONNRESET);
 	/* What a socket unit holds while its service does not start: connect works, no hello. */
-	unlink(B.socket);
+	unlink(it_broker.socket);
 	listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ck_assert_uint_lt(strlen(B.socket), sizeof(sa.sun_path));
-	memcpy(sa.sun_path, B.socket, strlen(B.socket) + 1);
+	ck_assert_uint_lt(strlen(it_broker.socket), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, it_broker.socket, strlen(it_broker.socket) + 1);
 	ck_assert_int_eq(bind(listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(listener, 16), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -222,8 +183,8 @@ START_TEST(test_reconnect_to_a_socket_that_never_answers_gives_up_in_time)
 	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
 	vfiobroker_disconnect(b);
 	close(listener);
-	unlink(B.socket);
-	broker_start(&B, NULL);
+	unlink(it_broker.socket);
+	broker_start(&it_broker, NULL);
 }
 END_TEST
 
@@ -233,7 +194,7 @@ START_TEST(test_merge_with_a_container_fd_is_refused_before_sending)
 	unsigned groups[] = {7};
 	int fd = -1;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	/* Sent, the fd would make the broker close the connection. */
 	ck_assert_int_eq(vfiobroker_merge(b, groups, 1, STDIN_FILENO, &fd), -EINVAL);
 	ck_assert_int_eq(fd, -1);
@@ -258,7 +219,7 @@ static pid_t vfioctl_spawn(uid_t uid, int *err_fd, const char *const *args)
 	snprintf(exe, sizeof(exe), "%s/vfioctl", getenv("VB_BUILD") ?: "build");
 	argv[n++] = exe;
 	argv[n++] = "--socket";
-	argv[n++] = B.socket;
+	argv[n++] = it_broker.socket;
 	for (; *args && n < 31; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
@@ -316,7 +277,7 @@ START_TEST(test_a_vfioctl_lease_holder_reconnects_after_a_restart_and_passes_a_s
 	pid_t holder = vfioctl_spawn(UID_ALICE, &log.fd, args);
 
 	ck_assert(wait_until(lease_7_is_held, NULL));
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	ck_assert_msg(stderr_wait_for(&log, "the connection is back"), "stderr: %s", log.text);
 	ck_assert_msg(strstr(log.text, "it stopped or restarted"), "stderr: %s", log.text);
 	ck_assert_msg(!strstr(log.text, "no longer knows"), "stderr: %s", log.text);
@@ -338,13 +299,13 @@ START_TEST(test_a_soft_remove_cut_by_a_broker_kill_says_the_removal_was_abandone
 	ck_assert(wait_until(lease_7_is_held, NULL));
 	remover = vfioctl_spawn(0, &removing.fd, remove);
 	ck_assert(wait_until(lease_7_is_removing, NULL));
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	ck_assert_int_eq(wait_exit(remover), 3);
 	ck_assert_msg(stderr_wait_for(&removing, "the removal of group 7 was abandoned; the "
 						 "lease stays as it was"),
 		      "stderr: %s", removing.text);
 	ck_assert_msg(strstr(removing.text, "stopped or restarted"), "stderr: %s", removing.text);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 	/* The lease stays, held (no longer being removed) by the same command. */
 	ck_assert(wait_until(lease_7_is_held, NULL));
 	ck_assert_int_eq(kill(holder, 0), 0);
@@ -394,8 +355,8 @@ START_TEST(test_the_shim_leases_again_through_a_broker_that_restarted)
 		 leased, go);
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/libvfiobroker-preload.so",
 		 getenv("VB_BUILD") ?: "build");
-	snprintf(sock, sizeof(sock), "VFIO_BROKER_SOCKET=%s", B.socket);
-	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", B.sim.dev);
+	snprintf(sock, sizeof(sock), "VFIO_BROKER_SOCKET=%s", it_broker.socket);
+	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", it_broker.sim.dev);
 	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
 	sh = fork();
 	ck_assert_int_ge(sh, 0);
@@ -411,7 +372,7 @@ START_TEST(test_the_shim_leases_again_through_a_broker_that_restarted)
 	close(err[1]);
 	log.fd = err[0];
 	ck_assert(wait_until(file_exists, leased));
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	ck_assert_int_eq(close(open(go, O_CREAT | O_WRONLY, 0644)), 0);
 	ck_assert_msg(stderr_wait_for(&log, "opened 8"), "stderr: %s", log.text);
 	ck_assert_int_eq(wait_exit(sh), 0);
@@ -427,7 +388,7 @@ Suite *suite_reconnect(void)
 	Suite *s = suite_create("reconnect");
 	TCase *t = tcase_create("after a restart");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t,
 		       test_a_library_holder_reconnects_after_a_restart_and_hears_a_soft_removal);

@@ -12,26 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
 /* The test process is root: an admin. */
 static int admin_remove(unsigned group, bool hard, unsigned timeout_ms, char *msg, size_t size)
 {
 	struct vfiobroker *b;
 	int r;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	ck_assert(vfiobroker_is_admin(b));
 	r = vfiobroker_remove(b, group, hard, timeout_ms, NULL);
 	if (msg)
@@ -46,7 +33,7 @@ static int count_leases(void)
 	struct vfiobroker_lease *l;
 	size_t n;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
 	vfiobroker_leases_free(l, n);
 	vfiobroker_disconnect(b);
@@ -57,13 +44,14 @@ START_TEST(test_soft_remove_is_honoured_by_a_cooperating_holder)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_COOPERATE, o, &ready, NULL);
+	pid_t holder =
+		spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_COOPERATE, o, &ready, NULL);
 
 	ck_assert_int_eq(admin_remove(7, false, 5000, NULL, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 0);
 	ck_assert_int_eq(o->value, 1); /* the holder saw remove-requested and released */
 	ck_assert_int_eq(count_leases(), 0);
-	ck_assert(broker_log_wait(&B, "EVENT=remove"));
+	ck_assert(broker_log_wait(&it_broker, "EVENT=remove"));
 	outcome_free(o);
 }
 END_TEST
@@ -73,7 +61,7 @@ START_TEST(test_soft_remove_times_out_and_leaves_the_lease_alone)
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
 	char msg[512];
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 
 	ck_assert_int_eq(admin_remove(7, false, 300, msg, sizeof(msg)), -ETIMEDOUT);
 	ck_assert_msg(strstr(msg, "unchanged"), "message: %s", msg);
@@ -95,12 +83,12 @@ START_TEST(test_hard_remove_kills_the_holder_and_reclaims_the_group)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 
 	ck_assert_int_eq(admin_remove(7, true, 0, NULL, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
 	ck_assert(wait_until(group_free, NULL));
-	ck_assert(broker_log_wait(&B, "EVENT=remove"));
+	ck_assert(broker_log_wait(&it_broker, "EVENT=remove"));
 	outcome_free(o);
 }
 END_TEST
@@ -109,8 +97,8 @@ START_TEST(test_hard_remove_also_kills_a_process_that_inherited_the_group)
 {
 	struct outcome *o = outcome_new(), *again = outcome_new();
 	struct signal_pipe ready, go;
-	struct client_args c = {.socket = B.socket, .group = 7, .out = again};
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IN_CHILD, o, &ready, &go);
+	struct client_args c = {.socket = it_broker.socket, .group = 7, .out = again};
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IN_CHILD, o, &ready, &go);
 
 	ck_assert_int_eq(wait_exit(holder), 0);
 	/* Only the inheriting child holds the file now; hard remove must find and kill it. */
@@ -140,8 +128,8 @@ START_TEST(test_remove_by_a_non_admin_is_denied)
 {
 	struct outcome *o = outcome_new(), *r = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
-	struct client_args a = {.socket = B.socket, .group = 7, .out = r, .mode = 1};
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	struct client_args a = {.socket = it_broker.socket, .group = 7, .out = r, .mode = 1};
 
 	ck_assert_int_eq(run_as(UID_CAROL, 0, client_remove, &a), 0);
 	ck_assert_int_eq(r->rc, -EACCES);
@@ -160,14 +148,14 @@ START_TEST(test_admin_group_members_may_remove)
 {
 	struct outcome *o = outcome_new(), *r = outcome_new();
 	struct signal_pipe ready;
-	struct client_args a = {.socket = B.socket, .group = 7, .out = r, .mode = 1};
+	struct client_args a = {.socket = it_broker.socket, .group = 7, .out = r, .mode = 1};
 	pid_t holder;
 	char gid[16];
 
-	broker_stop(&B);
+	broker_stop(&it_broker);
 	snprintf(gid, sizeof(gid), "%d", GID_USERS);
-	broker_start(&B, "--admin-group", gid, NULL);
-	holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	broker_start(&it_broker, "--admin-group", gid, NULL);
+	holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 	ck_assert_int_eq(run_as(UID_CAROL, GID_USERS, client_remove, &a), 0);
 	ck_assert_int_eq(r->rc, 0);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
@@ -189,7 +177,7 @@ Suite *suite_remove(void)
 	Suite *s = suite_create("remove");
 	TCase *t = tcase_create("remove");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_soft_remove_is_honoured_by_a_cooperating_holder);
 	tcase_add_test(t, test_soft_remove_times_out_and_leaves_the_lease_alone);

@@ -23,64 +23,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
-static void crash_and_restart(void)
-{
-	broker_crash(&B);
-	broker_start(&B, NULL);
-}
-
-/* The lease of group as an administrator (the test is root) sees it; false if none. */
-static bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret)
-{
-	struct vfiobroker *b;
-	struct vfiobroker_lease *l;
-	bool found = false;
-	size_t n;
-
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
-	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
-	for (size_t i = 0; i < n; i++)
-		if (l[i].group == group) {
-			*ret = l[i];
-			found = true;
-		}
-	vfiobroker_leases_free(l, n);
-	vfiobroker_disconnect(b);
-	return found;
-}
-
-static int admin_count_leases(void)
-{
-	struct vfiobroker *b;
-	struct vfiobroker_lease *l;
-	size_t n;
-
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
-	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
-	vfiobroker_leases_free(l, n);
-	vfiobroker_disconnect(b);
-	return (int)n;
-}
-
 static int admin_remove(unsigned group, bool hard, unsigned timeout_ms)
 {
 	struct vfiobroker *b;
 	int r;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	r = vfiobroker_remove(b, group, hard, timeout_ms, NULL);
 	vfiobroker_disconnect(b);
 	return r;
@@ -89,7 +37,7 @@ static int admin_remove(unsigned group, bool hard, unsigned timeout_ms)
 /* Carol (whose rule also allows group 7) asks for group; the outcome is in o. */
 static void carol_lease(unsigned group, struct outcome *o)
 {
-	struct client_args a = {.socket = B.socket, .group = group, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .group = group, .out = o};
 
 	run_as(UID_CAROL, 0, client_lease, &a);
 }
@@ -99,7 +47,8 @@ static void assert_alices_lease_known(pid_t holder)
 {
 	struct vfiobroker_lease l;
 
-	ck_assert_msg(admin_find_lease(7, &l), "the lease of group 7 was lost; see %s", B.log);
+	ck_assert_msg(admin_find_lease(7, &l), "the lease of group 7 was lost; see %s",
+		      it_broker.log);
 	ck_assert_int_eq(l.pid, holder);
 	ck_assert_int_eq(l.uid, UID_ALICE);
 	ck_assert_str_eq(l.rule, "alice-nics");
@@ -132,14 +81,14 @@ START_TEST(test_restart_knows_a_held_lease_and_refuses_it_to_another_uid)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	assert_alices_lease_known(holder);
-	ck_assert(broker_log_contains(&B, "EVENT=restore"));
+	ck_assert(broker_log_contains(&it_broker, "EVENT=restore"));
 	assert_carol_told_busy();
 	/* Known again means it survives a second crash too: the restore was saved. */
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	assert_alices_lease_known(holder);
 
 	signal_pipe_send(&go, 'G');
@@ -152,9 +101,9 @@ START_TEST(test_hard_removal_after_restart_kills_the_holder_and_frees_the_group)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	assert_alices_lease_known(holder);
 	ck_assert_int_eq(admin_remove(7, true, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
@@ -168,14 +117,14 @@ START_TEST(test_a_restored_lease_ends_when_its_holder_closes_the_group)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	assert_alices_lease_known(holder);
 	/* The holder closes its file and exits: the broker's restored watch sees it. */
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
-	ck_assert(broker_log_wait(&B, "Group 7 released"));
+	ck_assert(broker_log_wait(&it_broker, "Group 7 released"));
 	ck_assert_int_eq(admin_count_leases(), 0);
 	assert_carol_gets_group_7();
 	outcome_free(o);
@@ -228,14 +177,14 @@ START_TEST(test_a_holder_that_reconnects_after_restart_hears_a_soft_removal_and_
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	struct client_args a = {.socket = it_broker.socket, .out = o, .ready = &ready, .go = &go};
 	pid_t holder;
 
 	signal_pipe_init(&ready);
 	signal_pipe_init(&go);
 	holder = spawn_as(UID_ALICE, 0, client_reconnect_and_cooperate, &a);
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	assert_alices_lease_known(holder);
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
@@ -251,13 +200,14 @@ END_TEST
 START_TEST(test_restart_after_a_release_leaves_the_group_free)
 {
 	struct outcome *o = outcome_new();
-	struct client_args a = {.socket = B.socket, .group = 7, .out = o, .mode = HOLD_NONE};
+	struct client_args a = {
+		.socket = it_broker.socket, .group = 7, .out = o, .mode = HOLD_NONE};
 
 	/* client_lease leases, closes its file, disconnects and exits: released. */
 	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
 	ck_assert_int_eq(o->rc, 0);
-	ck_assert(broker_log_wait(&B, "Group 7 released"));
-	crash_and_restart();
+	ck_assert(broker_log_wait(&it_broker, "Group 7 released"));
+	it_broker_crash_and_restart();
 	ck_assert_int_eq(admin_count_leases(), 0);
 	assert_carol_gets_group_7();
 	outcome_free(o);
@@ -293,7 +243,7 @@ START_TEST(test_restart_after_merge_and_unmerge_keeps_both_leases)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	struct client_args a = {.socket = it_broker.socket, .out = o, .ready = &ready, .go = &go};
 	struct vfiobroker_lease l;
 	pid_t holder;
 
@@ -303,7 +253,7 @@ START_TEST(test_restart_after_merge_and_unmerge_keeps_both_leases)
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
 	/* Regular files take no VFIO ioctl: merge fails at the kernel step, as in it_lease. */
 	ck_assert_int_lt(o->rc, 0);
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	assert_alices_lease_known(holder);
 	ck_assert(admin_find_lease(8, &l));
 	ck_assert_int_eq(l.pid, holder);
@@ -322,7 +272,7 @@ static int admin_soft_remove(void *arg)
 	struct vfiobroker *b;
 	int r;
 
-	if (vfiobroker_connect(B.socket, &b) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0)
 		return 1;
 	r = vfiobroker_remove(b, 7, false, 60000, NULL);
 	outcome_record(o, b, r);
@@ -341,11 +291,11 @@ START_TEST(test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays)
 {
 	struct outcome *o = outcome_new(), *admin = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 	pid_t remover = spawn_as(0, 0, admin_soft_remove, admin);
 
 	ck_assert(wait_until(lease_7_is_removing, NULL));
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	/* The administrator's call fails as the connection closes (vfioctl: "disconnected"). */
 	ck_assert_int_eq(wait_exit(remover), 0);
 	ck_assert_msg(admin->rc == -ECONNRESET, "remove returned %d", admin->rc);
@@ -365,14 +315,14 @@ START_TEST(test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 	char from[PATH_MAX + 16], to[PATH_MAX + 16];
 
-	broker_crash(&B);
-	snprintf(from, sizeof(from), "%s/leases", B.state_dir);
-	snprintf(to, sizeof(to), "%s/.leases.tmp", B.state_dir);
+	broker_crash(&it_broker);
+	snprintf(from, sizeof(from), "%s/leases", it_broker.state_dir);
+	snprintf(to, sizeof(to), "%s/.leases.tmp", it_broker.state_dir);
 	ck_assert_int_eq(rename(from, to), 0);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 	assert_alices_lease_known(holder);
 
 	signal_pipe_send(&go, 'G');
@@ -386,7 +336,7 @@ static int admin_quarantine(unsigned group, char *code, size_t size)
 	struct vfiobroker *b;
 	int r;
 
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	r = vfiobroker_quarantine_group(b, group, NULL);
 	snprintf(code, size, "%s",
 		 r < 0 && vfiobroker_error_code(b) ? vfiobroker_error_code(b) : "");
@@ -398,12 +348,12 @@ START_TEST(test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantin
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 	char code[32];
 
 	/* Without the module the broker writes sysfs itself: the simulated tree takes it. */
 	ck_assert_int_eq(admin_quarantine(10, code, sizeof(code)), 0);
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	assert_alices_lease_known(holder);
 	/* A leased group is never quarantined: the restored lease still says leased. */
 	ck_assert_int_lt(admin_quarantine(7, code, sizeof(code)), 0);
@@ -419,14 +369,14 @@ START_TEST(test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_IGNORE, o, &ready, NULL);
 
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	kill(holder, SIGKILL);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
-	broker_start(&B, NULL);
-	ck_assert(broker_log_contains(&B, "Dropped the stored lease of group 7"));
-	ck_assert(broker_log_contains(&B, "exited while the broker was down"));
+	broker_start(&it_broker, NULL);
+	ck_assert(broker_log_contains(&it_broker, "Dropped the stored lease of group 7"));
+	ck_assert(broker_log_contains(&it_broker, "exited while the broker was down"));
 	ck_assert_int_eq(admin_count_leases(), 0);
 	assert_carol_gets_group_7();
 	outcome_free(o);
@@ -444,7 +394,7 @@ static void state_file_shift(unsigned group, unsigned field, long long delta)
 	size_t len;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
 	f = fopen(path, "r");
 	ck_assert_ptr_nonnull(f);
 	len = fread(text, 1, sizeof(text) - 1, f);
@@ -484,14 +434,14 @@ START_TEST(test_an_entry_whose_pid_now_names_another_process_is_dropped)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
 	state_file_shift(7, FIELD_PID, (long long)getpid() - holder);
-	broker_start(&B, NULL);
-	ck_assert(broker_log_contains(&B, "the pid was reused"));
+	broker_start(&it_broker, NULL);
+	ck_assert(broker_log_contains(&it_broker, "the pid was reused"));
 	ck_assert_int_eq(admin_count_leases(), 0);
 	outcome_free(o);
 }
@@ -514,15 +464,15 @@ START_TEST(test_a_process_of_the_leases_uid_with_the_file_inherits_a_lease_whose
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
 	struct vfiobroker_lease l;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	state_file_shift(7, FIELD_START_TIME, 1);
-	broker_start(&B, NULL);
-	ck_assert(broker_log_contains(&B, "the pid was reused"));
-	ck_assert(broker_log_contains(&B, "EVENT=inherit"));
+	broker_start(&it_broker, NULL);
+	ck_assert(broker_log_contains(&it_broker, "the pid was reused"));
+	ck_assert(broker_log_contains(&it_broker, "EVENT=inherit"));
 	ck_assert_msg(admin_find_lease(7, &l), "group 7 is open in pid %d but not known; see %s",
-		      (int)holder, B.log);
+		      (int)holder, it_broker.log);
 	ck_assert_int_eq(l.pid, holder);
 	ck_assert_int_eq(l.uid, UID_ALICE);
 	ck_assert_str_eq(l.state, "releasing");
@@ -554,7 +504,7 @@ static int alice_leases_and_passes_the_file(void *arg)
 	struct vfiobroker *b;
 	int fd;
 
-	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
 		return 1;
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
@@ -611,14 +561,15 @@ START_TEST(test_a_lease_whose_file_only_another_uid_has_is_restored_with_no_hold
 	close(a.sock[0]);
 	close(a.sock[1]);
 
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	signal_pipe_send(&a.go, 'G');
 	ck_assert_int_eq(wait_exit(alice), 0);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 
-	ck_assert(broker_log_contains(&B, "EVENT=restore-stranger"));
+	ck_assert(broker_log_contains(&it_broker, "EVENT=restore-stranger"));
 	ck_assert_msg(admin_find_lease(7, &l),
-		      "group 7 is open in bob's pid %d but not known; see %s", (int)bob, B.log);
+		      "group 7 is open in bob's pid %d but not known; see %s", (int)bob,
+		      it_broker.log);
 	ck_assert_int_eq(l.uid, UID_ALICE);
 	ck_assert_int_eq(l.pid, 0);
 	ck_assert_str_eq(l.state, "releasing");
@@ -637,19 +588,19 @@ START_TEST(test_an_entry_whose_group_node_was_recreated_is_dropped)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 	char node[PATH_MAX + 32];
 	FILE *f;
 
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	/* A new node under the same name: another file than the one the holder has open. */
-	sim_tree_group_path(&B.sim, 7, node, sizeof(node));
+	sim_tree_group_path(&it_broker.sim, 7, node, sizeof(node));
 	ck_assert_int_eq(unlink(node), 0);
 	f = fopen(node, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
-	broker_start(&B, NULL);
-	ck_assert(broker_log_contains(&B, "the group was re-created"));
+	broker_start(&it_broker, NULL);
+	ck_assert(broker_log_contains(&it_broker, "the group was re-created"));
 	ck_assert_int_eq(admin_count_leases(), 0);
 
 	signal_pipe_send(&go, 'G');
@@ -662,14 +613,14 @@ START_TEST(test_a_state_file_of_another_boot_is_ignored)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	pid_t holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 	char path[PATH_MAX + 16], text[4096];
 	char *boot;
 	size_t len;
 	FILE *f;
 
-	broker_crash(&B);
-	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	broker_crash(&it_broker);
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
 	f = fopen(path, "r+");
 	ck_assert_ptr_nonnull(f);
 	len = fread(text, 1, sizeof(text) - 1, f);
@@ -681,8 +632,8 @@ START_TEST(test_a_state_file_of_another_boot_is_ignored)
 	rewind(f);
 	fwrite(text, 1, len, f);
 	fclose(f);
-	broker_start(&B, NULL);
-	ck_assert(broker_log_contains(&B, "written before the last boot"));
+	broker_start(&it_broker, NULL);
+	ck_assert(broker_log_contains(&it_broker, "written before the last boot"));
 	ck_assert_int_eq(admin_count_leases(), 0);
 
 	signal_pipe_send(&go, 'G');
@@ -699,7 +650,7 @@ START_TEST(test_restored_leases_keep_their_container_id)
 {
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
-	struct client_args a = {.socket = B.socket, .out = o, .ready = &ready, .go = &go};
+	struct client_args a = {.socket = it_broker.socket, .out = o, .ready = &ready, .go = &go};
 	struct vfiobroker_lease l7, l8;
 	pid_t holder;
 
@@ -707,23 +658,23 @@ START_TEST(test_restored_leases_keep_their_container_id)
 	signal_pipe_init(&go);
 	holder = spawn_as(UID_ALICE, 0, client_lease_two_and_merge, &a);
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	state_file_shift(7, FIELD_CONTAINER, 5);
 	state_file_shift(8, FIELD_CONTAINER, 5);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 	ck_assert(admin_find_lease(7, &l7));
 	ck_assert(admin_find_lease(8, &l8));
 	ck_assert_uint_eq(l7.container, 5);
 	ck_assert_uint_eq(l8.container, 5);
 	/* ... and keep it through the next restart: the restored container was saved. */
-	crash_and_restart();
+	it_broker_crash_and_restart();
 	ck_assert(admin_find_lease(7, &l7));
 	ck_assert_uint_eq(l7.container, 5);
 
 	/* Both files closed: both leases end, the container with them. */
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
-	ck_assert(broker_log_wait(&B, "Group 8 released"));
+	ck_assert(broker_log_wait(&it_broker, "Group 8 released"));
 	ck_assert_int_eq(admin_count_leases(), 0);
 	assert_carol_gets_group_7();
 	outcome_free(o);
@@ -743,9 +694,9 @@ START_TEST(test_a_malformed_state_file_is_ignored_and_the_broker_starts)
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(fgets(boot, sizeof(boot), f));
 	fclose(f);
-	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) + 1; i++) {
-		broker_crash(&B);
+		broker_crash(&it_broker);
 		f = fopen(path, "w");
 		ck_assert_ptr_nonnull(f);
 		if (i < sizeof(files) / sizeof(files[0])) {
@@ -760,11 +711,11 @@ START_TEST(test_a_malformed_state_file_is_ignored_and_the_broker_starts)
 			fputs(" -\nlease 7 held -1 x\n", f);
 		}
 		fclose(f);
-		broker_start(&B, NULL);
+		broker_start(&it_broker, NULL);
 		ck_assert_int_eq(admin_count_leases(), 0);
 	}
-	ck_assert(broker_log_contains(&B, "not a lease table of this version"));
-	ck_assert(broker_log_contains(&B, "malformed"));
+	ck_assert(broker_log_contains(&it_broker, "not a lease table of this version"));
+	ck_assert(broker_log_contains(&it_broker, "malformed"));
 	assert_carol_gets_group_7();
 }
 END_TEST
@@ -774,7 +725,7 @@ Suite *suite_restart(void)
 	Suite *s = suite_create("restart");
 	TCase *t = tcase_create("crash points");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_restart_knows_a_held_lease_and_refuses_it_to_another_uid);
 	tcase_add_test(t, test_hard_removal_after_restart_kills_the_holder_and_frees_the_group);

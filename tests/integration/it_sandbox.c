@@ -17,19 +17,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
 /* Reads "Key:\tvalue" from /proc/PID/status. */
 static bool status_field(pid_t pid, const char *key, char *value, size_t size)
 {
@@ -70,13 +57,13 @@ START_TEST(test_broker_keeps_exactly_its_five_capabilities)
 	unsigned long long mine = status_hex(getpid(), "CapBnd");
 
 	want &= mine;
-	ck_assert_msg(status_hex(B.pid, "CapEff") == want, "CapEff %llx, want %llx",
-		      status_hex(B.pid, "CapEff"), want);
-	ck_assert_msg(status_hex(B.pid, "CapPrm") == want, "CapPrm %llx, want %llx",
-		      status_hex(B.pid, "CapPrm"), want);
-	ck_assert_msg(status_hex(B.pid, "CapBnd") == want, "CapBnd %llx, want %llx",
-		      status_hex(B.pid, "CapBnd"), want);
-	ck_assert_uint_eq(status_hex(B.pid, "CapAmb"), 0);
+	ck_assert_msg(status_hex(it_broker.pid, "CapEff") == want, "CapEff %llx, want %llx",
+		      status_hex(it_broker.pid, "CapEff"), want);
+	ck_assert_msg(status_hex(it_broker.pid, "CapPrm") == want, "CapPrm %llx, want %llx",
+		      status_hex(it_broker.pid, "CapPrm"), want);
+	ck_assert_msg(status_hex(it_broker.pid, "CapBnd") == want, "CapBnd %llx, want %llx",
+		      status_hex(it_broker.pid, "CapBnd"), want);
+	ck_assert_uint_eq(status_hex(it_broker.pid, "CapAmb"), 0);
 	if (!(mine & (1ULL << CAP_SYS_RESOURCE)))
 		fprintf(stderr, "NOTE: this machine's root has no CAP_SYS_RESOURCE, so the broker "
 				"keeps four capabilities here, not five\n");
@@ -87,28 +74,28 @@ START_TEST(test_broker_runs_under_its_seccomp_filter)
 {
 	char v[64];
 
-	ck_assert(status_field(B.pid, "Seccomp", v, sizeof(v)));
+	ck_assert(status_field(it_broker.pid, "Seccomp", v, sizeof(v)));
 	ck_assert_msg(strcmp(v, "2") == 0, "Seccomp: %s (2 = filter)", v);
-	ck_assert(status_field(B.pid, "NoNewPrivs", v, sizeof(v)));
+	ck_assert(status_field(it_broker.pid, "NoNewPrivs", v, sizeof(v)));
 	ck_assert_str_eq(v, "1");
 	/* ... and serves under it: the rest of this suite runs against filtered brokers. */
 	{
 		struct outcome *o = outcome_new();
-		struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+		struct client_args a = {.socket = it_broker.socket, .group = 7, .out = o};
 
 		ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
 		ck_assert_int_eq(o->rc, 0);
 		outcome_free(o);
 	}
-	ck_assert(broker_alive(&B));
+	ck_assert(broker_alive(&it_broker));
 }
 END_TEST
 
 START_TEST(test_no_sandbox_option_keeps_root_capabilities)
 {
-	broker_stop(&B);
-	broker_start(&B, "--no-sandbox", NULL);
-	ck_assert_uint_eq(status_hex(B.pid, "CapEff"), status_hex(getpid(), "CapEff"));
+	broker_stop(&it_broker);
+	broker_start(&it_broker, "--no-sandbox", NULL);
+	ck_assert_uint_eq(status_hex(it_broker.pid, "CapEff"), status_hex(getpid(), "CapEff"));
 }
 END_TEST
 
@@ -246,7 +233,7 @@ static void unit_sandbox_apply(struct unit_sandbox *u, struct broker *b)
 
 static void unit_setup(void)
 {
-	broker_setup(&B, IT_POLICY);
+	broker_setup(&it_broker, IT_POLICY);
 	unit_sandbox_read(&U);
 }
 
@@ -275,27 +262,27 @@ START_TEST(test_broker_starts_and_serves_under_the_units_bounding_set_and_system
 	unsigned long long want = unit_capability_mask(&U) & status_hex(getpid(), "CapBnd");
 	char v[64];
 
-	unit_sandbox_apply(&U, &B);
-	broker_start(&B, NULL);
-	ck_assert_msg(status_hex(B.pid, "CapBnd") == want, "CapBnd %llx, want %llx",
-		      status_hex(B.pid, "CapBnd"), want);
-	ck_assert_msg(status_hex(B.pid, "CapEff") == want, "CapEff %llx, want %llx",
-		      status_hex(B.pid, "CapEff"), want);
-	ck_assert(status_field(B.pid, "NoNewPrivs", v, sizeof(v)));
+	unit_sandbox_apply(&U, &it_broker);
+	broker_start(&it_broker, NULL);
+	ck_assert_msg(status_hex(it_broker.pid, "CapBnd") == want, "CapBnd %llx, want %llx",
+		      status_hex(it_broker.pid, "CapBnd"), want);
+	ck_assert_msg(status_hex(it_broker.pid, "CapEff") == want, "CapEff %llx, want %llx",
+		      status_hex(it_broker.pid, "CapEff"), want);
+	ck_assert(status_field(it_broker.pid, "NoNewPrivs", v, sizeof(v)));
 	ck_assert_str_eq(v, "1");
 	/* The service manager's filter and, on top of it, the broker's own. */
-	if (status_field(B.pid, "Seccomp_filters", v, sizeof(v)))
+	if (status_field(it_broker.pid, "Seccomp_filters", v, sizeof(v)))
 		ck_assert_msg(atoi(v) >= 2, "Seccomp_filters: %s, want the unit's and the broker's",
 			      v);
 	{
 		struct outcome *o = outcome_new();
-		struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+		struct client_args a = {.socket = it_broker.socket, .group = 7, .out = o};
 
 		ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &a), 0);
 		ck_assert_int_eq(o->rc, 0);
 		outcome_free(o);
 	}
-	ck_assert(broker_alive(&B));
+	ck_assert(broker_alive(&it_broker));
 }
 END_TEST
 
@@ -306,14 +293,14 @@ START_TEST(test_broker_refuses_to_run_unfiltered_and_says_a_filter_denies_seccom
 	U.seccomp_allowed = false;
 	U.deny_prctl_seccomp = true;
 	U.denied_errno = EPERM;
-	unit_sandbox_apply(&U, &B);
-	ck_assert_int_eq(broker_start_expecting_exit(&B, NULL), 1);
-	ck_assert_msg(broker_log_contains(&B, "denies seccomp()"),
-		      "the log does not say that a filter denies seccomp(); see %s", B.log);
-	ck_assert_msg(broker_log_contains(&B, "SystemCallFilter="),
-		      "the log does not name the unit setting to fix; see %s", B.log);
-	ck_assert_msg(!broker_log_contains(&B, "Cannot allocate memory"),
-		      "the log blames memory for a denied seccomp(); see %s", B.log);
+	unit_sandbox_apply(&U, &it_broker);
+	ck_assert_int_eq(broker_start_expecting_exit(&it_broker, NULL), 1);
+	ck_assert_msg(broker_log_contains(&it_broker, "denies seccomp()"),
+		      "the log does not say that a filter denies seccomp(); see %s", it_broker.log);
+	ck_assert_msg(broker_log_contains(&it_broker, "SystemCallFilter="),
+		      "the log does not name the unit setting to fix; see %s", it_broker.log);
+	ck_assert_msg(!broker_log_contains(&it_broker, "Cannot allocate memory"),
+		      "the log blames memory for a denied seccomp(); see %s", it_broker.log);
 }
 END_TEST
 
@@ -323,12 +310,12 @@ START_TEST(test_broker_that_cannot_narrow_its_bounding_set_names_cap_setpcap)
 	size_t len = strlen(U.bounding_set);
 
 	snprintf(U.bounding_set + len, sizeof(U.bounding_set) - len, ",+sys_admin");
-	unit_sandbox_apply(&U, &B);
-	ck_assert_int_eq(broker_start_expecting_exit(&B, NULL), 1);
-	ck_assert_msg(broker_log_contains(&B, "cap_sys_admin"),
-		      "the log does not name the capability; see %s", B.log);
-	ck_assert_msg(broker_log_contains(&B, "CAP_SETPCAP"),
-		      "the log does not name the missing CAP_SETPCAP; see %s", B.log);
+	unit_sandbox_apply(&U, &it_broker);
+	ck_assert_int_eq(broker_start_expecting_exit(&it_broker, NULL), 1);
+	ck_assert_msg(broker_log_contains(&it_broker, "cap_sys_admin"),
+		      "the log does not name the capability; see %s", it_broker.log);
+	ck_assert_msg(broker_log_contains(&it_broker, "CAP_SETPCAP"),
+		      "the log does not name the missing CAP_SETPCAP; see %s", it_broker.log);
 }
 END_TEST
 
@@ -344,16 +331,16 @@ START_TEST(test_broker_with_1000_idle_clients_stays_far_below_the_units_memory_a
 	ck_assert_msg(U.memory_max > 0, "the unit sets no MemoryMax=");
 	ck_assert_msg(U.tasks_max > 0, "the unit sets no TasksMax=");
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		char buf[512];
 
-		fds[i] = raw_connect(B.socket);
+		fds[i] = raw_connect(it_broker.socket);
 		ck_assert_msg(fds[i] >= 0, "client %zu: %s", i, strerror(-fds[i]));
 		ck_assert_int_eq(raw_send(fds[i], "{\"id\":1,\"op\":\"hello\",\"version\":1}"), 0);
 		ck_assert_int_gt(raw_recv(fds[i], buf, sizeof(buf), 5000), 0);
 	}
-	ck_assert(status_field(B.pid, "VmRSS", v, sizeof(v)));
+	ck_assert(status_field(it_broker.pid, "VmRSS", v, sizeof(v)));
 	rss = strtoull(v, NULL, 10) * 1024;
 	fprintf(stderr, "NOTE: broker RSS with 1000 idle clients: %.1f MiB (MemoryMax=%llu MiB)\n",
 		rss / 1048576.0, U.memory_max >> 20);
@@ -365,7 +352,7 @@ START_TEST(test_broker_with_1000_idle_clients_stays_far_below_the_units_memory_a
 		      U.memory_max >> 10);
 #endif
 	/* One thread; the unit's kill(1) for ExecReload= needs a second task. */
-	ck_assert(status_field(B.pid, "Threads", v, sizeof(v)));
+	ck_assert(status_field(it_broker.pid, "Threads", v, sizeof(v)));
 	ck_assert_str_eq(v, "1");
 	ck_assert_uint_ge(U.tasks_max, 2);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -379,14 +366,14 @@ Suite *suite_sandbox(void)
 	TCase *t = tcase_create("sandbox");
 	TCase *unit = tcase_create("unit");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_broker_keeps_exactly_its_five_capabilities);
 	tcase_add_test(t, test_broker_runs_under_its_seccomp_filter);
 	tcase_add_test(t, test_no_sandbox_option_keeps_root_capabilities);
 	suite_add_tcase(s, t);
 
-	tcase_add_checked_fixture(unit, unit_setup, teardown);
+	tcase_add_checked_fixture(unit, unit_setup, it_broker_teardown);
 	tcase_set_timeout(unit, 60);
 	tcase_add_test(
 		unit,

@@ -36,19 +36,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct broker B;
-
-static void setup(void)
-{
-	broker_setup(&B, IT_POLICY);
-	broker_start(&B, NULL);
-}
-
-static void teardown(void)
-{
-	broker_teardown(&B);
-}
-
 /* The outcomes of the steps one scenario's processes take, shared across their forks. */
 enum { STEP_MAX = 12 };
 
@@ -90,26 +77,6 @@ static void steps_free(struct steps *s)
 	munmap(s, sizeof(*s));
 }
 
-/* The lease of group as an administrator (the test is root) sees it; false if none. */
-static bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret)
-{
-	struct vfiobroker *b;
-	struct vfiobroker_lease *l;
-	bool found = false;
-	size_t n;
-
-	ck_assert_int_eq(vfiobroker_connect(B.socket, &b), 0);
-	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
-	for (size_t i = 0; i < n; i++)
-		if (l[i].group == group) {
-			*ret = l[i];
-			found = true;
-		}
-	vfiobroker_leases_free(l, n);
-	vfiobroker_disconnect(b);
-	return found;
-}
-
 static void assert_step(const struct outcome *o, int rc, const char *code, const char *needle)
 {
 	ck_assert_msg(o->rc == rc, "rc %d, want %d: %s: %s", o->rc, rc, o->code, o->message);
@@ -135,7 +102,7 @@ static int child_acts_on_parents_groups(struct steps *s, int fd7)
 	/* Use: the inherited file is the group file, open read-write. */
 	if (fstat(fd7, &st) < 0 || write(fd7, "c", 1) != 1)
 		return 20;
-	if (vfiobroker_connect(B.socket, &b) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0)
 		return 21;
 	r = vfiobroker_merge(b, both, 2, -1, &container);
 	outcome_record(s->o[0], b, r);
@@ -158,7 +125,7 @@ static int holder_with_acting_child(void *arg)
 	int fd7, fd8, status;
 	pid_t child;
 
-	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
+	if (vfiobroker_connect(it_broker.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
 	    vfiobroker_lease(b, 8, &fd8) < 0)
 		return 1;
 	child = fork();
@@ -211,7 +178,7 @@ START_TEST(
 
 	signal_pipe_send(&s->go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
-	ck_assert(broker_log_wait(&B, "Group 7 released"));
+	ck_assert(broker_log_wait(&it_broker, "Group 7 released"));
 	steps_free(s);
 }
 END_TEST
@@ -224,7 +191,7 @@ static int stranger_of_the_same_uid(void *arg)
 	struct vfiobroker *b;
 	int fd = -1, container = -1, r;
 
-	if (vfiobroker_connect(B.socket, &b) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0)
 		return 1;
 	r = vfiobroker_lease(b, 7, &fd);
 	outcome_record(s->o[0], b, r);
@@ -256,7 +223,7 @@ START_TEST(
 	struct vfiobroker_lease l;
 	pid_t holder;
 
-	holder = spawn_holder(B.socket, UID_ALICE, 7, HOLD_UNTIL_GO, held, &ready, &go);
+	holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, held, &ready, &go);
 	ck_assert_int_eq(run_as(UID_ALICE, 0, stranger_of_the_same_uid, s), 0);
 	assert_step(s->o[0], -EBUSY, "busy", "held by uid 2000");
 	assert_step(s->o[1], -ESRCH, "not-held", "another process");
@@ -282,7 +249,7 @@ static int holder_leasing_twice(void *arg)
 	struct vfiobroker *b;
 	int fd, again = -1, r;
 
-	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
 		return 1;
 	r = vfiobroker_lease(b, 7, &again);
 	outcome_record(s->o[0], b, r);
@@ -320,7 +287,7 @@ static int holder_exits_leaving_a_child(void *arg)
 	pid_t child;
 	int fd;
 
-	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
 		return 1;
 	child = fork();
 	if (child < 0)
@@ -332,7 +299,7 @@ static int holder_exits_leaving_a_child(void *arg)
 		vfiobroker_disconnect(b);
 		if (signal_pipe_wait(&s->go) != 'G')
 			_exit(10);
-		if (vfiobroker_connect(B.socket, &b) < 0)
+		if (vfiobroker_connect(it_broker.socket, &b) < 0)
 			_exit(11);
 		r = vfiobroker_release(b, 7, &released);
 		outcome_record(s->o[0], b, r);
@@ -356,7 +323,7 @@ static bool lease_7_passed_to_the_child(void *arg)
 static int carol_leases_7(void *arg)
 {
 	struct outcome *o = arg;
-	struct client_args a = {.socket = B.socket, .group = 7, .out = o};
+	struct client_args a = {.socket = it_broker.socket, .group = 7, .out = o};
 
 	return client_lease(&a);
 }
@@ -379,13 +346,14 @@ START_TEST(test_a_child_left_with_the_file_when_the_holder_exits_becomes_the_hol
 	ck_assert_int_eq(wait_exit(holder), 0);
 	ck_assert_int_gt(s->child, 0);
 	ck_assert_msg(wait_until(lease_7_passed_to_the_child, s),
-		      "the lease of group 7 did not pass to pid %d; see %s", (int)s->child, B.log);
-	ck_assert(broker_log_contains(&B, "EVENT=inherit"));
+		      "the lease of group 7 did not pass to pid %d; see %s", (int)s->child,
+		      it_broker.log);
+	ck_assert(broker_log_contains(&it_broker, "EVENT=inherit"));
 
 	signal_pipe_send(&s->go, 'G');
 	ck_assert_int_eq(wait_exit(s->child), 0);
 	assert_step(s->o[0], 0, "", NULL);
-	ck_assert(broker_log_wait(&B, "Group 7 released"));
+	ck_assert(broker_log_wait(&it_broker, "Group 7 released"));
 	ck_assert_int_eq(run_as(UID_CAROL, 0, carol_leases_7, carol), 0);
 	ck_assert_msg(carol->rc == 0, "carol: %s: %s", carol->code, carol->message);
 	outcome_free(carol);
@@ -407,7 +375,7 @@ static int holder_merging_on_go(void *arg)
 	struct vfiobroker *b;
 	int fd7, fd8, container = -1, r;
 
-	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
+	if (vfiobroker_connect(it_broker.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
 	    vfiobroker_lease(b, 8, &fd8) < 0)
 		return 1;
 	signal_pipe_send(&s->ready, 'L');
@@ -431,12 +399,12 @@ static void assert_failed_merge_leaves_nothing(void)
 
 	holder = spawn_as(UID_ALICE, 0, holder_merging_on_go, s);
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'L');
-	before = broker_fd_count_settled(&B);
+	before = broker_fd_count_settled(&it_broker);
 	signal_pipe_send(&s->go, 'g');
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'M');
 
 	assert_step(s->o[0], -EPERM, "not-viable", "refused to merge group 7");
-	ck_assert(broker_log_wait(&B, "EVENT=merge-failed"));
+	ck_assert(broker_log_wait(&it_broker, "EVENT=merge-failed"));
 	ck_assert(admin_find_lease(7, &l7));
 	ck_assert(admin_find_lease(8, &l8));
 	ck_assert_uint_eq(l7.container, 0);
@@ -444,7 +412,7 @@ static void assert_failed_merge_leaves_nothing(void)
 	ck_assert_str_eq(l7.state, "held");
 	ck_assert_str_eq(l8.state, "held");
 	/* No container record and no container file left behind: the broker's fds are as before. */
-	ck_assert_int_eq(broker_fd_count_settled(&B), before);
+	ck_assert_int_eq(broker_fd_count_settled(&it_broker), before);
 
 	signal_pipe_send(&s->go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
@@ -473,7 +441,7 @@ static void state_file_set_container(unsigned group, unsigned container)
 	size_t len;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/leases", B.state_dir);
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
 	f = fopen(path, "re");
 	ck_assert_ptr_nonnull(f);
 	len = fread(text, 1, sizeof(text) - 1, f);
@@ -514,14 +482,14 @@ static int holder_releasing_one_member(void *arg)
 	bool released = false;
 	int fd7, fd8, r;
 
-	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
+	if (vfiobroker_connect(it_broker.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
 	    vfiobroker_lease(b, 8, &fd8) < 0)
 		return 1;
 	signal_pipe_send(&s->ready, 'L');
 	signal_pipe_wait(&s->go);
 	vfiobroker_disconnect(b); /* closed by the crash anyway */
 	close(fd7);
-	if (vfiobroker_connect(B.socket, &b) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0)
 		return 2;
 	r = vfiobroker_release(b, 7, &released);
 	outcome_record(s->o[0], b, r);
@@ -553,10 +521,10 @@ START_TEST(test_releasing_one_member_of_a_merged_set_leaves_the_others_merged)
 	}
 	holder = spawn_as(UID_ALICE, 0, holder_releasing_one_member, s);
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'L');
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	state_file_set_container(7, 5);
 	state_file_set_container(8, 5);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 	ck_assert(admin_find_lease(7, &l));
 	ck_assert_uint_eq(l.container, 5);
 	ck_assert(admin_find_lease(8, &l));
@@ -589,13 +557,13 @@ static int holder_merging_a_restored_set(void *arg)
 	struct vfiobroker *b;
 	int fd7, fd8, container = -1, r;
 
-	if (vfiobroker_connect(B.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
+	if (vfiobroker_connect(it_broker.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd7) < 0 ||
 	    vfiobroker_lease(b, 8, &fd8) < 0)
 		return 1;
 	signal_pipe_send(&s->ready, 'L');
 	signal_pipe_wait(&s->go);
 	vfiobroker_disconnect(b);
-	if (vfiobroker_connect(B.socket, &b) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0)
 		return 2;
 	r = vfiobroker_merge(b, both, 2, -1, &container);
 	outcome_record(s->o[0], b, r);
@@ -625,10 +593,10 @@ START_TEST(test_merging_into_a_container_restored_after_a_restart_is_busy_and_ke
 	}
 	holder = spawn_as(UID_ALICE, 0, holder_merging_a_restored_set, s);
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'L');
-	broker_crash(&B);
+	broker_crash(&it_broker);
 	state_file_set_container(7, 5);
 	state_file_set_container(8, 5);
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 
 	signal_pipe_send(&s->go, 'g');
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'R');
@@ -849,7 +817,7 @@ static void standin_start(void)
 			-1, 0);
 	ck_assert_ptr_ne(S.script, MAP_FAILED);
 	memset(S.script, 0, sizeof(*S.script));
-	snprintf(S.mnt, sizeof(S.mnt), "%s/vfio", B.sim.dev);
+	snprintf(S.mnt, sizeof(S.mnt), "%s/vfio", it_broker.sim.dev);
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	ck_assert_msg(fd >= 0, "NOT RUN: /dev/fuse: %s", strerror(errno));
 	snprintf(opts, sizeof(opts),
@@ -898,17 +866,17 @@ static void setup_standin(void)
 	static const struct sim_device g11 = {"0000:06:00.0", "8086", "10d3", "020000", "vfio-pci"};
 	static const struct sim_device g12 = {"0000:07:00.0", "8086", "10d3", "020000", "vfio-pci"};
 
-	broker_setup(&B, STANDIN_POLICY);
-	ck_assert_int_eq(sim_tree_add_group(&B.sim, 11, &g11, 1), 0);
-	ck_assert_int_eq(sim_tree_add_group(&B.sim, 12, &g12, 1), 0);
+	broker_setup(&it_broker, STANDIN_POLICY);
+	ck_assert_int_eq(sim_tree_add_group(&it_broker.sim, 11, &g11, 1), 0);
+	ck_assert_int_eq(sim_tree_add_group(&it_broker.sim, 12, &g12, 1), 0);
 	standin_start();
-	broker_start(&B, NULL);
+	broker_start(&it_broker, NULL);
 }
 
 static void teardown_standin(void)
 {
 	standin_stop();
-	broker_teardown(&B);
+	broker_teardown(&it_broker);
 	standin_reap();
 }
 
@@ -934,7 +902,7 @@ static int holder_running_a_script(void *arg)
 
 	for (size_t k = 0; k < STANDIN_GROUPS; k++)
 		fds[k] = -1;
-	if (vfiobroker_connect(B.socket, &b) < 0)
+	if (vfiobroker_connect(it_broker.socket, &b) < 0)
 		return 1;
 	for (step = strtok_r(a->text, " ", &save); step && i < STEP_MAX;
 	     step = strtok_r(NULL, " ", &save), i++) {
@@ -1053,7 +1021,7 @@ START_TEST(test_a_merge_refused_at_the_second_group_detaches_the_first_again)
 	int before;
 	pid_t holder = run_script(s, "L7 L8 P M7,8");
 
-	before = broker_fd_count_settled(&B);
+	before = broker_fd_count_settled(&it_broker);
 	S.script->refuse_set[8] = EINVAL; /* the IOMMU cannot share a domain with 8 */
 	script_continue(s);
 	assert_step(s->o[3], -EPERM, "not-viable", "refused to merge group 8");
@@ -1061,7 +1029,7 @@ START_TEST(test_a_merge_refused_at_the_second_group_detaches_the_first_again)
 	ck_assert(!S.script->attached[7] && !S.script->attached[8]);
 	ck_assert_uint_eq(container_of_group(7), 0);
 	ck_assert_uint_eq(container_of_group(8), 0);
-	ck_assert_int_eq(broker_fd_count_settled(&B), before);
+	ck_assert_int_eq(broker_fd_count_settled(&it_broker), before);
 	end_script(s, holder);
 }
 END_TEST
@@ -1107,7 +1075,7 @@ START_TEST(test_a_refused_union_puts_every_moved_group_back_into_its_own_contain
 
 	a = container_of_group(7);
 	b = container_of_group(11);
-	before = broker_fd_count_settled(&B);
+	before = broker_fd_count_settled(&it_broker);
 	S.script->refuse_set[12] = EINVAL;
 	script_continue(s);
 	assert_step(s->o[7], -EPERM, "not-viable", "refused to merge group 12");
@@ -1116,7 +1084,7 @@ START_TEST(test_a_refused_union_puts_every_moved_group_back_into_its_own_contain
 	ck_assert_uint_eq(container_of_group(8), a);
 	ck_assert_uint_eq(container_of_group(11), b);
 	ck_assert_uint_eq(container_of_group(12), b);
-	ck_assert_int_eq(broker_fd_count_settled(&B), before);
+	ck_assert_int_eq(broker_fd_count_settled(&it_broker), before);
 	end_script(s, holder);
 }
 END_TEST
@@ -1190,7 +1158,7 @@ Suite *suite_semantics(void)
 	Suite *s = suite_create("semantics");
 	TCase *t = tcase_create("semantics");
 
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, it_broker_setup, it_broker_teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(
 		t,
