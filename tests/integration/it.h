@@ -55,6 +55,49 @@ void it_broker_crash_and_restart(void);
 bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret);
 int admin_count_leases(void);
 
+/* The fields of a line of the state file (PROTOCOL.md, "Restart"), counted from 0. */
+enum { STATE_FIELD_PID = 3, STATE_FIELD_START_TIME = 4, STATE_FIELD_CONTAINER = 7 };
+/*
+ * Edit numeric field of group's line in it_broker's state file, as a stale
+ * file would differ (shift adds delta) or a merge would record it (set
+ * writes value). Fails the test if the line has no such field.
+ */
+void state_file_shift(unsigned group, unsigned field, long long delta);
+void state_file_set(unsigned group, unsigned field, long long value);
+
+/* The build directory the suite runs from: $VB_BUILD, or "build". */
+const char *it_build_dir(void);
+
+/* What a command wrote and how it ended. */
+struct cmd_result {
+	int status; /* exit code, or 128+signal */
+	char out[8192];
+	char err[8192];
+};
+
+/*
+ * cmd_spawn starts argv[0] (a path) as uid (0: as the test, root), with envp
+ * (NULL: this process's environment), killed if the test dies. Its stdout
+ * comes back in *out_fd (out_fd NULL: to /dev/null), its stderr in *err_fd.
+ * cmd_finish reads both to EOF into r, closes them, and waits for the exit.
+ */
+pid_t cmd_spawn(uid_t uid, const char *const *argv, char *const *envp, int *out_fd, int *err_fd);
+void cmd_finish(struct cmd_result *r, pid_t pid, int out_fd, int err_fd);
+/* cmd_spawn of `vfioctl --socket it_broker.socket args...` (args NULL-terminated). */
+pid_t vfioctl_spawn(uid_t uid, int *out_fd, int *err_fd, const char *const *args);
+
+/* ASan cannot be preloaded into uninstrumented programs such as /bin/sh. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SKIP_UNDER_ASAN()                                                                          \
+	do {                                                                                       \
+		printf("NOTE: %s does not run under ASan (the shim goes into /bin/sh)\n",          \
+		       __func__);                                                                  \
+		return;                                                                            \
+	} while (0)
+#else
+#define SKIP_UNDER_ASAN() ((void)0)
+#endif
+
 /* A MAP_SHARED outcome that survives the client's fork. */
 struct outcome *outcome_new(void);
 void outcome_free(struct outcome *o);

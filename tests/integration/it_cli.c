@@ -20,59 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct cmd_result {
-	int status; /* exit code, or 128+signal */
-	char out[8192];
-	char err[8192];
-};
-
-static void drain(int fd, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-}
-
-/* Starts `vfioctl --socket SOCK args...` as uid; stdout/stderr to pipes. */
-static pid_t vfioctl_spawn(uid_t uid, int *out_fd, int *err_fd, const char *const *args)
-{
-	const char *argv[32];
-	char exe[PATH_MAX];
-	int out[2], err[2];
-	size_t n = 0;
-	pid_t pid;
-
-	snprintf(exe, sizeof(exe), "%s/vfioctl", getenv("VB_BUILD") ?: "build");
-	argv[n++] = exe;
-	argv[n++] = "--socket";
-	argv[n++] = it_broker.socket;
-	for (; *args && n < 31; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-				 setresuid(uid, uid, uid) < 0))
-			_exit(120);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execv(exe, (char **)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	*out_fd = out[0];
-	*err_fd = err[0];
-	return pid;
-}
-
 static void vfioctl_run(struct cmd_result *r, uid_t uid, ...)
 {
 	const char *args[32];
@@ -87,11 +34,7 @@ static void vfioctl_run(struct cmd_result *r, uid_t uid, ...)
 	va_end(ap);
 	args[n] = NULL;
 	pid = vfioctl_spawn(uid, &out, &err, args);
-	drain(out, r->out, sizeof(r->out));
-	drain(err, r->err, sizeof(r->err));
-	close(out);
-	close(err);
-	r->status = wait_exit(pid);
+	cmd_finish(r, pid, out, err);
 }
 
 START_TEST(test_lease_runs_the_command_with_the_group_fd_inherited)

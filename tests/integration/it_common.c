@@ -2,11 +2,16 @@
 #include "tests/integration/it.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -59,6 +64,127 @@ int admin_count_leases(void)
 	vfiobroker_leases_free(l, n);
 	vfiobroker_disconnect(b);
 	return (int)n;
+}
+
+/* Rewrites group's line of the state file with field set to value, or shifted by it. */
+static void state_file_edit(unsigned group, unsigned field, bool shift, long long value)
+{
+	char path[PATH_MAX + 16], text[8192], out[8192] = "", prefix[32];
+	char *line, *save = NULL;
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
+	f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[len] = '\0';
+	snprintf(prefix, sizeof(prefix), "lease %u ", group);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *tok, *tsave = NULL;
+		unsigned i = 0;
+		bool ours = strncmp(line, prefix, strlen(prefix)) == 0;
+
+		for (tok = strtok_r(line, " ", &tsave); tok;
+		     tok = strtok_r(NULL, " ", &tsave), i++) {
+			size_t used = strlen(out);
+
+			if (ours && i == field)
+				snprintf(out + used, sizeof(out) - used, "%s%lld", i ? " " : "",
+					 shift ? atoll(tok) + value : value);
+			else
+				snprintf(out + used, sizeof(out) - used, "%s%s", i ? " " : "", tok);
+		}
+		ck_assert(!ours || i > field);
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "\n");
+	}
+	f = fopen(path, "we");
+	ck_assert_ptr_nonnull(f);
+	fputs(out, f);
+	fclose(f);
+}
+
+void state_file_shift(unsigned group, unsigned field, long long delta)
+{
+	state_file_edit(group, field, true, delta);
+}
+
+void state_file_set(unsigned group, unsigned field, long long value)
+{
+	state_file_edit(group, field, false, value);
+}
+
+const char *it_build_dir(void)
+{
+	return getenv("VB_BUILD") ?: "build";
+}
+
+pid_t cmd_spawn(uid_t uid, const char *const *argv, char *const *envp, int *out_fd, int *err_fd)
+{
+	int out[2] = {-1, -1}, err[2];
+	pid_t pid;
+
+	if (out_fd)
+		ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int stdout_fd = out_fd ? out[1] : open("/dev/null", O_WRONLY);
+
+		dup2(stdout_fd, 1);
+		dup2(err[1], 2);
+		if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+				 setresuid(uid, uid, uid) < 0))
+			_exit(120);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execve(argv[0], (char **)argv, envp ? envp : environ);
+		_exit(127);
+	}
+	if (out_fd) {
+		close(out[1]);
+		*out_fd = out[0];
+	}
+	close(err[1]);
+	*err_fd = err[0];
+	return pid;
+}
+
+/* Reads fd to EOF into buf, as much as fits, NUL-terminated. */
+static void drain(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+}
+
+void cmd_finish(struct cmd_result *r, pid_t pid, int out_fd, int err_fd)
+{
+	drain(out_fd, r->out, sizeof(r->out));
+	drain(err_fd, r->err, sizeof(r->err));
+	close(out_fd);
+	close(err_fd);
+	r->status = wait_exit(pid);
+}
+
+pid_t vfioctl_spawn(uid_t uid, int *out_fd, int *err_fd, const char *const *args)
+{
+	const char *argv[32];
+	char exe[PATH_MAX];
+	size_t n = 0;
+
+	snprintf(exe, sizeof(exe), "%s/vfioctl", it_build_dir());
+	argv[n++] = exe;
+	argv[n++] = "--socket";
+	argv[n++] = it_broker.socket;
+	for (; *args && n < 31; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	return cmd_spawn(uid, argv, NULL, out_fd, err_fd);
 }
 
 struct outcome *outcome_new(void)

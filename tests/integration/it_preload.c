@@ -23,27 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-struct cmd_result {
-	int status; /* exit code, or 128+signal */
-	char out[8192];
-	char err[8192];
-};
-
-static const char *build_dir(void)
-{
-	return getenv("VB_BUILD") ?: "build";
-}
-
-static void drain(int fd, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-}
-
 /*
  * Runs argv as uid with the environment of this process plus env (NAME=VALUE
  * entries, NULL-terminated, replacing ours), stdout and stderr captured.
@@ -53,7 +32,7 @@ static void run_cmd(struct cmd_result *r, uid_t uid, const char *const *env,
 {
 	char *envp[256];
 	size_t n = 0;
-	int out[2], err[2];
+	int out, err;
 	pid_t pid;
 
 	for (size_t i = 0; environ[i] && n < 200; i++) {
@@ -70,27 +49,8 @@ static void run_cmd(struct cmd_result *r, uid_t uid, const char *const *env,
 		envp[n++] = (char *)env[j];
 	envp[n] = NULL;
 
-	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-				 setresuid(uid, uid, uid) < 0))
-			_exit(120);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execve(argv[0], (char **)argv, envp);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	drain(out[0], r->out, sizeof(r->out));
-	drain(err[0], r->err, sizeof(r->err));
-	close(out[0]);
-	close(err[0]);
-	r->status = wait_exit(pid);
+	pid = cmd_spawn(uid, argv, envp, &out, &err);
+	cmd_finish(r, pid, out, err);
 }
 
 /* `sh -c script` as uid under the shim, talking to socket, with extra env entries. */
@@ -101,7 +61,8 @@ static void shim_sh(struct cmd_result *r, uid_t uid, const char *socket, const c
 	const char *env[] = {preload, sock, dev, extra, NULL};
 	const char *argv[] = {"/bin/sh", "-c", script, NULL};
 
-	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/libvfiobroker-preload.so", build_dir());
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/libvfiobroker-preload.so",
+		 it_build_dir());
 	snprintf(sock, sizeof(sock), "VFIO_BROKER_SOCKET=%s", socket);
 	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", it_broker.sim.dev);
 	run_cmd(r, uid, env, argv);
@@ -116,18 +77,6 @@ static int count_lines_with(const char *text, const char *needle)
 		n++;
 	return n;
 }
-
-/* ASan cannot be preloaded into uninstrumented programs such as /bin/sh. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SKIP_UNDER_ASAN()                                                                          \
-	do {                                                                                       \
-		printf("NOTE: %s does not run under ASan (the shim goes into /bin/sh)\n",          \
-		       __func__);                                                                  \
-		return;                                                                            \
-	} while (0)
-#else
-#define SKIP_UNDER_ASAN() ((void)0)
-#endif
 
 START_TEST(test_shim_open_of_dev_vfio_n_returns_the_group_file_leased_from_the_broker)
 {
@@ -260,7 +209,7 @@ static void vfioctl_cmd(struct cmd_result *r, uid_t uid, ...)
 	size_t n = 0;
 	va_list ap;
 
-	snprintf(exe, sizeof(exe), "%s/vfioctl", build_dir());
+	snprintf(exe, sizeof(exe), "%s/vfioctl", it_build_dir());
 	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", it_broker.sim.dev);
 	snprintf(vb, sizeof(vb), "VFIOCTL=%s", exe);
 	argv[n++] = exe;

@@ -207,42 +207,6 @@ END_TEST
 
 /* --- vfioctl --- */
 
-/* Starts `vfioctl --socket SOCK args...` as uid; its stderr comes back in *err_fd. */
-static pid_t vfioctl_spawn(uid_t uid, int *err_fd, const char *const *args)
-{
-	const char *argv[32];
-	char exe[PATH_MAX];
-	int err[2];
-	size_t n = 0;
-	pid_t pid;
-
-	snprintf(exe, sizeof(exe), "%s/vfioctl", getenv("VB_BUILD") ?: "build");
-	argv[n++] = exe;
-	argv[n++] = "--socket";
-	argv[n++] = it_broker.socket;
-	for (; *args && n < 31; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
-		dup2(err[1], 2);
-		if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-				 setresuid(uid, uid, uid) < 0))
-			_exit(120);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execv(exe, (char **)argv);
-		_exit(127);
-	}
-	close(err[1]);
-	*err_fd = err[0];
-	return pid;
-}
-
 /* What a running vfioctl has written to stderr so far. */
 struct stderr_log {
 	int fd;
@@ -274,7 +238,7 @@ START_TEST(test_a_vfioctl_lease_holder_reconnects_after_a_restart_and_passes_a_s
 {
 	const char *args[] = {"lease", "7", "--", "/bin/sleep", "60", NULL};
 	struct stderr_log log = {0};
-	pid_t holder = vfioctl_spawn(UID_ALICE, &log.fd, args);
+	pid_t holder = vfioctl_spawn(UID_ALICE, NULL, &log.fd, args);
 
 	ck_assert(wait_until(lease_7_is_held, NULL));
 	it_broker_crash_and_restart();
@@ -294,10 +258,10 @@ START_TEST(test_a_soft_remove_cut_by_a_broker_kill_says_the_removal_was_abandone
 	const char *hold[] = {"lease", "7", "--on-remove=ignore", "--", "/bin/sleep", "60", NULL};
 	const char *remove[] = {"remove", "--soft", "7", "--timeout", "60", NULL};
 	struct stderr_log held = {0}, removing = {0};
-	pid_t holder = vfioctl_spawn(UID_ALICE, &held.fd, hold), remover;
+	pid_t holder = vfioctl_spawn(UID_ALICE, NULL, &held.fd, hold), remover;
 
 	ck_assert(wait_until(lease_7_is_held, NULL));
-	remover = vfioctl_spawn(0, &removing.fd, remove);
+	remover = vfioctl_spawn(0, NULL, &removing.fd, remove);
 	ck_assert(wait_until(lease_7_is_removing, NULL));
 	broker_crash(&it_broker);
 	ck_assert_int_eq(wait_exit(remover), 3);
@@ -316,18 +280,6 @@ START_TEST(test_a_soft_remove_cut_by_a_broker_kill_says_the_removal_was_abandone
 	close(removing.fd);
 }
 END_TEST
-
-/* ASan cannot be preloaded into uninstrumented programs such as /bin/sh. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SKIP_UNDER_ASAN()                                                                          \
-	do {                                                                                       \
-		printf("NOTE: %s does not run under ASan (the shim goes into /bin/sh)\n",          \
-		       __func__);                                                                  \
-		return;                                                                            \
-	} while (0)
-#else
-#define SKIP_UNDER_ASAN() ((void)0)
-#endif
 
 static bool file_exists(void *path)
 {
@@ -354,7 +306,7 @@ START_TEST(test_the_shim_leases_again_through_a_broker_that_restarted)
 		 "exec 4</dev/vfio/8 && echo 'opened 8' >&2",
 		 leased, go);
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/libvfiobroker-preload.so",
-		 getenv("VB_BUILD") ?: "build");
+		 it_build_dir());
 	snprintf(sock, sizeof(sock), "VFIO_BROKER_SOCKET=%s", it_broker.socket);
 	snprintf(dev, sizeof(dev), "VFIO_BROKER_DEV_ROOT=%s", it_broker.sim.dev);
 	ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);

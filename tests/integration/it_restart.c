@@ -383,48 +383,6 @@ START_TEST(test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped)
 }
 END_TEST
 
-/* The fields of a line of the state file (PROTOCOL.md, "Restart"), counted from 0. */
-enum { FIELD_PID = 3, FIELD_START_TIME = 4, FIELD_CONTAINER = 7 };
-
-/* Add delta to numeric field of group's line in the state file, as a stale file would differ. */
-static void state_file_shift(unsigned group, unsigned field, long long delta)
-{
-	char path[PATH_MAX + 16], text[8192], out[8192] = "", prefix[32];
-	char *line, *save = NULL;
-	size_t len;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	len = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[len] = '\0';
-	snprintf(prefix, sizeof(prefix), "lease %u ", group);
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *tok, *tsave = NULL;
-		unsigned i = 0;
-		bool ours = strncmp(line, prefix, strlen(prefix)) == 0;
-
-		for (tok = strtok_r(line, " ", &tsave); tok;
-		     tok = strtok_r(NULL, " ", &tsave), i++) {
-			size_t used = strlen(out);
-
-			if (ours && i == field)
-				snprintf(out + used, sizeof(out) - used, "%s%lld", i ? " " : "",
-					 atoll(tok) + delta);
-			else
-				snprintf(out + used, sizeof(out) - used, "%s%s", i ? " " : "", tok);
-		}
-		ck_assert(!ours || i > field);
-		snprintf(out + strlen(out), sizeof(out) - strlen(out), "\n");
-	}
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(out, f);
-	fclose(f);
-}
-
 /*
  * A reused pid: the holder exits while the broker is down, and its pid names
  * another process (here the test's own, which never had the file). That
@@ -439,7 +397,7 @@ START_TEST(test_an_entry_whose_pid_now_names_another_process_is_dropped)
 	broker_crash(&it_broker);
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
-	state_file_shift(7, FIELD_PID, (long long)getpid() - holder);
+	state_file_shift(7, STATE_FIELD_PID, (long long)getpid() - holder);
 	broker_start(&it_broker, NULL);
 	ck_assert(broker_log_contains(&it_broker, "the pid was reused"));
 	ck_assert_int_eq(admin_count_leases(), 0);
@@ -467,7 +425,7 @@ START_TEST(test_a_process_of_the_leases_uid_with_the_file_inherits_a_lease_whose
 	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
 
 	broker_crash(&it_broker);
-	state_file_shift(7, FIELD_START_TIME, 1);
+	state_file_shift(7, STATE_FIELD_START_TIME, 1);
 	broker_start(&it_broker, NULL);
 	ck_assert(broker_log_contains(&it_broker, "the pid was reused"));
 	ck_assert(broker_log_contains(&it_broker, "EVENT=inherit"));
@@ -659,8 +617,8 @@ START_TEST(test_restored_leases_keep_their_container_id)
 	holder = spawn_as(UID_ALICE, 0, client_lease_two_and_merge, &a);
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
 	broker_crash(&it_broker);
-	state_file_shift(7, FIELD_CONTAINER, 5);
-	state_file_shift(8, FIELD_CONTAINER, 5);
+	state_file_shift(7, STATE_FIELD_CONTAINER, 5);
+	state_file_shift(8, STATE_FIELD_CONTAINER, 5);
 	broker_start(&it_broker, NULL);
 	ck_assert(admin_find_lease(7, &l7));
 	ck_assert(admin_find_lease(8, &l8));

@@ -432,45 +432,6 @@ START_TEST(test_a_merge_the_kernel_refuses_leaves_no_group_merged_and_no_contain
 }
 END_TEST
 
-/* Set the container field of group's line in the state file, as a merge would record it. */
-static void state_file_set_container(unsigned group, unsigned container)
-{
-	enum { FIELD_CONTAINER = 7 }; /* lease GROUP STATE PID START UID SINCE CONTAINER ... */
-	char path[PATH_MAX + 16], text[8192], out[8192] = "", prefix[32];
-	char *line, *save = NULL;
-	size_t len;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
-	f = fopen(path, "re");
-	ck_assert_ptr_nonnull(f);
-	len = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[len] = '\0';
-	snprintf(prefix, sizeof(prefix), "lease %u ", group);
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		bool ours = strncmp(line, prefix, strlen(prefix)) == 0;
-		char *tok, *tsave = NULL;
-		unsigned i = 0;
-
-		for (tok = strtok_r(line, " ", &tsave); tok;
-		     tok = strtok_r(NULL, " ", &tsave), i++) {
-			size_t used = strlen(out);
-
-			if (ours && i == FIELD_CONTAINER)
-				snprintf(out + used, sizeof(out) - used, " %u", container);
-			else
-				snprintf(out + used, sizeof(out) - used, "%s%s", i ? " " : "", tok);
-		}
-		ck_assert(!ours || i > FIELD_CONTAINER);
-		snprintf(out + strlen(out), sizeof(out) - strlen(out), "\n");
-	}
-	f = fopen(path, "we");
-	ck_assert_ptr_nonnull(f);
-	fputs(out, f);
-	fclose(f);
-}
-
 /*
  * The holder leases 7 and 8 and says 'L'; after the restart ('G') it closes
  * group 7's file, connects again, releases 7, says 'R', and holds 8 until 'G'.
@@ -522,8 +483,8 @@ START_TEST(test_releasing_one_member_of_a_merged_set_leaves_the_others_merged)
 	holder = spawn_as(UID_ALICE, 0, holder_releasing_one_member, s);
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'L');
 	broker_crash(&it_broker);
-	state_file_set_container(7, 5);
-	state_file_set_container(8, 5);
+	state_file_set(7, STATE_FIELD_CONTAINER, 5);
+	state_file_set(8, STATE_FIELD_CONTAINER, 5);
 	broker_start(&it_broker, NULL);
 	ck_assert(admin_find_lease(7, &l));
 	ck_assert_uint_eq(l.container, 5);
@@ -594,8 +555,8 @@ START_TEST(test_merging_into_a_container_restored_after_a_restart_is_busy_and_ke
 	holder = spawn_as(UID_ALICE, 0, holder_merging_a_restored_set, s);
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'L');
 	broker_crash(&it_broker);
-	state_file_set_container(7, 5);
-	state_file_set_container(8, 5);
+	state_file_set(7, STATE_FIELD_CONTAINER, 5);
+	state_file_set(8, STATE_FIELD_CONTAINER, 5);
 	broker_start(&it_broker, NULL);
 
 	signal_pipe_send(&s->go, 'g');
