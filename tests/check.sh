@@ -146,27 +146,21 @@ run_integration() {
 # verifier run per property. Without spin it is SKIPPED, and a failure in CI
 # (VM_REQUIRED=1, where run.sh exits 1 on a skip).
 run_model() {
-	local log rc=0
-	log=$(mktemp)
 	echo "== model: spin on the lease/merge/removal/restart model"
-	bash tests/model/run.sh "$BUILD/model" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
-	if grep -q '^SKIPPED: ' "$log" && [ "$rc" -eq 0 ]; then
-		tier_skip=$(sed -n 's/^SKIPPED: //p' "$log" | head -1)
-	else
-		read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
-		tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
-		[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
-	fi
-	rm -f "$log"
+	run_counted_tier skip-only-if-ok bash tests/model/run.sh "$BUILD/model"
 }
 
-# A QEMU tier: runs SCRIPT, which ends with "N passed, M failed[, K skipped]"
-# or says "SKIPPED: reason".
-run_qemu_tier() {
-	local script=$1 log rc=0
+# Runs "$@", whose output ends with "N passed, M failed[, K skipped]" or says
+# "SKIPPED: reason", and sets tier_pass, tier_fail, tier_skip and tier_note
+# from it; a non-zero exit with no failure counted is one failure. With the first
+# argument skip-only-if-ok a SKIPPED run counts as skipped only if it exits 0 (the model
+# tier exits 1 on a skip in CI); with any-skip it always does.
+run_counted_tier() {
+	local skip_rule=$1 log rc=0
+	shift
 	log=$(mktemp)
-	bash "$script" "$BUILD" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
-	if grep -q '^SKIPPED: ' "$log"; then
+	"$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+	if grep -q '^SKIPPED: ' "$log" && { [ "$skip_rule" = any-skip ] || [ "$rc" -eq 0 ]; }; then
 		tier_skip=$(sed -n 's/^SKIPPED: //p' "$log" | head -1)
 	else
 		read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
@@ -175,6 +169,12 @@ run_qemu_tier() {
 		[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
 	fi
 	rm -f "$log"
+}
+
+# A QEMU tier: runs SCRIPT BUILD, which ends with "N passed, M failed[, K skipped]"
+# or says "SKIPPED: reason".
+run_qemu_tier() {
+	run_counted_tier any-skip bash "$1" "$BUILD"
 }
 
 # The broker, vfioctl and an unprivileged VFIO client against real VFIO groups.
@@ -191,18 +191,8 @@ run_kmod() {
 # unpack into a throwaway root (tests/deb-check.sh). Last, so that DKMS can build
 # the module against the kernel headers the vm and kmod tiers fetched.
 run_deb() {
-	local log rc=0
-	log=$(mktemp)
 	echo "== deb: dpkg-buildpackage, lintian, the packages' contents, dpkg --unpack into a throwaway root"
-	bash tests/deb-check.sh "$BUILD" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
-	if grep -q '^SKIPPED: ' "$log"; then
-		tier_skip=$(sed -n 's/^SKIPPED: //p' "$log" | head -1)
-	else
-		read -r tier_pass tier_fail < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
-		tier_pass=${tier_pass:-0} tier_fail=${tier_fail:-0}
-		[ "$rc" -ne 0 ] && [ "$tier_fail" -eq 0 ] && tier_fail=1
-	fi
-	rm -f "$log"
+	run_counted_tier any-skip bash tests/deb-check.sh "$BUILD"
 }
 
 # The installed units under the real service manager: Debian's systemd as PID 1 in the
