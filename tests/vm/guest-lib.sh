@@ -446,6 +446,23 @@ vb_policy_restore() {
 	vb_vfioctl reload >/dev/null
 }
 
+# vb_qemu_scenario: the start of a scenario that runs the host's QEMU in the
+# guest: strict mode, a running broker, qemu-system-x86_64 or a skip, and on
+# exit the QEMU whose pid the scenario keeps in qemu_pid killed and the policy
+# vb_qemu_policy replaced restored.
+vb_qemu_scenario() {
+	vb_strict
+	vb_need_broker
+	command -v qemu-system-x86_64 >/dev/null || vb_skip "no qemu-system-x86_64 on the host"
+	qemu_pid=
+	trap vb_qemu_cleanup EXIT
+}
+
+vb_qemu_cleanup() {
+	[ -z "${qemu_pid:-}" ] || kill -KILL "$qemu_pid" 2>/dev/null || true
+	vb_policy_restore
+}
+
 # vb_crash_broker: kill -9 the broker, as a crash would, and wait up to 5 s
 # for it to be gone; its socket file and lease table stay behind.
 # vb_start_broker then starts it again on the same socket and state.

@@ -2,17 +2,9 @@
 # Scenario: the project's first user, an unprivileged VM, with Debian's own
 # unmodified QEMU (the host's qemu-system-x86_64 7.2, over 9p).
 # vb-pins: as uid 2000, qemu-system-x86_64 -device vfio-pci,host=NIC alone fails with "Permission denied" on /dev/vfio/G; under `vfioctl run --device NIC --memlock 65M` the same QEMU starts, its QMP query-pci shows 8086:10d3 (as sysfs), the lease's pid is QEMU's own, and after QMP quit (exit 0) the lease has ended
-vb_strict
-vb_need_broker
-command -v qemu-system-x86_64 >/dev/null || vb_skip "no qemu-system-x86_64 on the host"
+vb_qemu_scenario
 
 # The rules the QEMU scenarios run under: the inner machine's RAM + 1 MiB.
-qemu_pid=
-cleanup() {
-	[ -z "$qemu_pid" ] || kill -KILL "$qemu_pid" 2>/dev/null || true
-	vb_policy_restore
-}
-trap cleanup EXIT
 vb_qemu_policy "$VB_QEMU_MEMLOCK"
 
 sock=$VB_SHARE/qemu-55.sock

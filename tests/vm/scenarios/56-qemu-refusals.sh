@@ -1,16 +1,7 @@
 # shellcheck shell=bash
 # Scenario: the ways an unprivileged QEMU is refused, and hard removal.
 # vb-pins: with policy memlock 32M, `vfioctl run --memlock 65M -- qemu ...` exits 1 with the broker's message naming 32M and 65M before QEMU starts; with 65M, while uid 2000's QEMU holds the group a second VMM (uid 2002 or uid 2000) gets busy naming uid 2000; `vfioctl remove --hard G` kills that QEMU (SIGKILL) and the group is free again for uid 2002
-vb_strict
-vb_need_broker
-command -v qemu-system-x86_64 >/dev/null || vb_skip "no qemu-system-x86_64 on the host"
-
-qemu_pid=
-cleanup() {
-	[ -z "$qemu_pid" ] || kill -KILL "$qemu_pid" 2>/dev/null || true
-	vb_policy_restore
-}
-trap cleanup EXIT
+vb_qemu_scenario
 
 sock=$VB_SHARE/qemu-56.sock
 mapfile -t qemu < <(vb_qemu_args "$sock" "$NIC1")

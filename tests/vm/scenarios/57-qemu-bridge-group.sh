@@ -1,15 +1,7 @@
 # shellcheck shell=bash
 # Scenario: a group of two devices handed whole to one unmodified QEMU.
 # vb-pins: `vfioctl run --device BR_E1 --device BR_E2 --memlock 65M -- qemu ... -device vfio-pci,host=BR_E1 -device vfio-pci,host=BR_E2` as uid 2000 leases the bridge group once (VFIO_BROKER_FDS has one entry), QMP query-pci shows both functions as 8086:100e, and QEMU quits cleanly, ending the lease
-vb_strict
-vb_need_broker
-command -v qemu-system-x86_64 >/dev/null || vb_skip "no qemu-system-x86_64 on the host"
-qemu_pid=
-cleanup() {
-	[ -z "$qemu_pid" ] || kill -KILL "$qemu_pid" 2>/dev/null || true
-	vb_policy_restore
-}
-trap cleanup EXIT
+vb_qemu_scenario
 vb_qemu_policy "$VB_QEMU_MEMLOCK"
 
 sock=$VB_SHARE/qemu-57.sock
