@@ -54,6 +54,12 @@ void it_broker_crash_and_restart(void);
  */
 bool admin_find_lease(unsigned group, struct vfiobroker_lease *ret);
 int admin_count_leases(void);
+/*
+ * Asks it_broker, as an administrator, to remove group (hard: kill the
+ * holder; soft: ask it, waiting up to timeout_ms); returns 0 or -errno, and
+ * the broker's message in msg when msg is not NULL.
+ */
+int admin_remove(unsigned group, bool hard, unsigned timeout_ms, char *msg, size_t size);
 
 /* The fields of a line of the state file (PROTOCOL.md, "Restart"), counted from 0. */
 enum { STATE_FIELD_PID = 3, STATE_FIELD_START_TIME = 4, STATE_FIELD_CONTAINER = 7 };
@@ -64,6 +70,11 @@ enum { STATE_FIELD_PID = 3, STATE_FIELD_START_TIME = 4, STATE_FIELD_CONTAINER = 
  */
 void state_file_shift(unsigned group, unsigned field, long long delta);
 void state_file_set(unsigned group, unsigned field, long long value);
+
+/* Sends fd over the Unix socket sock (SCM_RIGHTS, with one byte); 0 or -1. */
+int send_fd(int sock, int fd);
+/* Receives a file sent by send_fd, close-on-exec; its fd, or -1. */
+int recv_fd(int sock);
 
 /* The build directory the suite runs from: $VB_BUILD, or "build". */
 const char *it_build_dir(void);

@@ -123,22 +123,9 @@ static void cgroup_of(pid_t pid, char *buf, size_t size)
 	fclose(f);
 }
 
-static int count_leases(void)
-{
-	struct vfiobroker *b;
-	struct vfiobroker_lease *l;
-	size_t n;
-
-	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
-	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
-	vfiobroker_leases_free(l, n);
-	vfiobroker_disconnect(b);
-	return (int)n;
-}
-
 static bool group_free(void *arg)
 {
-	return count_leases() == 0;
+	return admin_count_leases() == 0;
 }
 
 /* The uid the broker lists as the owner of group's lease, or -1. */
@@ -157,18 +144,6 @@ static int lease_uid(unsigned group)
 	vfiobroker_leases_free(l, n);
 	vfiobroker_disconnect(b);
 	return uid;
-}
-
-static int admin_remove_hard(unsigned group, char *msg, size_t size)
-{
-	struct vfiobroker *b;
-	int r;
-
-	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
-	r = vfiobroker_remove(b, group, true, 0, NULL);
-	snprintf(msg, size, "%s", r < 0 ? vfiobroker_error_message(b) : "");
-	vfiobroker_disconnect(b);
-	return r;
 }
 
 START_TEST(test_the_holder_lands_in_a_root_owned_cgroup_of_its_lease)
@@ -212,25 +187,8 @@ static int client_hide_in_flight(void *arg)
 	if (child < 0)
 		return 1;
 	if (child == 0) {
-		char byte = 'x';
-		struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} u = {0};
-		struct msghdr msg = {.msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = u.buf,
-				     .msg_controllen = sizeof(u.buf)};
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-			_exit(1);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		if (sendmsg(sv[0], &msg, 0) != 1)
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+		    send_fd(sv[0], fd) < 0)
 			_exit(1);
 		close(fd);
 		signal_pipe_send(a->ready, 'L');
@@ -260,10 +218,10 @@ START_TEST(test_a_child_keeping_the_file_only_in_flight_dies_with_hard_removal)
 	child = (pid_t)o->value;
 	ck_assert_int_gt(child, 0);
 	/* The holder has exited; the group is still held, by a file nobody can see. */
-	ck_assert_int_eq(count_leases(), 1);
+	ck_assert_int_eq(admin_count_leases(), 1);
 	ck_assert(!process_gone(child));
 
-	ck_assert_msg(admin_remove_hard(7, msg, sizeof(msg)) == 0, "remove --hard: %s", msg);
+	ck_assert_msg(admin_remove(7, true, 0, msg, sizeof(msg)) == 0, "remove --hard: %s", msg);
 	ck_assert(wait_until(pid_gone, &child));
 	ck_assert(wait_until(group_free, NULL));
 	outcome_free(o);
@@ -284,46 +242,20 @@ static int client_pass_to_other_uid(void *arg)
 {
 	struct pass_args *p = arg;
 	struct vfiobroker *b;
-	char byte = 'x';
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u = {0};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 	int fd;
 
 	if (vfiobroker_connect(p->socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
 		return 1;
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(p->sv[0], &msg, 0) == 1 ? 0 : 1;
+	return send_fd(p->sv[0], fd) == 0 ? 0 : 1;
 }
 
 static int service_keep_fd(void *arg)
 {
 	struct pass_args *p = arg;
-	char byte;
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf)};
-	int fd;
+	int fd = recv_fd(p->sv[1]);
 
-	if (recvmsg(p->sv[1], &msg, MSG_CMSG_CLOEXEC) != 1 || !CMSG_FIRSTHDR(&msg))
+	if (fd < 0)
 		return 1;
-	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
 	signal_pipe_send(&p->ready, 'L');
 	if (signal_pipe_wait(&p->go) != 'g')
 		return 2;
@@ -349,7 +281,7 @@ START_TEST(test_a_file_passed_to_another_uid_keeps_the_lease_its_lessees_and_is_
 	ck_assert_int_eq(lease_uid(7), UID_ALICE);
 
 	/* Hard removal kills nothing of uid 2001's: it names the process and answers busy. */
-	ck_assert_int_eq(admin_remove_hard(7, msg, sizeof(msg)), -EBUSY);
+	ck_assert_int_eq(admin_remove(7, true, 0, msg, sizeof(msg)), -EBUSY);
 	snprintf(pid, sizeof(pid), "pid %d (uid %d", (int)service, UID_BOB);
 	ck_assert_msg(strstr(msg, pid), "message: %s", msg);
 	ck_assert(!process_gone(service));
@@ -417,7 +349,7 @@ START_TEST(test_a_restarted_broker_finds_the_leases_cgroup_again_and_hard_remova
 	/* Written again after the restore: the lease still names its cgroup. */
 	ck_assert_msg(file_contains(state, " lease-7-"), "the restored lease lost its cgroup");
 
-	ck_assert_msg(admin_remove_hard(7, msg, sizeof(msg)) == 0, "remove --hard: %s", msg);
+	ck_assert_msg(admin_remove(7, true, 0, msg, sizeof(msg)) == 0, "remove --hard: %s", msg);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
 	ck_assert(wait_until(group_free, NULL));
 	outcome_free(o);

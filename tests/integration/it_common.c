@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct broker it_broker;
@@ -113,6 +114,61 @@ void state_file_shift(unsigned group, unsigned field, long long delta)
 void state_file_set(unsigned group, unsigned field, long long value)
 {
 	state_file_edit(group, field, false, value);
+}
+
+int admin_remove(unsigned group, bool hard, unsigned timeout_ms, char *msg, size_t size)
+{
+	struct vfiobroker *b;
+	int r;
+
+	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
+	ck_assert(vfiobroker_is_admin(b));
+	r = vfiobroker_remove(b, group, hard, timeout_ms, NULL);
+	if (msg)
+		snprintf(msg, size, "%s", r < 0 ? vfiobroker_error_message(b) : "");
+	vfiobroker_disconnect(b);
+	return r;
+}
+
+int send_fd(int sock, int fd)
+{
+	char byte = 'F';
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u = {0};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+int recv_fd(int sock)
+{
+	char byte;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	int fd;
+
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1 || !CMSG_FIRSTHDR(&msg))
+		return -1;
+	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+	return fd;
 }
 
 const char *it_build_dir(void)

@@ -40,17 +40,6 @@ static bool lease_7_is_removing(void *arg)
 	return admin_find_lease(7, &l) && strcmp(l.state, "removing") == 0;
 }
 
-static int admin_soft_remove_7(unsigned timeout_ms)
-{
-	struct vfiobroker *b;
-	int r;
-
-	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
-	r = vfiobroker_remove(b, 7, false, timeout_ms, NULL);
-	vfiobroker_disconnect(b);
-	return r;
-}
-
 /*
  * Leases 7 and waits for events. When the broker goes away it reconnects
  * (up to 10 s), checks the socket kept its number, says 'C', and gives the
@@ -110,7 +99,7 @@ START_TEST(test_a_library_holder_reconnects_after_a_restart_and_hears_a_soft_rem
 	it_broker_crash_and_restart();
 	/* Nobody asks it to: the client notices the closed socket and reconnects. */
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
-	ck_assert_int_eq(admin_soft_remove_7(5000), 0);
+	ck_assert_int_eq(admin_remove(7, false, 5000, NULL, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 0);
 	ck_assert_int_eq(o->value, 1);
 	ck_assert(!lease_7_is_held(NULL));
@@ -245,7 +234,7 @@ START_TEST(test_a_vfioctl_lease_holder_reconnects_after_a_restart_and_passes_a_s
 	ck_assert_msg(stderr_wait_for(&log, "the connection is back"), "stderr: %s", log.text);
 	ck_assert_msg(strstr(log.text, "it stopped or restarted"), "stderr: %s", log.text);
 	ck_assert_msg(!strstr(log.text, "no longer knows"), "stderr: %s", log.text);
-	ck_assert_int_eq(admin_soft_remove_7(10000), 0);
+	ck_assert_int_eq(admin_remove(7, false, 10000, NULL, 0), 0);
 	/* vfioctl passed the request on to its command as SIGTERM, as before the restart. */
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGTERM);
 	ck_assert_msg(stderr_wait_for(&log, "asks for it back"), "stderr: %s", log.text);

@@ -12,34 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The test process is root: an admin. */
-static int admin_remove(unsigned group, bool hard, unsigned timeout_ms, char *msg, size_t size)
-{
-	struct vfiobroker *b;
-	int r;
-
-	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
-	ck_assert(vfiobroker_is_admin(b));
-	r = vfiobroker_remove(b, group, hard, timeout_ms, NULL);
-	if (msg)
-		snprintf(msg, size, "%s", r < 0 ? vfiobroker_error_message(b) : "");
-	vfiobroker_disconnect(b);
-	return r;
-}
-
-static int count_leases(void)
-{
-	struct vfiobroker *b;
-	struct vfiobroker_lease *l;
-	size_t n;
-
-	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
-	ck_assert_int_eq(vfiobroker_leases(b, &l, &n), 0);
-	vfiobroker_leases_free(l, n);
-	vfiobroker_disconnect(b);
-	return (int)n;
-}
-
 START_TEST(test_soft_remove_is_honoured_by_a_cooperating_holder)
 {
 	struct outcome *o = outcome_new();
@@ -50,7 +22,7 @@ START_TEST(test_soft_remove_is_honoured_by_a_cooperating_holder)
 	ck_assert_int_eq(admin_remove(7, false, 5000, NULL, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 0);
 	ck_assert_int_eq(o->value, 1); /* the holder saw remove-requested and released */
-	ck_assert_int_eq(count_leases(), 0);
+	ck_assert_int_eq(admin_count_leases(), 0);
 	ck_assert(broker_log_wait(&it_broker, "EVENT=remove"));
 	outcome_free(o);
 }
@@ -67,7 +39,7 @@ START_TEST(test_soft_remove_times_out_and_leaves_the_lease_alone)
 	ck_assert_msg(strstr(msg, "unchanged"), "message: %s", msg);
 	/* The holder lives on and still holds its lease. */
 	ck_assert_int_eq(waitpid(holder, NULL, WNOHANG), 0);
-	ck_assert_int_eq(count_leases(), 1);
+	ck_assert_int_eq(admin_count_leases(), 1);
 	kill(holder, SIGKILL);
 	wait_exit(holder);
 	outcome_free(o);
@@ -76,7 +48,7 @@ END_TEST
 
 static bool group_free(void *arg)
 {
-	return count_leases() == 0;
+	return admin_count_leases() == 0;
 }
 
 START_TEST(test_hard_remove_kills_the_holder_and_reclaims_the_group)

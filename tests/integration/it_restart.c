@@ -23,17 +23,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int admin_remove(unsigned group, bool hard, unsigned timeout_ms)
-{
-	struct vfiobroker *b;
-	int r;
-
-	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
-	r = vfiobroker_remove(b, group, hard, timeout_ms, NULL);
-	vfiobroker_disconnect(b);
-	return r;
-}
-
 /* Carol (whose rule also allows group 7) asks for group; the outcome is in o. */
 static void carol_lease(unsigned group, struct outcome *o)
 {
@@ -105,7 +94,7 @@ START_TEST(test_hard_removal_after_restart_kills_the_holder_and_frees_the_group)
 
 	it_broker_crash_and_restart();
 	assert_alices_lease_known(holder);
-	ck_assert_int_eq(admin_remove(7, true, 0), 0);
+	ck_assert_int_eq(admin_remove(7, true, 0, NULL, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 128 + SIGKILL);
 	ck_assert_int_eq(admin_count_leases(), 0);
 	assert_carol_gets_group_7();
@@ -189,7 +178,7 @@ START_TEST(test_a_holder_that_reconnects_after_restart_hears_a_soft_removal_and_
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
 	/* The broker finds the restored holder behind the new connection, and asks it. */
-	ck_assert_int_eq(admin_remove(7, false, 5000), 0);
+	ck_assert_int_eq(admin_remove(7, false, 5000, NULL, 0), 0);
 	ck_assert_int_eq(wait_exit(holder), 0);
 	ck_assert_int_eq(o->value, 1);
 	ck_assert_int_eq(admin_count_leases(), 0);
@@ -452,23 +441,12 @@ struct pass_args {
 static int alice_leases_and_passes_the_file(void *arg)
 {
 	struct pass_args *a = arg;
-	char buf[CMSG_SPACE(sizeof(int))] = {0}, byte = 'F';
-	struct iovec iov = {&byte, 1};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = buf,
-			   .msg_controllen = sizeof(buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 	struct vfiobroker *b;
 	int fd;
 
 	if (vfiobroker_connect(it_broker.socket, &b) < 0 || vfiobroker_lease(b, 7, &fd) < 0)
 		return 1;
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	if (sendmsg(a->sock[0], &m, 0) != 1)
+	if (send_fd(a->sock[0], fd) < 0)
 		return 2;
 	close(fd);
 	signal_pipe_send(&a->ready, 'L');
@@ -481,14 +459,8 @@ static int alice_leases_and_passes_the_file(void *arg)
 static int bob_keeps_the_file(void *arg)
 {
 	struct pass_args *a = arg;
-	char buf[CMSG_SPACE(sizeof(int))] = {0}, byte;
-	struct iovec iov = {&byte, 1};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = buf,
-			   .msg_controllen = sizeof(buf)};
 
-	if (recvmsg(a->sock[1], &m, 0) != 1 || !CMSG_FIRSTHDR(&m))
+	if (recv_fd(a->sock[1]) < 0)
 		return 1;
 	signal_pipe_send(&a->ready, 'K');
 	for (;;)

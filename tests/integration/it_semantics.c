@@ -433,6 +433,19 @@ START_TEST(test_a_merge_the_kernel_refuses_leaves_no_group_merged_and_no_contain
 END_TEST
 
 /*
+ * A broker killed and started again with leases 7 and 8 in container 5 in its
+ * state file: a merged set, as a restart restores it (the only way to one on a
+ * simulated tree, whose group files refuse VFIO ioctls).
+ */
+static void restart_with_7_and_8_merged_in_container_5(void)
+{
+	broker_crash(&it_broker);
+	state_file_set(7, STATE_FIELD_CONTAINER, 5);
+	state_file_set(8, STATE_FIELD_CONTAINER, 5);
+	broker_start(&it_broker, NULL);
+}
+
+/*
  * The holder leases 7 and 8 and says 'L'; after the restart ('G') it closes
  * group 7's file, connects again, releases 7, says 'R', and holds 8 until 'G'.
  */
@@ -482,10 +495,7 @@ START_TEST(test_releasing_one_member_of_a_merged_set_leaves_the_others_merged)
 	}
 	holder = spawn_as(UID_ALICE, 0, holder_releasing_one_member, s);
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'L');
-	broker_crash(&it_broker);
-	state_file_set(7, STATE_FIELD_CONTAINER, 5);
-	state_file_set(8, STATE_FIELD_CONTAINER, 5);
-	broker_start(&it_broker, NULL);
+	restart_with_7_and_8_merged_in_container_5();
 	ck_assert(admin_find_lease(7, &l));
 	ck_assert_uint_eq(l.container, 5);
 	ck_assert(admin_find_lease(8, &l));
@@ -554,10 +564,7 @@ START_TEST(test_merging_into_a_container_restored_after_a_restart_is_busy_and_ke
 	}
 	holder = spawn_as(UID_ALICE, 0, holder_merging_a_restored_set, s);
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'L');
-	broker_crash(&it_broker);
-	state_file_set(7, STATE_FIELD_CONTAINER, 5);
-	state_file_set(8, STATE_FIELD_CONTAINER, 5);
-	broker_start(&it_broker, NULL);
+	restart_with_7_and_8_merged_in_container_5();
 
 	signal_pipe_send(&s->go, 'g');
 	ck_assert_int_eq(signal_pipe_wait(&s->ready), 'R');
