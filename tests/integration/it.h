@@ -126,6 +126,12 @@ struct client_args {
 	int mode;		   /* client-specific behaviour switch */
 };
 
+/*
+ * Reads b's events until remove-requested for group: 0, -ETIMEDOUT after 10 s
+ * with none, or the library's error.
+ */
+int wait_for_remove_request(struct vfiobroker *b, unsigned group);
+
 /* Leases args->group (or args->device), reports, then optionally holds. */
 int client_lease(void *arg);
 

@@ -263,18 +263,30 @@ static int service_keep_fd(void *arg)
 	return 0;
 }
 
+/*
+ * Alice leases 7 and passes the file to a service of Bob's, then exits; the
+ * service keeps the file until 'g'. Returns the service's pid.
+ */
+static pid_t pass_7_from_alice_to_bob(struct pass_args *p)
+{
+	pid_t service;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->sv), 0);
+	signal_pipe_init(&p->ready);
+	signal_pipe_init(&p->go);
+	service = spawn_as(UID_BOB, 0, service_keep_fd, p);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_pass_to_other_uid, p), 0);
+	ck_assert_int_eq(signal_pipe_wait(&p->ready), 'L');
+	return service;
+}
+
 START_TEST(test_a_file_passed_to_another_uid_keeps_the_lease_its_lessees_and_is_reported_not_killed)
 {
 	struct pass_args p = {.socket = it_broker.socket};
 	char msg[512], pid[32];
 	pid_t service;
 
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p.sv), 0);
-	signal_pipe_init(&p.ready);
-	signal_pipe_init(&p.go);
-	service = spawn_as(UID_BOB, 0, service_keep_fd, &p);
-	ck_assert_int_eq(run_as(UID_ALICE, 0, client_pass_to_other_uid, &p), 0);
-	ck_assert_int_eq(signal_pipe_wait(&p.ready), 'L');
+	service = pass_7_from_alice_to_bob(&p);
 	/* The lessee has exited and the broker has looked for the file: the lease stays uid
 	 * 2000's (before, uid 2001's process inherited it). */
 	ck_assert(broker_log_wait(&it_broker, "Group 7 is still open in pid"));
@@ -301,12 +313,7 @@ START_TEST(test_hard_removal_with_kill_strays_kills_the_other_uids_process_too)
 	struct vfiobroker *b;
 	pid_t service;
 
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p.sv), 0);
-	signal_pipe_init(&p.ready);
-	signal_pipe_init(&p.go);
-	service = spawn_as(UID_BOB, 0, service_keep_fd, &p);
-	ck_assert_int_eq(run_as(UID_ALICE, 0, client_pass_to_other_uid, &p), 0);
-	ck_assert_int_eq(signal_pipe_wait(&p.ready), 'L');
+	service = pass_7_from_alice_to_bob(&p);
 
 	ck_assert_int_eq(vfiobroker_connect(it_broker.socket, &b), 0);
 	ck_assert_msg(vfiobroker_remove_kill_strays(b, 7, NULL) == 0, "remove: %s",

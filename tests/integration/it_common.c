@@ -270,7 +270,7 @@ void outcome_record(struct outcome *o, struct vfiobroker *b, int rc)
 	snprintf(o->message, sizeof(o->message), "%s", rc < 0 && msg ? msg : "");
 }
 
-static int wait_for_remove_request(struct vfiobroker *b, unsigned group)
+int wait_for_remove_request(struct vfiobroker *b, unsigned group)
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = vfiobroker_get_fd(b), .events = POLLIN};

@@ -140,21 +140,11 @@ static int client_reconnect_and_cooperate(void *arg)
 	if (vfiobroker_connect(a->socket, &b) < 0)
 		return 2;
 	signal_pipe_send(a->ready, 'C');
-	for (;;) {
-		struct pollfd pfd = {.fd = vfiobroker_get_fd(b), .events = POLLIN};
-		struct vfiobroker_event ev;
-
-		r = vfiobroker_next_event(b, &ev);
-		if (r == -EAGAIN) {
-			if (poll(&pfd, 1, 10000) != 1)
-				return 3;
-			continue;
-		}
-		if (r < 0)
-			return 4;
-		if (ev.type == VFIOBROKER_EVENT_REMOVE_REQUESTED && ev.group == 7)
-			break;
-	}
+	r = wait_for_remove_request(b, 7);
+	if (r == -ETIMEDOUT)
+		return 3;
+	if (r < 0)
+		return 4;
 	close(fd);
 	r = vfiobroker_release(b, 7, &released);
 	a->out->value = r == 0 && released;
