@@ -203,8 +203,14 @@ static int identity_read_userns(const struct pidref *p, bool *ret_other)
 	bool same;
 	int r;
 
-	if (stat("/proc/self/ns/user", &own) < 0)
+	if (stat("/proc/self/ns/user", &own) < 0) {
+		/* No such link: a kernel without user namespaces (CONFIG_USER_NS=n) has one. */
+		if (errno == ENOENT && access("/proc/self/ns", F_OK) == 0) {
+			*ret_other = false;
+			return 0;
+		}
 		return -errno;
+	}
 	if (p->is_pidfd) {
 		char path[64];
 

@@ -62,13 +62,17 @@ static int uevent_open(void)
 
 /*
  * The kernel sends uevents only to network namespaces owned by the initial
- * user namespace; its uid_map is the whole range mapped onto itself.
+ * user namespace; its uid_map is the whole range mapped onto itself. A
+ * kernel without user namespaces (CONFIG_USER_NS=n) has no uid_map, and
+ * only the initial one.
  */
 static bool in_initial_user_namespace(void)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/uid_map", "re");
 	unsigned long inside, outside, count;
 
+	if (!f && errno == ENOENT && access("/proc/self/ns", F_OK) == 0)
+		return true;
 	return f && fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
 	       outside == 0 && count == 4294967295UL && fgetc(f) == '\n' && fgetc(f) == EOF;
 }
