@@ -426,6 +426,13 @@ static int holder_wait(struct holder *h, int signal_fd)
 
 		holder_read_events(h);
 		timeout_ms = holder_try_reconnect(h);
+		/*
+		 * A reconnect asks for the leases: an event that arrived meanwhile
+		 * (a removal request sent right after the restart) is queued in the
+		 * library and does not make the socket readable. Read it before
+		 * polling, or it waits for the next packet.
+		 */
+		holder_read_events(h);
 		if (!h->broker_lost)
 			pfd[1].fd = vfiobroker_get_fd(h->broker);
 		if (poll(pfd, 2, timeout_ms) < 0) {
