@@ -185,6 +185,26 @@ int devnode_open_device_cdev(struct inventory *inv, const char *address, const c
 	return 0;
 }
 
+int devnode_stat_device_cdev(struct inventory *inv, const char *cdev, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	char path[64];
+	struct stat st;
+	int r;
+
+	snprintf(path, sizeof(path), "vfio/devices/%.24s", cdev);
+	r = beneath_open(inv->dev_fd, path, O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = devnode_check_type(inv, &st, path);
+	if (r < 0)
+		return r;
+	*ret_st = st;
+	return 0;
+}
+
 int devnode_open_iommufd(struct inventory *inv, int *ret_fd)
 {
 	_cleanup_close_ int fd = -1;

@@ -35,6 +35,9 @@ int devnode_stat_group(struct inventory *inv, uint32_t group, struct stat *ret_s
 int devnode_open_device_cdev(struct inventory *inv, const char *address, const char *cdev,
 			     int *ret_fd, struct stat *ret_st);
 
+/* devnode_stat_device_cdev: the stat of <dev>/vfio/devices/<cdev> without opening it. */
+int devnode_stat_device_cdev(struct inventory *inv, const char *cdev, struct stat *ret_st);
+
 /*
  * devnode_open_iommufd opens a new iommufd context, <dev>/iommu, with its
  * memory accounting switched to per process (IOMMU_OPTION_RLIMIT_MODE 1:

@@ -396,6 +396,40 @@ START_TEST(test_hard_removal_of_a_cdev_lease_kills_its_holder)
 }
 END_TEST
 
+START_TEST(test_a_cdev_lease_is_known_again_after_the_broker_restarts)
+{
+	struct outcome *o = outcome_new(), *bob = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 7,
+				.out = o,
+				.mode = CDEV_HOLD,
+				.ready = &ready,
+				.go = &go};
+	struct client_args b = {.socket = it_broker.socket, .group = 7, .out = bob};
+	pid_t pid;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	it_broker_crash_and_restart();
+	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 7"));
+
+	/* Restored as a cdev lease: busy says so, and the lease still ends with its holder. */
+	run_as(UID_BOB, 0, client_lease, &b);
+	ck_assert_int_eq(bob->rc, -EBUSY);
+	ck_assert_msg(strstr(bob->message, "held by uid 2000 through the cdev path"), "%s",
+		      bob->message);
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(pid), 0);
+	ck_assert(wait_until(no_leases, NULL));
+	outcome_free(o);
+	outcome_free(bob);
+}
+END_TEST
+
 START_TEST(test_list_json_says_which_paths_each_device_takes)
 {
 	struct cmd_result r;
@@ -531,6 +565,7 @@ Suite *suite_cdev(void)
 	tcase_add_test(
 		t, test_a_cdev_lease_ends_with_its_holder_and_the_group_is_free_for_either_path);
 	tcase_add_test(t, test_hard_removal_of_a_cdev_lease_kills_its_holder);
+	tcase_add_test(t, test_a_cdev_lease_is_known_again_after_the_broker_restarts);
 	tcase_add_test(t, test_list_json_says_which_paths_each_device_takes);
 	tcase_add_test(t, test_run_cdev_replaces_placeholders_and_exports_the_fd_map);
 	tcase_add_test(t, test_run_cdev_refuses_an_unknown_placeholder_and_runs_nothing);
