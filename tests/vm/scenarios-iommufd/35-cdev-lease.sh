@@ -45,7 +45,7 @@ bg_cdev() {
 	"${as2000[@]}" "$VB_BUILD/vfioctl" --socket "$VB_SOCK" run --cdev --device "$bdf" -- \
 		"$probe" --fds '{iommufd}:{fd}' "$@" </dev/null >"$log" 2>&1 &
 	bg+=($!)
-	vb_wait 60 grep -q "holding" "$log" || vb_fail "the cdev holder did not start: $(tail -n 3 "$log")"
+	vb_wait 60 grep -qs "holding" "$log" || vb_fail "the cdev holder did not start: $(tail -n 3 "$log")"
 }
 
 # 1. An unprivileged client drives the device through the fds it was handed.
@@ -99,7 +99,7 @@ prlimit --memlock=$lim:$lim -- "${as2000[@]}" \
 	"$VB_BUILD/vfioctl" --socket "$VB_SOCK" run --cdev --device "$NIC1" -- \
 	"$probe" --fds '{iommufd}:{fd}' --map $mb16 --hold </dev/null >"$VB_SHARE/pin-a.log" 2>&1 &
 bg+=($!)
-vb_wait 60 grep -q "holding" "$VB_SHARE/pin-a.log" || vb_fail "the first process did not pin 16M: $(tail -n 3 "$VB_SHARE/pin-a.log")"
+vb_wait 60 grep -qs "holding" "$VB_SHARE/pin-a.log" || vb_fail "the first process did not pin 16M: $(tail -n 3 "$VB_SHARE/pin-a.log")"
 echo "first process: $(grep 'VmLck' "$VB_SHARE/pin-a.log")"
 vb_try prlimit --memlock=$lim:$lim -- "${as2000[@]}" \
 	"$VB_BUILD/vfioctl" --socket "$VB_SOCK" run --cdev --device "$NIC2" -- \
@@ -116,7 +116,7 @@ cdev_of() { echo "/dev/vfio/devices/$(ls "/sys/bus/pci/devices/$1/vfio-dev")"; }
 prlimit --memlock=$lim:$lim -- "${as2000[@]}" "$probe" --fds 3:4 --map $mb16 --hold \
 	3<>/dev/iommu 4<>"$(cdev_of "$NIC1")" </dev/null >"$VB_SHARE/user-a.log" 2>&1 &
 bg+=($!)
-vb_wait 60 grep -q "holding" "$VB_SHARE/user-a.log" || vb_fail "the control's first process did not pin 16M: $(tail -n 3 "$VB_SHARE/user-a.log")"
+vb_wait 60 grep -qs "holding" "$VB_SHARE/user-a.log" || vb_fail "the control's first process did not pin 16M: $(tail -n 3 "$VB_SHARE/user-a.log")"
 vb_try prlimit --memlock=$lim:$lim -- "${as2000[@]}" "$probe" --fds 3:4 --map $mb16 \
 	3<>/dev/iommu 4<>"$(cdev_of "$NIC2")"
 [ "$VB_RC" != 0 ] && grep -q "IOMMU_IOAS_MAP: ENOMEM" <<<"$VB_OUT" ||
