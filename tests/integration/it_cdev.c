@@ -88,6 +88,7 @@ enum {
 	CDEV_HOLD,	      /* lease, report, hold until go */
 	CDEV_THEN_GROUP_PATH, /* lease through cdev, then ask for the group path too */
 	CDEV_THEN_MERGE,      /* lease 7 and 8 through cdev, then ask to merge them */
+	CDEV_COOPERATE,	      /* lease, wait for remove-requested, close everything, release */
 };
 
 static bool same_file(int a, int b)
@@ -133,7 +134,8 @@ static void describe_lease(struct outcome *o, const struct vfiobroker_cdev_lease
 
 static void close_lease(struct vfiobroker_cdev_lease *l)
 {
-	close(l->iommufd);
+	if (l->iommufd >= 0)
+		close(l->iommufd);
 	for (size_t i = 0; i < l->n_devices; i++)
 		close(l->devices[i].fd);
 }
@@ -172,6 +174,20 @@ static int client_cdev(void *arg)
 		signal_pipe_send(a->ready, 'L');
 		signal_pipe_wait(a->go);
 		break;
+	case CDEV_COOPERATE: {
+		bool released = false;
+
+		signal_pipe_send(a->ready, 'L');
+		r = wait_for_remove_request(b, l.group);
+		if (r == 0) {
+			close_lease(&l);
+			l.n_devices = 0;
+			l.iommufd = -1;
+			r = vfiobroker_release(b, l.group, &released);
+		}
+		a->out->value = r == 0 && released ? 1 : r;
+		break;
+	}
 	case CDEV_THEN_GROUP_PATH:
 		r = vfiobroker_lease(b, a->group, &fd);
 		outcome_record(a->out, b, r);
@@ -396,6 +412,30 @@ START_TEST(test_hard_removal_of_a_cdev_lease_kills_its_holder)
 }
 END_TEST
 
+START_TEST(test_soft_removal_of_a_cdev_lease_is_honoured_by_a_cooperating_holder)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 7,
+				.out = o,
+				.mode = CDEV_COOPERATE,
+				.ready = &ready};
+	pid_t pid;
+
+	signal_pipe_init(&ready);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	ck_assert_int_eq(admin_remove(7, false, 5000, NULL, 0), 0);
+	ck_assert_int_eq(wait_exit(pid), 0);
+	/* The holder saw remove-requested, closed the cdevs and the iommufd, and released. */
+	ck_assert_int_eq(o->value, 1);
+	ck_assert_int_eq(admin_count_leases(), 0);
+	outcome_free(o);
+}
+END_TEST
+
 START_TEST(test_a_cdev_lease_is_known_again_after_the_broker_restarts)
 {
 	struct outcome *o = outcome_new(), *bob = outcome_new();
@@ -565,6 +605,7 @@ Suite *suite_cdev(void)
 	tcase_add_test(
 		t, test_a_cdev_lease_ends_with_its_holder_and_the_group_is_free_for_either_path);
 	tcase_add_test(t, test_hard_removal_of_a_cdev_lease_kills_its_holder);
+	tcase_add_test(t, test_soft_removal_of_a_cdev_lease_is_honoured_by_a_cooperating_holder);
 	tcase_add_test(t, test_a_cdev_lease_is_known_again_after_the_broker_restarts);
 	tcase_add_test(t, test_list_json_says_which_paths_each_device_takes);
 	tcase_add_test(t, test_run_cdev_replaces_placeholders_and_exports_the_fd_map);
