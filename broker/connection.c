@@ -190,6 +190,11 @@ static int connection_enqueue(struct connection *c, const char *text, size_t len
 
 int connection_send(struct connection *c, struct json_object *obj, int fd)
 {
+	return connection_send_fds(c, obj, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+}
+
+int connection_send_fds(struct connection *c, struct json_object *obj, const int *fds, size_t n_fds)
+{
 	/* The broker is single-threaded, and the text is sent or copied before we return. */
 	static char text[VB_MAX_PACKET_SIZE];
 	size_t len;
@@ -201,7 +206,7 @@ int connection_send(struct connection *c, struct json_object *obj, int fd)
 	if (r < 0)
 		return log_error_errno(r, "Failed to serialise a reply: %m");
 	if (c->n_queued == 0) {
-		r = vb_wire_send(c->fd, text, len, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+		r = vb_wire_send(c->fd, text, len, fds, n_fds);
 		if (r == 0)
 			return 0;
 		if (r != -EAGAIN) {
@@ -214,9 +219,9 @@ int connection_send(struct connection *c, struct json_object *obj, int fd)
 	 * of the lease's cgroup and of hard removal's reach (issue 13). The caller
 	 * takes back what it meant to send; the connection stays open.
 	 */
-	if (fd >= 0)
+	if (n_fds > 0)
 		return -EAGAIN;
-	return connection_enqueue(c, text, len, fd);
+	return connection_enqueue(c, text, len, -1);
 }
 
 /*

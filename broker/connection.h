@@ -105,6 +105,9 @@ struct connection *connection_free(struct connection *c);
  * not be sent: the connection is then closing.
  */
 int connection_send(struct connection *c, struct json_object *obj, int fd);
+/* connection_send with n_fds (at most VB_MAX_FDS) descriptors attached, borrowed. */
+int connection_send_fds(struct connection *c, struct json_object *obj, const int *fds,
+			size_t n_fds);
 
 /* Send queued packets until the socket is full again. Called when c is writable. */
 void connection_flush(struct connection *c);

@@ -6,22 +6,38 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/ioctl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/sysmacros.h>
 
 /*
- * The number sysfs gives a group's node (<sysfs>/class/vfio/N/dev, "243:0").
- * -ENOENT when sysfs does not say (simulated trees, or an older layout).
+ * IOMMU_OPTION of linux/iommufd.h (6.2+), spelt out: the build host's uapi
+ * headers may predate iommufd, and the numbers are ABI.
  */
-static int devnode_sysfs_rdev(struct inventory *inv, uint32_t group, dev_t *ret)
+struct devnode_iommu_option {
+	uint32_t size;
+	uint32_t option_id;
+	uint16_t op;
+	uint16_t reserved;
+	uint32_t object_id;
+	uint64_t val64 __attribute__((aligned(8)));
+};
+#define DEVNODE_IOMMU_OPTION		 _IO(';', 0x87)
+#define DEVNODE_IOMMU_OPTION_RLIMIT_MODE 0
+#define DEVNODE_IOMMU_OPTION_OP_SET	 0
+
+/* The number in the "dev" attribute ("243:0") of sysfs-root-relative directory path. */
+static int devnode_sysfs_dev_attr(struct inventory *inv, const char *path, dev_t *ret)
 {
 	_cleanup_close_ int fd = -1;
-	char path[64], buf[32];
+	char buf[32];
 	unsigned maj, min;
 	char tail;
 	int r;
 
-	snprintf(path, sizeof(path), "class/vfio/%u", group);
 	r = beneath_open(inv->sysfs_fd, path, O_PATH | O_DIRECTORY, 0, &fd);
 	if (r < 0)
 		return r;
@@ -32,6 +48,18 @@ static int devnode_sysfs_rdev(struct inventory *inv, uint32_t group, dev_t *ret)
 		return -EBADMSG;
 	*ret = makedev(maj, min);
 	return 0;
+}
+
+/*
+ * The number sysfs gives a group's node (<sysfs>/class/vfio/N/dev, "243:0").
+ * -ENOENT when sysfs does not say (simulated trees, or an older layout).
+ */
+static int devnode_sysfs_rdev(struct inventory *inv, uint32_t group, dev_t *ret)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "class/vfio/%u", group);
+	return devnode_sysfs_dev_attr(inv, path, ret);
 }
 
 /* A node we may hand out: a char device, or a regular file in a simulated tree. */
@@ -121,6 +149,84 @@ int devnode_stat_group(struct inventory *inv, uint32_t group, struct stat *ret_s
 	if (r < 0)
 		return r;
 	*ret_st = st;
+	return 0;
+}
+
+int devnode_open_device_cdev(struct inventory *inv, const char *address, const char *cdev,
+			     int *ret_fd, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	char path[PATH_MAX];
+	struct stat st;
+	dev_t want;
+	int r;
+
+	snprintf(path, sizeof(path), "vfio/devices/%s", cdev);
+	r = devnode_open(inv, path, &fd, &st);
+	if (r < 0)
+		return r;
+	if (S_ISCHR(st.st_mode)) {
+		snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev/%s", address, cdev);
+		r = devnode_sysfs_dev_attr(inv, path, &want);
+		if (r < 0)
+			return log_error_errno(
+				r, "Failed to read the device number of %s's cdev %s: %m", address,
+				cdev);
+		if (st.st_rdev != want) {
+			log_error("%s/vfio/devices/%s is device %u:%u but sysfs says %s's cdev is "
+				  "%u:%u; refusing it",
+				  inv->dev_root, cdev, major(st.st_rdev), minor(st.st_rdev),
+				  address, major(want), minor(want));
+			return -ENODEV;
+		}
+	}
+	*ret_fd = TAKE_FD(fd);
+	*ret_st = st;
+	return 0;
+}
+
+int devnode_stat_device_cdev(struct inventory *inv, const char *cdev, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	char path[64];
+	struct stat st;
+	int r;
+
+	snprintf(path, sizeof(path), "vfio/devices/%.24s", cdev);
+	r = beneath_open(inv->dev_fd, path, O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = devnode_check_type(inv, &st, path);
+	if (r < 0)
+		return r;
+	*ret_st = st;
+	return 0;
+}
+
+int devnode_open_iommufd(struct inventory *inv, int *ret_fd)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	r = devnode_open(inv, "iommu", &fd, &st);
+	if (r < 0)
+		return r;
+	if (S_ISCHR(st.st_mode)) {
+		struct devnode_iommu_option opt = {
+			.size = sizeof(opt),
+			.option_id = DEVNODE_IOMMU_OPTION_RLIMIT_MODE,
+			.op = DEVNODE_IOMMU_OPTION_OP_SET,
+			.object_id = 0,
+			.val64 = 1,
+		};
+
+		if (ioctl(fd, DEVNODE_IOMMU_OPTION, &opt) < 0)
+			return -errno;
+	}
+	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
 

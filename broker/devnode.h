@@ -26,6 +26,28 @@ int devnode_open_group(struct inventory *inv, uint32_t group, int *ret_fd, struc
  */
 int devnode_stat_group(struct inventory *inv, uint32_t group, struct stat *ret_st);
 
+/*
+ * devnode_open_device_cdev opens <dev>/vfio/devices/<cdev> (cdev: "vfio3",
+ * as sysfs names it in the device's vfio-dev directory) read-write, checked
+ * against the number sysfs gives it. -ENOENT when there is no node,
+ * -ENODEV when the node is not that device's.
+ */
+int devnode_open_device_cdev(struct inventory *inv, const char *address, const char *cdev,
+			     int *ret_fd, struct stat *ret_st);
+
+/* devnode_stat_device_cdev: the stat of <dev>/vfio/devices/<cdev> without opening it. */
+int devnode_stat_device_cdev(struct inventory *inv, const char *cdev, struct stat *ret_st);
+
+/*
+ * devnode_open_iommufd opens a new iommufd context, <dev>/iommu, with its
+ * memory accounting switched to per process (IOMMU_OPTION_RLIMIT_MODE 1:
+ * pinned pages are charged to the mapping process's locked_vm against its
+ * own RLIMIT_MEMLOCK, not to its user's total) while nothing is allocated in
+ * it yet, which needs CAP_SYS_RESOURCE (-EPERM without). A regular file in a
+ * simulated tree has no ioctls: it is taken as is.
+ */
+int devnode_open_iommufd(struct inventory *inv, int *ret_fd);
+
 /* devnode_open_container opens a new VFIO container <dev>/vfio/vfio. */
 int devnode_open_container(struct inventory *inv, int *ret_fd);
 

@@ -57,7 +57,7 @@ int group_requests_list(struct broker *b, struct connection *c, const struct vb_
 				log_warning_errno(r, "Skipping group %u in list: %m", ids[i]);
 			continue;
 		}
-		inventory_group_to_info(g, devices, &info);
+		inventory_group_to_info(b->inventory, g, devices, &info);
 		n_devs = inventory_group_to_policy(g, devs);
 		if (n_devs > 0 && policy_decide(policy_store_get(b->policy), &caller, devs, n_devs,
 						POLICY_ACTION_LEASE, &d) == 0)

@@ -116,6 +116,19 @@ static void inventory_watch_open(struct inventory *inv)
 
 static void inventory_prime(struct inventory *inv);
 
+/* Feature detection at start-up: say once which lease paths this kernel offers. */
+static void inventory_log_paths(struct inventory *inv)
+{
+	char why[VB_MESSAGE_MAX];
+
+	if (inventory_probe_iommufd(inv, why, sizeof(why)))
+		log_info("Lease paths: group, and cdev (%s/iommu opens; each device on vfio-pci "
+			 "is offered through its vfio-dev cdev)",
+			 inv->dev_root);
+	else
+		log_info("Lease paths: group only; cdev leases are refused: %s", why);
+}
+
 int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory **ret)
 {
 	_cleanup_free_ char *dev_real = NULL;
@@ -150,6 +163,7 @@ int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory
 	inv->simulated = !dev_real || strcmp(dev_real, "/dev") != 0;
 	inventory_watch_open(inv);
 	inventory_prime(inv);
+	inventory_log_paths(inv);
 	*ret = inv;
 	return 0;
 }
@@ -498,6 +512,33 @@ static int parse_uevent(char *buf, struct inventory_device *d)
 	return have_id && have_class ? 0 : -EBADMSG;
 }
 
+/*
+ * The name of a device's VFIO cdev: the one "vfioN" entry of its vfio-dev
+ * directory, which a kernel with CONFIG_VFIO_DEVICE_CDEV makes while the
+ * device is on a VFIO driver. "" when there is none.
+ */
+static void inventory_read_cdev(struct inventory *inv, const char *path, char *buf, size_t size)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	buf[0] = '\0';
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/vfio-dev", path) >= sizeof(dir) ||
+	    inventory_opendir(inv, dir, &d) < 0)
+		return;
+	while ((de = readdir(d))) {
+		unsigned n;
+		char tail;
+
+		if (sscanf(de->d_name, "vfio%u%c", &n, &tail) == 1 &&
+		    (size_t)snprintf(buf, size, "vfio%u", n) < size)
+			break;
+		buf[0] = '\0';
+	}
+	closedir(d);
+}
+
 /* Read one member's ids and driver; path names its directory beneath the sysfs root. */
 static int inventory_read_device(struct inventory *inv, const char *path,
 				 struct inventory_device *d)
@@ -512,7 +553,14 @@ static int inventory_read_device(struct inventory *inv, const char *path,
 	r = beneath_read_file(inv->sysfs_fd, file, buf, sizeof(buf), &len);
 	if (r < 0)
 		return r;
-	return parse_uevent(buf, d);
+	r = parse_uevent(buf, d);
+	if (r < 0)
+		return r;
+	/* Only a device on a VFIO driver has a cdev: the others cost no extra read. */
+	d->cdev[0] = '\0';
+	if (inventory_driver_is_vfio(d->driver))
+		inventory_read_cdev(inv, path, d->cdev, sizeof(d->cdev));
+	return 0;
 }
 
 static int compare_devices(const void *a, const void *b)
@@ -742,8 +790,49 @@ size_t inventory_group_to_policy(const struct inventory_group *g, struct policy_
 	return n;
 }
 
-void inventory_group_to_info(const struct inventory_group *g, struct vb_device_info *devices,
-			     struct vb_group_info *ret)
+bool inventory_probe_iommufd(struct inventory *inv, char *why, size_t size)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	if (inv->iommufd)
+		return true;
+	r = beneath_open(inv->dev_fd, "iommu", O_RDWR | O_NOFOLLOW | O_NONBLOCK,
+			 BENEATH_NO_SYMLINKS, &fd);
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = -errno;
+	if (r == 0 && !S_ISCHR(st.st_mode) && !(S_ISREG(st.st_mode) && inv->simulated))
+		r = -ENODEV;
+	if (r == -ENOENT)
+		snprintf(
+			why, size,
+			"this kernel has no iommufd: %s/iommu does not exist (it needs "
+			"CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV); lease the group path instead",
+			inv->dev_root);
+	else if (r < 0)
+		snprintf(why, size,
+			 "the broker cannot open %s/iommu (%s), so it cannot hand out iommufd; "
+			 "lease the group path instead",
+			 inv->dev_root, strerror(-r));
+	inv->iommufd = r == 0;
+	return inv->iommufd;
+}
+
+unsigned inventory_device_paths(const struct inventory *inv, const struct inventory_device *d)
+{
+	unsigned paths = 0;
+
+	if (inventory_device_is_bridge(d) || !inventory_driver_is_vfio(d->driver))
+		return 0;
+	paths |= 1u << VB_PATH_GROUP;
+	if (inv->iommufd && d->cdev[0])
+		paths |= 1u << VB_PATH_CDEV;
+	return paths;
+}
+
+void inventory_group_to_info(const struct inventory *inv, const struct inventory_group *g,
+			     struct vb_device_info *devices, struct vb_group_info *ret)
 {
 	char why[VB_MESSAGE_MAX];
 
@@ -756,6 +845,7 @@ void inventory_group_to_info(const struct inventory_group *g, struct vb_device_i
 		snprintf(devices[i].class_, sizeof(devices[i].class_), "%06x",
 			 d->class_ & 0xffffff);
 		snprintf(devices[i].driver, sizeof(devices[i].driver), "%s", d->driver);
+		devices[i].paths = inventory_device_paths(inv, d);
 	}
 	*ret = (struct vb_group_info){
 		.group = g->id,

@@ -55,6 +55,8 @@ struct inventory {
 	bool ids_valid;
 	/* A watch could not be added during the current read: do not cache what it read. */
 	bool watch_failed;
+	/* <dev>/iommu opened at start-up (inventory_probe_iommufd): cdev leases can work. */
+	bool iommufd;
 };
 
 struct inventory_device {
@@ -62,6 +64,9 @@ struct inventory_device {
 	uint16_t vendor, device;
 	uint32_t class_;
 	char driver[VB_DRIVER_MAX]; /* "" when no driver is bound */
+	/* The VFIO device cdev ("vfio3": <dev>/vfio/devices/vfio3) while on a VFIO driver; or "".
+	 */
+	char cdev[16];
 };
 
 struct inventory_group {
@@ -80,6 +85,21 @@ struct inventory *inventory_free(struct inventory *inv);
  * (quarantine writes) or heard of a change another way (the module's events).
  */
 void inventory_invalidate(struct inventory *inv);
+
+/*
+ * inventory_probe_iommufd: whether <dev>/iommu is there and opens (a kernel
+ * with CONFIG_IOMMUFD), kept in inv->iommufd; asked at start-up and again by
+ * a cdev lease while the answer is no (a module loaded later). If not, why
+ * (one sentence naming what the kernel lacks) goes to why.
+ */
+bool inventory_probe_iommufd(struct inventory *inv, char *why, size_t size);
+
+/*
+ * The lease paths device d of a group can take now (1 << VB_PATH_*): none
+ * for a bridge or a device off VFIO drivers; the group path on a VFIO
+ * driver; the cdev path too when it has a cdev and the kernel has iommufd.
+ */
+unsigned inventory_device_paths(const struct inventory *inv, const struct inventory_device *d);
 
 /* "uevent", "inotify" or "none", for the log. */
 const char *inventory_watch_name(enum inventory_watch w);
@@ -130,5 +150,5 @@ bool inventory_device_is_bridge(const struct inventory_device *d);
 size_t inventory_group_to_policy(const struct inventory_group *g, struct policy_device *devs);
 
 /* Fill a protocol group description; devices points into a caller array of n_devices. */
-void inventory_group_to_info(const struct inventory_group *g, struct vb_device_info *devices,
-			     struct vb_group_info *ret);
+void inventory_group_to_info(const struct inventory *inv, const struct inventory_group *g,
+			     struct vb_device_info *devices, struct vb_group_info *ret);

@@ -162,6 +162,7 @@ static void holder_free(struct holder *h)
 		}
 	exit_watch_free(h->exit_watch);
 	pidref_done(&h->pid);
+	safe_close(h->iommufd);
 	free(h);
 }
 
@@ -237,6 +238,7 @@ static int holder_new(struct lease_table *t, struct pidref *pid, uid_t uid, stru
 	h->table = t;
 	h->pid = *pid;
 	h->uid = uid;
+	h->iommufd = -1;
 	r = exit_watch_new(t->event, &h->pid, holder_on_exit, h, &h->exit_watch);
 	if (r < 0) {
 		free(h);

@@ -58,6 +58,12 @@ struct holder {
 	 * again does not set up and tear down a pidfd and its exit watch each time.
 	 */
 	unsigned n_connections;
+	/*
+	 * The process's iommufd (-1: none yet): opened for its first cdev lease
+	 * and sent again with every later one, so that its cdev leases share one
+	 * IOMMU context (what merge is on that path). Closed with the holder.
+	 */
+	int iommufd;
 };
 
 struct lease {
@@ -70,8 +76,14 @@ struct lease {
 	struct holder *holder; /* NULL: releasing, and no process found holding the file */
 	uid_t uid;	       /* who leased it: owner and charged for its whole life */
 	pid_t pid;	       /* the holder's pid, or the last one known */
-	int fd;		       /* the broker's copy of the group file; -1 once releasing */
-	int wd;		       /* inotify watch on the node; -1 once the node is gone */
+	/*
+	 * How it was handed out. The group path's file is the group file; the
+	 * cdev path's is the cdev of the group's first endpoint (the lease's
+	 * anchor: the lease ends when that file is closed; see PROTOCOL.md).
+	 */
+	enum vb_lease_path path;
+	int fd; /* the broker's copy of the lease's file; -1 once releasing */
+	int wd; /* inotify watch on the node; -1 once the node is gone */
 	struct holders_target node;
 	char rule[VB_NAME_MAX + 1];
 	char *devices;		     /* comma-separated addresses, for logs */

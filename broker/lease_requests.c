@@ -36,18 +36,28 @@ static bool group_has_device(const struct inventory_group *g, const char *addres
 	return false;
 }
 
-/* The group is already leased: say who has it. */
+/* How a busy answer names a lease's path. */
+static const char *lease_path_words(const struct lease *l)
+{
+	return l->path == VB_PATH_CDEV ? "the cdev path (device cdevs and an iommufd)"
+				       : "the legacy group path";
+}
+
+/* The group is already leased: say who has it, and through which path. */
 static int lease_busy(struct connection *c, const struct lease *l, struct reply_error *err)
 {
 	int r;
 
 	if (l->state == LEASE_HELD && l->holder && pidref_equal(&l->holder->pid, &c->identity->pid))
-		r = reply_error_set(err, VB_E_BUSY, "you already hold group %u", l->group);
+		r = reply_error_set(err, VB_E_BUSY,
+				    "you already hold group %u, through %s; one group takes one "
+				    "path at a time: release it to lease it another way",
+				    l->group, lease_path_words(l));
 	else if (l->state == LEASE_HELD)
 		r = reply_error_set(err, VB_E_BUSY,
-				    "group %u is held by uid %u; ask them or an administrator to "
-				    "release it",
-				    l->group, (unsigned)l->uid);
+				    "group %u is held by uid %u through %s; ask them or an "
+				    "administrator to release it",
+				    l->group, (unsigned)l->uid, lease_path_words(l));
 	else if (l->holder)
 		r = reply_error_set(
 			err, VB_E_BUSY,
@@ -101,9 +111,11 @@ static int lease_open_group(struct broker *b, uint32_t group, int *ret_fd, struc
 	int r = devnode_open_group(b->inventory, group, ret_fd, st);
 
 	if (r == -EBUSY)
-		return reply_error_set(err, VB_E_BUSY,
-				       "group %u is open outside the broker; close it there first",
-				       group);
+		return reply_error_set(
+			err, VB_E_BUSY,
+			"group %u is open outside the broker (its group file, or a "
+			"device of it bound through the cdev path); close it there first",
+			group);
 	if (r == -ENOENT)
 		return reply_error_set(
 			err, VB_E_NOT_VIABLE,
@@ -114,6 +126,135 @@ static int lease_open_group(struct broker *b, uint32_t group, int *ret_fd, struc
 		log_error_errno(r, "Failed to open group %u: %m", group);
 		return reply_error_set(err, VB_E_INTERNAL, "the broker could not open group %u: %s",
 				       group, strerror(-r));
+	}
+	return 0;
+}
+
+/* What a cdev lease hands out: the iommufd, then one cdev per endpoint. */
+struct lease_cdev_fds {
+	int iommufd;	     /* the holder's (borrowed) or a new one (owned) */
+	bool iommufd_reused; /* the holder's, sent with an earlier lease */
+	size_t n;	     /* endpoints */
+	char devices[VB_MAX_CDEV_DEVICES][VB_ADDRESS_MAX];
+	int fds[VB_MAX_CDEV_DEVICES]; /* owned; fds[0] is the lease's anchor */
+	struct stat anchor_st;
+};
+
+static void lease_cdev_fds_done(struct lease_cdev_fds *cf)
+{
+	if (!cf->iommufd_reused)
+		cf->iommufd = safe_close(cf->iommufd);
+	for (size_t i = 0; i < cf->n; i++)
+		cf->fds[i] = safe_close(cf->fds[i]);
+}
+
+/*
+ * The kernel keeps one group either on the group path or on the cdev path
+ * (a bound cdev makes the group file's open EBUSY, an open group file makes a
+ * cdev's bind EBUSY). A cdev's open does not say, so ask the group file: it
+ * opens (and is closed again at once) only while nobody outside the broker
+ * has it. -EBUSY with the sentence in *err.
+ */
+static int lease_cdev_check_group_file(struct broker *b, uint32_t group, struct reply_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r = devnode_open_group(b->inventory, group, &fd, &st);
+
+	if (r == -EBUSY)
+		return reply_error_set(
+			err, VB_E_BUSY,
+			"group %u is open outside the broker through the legacy group "
+			"path (%s/vfio/%u, or a device of it bound through its cdev); "
+			"close it there first",
+			group, b->inventory->dev_root, group);
+	/* No group node (a kernel without the group path) or another error: the binds will say. */
+	return 0;
+}
+
+/*
+ * Open what a cdev lease of g sends into *cf: each endpoint's cdev (bridges
+ * are never handed out) and the holder's iommufd, or a new one with
+ * per-process accounting. Refusals as the client should see them; on
+ * failure nothing is left open.
+ */
+static int lease_open_cdev(struct broker *b, const struct identity *id,
+			   const struct inventory_group *g, struct lease_cdev_fds *cf,
+			   struct reply_error *err)
+{
+	struct holder *h;
+	char why[VB_MESSAGE_MAX];
+	int r;
+
+	*cf = (struct lease_cdev_fds){.iommufd = -1};
+	if (!inventory_probe_iommufd(b->inventory, why, sizeof(why)))
+		return reply_error_set(err, VB_E_UNSUPPORTED, "%s", why);
+	for (size_t i = 0; i < g->n_devices; i++) {
+		const struct inventory_device *d = &g->devices[i];
+
+		if (inventory_device_is_bridge(d))
+			continue;
+		if (!d->cdev[0])
+			return reply_error_set(err, VB_E_UNSUPPORTED,
+					       "device %s has no VFIO device cdev "
+					       "(%s/bus/pci/devices/%s/vfio-dev is "
+					       "missing): this kernel lacks "
+					       "CONFIG_VFIO_DEVICE_CDEV; lease the group "
+					       "path instead",
+					       d->address, b->inventory->sysfs_root, d->address);
+		if (cf->n == VB_MAX_CDEV_DEVICES)
+			return reply_error_set(
+				err, VB_E_LIMIT,
+				"group %u has more than %d devices, the most one cdev "
+				"lease carries; lease the group path instead",
+				g->id, VB_MAX_CDEV_DEVICES);
+		memcpy(cf->devices[cf->n], d->address, VB_ADDRESS_MAX);
+		cf->fds[cf->n++] = -1;
+	}
+	r = lease_cdev_check_group_file(b, g->id, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0, k = 0; i < g->n_devices; i++) {
+		const struct inventory_device *d = &g->devices[i];
+		struct stat st;
+
+		if (inventory_device_is_bridge(d))
+			continue;
+		r = devnode_open_device_cdev(b->inventory, d->address, d->cdev, &cf->fds[k], &st);
+		if (r < 0) {
+			lease_cdev_fds_done(cf);
+			if (r == -ENOENT)
+				return reply_error_set(
+					err, VB_E_NOT_VIABLE,
+					"device %s has no node %s/vfio/devices/%s; is "
+					"devtmpfs mounted?",
+					d->address, b->inventory->dev_root, d->cdev);
+			log_error_errno(r, "Failed to open the cdev %s of %s: %m", d->cdev,
+					d->address);
+			return reply_error_set(err, VB_E_INTERNAL,
+					       "the broker could not open the cdev of %s: %s",
+					       d->address, strerror(-r));
+		}
+		if (k == 0)
+			cf->anchor_st = st;
+		k++;
+	}
+	h = lease_table_find_holder(b->leases, &id->pid);
+	if (h && h->iommufd >= 0) {
+		cf->iommufd = h->iommufd;
+		cf->iommufd_reused = true;
+		return 0;
+	}
+	r = devnode_open_iommufd(b->inventory, &cf->iommufd);
+	if (r < 0) {
+		lease_cdev_fds_done(cf);
+		log_error_errno(r, "Failed to open %s/iommu with per-process accounting: %m",
+				b->inventory->dev_root);
+		return reply_error_set(
+			err, VB_E_INTERNAL,
+			"the broker could not open an iommufd with per-process memory "
+			"accounting%s: %s",
+			r == -EPERM ? " (it lacks CAP_SYS_RESOURCE)" : "", strerror(-r));
 	}
 	return 0;
 }
@@ -180,6 +321,8 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 	char devices[1024], why[VB_MESSAGE_MAX], rule[VB_NAME_MAX + 1];
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *cgroup = NULL;
+	struct lease_cdev_fds cf = {.iommufd = -1};
+	bool iommufd_reused = false;
 	unsigned max_leases;
 	uint64_t memlock;
 	size_t held;
@@ -245,7 +388,16 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 		r = lease_refused(c, group, devices, rule, err, r);
 		goto out;
 	}
-	r = lease_open_group(b, group, &fd, &st, err);
+	if (req->path == VB_PATH_CDEV) {
+		r = lease_open_cdev(b, id, g, &cf, err);
+		if (r == 0) {
+			fd = TAKE_FD(cf.fds[0]); /* the anchor: the lease's own file */
+			st = cf.anchor_st;
+			iommufd_reused = cf.iommufd_reused;
+		}
+	} else {
+		r = lease_open_group(b, group, &fd, &st, err);
+	}
 	if (r < 0) {
 		r = lease_refused(c, group, devices, rule, err, r);
 		goto out;
@@ -290,6 +442,14 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 		goto out;
 	}
 	TAKE_FD(fd); /* the lease has it */
+	if (req->path == VB_PATH_CDEV) {
+		l->path = VB_PATH_CDEV;
+		if (!cf.iommufd_reused) {
+			l->holder->iommufd = cf.iommufd;
+			cf.iommufd_reused = true; /* the holder's now: not closed below */
+		}
+		lease_table_changed(b->leases); /* the state file records the path */
+	}
 	server_attach_holder(b->server, l->holder);
 
 	f = lease_log_fields(l, "grant");
@@ -298,7 +458,18 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 		  (int)id->pid.pid, (unsigned)id->uid, rule[0] ? rule : "(none)");
 	status_update(b->status);
 
-	r = reply_send_lease(c, req->id, group, rule, memlock, l->fd);
+	if (req->path == VB_PATH_CDEV) {
+		int send[1 + VB_MAX_CDEV_DEVICES];
+
+		send[0] = cf.iommufd;
+		send[1] = l->fd;
+		for (size_t i = 1; i < cf.n; i++)
+			send[1 + i] = cf.fds[i];
+		r = reply_send_cdev_lease(c, req->id, group, rule, memlock, iommufd_reused,
+					  cf.devices, send, cf.n);
+	} else {
+		r = reply_send_lease(c, req->id, group, rule, memlock, l->fd);
+	}
 	if (r < 0) {
 		/*
 		 * The holder never got the file: take the lease back at once. A reply
@@ -319,6 +490,8 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 	}
 	r = 0;
 out:
+	/* The broker keeps the anchor (the lease's) and the holder's iommufd, no other cdev. */
+	lease_cdev_fds_done(&cf);
 	inventory_group_free(g);
 	return r;
 }
@@ -384,12 +557,36 @@ int lease_requests_list(struct broker *b, struct connection *c, const struct vb_
 	return 0;
 }
 
+/*
+ * Merge and unmerge are the group path's: a cdev lease shares its holder's
+ * iommufd with its other cdev leases from the start, and has no group file
+ * to put into a container. Mixing the paths in one merge is refused too.
+ */
+static int lease_refuse_cdev_merge(struct broker *b, const char *op, const uint32_t *groups,
+				   size_t n, struct reply_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct lease *l = lease_table_find(b->leases, groups[i]);
+
+		if (l && l->path == VB_PATH_CDEV)
+			return reply_error_set(
+				err, VB_E_BAD_REQUEST,
+				"group %u is leased through the cdev path, whose leases of one "
+				"holder share its iommufd already; %s is for the group path",
+				groups[i], op);
+	}
+	return 0;
+}
+
 int lease_requests_merge(struct broker *b, struct connection *c, const struct vb_request *req,
 			 int *fds, size_t n_fds, struct reply_error *err)
 {
 	struct merge_result res;
 	int r;
 
+	r = lease_refuse_cdev_merge(b, "merge", req->groups, req->n_groups, err);
+	if (r < 0)
+		return r;
 	r = merge_groups(b, c->identity, req->groups, req->n_groups, &res, err);
 	if (r < 0)
 		return r;
@@ -412,8 +609,12 @@ int lease_requests_merge(struct broker *b, struct connection *c, const struct vb
 int lease_requests_unmerge(struct broker *b, struct connection *c, const struct vb_request *req,
 			   int *fds, size_t n_fds, struct reply_error *err)
 {
-	int r = unmerge_group(b, c->identity, (uint32_t)req->group, err);
+	uint32_t group = (uint32_t)req->group;
+	int r = lease_refuse_cdev_merge(b, "unmerge", &group, 1, err);
 
+	if (r < 0)
+		return r;
+	r = unmerge_group(b, c->identity, group, err);
 	if (r < 0)
 		return r;
 	/* Model: the "save" that ends "unmerge". */

@@ -187,6 +187,9 @@ static void put_lease(FILE *f, const struct lease *l)
 	put_string(f, l->rule);
 	put_string(f, l->devices);
 	put_string(f, l->cgroup ? l->cgroup : "");
+	/* Group leases' lines are what they were; a cdev lease's file is its first cdev. */
+	if (l->path == VB_PATH_CDEV)
+		fputs(" cdev", f);
 	fputc('\n', f);
 }
 
@@ -258,19 +261,21 @@ struct stored_lease {
 	char rule[VB_NAME_MAX + 1];
 	char devices[1024];
 	char cgroup[1024]; /* "": none (or a file written before leases had cgroups) */
+	enum vb_lease_path path;
 };
 
 /*
  * "lease GROUP STATE PID START UID SINCE CONTAINER IS_CHR RDEV DEV INO RULE DEVICES
- * CGROUP": STATE is held or releasing, PID 0 when no holder was known, START
+ * CGROUP [cdev]": STATE is held or releasing, PID 0 when no holder was known, START
  * field 22 of its /proc stat, SINCE the grant in CLOCK_REALTIME microseconds,
  * CGROUP the lease's cgroup under the root (lease_cgroup.h); a line without
- * it (an older broker's) has none.
+ * it (an older broker's) has none. A trailing "cdev" marks a lease of the
+ * cdev path, whose DEV/INO/RDEV name the cdev of the group's first endpoint.
  */
 static int lease_store_parse_line(char *line, struct stored_lease *ret)
 {
 	/* As long as %3072s reads; get_string() then checks what fits. */
-	char state[16], rule[3073], devices[3073], cgroup[3073] = "-";
+	char state[16], rule[3073], devices[3073], cgroup[3073] = "-", path[16] = "";
 	uintmax_t rdev, dev, ino;
 	unsigned uid;
 	int is_chr, pid, n = 0, k;
@@ -278,11 +283,15 @@ static int lease_store_parse_line(char *line, struct stored_lease *ret)
 	*ret = (struct stored_lease){0};
 	k = sscanf(line,
 		   "lease %" SCNu32 " %15s %d %" SCNu64 " %u %" SCNu64 " %" SCNu32
-		   " %d %ju %ju %ju %3072s %3072s%n %3072s%n",
+		   " %d %ju %ju %ju %3072s %3072s%n %3072s%n %15s%n",
 		   &ret->group, state, &pid, &ret->start_time, &uid, &ret->since_usec,
-		   &ret->container, &is_chr, &rdev, &dev, &ino, rule, devices, &n, cgroup, &n);
+		   &ret->container, &is_chr, &rdev, &dev, &ino, rule, devices, &n, cgroup, &n, path,
+		   &n);
 	if (k < 13 || line[n] != '\0' || pid < 0)
 		return -EBADMSG;
+	if (k == 15 && strcmp(path, "cdev") != 0)
+		return -EBADMSG;
+	ret->path = k == 15 ? VB_PATH_CDEV : VB_PATH_GROUP;
 	if (get_string(cgroup, ret->cgroup, sizeof(ret->cgroup)) < 0)
 		return -EBADMSG;
 	if (strcmp(state, "held") == 0)
@@ -400,6 +409,8 @@ static void log_dropped(const struct stored_lease *e, const char *why)
  */
 static bool recover_check_group(struct broker *b, const struct stored_lease *e)
 {
+	const struct inventory_device *anchor = NULL;
+	struct inventory_device anchor_copy = {0};
 	struct inventory_group *g = NULL;
 	char devices[1024];
 	struct stat st;
@@ -410,12 +421,24 @@ static bool recover_check_group(struct broker *b, const struct stored_lease *e)
 		return false;
 	}
 	inventory_group_format_devices(g, devices, sizeof(devices));
+	for (size_t i = 0; i < g->n_devices && !anchor; i++)
+		if (!inventory_device_is_bridge(&g->devices[i]))
+			anchor = &g->devices[i];
+	if (anchor)
+		anchor_copy = *anchor;
 	inventory_group_free(g);
 	if (strcmp(devices, e->devices) != 0) {
 		log_dropped(e, "the group has other devices now: it was re-created");
 		return false;
 	}
-	if (devnode_stat_group(b->inventory, e->group, &st) < 0) {
+	if (e->path == VB_PATH_CDEV) {
+		/* The lease's file is the first endpoint's cdev, as lease_requests.c sent it. */
+		if (!anchor || !anchor_copy.cdev[0] ||
+		    devnode_stat_device_cdev(b->inventory, anchor_copy.cdev, &st) < 0) {
+			log_dropped(e, "its first device has no VFIO cdev any more");
+			return false;
+		}
+	} else if (devnode_stat_group(b->inventory, e->group, &st) < 0) {
 		log_dropped(e, "the group has no device node any more");
 		return false;
 	}
@@ -611,6 +634,11 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		goto out;
 	}
 	TAKE_FD(fd);
+	/*
+	 * The holder's iommufd is not taken back: a later cdev lease of the same
+	 * holder gets a new one (PROTOCOL.md, "Restart").
+	 */
+	l->path = e->path;
 	/* A releasing lease is in no container: the broker unsets it before closing its copy. */
 	if (e->container && state == LEASE_HELD &&
 	    containers_restore_lease(b->containers, l, e->container) < 0)
@@ -687,7 +715,7 @@ static void recover_check_containers(struct broker *b)
 		struct log_fields f;
 		int k;
 
-		if (l->state != LEASE_HELD || l->fd < 0)
+		if (l->state != LEASE_HELD || l->fd < 0 || l->path != VB_PATH_GROUP)
 			continue;
 		k = group_in_container(l->fd);
 		if (k < 0) {

@@ -92,6 +92,31 @@ int reply_send_lease(struct connection *c, uint32_t id, uint32_t group, const ch
 	return reply_send(c, vb_lease_reply_encode(id, &r), group_fd);
 }
 
+int reply_send_cdev_lease(struct connection *c, uint32_t id, uint32_t group, const char *rule,
+			  uint64_t memlock, bool iommufd_reused,
+			  const char (*devices)[VB_ADDRESS_MAX], const int *fds, size_t n_devices)
+{
+	struct vb_lease_reply r = {.group = group,
+				   .memlock = memlock,
+				   .path = VB_PATH_CDEV,
+				   .iommufd = 0,
+				   .iommufd_reused = iommufd_reused,
+				   .n_devices = n_devices};
+	_cleanup_json_ struct json_object *o = NULL;
+
+	if (n_devices == 0 || n_devices > VB_MAX_CDEV_DEVICES)
+		return -EINVAL;
+	snprintf(r.rule, sizeof(r.rule), "%s", rule ? rule : "");
+	for (size_t i = 0; i < n_devices; i++) {
+		memcpy(r.devices[i].address, devices[i], VB_ADDRESS_MAX);
+		r.devices[i].fd = (uint32_t)(1 + i);
+	}
+	o = vb_lease_reply_encode(id, &r);
+	if (!o)
+		return -ENOMEM;
+	return connection_send_fds(c, o, fds, 1 + n_devices);
+}
+
 int reply_send_release(struct connection *c, uint32_t id, uint32_t group, bool released)
 {
 	struct vb_release_reply r = {.group = group, .released = released};

@@ -63,6 +63,13 @@ int reply_send_error(struct connection *c, bool has_id, uint32_t id, const struc
 int reply_send_hello(struct connection *c, uint32_t id, unsigned version, uid_t uid, bool admin);
 int reply_send_lease(struct connection *c, uint32_t id, uint32_t group, const char *rule,
 		     uint64_t memlock, int group_fd);
+/*
+ * A cdev lease: fds[0] the iommufd, fds[1 + i] the cdev of devices[i]
+ * (n_devices at most VB_MAX_CDEV_DEVICES).
+ */
+int reply_send_cdev_lease(struct connection *c, uint32_t id, uint32_t group, const char *rule,
+			  uint64_t memlock, bool iommufd_reused,
+			  const char (*devices)[VB_ADDRESS_MAX], const int *fds, size_t n_devices);
 int reply_send_release(struct connection *c, uint32_t id, uint32_t group, bool released);
 int reply_send_merge(struct connection *c, uint32_t id, uint32_t container, const uint32_t *groups,
 		     size_t n_groups, int container_fd);

@@ -598,6 +598,67 @@ int vfiobroker_lease_memlock(struct vfiobroker *b, unsigned group, const char *a
 	return broker_lease(b, address ? -1 : (int32_t)group, address, memlock, ret_group, ret_fd);
 }
 
+unsigned vfiobroker_device_paths(const struct vfiobroker_group *g, size_t index)
+{
+	if (!g || index >= g->n_devices || !g->devices)
+		return 0;
+	return ((const unsigned *)(g->devices + g->n_devices))[index];
+}
+
+int vfiobroker_lease_cdev(struct vfiobroker *b, unsigned group, const char *address,
+			  uint64_t memlock, struct vfiobroker_cdev_lease *ret)
+{
+	struct vfiobroker_cdev_lease out = {.iommufd = -1};
+	struct vb_lease_reply lease;
+	struct vb_request req;
+	struct packet p;
+	int r;
+
+	if ((!address && check_group(group) < 0) || memlock > INT64_MAX || !ret)
+		return -EINVAL;
+	vb_request_init(&req, 0, VB_OP_LEASE);
+	req.path = VB_PATH_CDEV;
+	if (address) {
+		r = vb_address_parse(address, req.device);
+		if (r < 0)
+			return r;
+	} else {
+		req.group = (int32_t)group;
+	}
+	req.memlock = memlock;
+	r = broker_call(b, &req, NULL, 0, &p);
+	if (r < 0)
+		return r;
+	r = vb_lease_reply_decode(&p.reply, &lease);
+	/* Every fd the reply names, and no other: the decoder checked that each index is used once.
+	 */
+	if (r == 0 && (lease.path != VB_PATH_CDEV || (!address && lease.group != group) ||
+		       p.n_fds != 1 + lease.n_devices || lease.iommufd >= p.n_fds))
+		r = -EBADMSG;
+	for (size_t i = 0; r == 0 && i < lease.n_devices; i++)
+		if (lease.devices[i].fd >= p.n_fds)
+			r = -EBADMSG;
+	if (r < 0) {
+		packet_done(&p);
+		return r;
+	}
+	out.group = lease.group;
+	out.memlock = lease.memlock;
+	out.iommufd_reused = lease.iommufd_reused;
+	out.iommufd = p.fds[lease.iommufd];
+	p.fds[lease.iommufd] = -1;
+	out.n_devices = lease.n_devices;
+	for (size_t i = 0; i < lease.n_devices; i++) {
+		snprintf(out.devices[i].address, sizeof(out.devices[i].address), "%s",
+			 lease.devices[i].address);
+		out.devices[i].fd = p.fds[lease.devices[i].fd];
+		p.fds[lease.devices[i].fd] = -1;
+	}
+	packet_done(&p);
+	*ret = out;
+	return 0;
+}
+
 int vfiobroker_release(struct vfiobroker *b, unsigned group, bool *ret_released)
 {
 	struct vb_release_reply release;
@@ -709,8 +770,12 @@ static int group_from_info(const struct vb_group_info *info, struct vfiobroker_g
 		.holder_pid = info->holder_pid,
 	};
 
+	/*
+	 * Each device's paths ride behind the array, where a caller built
+	 * against VFIOBROKER_0 does not look: struct vfiobroker_device keeps its size.
+	 */
 	if (info->n_devices > 0) {
-		g.devices = calloc(info->n_devices, sizeof(*g.devices));
+		g.devices = calloc(1, info->n_devices * (sizeof(*g.devices) + sizeof(unsigned)));
 		if (!g.devices)
 			return -ENOMEM;
 	}
@@ -723,6 +788,9 @@ static int group_from_info(const struct vb_group_info *info, struct vfiobroker_g
 		snprintf(to->device, sizeof(to->device), "%s", from->device);
 		snprintf(to->class_code, sizeof(to->class_code), "%s", from->class_);
 		snprintf(to->driver, sizeof(to->driver), "%s", from->driver);
+		((unsigned *)(g.devices + info->n_devices))[i] =
+			(from->paths & (1u << VB_PATH_GROUP) ? VFIOBROKER_PATH_GROUP : 0) |
+			(from->paths & (1u << VB_PATH_CDEV) ? VFIOBROKER_PATH_CDEV : 0);
 	}
 	g.n_devices = info->n_devices;
 	*ret = g;
@@ -1108,3 +1176,6 @@ uid_t vfiobroker_get_uid(const struct vfiobroker *b)
 {
 	return b->uid;
 }
+
+_Static_assert(VB_MAX_CDEV_DEVICES == VFIOBROKER_CDEV_MAX_DEVICES,
+	       "the public cdev lease holds every device a reply may carry");

@@ -82,6 +82,15 @@ struct vfiobroker_device {
 	char driver[64];    /* the bound driver, "" when none */
 };
 
+/*
+ * The lease paths devices[index] of a group from vfiobroker_list() can take
+ * now (VFIOBROKER_PATH_* bits); 0 for a bridge, a device on a host driver,
+ * or a broker that does not say. Only for groups vfiobroker_list() returned.
+ * Since VFIOBROKER_1.
+ */
+struct vfiobroker_group;
+unsigned vfiobroker_device_paths(const struct vfiobroker_group *g, size_t index);
+
 /* One IOMMU group, as vfiobroker_list() reports it. */
 struct vfiobroker_group {
 	unsigned group;
@@ -212,6 +221,47 @@ int vfiobroker_lease_device(struct vfiobroker *b, const char *address, unsigned 
  */
 int vfiobroker_lease_memlock(struct vfiobroker *b, unsigned group, const char *address,
 			     uint64_t memlock, unsigned *ret_group, int *ret_fd);
+
+/* The lease paths a device can take (vfiobroker_device_paths()). */
+#define VFIOBROKER_PATH_GROUP 1u /* the legacy group file, /dev/vfio/GROUP */
+#define VFIOBROKER_PATH_CDEV  2u /* its VFIO device cdev and an iommufd */
+
+/* Most device fds one cdev lease carries (the endpoints of one group). */
+#define VFIOBROKER_CDEV_MAX_DEVICES 15
+
+/* What a cdev lease hands over (vfiobroker_lease_cdev()). */
+struct vfiobroker_cdev_lease {
+	unsigned group;
+	/*
+	 * The holder's iommufd (/dev/iommu, memory accounted per process): one
+	 * open file for all this process's cdev leases, so that their devices
+	 * can share one IOAS. iommufd_reused: the broker sent this file with an
+	 * earlier lease already (this fd is a new descriptor of it).
+	 */
+	int iommufd;
+	bool iommufd_reused;
+	uint64_t memlock; /* the RLIMIT_MEMLOCK the broker set, bytes; 0: none */
+	size_t n_devices; /* every endpoint of the group; bridges are never handed out */
+	struct {
+		char address[16]; /* "0000:01:00.0" */
+		int fd;		  /* its /dev/vfio/devices/vfioN, O_RDWR */
+	} devices[VFIOBROKER_CDEV_MAX_DEVICES];
+};
+
+/*
+ * vfiobroker_lease_cdev leases group `group` (address NULL) or the group of
+ * the device `address` through the cdev path: the broker opens the cdev of
+ * every endpoint and the holder's iommufd and sends them (close-on-exec, as
+ * every received fd). memlock as for vfiobroker_lease_memlock() (0: nothing
+ * asked). The lease ends when the first device's file (devices[0]) is
+ * closed everywhere, or with the holder. Besides the codes above:
+ * -EOPNOTSUPP ("unsupported") when the broker's kernel lacks iommufd or
+ * device cdevs (the message names what it lacks); -EBUSY when the group is
+ * held through the group path (the message says so). On failure nothing is
+ * left open and *ret is untouched. Since VFIOBROKER_1.
+ */
+int vfiobroker_lease_cdev(struct vfiobroker *b, unsigned group, const char *address,
+			  uint64_t memlock, struct vfiobroker_cdev_lease *ret);
 
 /*
  * vfiobroker_release ends the lease of `group`. Close the group file, every

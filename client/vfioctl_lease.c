@@ -9,6 +9,7 @@
  * /dev/vfio/N with the files it inherits.
  */
 #include "client/vfioctl.h"
+#include "client/vfioctl_placeholder.h"
 #include "client/vfioctl_print.h"
 #include "client/vfioctl_report.h"
 #include "client/vfioctl_spawn.h"
@@ -29,6 +30,8 @@
 #include <unistd.h>
 
 #define LEASE_MAX_TARGETS 64
+/* Device cdevs one run --cdev hands on: with the iommufd, all that spawn numbers. */
+#define LEASE_MAX_CDEVS (SPAWN_MAX_FDS - 1)
 /* How long a holder tries to reach a broker that went away: a restart takes well under. */
 #define RECONNECT_FOR_MS 120000
 #define PRELOAD_NAME	 "libvfiobroker-preload.so"
@@ -56,6 +59,7 @@ struct lease_request {
 	enum on_remove on_remove;
 	uint64_t memlock; /* --memlock: what the command will pin; 0 unasked */
 	bool no_preload;  /* run --no-preload */
+	bool cdev;	  /* run --cdev: device cdevs and an iommufd, placeholders, no shim */
 	char **cmd;
 };
 
@@ -70,6 +74,11 @@ struct holder {
 	int fds[LEASE_MAX_TARGETS];
 	size_t n_groups;
 	int container_fd;
+	/* cdev leases (fds[] are then -1): the one iommufd and every device's cdev. */
+	bool cdev;
+	int iommufd;
+	struct placeholder_device cdevs[LEASE_MAX_CDEVS]; /* fd: ours until the exec */
+	size_t n_cdevs;
 	struct vfiobroker_group *inventory; /* vfioctl list, fetched when a device needs it */
 	size_t n_inventory;
 	char **cmd;
@@ -168,6 +177,71 @@ static bool holder_has_device(struct holder *h, const char *address)
 	return false;
 }
 
+/* A refused lease, reported; the exit status. */
+static int holder_report_lease_error(struct holder *h, const struct lease_target *t, int r)
+{
+	char what[64];
+
+	if (vfiobroker_error_detail(h->broker, "asked")) {
+		/* The broker's sentence has both numbers and what to do; add where they come from.
+		 */
+		report_error(vfiobroker_error_code(h->broker), "%s",
+			     vfiobroker_error_message(h->broker));
+		report_hint("--memlock is what the command pins for DMA: for QEMU, its -m plus 1M "
+			    "(see docs/qemu.md)");
+		return VFIOCTL_EXIT_FAILED;
+	}
+	snprintf(what, sizeof(what), "lease %s", t->arg);
+	return report_broker_error(h->broker, r, REPORT_OP_LEASE,
+				   t->by_device ? -1 : (int64_t)t->group, what);
+}
+
+/*
+ * The cdev path: every device's cdev and the holder's iommufd, which the
+ * broker sends again with each later lease (the copy is closed: it is the
+ * same file).
+ */
+static int holder_lease_cdev(struct holder *h, const struct lease_target *t)
+{
+	struct vfiobroker_cdev_lease l;
+	int r;
+
+	r = vfiobroker_lease_cdev(h->broker, t->group, t->by_device ? t->address : NULL, h->memlock,
+				  &l);
+	if (r < 0)
+		return holder_report_lease_error(h, t, r);
+	h->groups[h->n_groups] = l.group;
+	h->fds[h->n_groups] = -1;
+	h->n_groups++;
+	if (h->iommufd < 0) {
+		h->iommufd = l.iommufd;
+	} else {
+		close(l.iommufd);
+		if (!l.iommufd_reused) {
+			for (size_t i = 0; i < l.n_devices; i++)
+				close(l.devices[i].fd);
+			report_error("failed",
+				     "the broker sent group %u with an iommufd of its own, not the "
+				     "one of the groups before it",
+				     l.group);
+			return VFIOCTL_EXIT_FAILED;
+		}
+	}
+	for (size_t i = 0; i < l.n_devices; i++) {
+		if (h->n_cdevs == LEASE_MAX_CDEVS) {
+			for (size_t k = i; k < l.n_devices; k++)
+				close(l.devices[k].fd);
+			report_error("limit", "run --cdev hands on at most %d devices",
+				     LEASE_MAX_CDEVS);
+			return VFIOCTL_EXIT_FAILED;
+		}
+		snprintf(h->cdevs[h->n_cdevs].address, sizeof(h->cdevs[h->n_cdevs].address), "%s",
+			 l.devices[i].address);
+		h->cdevs[h->n_cdevs++].fd = l.devices[i].fd;
+	}
+	return 0;
+}
+
 /* Leases one target. Returns 0, or reports the failure and returns the exit status. */
 static int holder_lease(struct holder *h, const struct lease_target *t)
 {
@@ -181,6 +255,8 @@ static int holder_lease(struct holder *h, const struct lease_target *t)
 	} else if (holder_has_group(h, t->group)) {
 		return 0;
 	}
+	if (h->cdev)
+		return holder_lease_cdev(h, t);
 	r = vfiobroker_lease_memlock(h->broker, t->group, t->by_device ? t->address : NULL,
 				     h->memlock, &group, &fd);
 	if (r < 0 && vfiobroker_error_detail(h->broker, "asked")) {
@@ -212,6 +288,14 @@ static void holder_close_files(struct holder *h)
 	if (h->container_fd >= 0)
 		close(h->container_fd);
 	h->container_fd = -1;
+	if (h->iommufd >= 0)
+		close(h->iommufd);
+	h->iommufd = -1;
+	for (size_t i = 0; i < h->n_cdevs; i++) {
+		if (h->cdevs[i].fd >= 0)
+			close(h->cdevs[i].fd);
+		h->cdevs[i].fd = -1;
+	}
 	for (size_t i = 0; i < h->n_groups; i++) {
 		if (h->fds[i] >= 0)
 			close(h->fds[i]);
@@ -635,11 +719,82 @@ static int holder_exec(struct holder *h, bool preload)
 	return spawn_failure_status(r);
 }
 
+/*
+ * holder_exec_cdev becomes the command with the iommufd as descriptor 3 and
+ * the device cdevs after it, CMD's placeholders replaced by those numbers,
+ * and VFIO_BROKER_IOMMUFD and VFIO_BROKER_CDEV_FDS saying the same. No shim:
+ * a VMM on this path takes descriptors (QEMU 9.0+: fd=). Returns only when
+ * it could not: the exit status to end with.
+ */
+static int holder_exec_cdev(struct holder *h)
+{
+	struct placeholder_device numbered[LEASE_MAX_CDEVS];
+	struct placeholder_map m = {
+		.iommufd = SPAWN_FIRST_FD, .devices = numbered, .n_devices = h->n_cdevs};
+	char iommufd_env[64], cdev_env[LEASE_MAX_CDEVS * 32 + 32], why[1024];
+	int fds[SPAWN_MAX_FDS];
+	char *entries[4] = {iommufd_env, cdev_env, NULL, NULL};
+	char **argv = NULL;
+	size_t n_args = 0, len;
+	struct spawn s;
+	int status = VFIOCTL_EXIT_FAILED, r;
+
+	fds[0] = h->iommufd;
+	len = (size_t)snprintf(cdev_env, sizeof(cdev_env), "VFIO_BROKER_CDEV_FDS=");
+	for (size_t i = 0; i < h->n_cdevs; i++) {
+		numbered[i] = h->cdevs[i];
+		numbered[i].fd = SPAWN_FIRST_FD + 1 + (int)i;
+		fds[1 + i] = h->cdevs[i].fd;
+		if (len < sizeof(cdev_env))
+			len += (size_t)snprintf(cdev_env + len, sizeof(cdev_env) - len, "%s%s=%d",
+						i ? "," : "", numbered[i].address, numbered[i].fd);
+	}
+	snprintf(iommufd_env, sizeof(iommufd_env), "VFIO_BROKER_IOMMUFD=%d", SPAWN_FIRST_FD);
+	if (asprintf(&entries[2], "%s=%s", VFIOBROKER_SOCKET_ENV, h->socket_path) < 0) {
+		entries[2] = NULL;
+		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
+		return VFIOCTL_EXIT_FAILED;
+	}
+	while (h->cmd[n_args])
+		n_args++;
+	argv = calloc(n_args + 1, sizeof(*argv));
+	if (!argv) {
+		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
+		goto out;
+	}
+	for (size_t i = 0; i < n_args; i++) {
+		r = placeholder_expand(h->cmd[i], &m, &argv[i], why, sizeof(why));
+		if (r == -EINVAL) {
+			report_error("bad-placeholder", "argument %zu of the command: %s", i, why);
+			report_hint("see PLACEHOLDERS in vfioctl(1)");
+			status = VFIOCTL_EXIT_USAGE;
+			goto out;
+		}
+		if (r < 0) {
+			report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(-r));
+			goto out;
+		}
+	}
+	s = (struct spawn){.argv = argv, .fds = fds, .n_fds = 1 + h->n_cdevs, .env = entries};
+	/* Our connection is O_CLOEXEC and goes with the exec; the leases stay (the process). */
+	r = spawn_exec(&s);
+	report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(-r));
+	status = spawn_failure_status(r);
+out:
+	for (size_t i = 0; argv && i < n_args; i++)
+		free(argv[i]);
+	free(argv);
+	free(entries[2]);
+	return status;
+}
+
 /* lease and run, once their command lines are read. */
 static int lease_and_run(struct vfioctl *ctl, const char *command, struct lease_request *req)
 {
 	struct holder h = {
 		.container_fd = -1,
+		.cdev = req->cdev,
+		.iommufd = -1,
 		.cmd = req->cmd,
 		.socket_path = ctl->socket_path,
 		.on_remove = req->on_remove,
@@ -651,6 +806,10 @@ static int lease_and_run(struct vfioctl *ctl, const char *command, struct lease_
 		return report_usage("%s needs at least one group or device", command);
 	if (!req->cmd)
 		return report_usage("%s needs -- CMD: the leases last as long as CMD runs",
+				    command);
+	if (req->cdev && req->merge)
+		return report_usage("%s: --merge is for the group path; the cdev leases of one "
+				    "holder share one iommufd already",
 				    command);
 	if (req->merge && req->n_targets > VB_MAX_MERGE_GROUPS)
 		return report_usage("%s: --merge takes at most %d groups", command,
@@ -666,7 +825,9 @@ static int lease_and_run(struct vfioctl *ctl, const char *command, struct lease_
 	vfiobroker_groups_free(h.inventory, h.n_inventory);
 	h.inventory = NULL;
 	/* Nothing is run with part of what was asked for. */
-	if (status == 0 && strcmp(command, "run") == 0)
+	if (status == 0 && req->cdev)
+		status = holder_exec_cdev(&h);
+	else if (status == 0 && strcmp(command, "run") == 0)
 		status = holder_exec(&h, !req->no_preload);
 	else if (status == 0)
 		status = holder_run(&h);
@@ -717,9 +878,13 @@ int vfioctl_lease(struct vfioctl *ctl, int argc, char **argv)
 int vfioctl_run(struct vfioctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"device", required_argument, NULL, 'd'}, {"group", required_argument, NULL, 'g'},
-		{"merge", no_argument, NULL, 'm'},	  {"memlock", required_argument, NULL, 'M'},
-		{"no-preload", no_argument, NULL, 'P'},	  {0},
+		{"device", required_argument, NULL, 'd'},
+		{"group", required_argument, NULL, 'g'},
+		{"merge", no_argument, NULL, 'm'},
+		{"memlock", required_argument, NULL, 'M'},
+		{"no-preload", no_argument, NULL, 'P'},
+		{"cdev", no_argument, NULL, 'c'},
+		{0},
 	};
 	struct lease_request req = {0};
 	int c, r;
@@ -743,6 +908,9 @@ int vfioctl_run(struct vfioctl *ctl, int argc, char **argv)
 			break;
 		case 'P':
 			req.no_preload = true;
+			break;
+		case 'c':
+			req.cdev = true;
 			break;
 		default:
 			return vfioctl_bad_option("run", c, argv);

@@ -30,8 +30,11 @@ static int parse_no_arguments(const char *command, struct vfioctl *ctl, int argc
 	return 0;
 }
 
-static void print_device(const struct vfiobroker_device *d)
+static void print_device(const struct vfiobroker_group *g, size_t index)
 {
+	const struct vfiobroker_device *d = &g->devices[index];
+	unsigned paths = vfiobroker_device_paths(g, index);
+
 	print_open_object(NULL);
 	print_text("       ");
 	print_string("address", 14, d->address);
@@ -40,6 +43,15 @@ static void print_device(const struct vfiobroker_device *d)
 	print_string("device", 6, d->device);
 	print_string("class", 8, d->class_code);
 	print_string("driver", 0, d->driver[0] ? d->driver : NULL);
+	/* Which lease paths it can take: "group", "group,cdev"; none for bridges and host drivers.
+	 */
+	if (paths) {
+		print_text("  paths ");
+		print_string("paths", 0,
+			     paths & VFIOBROKER_PATH_CDEV
+				     ? (paths & VFIOBROKER_PATH_GROUP ? "group,cdev" : "cdev")
+				     : "group");
+	}
 	print_text("\n");
 	print_close_object();
 }
@@ -62,7 +74,7 @@ static void print_group(const struct vfiobroker_group *g)
 	print_text("\n");
 	print_open_array("devices");
 	for (size_t i = 0; i < g->n_devices; i++)
-		print_device(&g->devices[i]);
+		print_device(g, i);
 	print_close_array();
 	print_close_object();
 }

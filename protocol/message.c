@@ -33,6 +33,7 @@ static const char *const status_names[_VB_STATUS_MAX] = {
 	[VB_E_NOT_HELD] = "not-held",
 	[VB_E_TIMEOUT] = "timeout",
 	[VB_E_INTERNAL] = "internal",
+	[VB_E_UNSUPPORTED] = "unsupported",
 };
 
 static const int status_errnos[_VB_STATUS_MAX] = {
@@ -47,6 +48,7 @@ static const int status_errnos[_VB_STATUS_MAX] = {
 	[VB_E_NOT_HELD] = ESRCH,
 	[VB_E_TIMEOUT] = ETIMEDOUT,
 	[VB_E_INTERNAL] = EIO,
+	[VB_E_UNSUPPORTED] = EOPNOTSUPP,
 };
 
 static const char *const event_names[_VB_EVENT_MAX] = {
@@ -54,6 +56,11 @@ static const char *const event_names[_VB_EVENT_MAX] = {
 	[VB_EVENT_REVOKED] = "revoked",
 	[VB_EVENT_RELEASED] = "released",
 	[VB_EVENT_DEVICE_ADDED] = "device-added",
+};
+
+static const char *const path_names[_VB_PATH_MAX] = {
+	[VB_PATH_GROUP] = "group",
+	[VB_PATH_CDEV] = "cdev",
 };
 
 static int lookup(const char *const *names, size_t n, const char *s)
@@ -105,6 +112,16 @@ int vb_status_to_errno(enum vb_status s)
 const char *vb_event_to_string(enum vb_event e)
 {
 	return (unsigned)e < _VB_EVENT_MAX ? event_names[e] : NULL;
+}
+
+const char *vb_lease_path_to_string(enum vb_lease_path p)
+{
+	return (unsigned)p < _VB_PATH_MAX ? path_names[p] : NULL;
+}
+
+int vb_lease_path_from_string(const char *s)
+{
+	return lookup(path_names, _VB_PATH_MAX, s);
 }
 
 int vb_event_from_string(const char *s)
@@ -181,7 +198,7 @@ void vb_request_init(struct vb_request *r, uint32_t id, enum vb_op op)
 static const char *const op_keys[_VB_OP_MAX][5] = {
 	[VB_OP_HELLO] = {"version", "client"},
 	[VB_OP_LIST] = {0},
-	[VB_OP_LEASE] = {"group", "device", "memlock"},
+	[VB_OP_LEASE] = {"group", "device", "memlock", "path"},
 	[VB_OP_RELEASE] = {"group"},
 	[VB_OP_MERGE] = {"groups"},
 	[VB_OP_UNMERGE] = {"group"},
@@ -298,6 +315,17 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 		if ((k = get_int(o, "memlock", 1, INT64_MAX, &v, err)) < 0 && k != -ENOENT)
 			return k;
 		r->memlock = k == 0 ? (uint64_t)v : 0;
+		k = get_string(o, "path", 8, &s, err);
+		if (k < 0 && k != -ENOENT)
+			return k;
+		if (k == 0) {
+			int p = vb_lease_path_from_string(s);
+
+			if (p < 0)
+				return decode_fail(err, VB_E_BAD_REQUEST,
+						   "\"path\" must be \"group\" or \"cdev\"");
+			r->path = (enum vb_lease_path)p;
+		}
 		if ((r->group >= 0) == (r->device[0] != '\0'))
 			return decode_fail(
 				err, VB_E_BAD_REQUEST,
@@ -557,6 +585,11 @@ int vb_request_encode(const struct vb_request *r, char *buf, size_t size, size_t
 		if (r->memlock)
 			json_object_object_add(o, "memlock",
 					       json_object_new_int64((int64_t)r->memlock));
+		/* The default is not written: a broker without "path" takes the request. */
+		if (r->path != VB_PATH_GROUP)
+			json_object_object_add(
+				o, "path",
+				json_object_new_string(vb_lease_path_to_string(r->path)));
 		break;
 	case VB_OP_RELEASE:
 	case VB_OP_UNMERGE:

@@ -52,7 +52,15 @@ enum vb_status {
 	VB_E_NOT_HELD,
 	VB_E_TIMEOUT,
 	VB_E_INTERNAL,
+	VB_E_UNSUPPORTED, /* the broker's kernel lacks what the request needs (iommufd, cdevs) */
 	_VB_STATUS_MAX,
+};
+
+/* How a lease hands out a group (PROTOCOL.md, "lease"). */
+enum vb_lease_path {
+	VB_PATH_GROUP, /* the legacy group file /dev/vfio/N (the default) */
+	VB_PATH_CDEV,  /* an iommufd (/dev/iommu) and each endpoint's /dev/vfio/devices/vfioN */
+	_VB_PATH_MAX,
 };
 
 enum vb_remove_mode {
@@ -85,6 +93,7 @@ struct vb_request {
 	char user[VB_NAME_MAX];	  /* explain: or by name; "" absent */
 	bool restore;		  /* unquarantine: give the devices back to their drivers */
 	uint64_t memlock;	  /* lease: RLIMIT_MEMLOCK bytes the holder needs; 0 absent */
+	enum vb_lease_path path;  /* lease: VB_PATH_GROUP when absent */
 };
 
 /* Why a request could not be decoded, with the id to echo when it was readable. */
@@ -104,6 +113,8 @@ int vb_status_from_string(const char *s);
 /* The -errno a library caller sees for a broker status (denied: -EACCES, ...). */
 int vb_status_to_errno(enum vb_status s);
 const char *vb_event_to_string(enum vb_event e);
+const char *vb_lease_path_to_string(enum vb_lease_path p);
+int vb_lease_path_from_string(const char *s); /* enum vb_lease_path or -EINVAL */
 int vb_event_from_string(const char *s);
 
 /*

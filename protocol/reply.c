@@ -606,6 +606,16 @@ struct json_object *vb_group_info_to_json(const struct vb_group_info *g)
 		add(dj, "device", json_object_new_string(d->device));
 		add(dj, "class", json_object_new_string(d->class_));
 		add(dj, "driver", new_string_or_null(d->driver));
+		if (d->paths) {
+			struct json_object *pa = json_object_new_array();
+
+			for (unsigned p = 0; p < _VB_PATH_MAX; p++)
+				if (d->paths & (1u << p))
+					json_object_array_add(
+						pa,
+						json_object_new_string(vb_lease_path_to_string(p)));
+			add(dj, "paths", pa);
+		}
 		json_object_array_add(devs, dj);
 	}
 	add(o, "devices", devs);
@@ -637,6 +647,22 @@ static int device_info_from_json(struct json_object *o, void *ret)
 		k = get_string(o, "class", false, d->class_, sizeof(d->class_));
 	if (k == 0)
 		k = get_string(o, "driver", true, d->driver, sizeof(d->driver));
+	if (k == 0 && json_object_object_get_ex(o, "paths", NULL)) {
+		struct json_object *pa;
+
+		k = get_member(o, "paths", json_type_array, false, &pa);
+		for (size_t i = 0; k == 0 && i < json_object_array_length(pa); i++) {
+			struct json_object *v = json_object_array_get_idx(pa, i);
+			int p;
+
+			if (!json_object_is_type(v, json_type_string))
+				return -EBADMSG;
+			/* A path this version does not know is skipped, as brokers may grow. */
+			p = vb_lease_path_from_string(json_object_get_string(v));
+			if (p >= 0)
+				d->paths |= 1u << p;
+		}
+	}
 	return k;
 }
 
@@ -893,7 +919,59 @@ struct json_object *vb_lease_reply_encode(uint32_t id, const struct vb_lease_rep
 	add(o, "group", new_uint(r->group));
 	add(o, "rule", new_string_or_null(r->rule));
 	add(o, "memlock", r->memlock ? new_uint(r->memlock) : NULL);
+	if (r->path == VB_PATH_CDEV) {
+		struct json_object *devs = json_object_new_array();
+
+		add(o, "path", json_object_new_string(vb_lease_path_to_string(r->path)));
+		add(o, "iommufd", new_uint(r->iommufd));
+		add(o, "iommufd_reused", json_object_new_boolean(r->iommufd_reused));
+		for (size_t i = 0; devs && i < r->n_devices && i < VB_MAX_CDEV_DEVICES; i++) {
+			struct json_object *d = json_object_new_object();
+
+			add(d, "address", json_object_new_string(r->devices[i].address));
+			add(d, "fd", new_uint(r->devices[i].fd));
+			json_object_array_add(devs, d);
+		}
+		add(o, "devices", devs);
+	}
 	return o;
+}
+
+/* The cdev fields of a lease reply: indexes below VB_MAX_FDS, each used once. */
+static int lease_reply_decode_cdev(struct json_object *o, struct vb_lease_reply *l)
+{
+	struct json_object *devs;
+	uint32_t seen = 0;
+	size_t n;
+	int k;
+
+	k = get_u32(o, "iommufd", VB_MAX_FDS - 1, &l->iommufd);
+	if (k == 0)
+		k = get_bool(o, "iommufd_reused", &l->iommufd_reused);
+	if (k == 0)
+		k = get_member(o, "devices", json_type_array, false, &devs);
+	if (k < 0)
+		return k;
+	n = json_object_array_length(devs);
+	if (n == 0 || n > VB_MAX_CDEV_DEVICES)
+		return -EBADMSG;
+	seen |= 1u << l->iommufd;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+
+		if (!json_object_is_type(d, json_type_object))
+			return -EBADMSG;
+		k = get_address(d, "address", false, l->devices[i].address);
+		if (k == 0)
+			k = get_u32(d, "fd", VB_MAX_FDS - 1, &l->devices[i].fd);
+		if (k < 0)
+			return k;
+		if (seen & (1u << l->devices[i].fd))
+			return -EBADMSG;
+		seen |= 1u << l->devices[i].fd;
+	}
+	l->n_devices = n;
+	return 0;
 }
 
 int vb_lease_reply_decode(const struct vb_reply *r, struct vb_lease_reply *ret)
@@ -907,6 +985,19 @@ int vb_lease_reply_decode(const struct vb_reply *r, struct vb_lease_reply *ret)
 		k = get_string(o, "rule", true, l.rule, sizeof(l.rule));
 	if (k == 0)
 		k = get_uint(o, "memlock", INT64_MAX, true, &l.memlock);
+	if (k == 0 && json_object_object_get_ex(o, "path", NULL)) {
+		char path[8];
+		int p;
+
+		k = get_string(o, "path", false, path, sizeof(path));
+		p = k == 0 ? vb_lease_path_from_string(path) : -EINVAL;
+		if (p < 0)
+			k = -EBADMSG;
+		else
+			l.path = (enum vb_lease_path)p;
+		if (k == 0 && l.path == VB_PATH_CDEV)
+			k = lease_reply_decode_cdev(o, &l);
+	}
 	if (k < 0)
 		return k;
 	*ret = l;

@@ -111,6 +111,11 @@ struct vb_device_info {
 	char device[5];
 	char class_[7];		    /* 6 hex digits */
 	char driver[VB_DRIVER_MAX]; /* nullable: "" when no driver is bound */
+	/*
+	 * optional: the lease paths the device can take now, VB_PATH_* bits
+	 * (1 << path); 0 when absent (older brokers), and then not written.
+	 */
+	unsigned paths;
 };
 
 struct vb_group_info {
@@ -165,10 +170,29 @@ struct vb_list_reply {
 struct json_object *vb_list_chunk_encode(uint32_t id, struct json_object *groups, bool more,
 					 const char *quarantine);
 
-struct vb_lease_reply { /* + the group's fd */
+/* Most device fds one cdev lease carries: the iommufd takes one of VB_MAX_FDS. */
+#define VB_MAX_CDEV_DEVICES 15
+
+/* One endpoint of a cdev lease: its address and which received fd is its cdev. */
+struct vb_cdev_device {
+	char address[VB_ADDRESS_MAX];
+	uint32_t fd; /* index into the fds of the reply's SCM_RIGHTS */
+};
+
+/*
+ * A lease reply. The group path carries the group's fd; the cdev path
+ * ("path": "cdev", every field below then required) carries the iommufd and
+ * one device cdev per endpoint, in the order the indexes say.
+ */
+struct vb_lease_reply {
 	uint32_t group;
 	char rule[VB_NAME_MAX + 1]; /* nullable: "" when no rule decided (null) */
 	uint64_t memlock;	    /* nullable: 0 when no limit was set (null) */
+	enum vb_lease_path path;    /* optional: absent reads as VB_PATH_GROUP */
+	uint32_t iommufd;	    /* cdev: index of the iommufd among the fds */
+	bool iommufd_reused;	    /* cdev: the holder's iommufd, sent with an earlier lease */
+	size_t n_devices;	    /* cdev: 1..VB_MAX_CDEV_DEVICES */
+	struct vb_cdev_device devices[VB_MAX_CDEV_DEVICES];
 };
 
 struct vb_release_reply {

@@ -11,8 +11,11 @@
 #define VB_MAX_REQUEST_SIZE 4096
 /* Largest packet either side sends; replies that would be larger are chunked. */
 #define VB_MAX_PACKET_SIZE 65536
-/* Most fds one packet may carry; extra fds are closed by the receiver. */
-#define VB_MAX_FDS 4
+/*
+ * Most fds one packet may carry; extra fds are closed by the receiver. A
+ * cdev lease carries an iommufd and one fd per endpoint of the group.
+ */
+#define VB_MAX_FDS 16
 
 enum vb_wire_flags {
 	VB_WIRE_TRUNCATED = 1 << 0, /* the packet was larger than the buffer: payload discarded */

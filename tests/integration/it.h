@@ -158,6 +158,7 @@ Suite *suite_cgroup(void);
 /* Whether a writable cgroup v2 hierarchy is here (the cgroup suite needs one). */
 bool it_cgroup_available(void);
 Suite *suite_model(void);
+Suite *suite_cdev(void);
 
 /*
  * After a hostile act: the broker is alive, Alice can lease group 7 of the

@@ -18,7 +18,7 @@ int main(void)
 					  suite_hostile,   suite_limits,    suite_cli,
 					  suite_sandbox,   suite_restart,   suite_preload,
 					  suite_semantics, suite_reconnect, suite_identity,
-					  suite_cgroup,	   suite_model};
+					  suite_cgroup,	   suite_model,	    suite_cdev};
 	SRunner *sr;
 	int failed;
 
