@@ -109,7 +109,9 @@ qemu_pid=
 echo "ok: QEMU 10 quit cleanly"
 
 # The cdev is closed with QEMU: the group path works again (they exclude
-# each other only while one is in use).
+# each other only while one is in use). With the broker as the fd source,
+# its lease ends first.
+vb_wait 20 vb_lease_ended "$G_NIC1" || vb_fail "the lease of group $G_NIC1 outlived QEMU 10"
 vb_try "$VB_BUILD/vm-probe" --open "$G_NIC1" --bdf "$NIC1"
 [ "$VB_RC" = 0 ] || vb_fail "group $G_NIC1 does not open after QEMU 10 closed the cdev"
 vb_check_probe "$VB_OUT" "$NIC1"
