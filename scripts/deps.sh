@@ -14,6 +14,10 @@ set -euo pipefail
 # cpio/xz-utils/zstd (initramfs and kernel extraction), kmod (depmod),
 # dpkg-dev (apt-get download), pahole (module BTF against 6.12 headers);
 # the kernels and their headers are fetched into build/ by tests/vm.
+# The VM tier's QEMU 10 (tests/vm/fetch-qemu10.sh) comes from bookworm-backports
+# with `apt-get download`, next to the host's 7.2, never installed: the source is
+# added below. Every library it links against is a dependency of bookworm's
+# qemu-system-x86 too (checked with ldd), so nothing more is installed for it.
 # Consumers: runc (a rootless container gets a leased group, docs/containers.md).
 # Deb tier: debhelper, dh-dkms (bookworm's debhelper addon for DKMS, apart from
 # dkms itself), dkms (builds the packaged module source), lintian, blhc (checks
@@ -40,13 +44,49 @@ PACKAGES=(
 	spin # the model tier: tests/model/run.sh checks the lease life cycle model
 )
 
+# Debian's bookworm-backports as a deb822 source, for fetch-qemu10.sh. Backports
+# are NotAutomatic (apt pins the suite at 100): an install or upgrade keeps
+# bookworm's versions unless a package is asked for from the suite by name.
+BACKPORTS_SOURCE=/etc/apt/sources.list.d/bookworm-backports.sources
+BACKPORTS_DEB822="Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+
+# True when a source apt reads already names bookworm-backports.
+have_backports() {
+	local f
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		if grep -qE '^[[:space:]]*(deb[[:space:]].*[[:space:]]bookworm-backports([[:space:]]|$)|Suites:(.*[[:space:]])?bookworm-backports([[:space:]]|$))' "$f"; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+lists_stale=0
+if grep -qsx "VERSION_CODENAME=bookworm" /etc/os-release && ! have_backports; then
+	if [ "$(id -u)" = 0 ]; then
+		echo "deps.sh: adding $BACKPORTS_SOURCE (QEMU 10 for the VM tier)"
+		printf '%s\n' "$BACKPORTS_DEB822" >"$BACKPORTS_SOURCE"
+		lists_stale=1
+	else
+		echo "deps.sh: no bookworm-backports source; run as root to add $BACKPORTS_SOURCE" >&2
+	fi
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	[ "$lists_stale" = 0 ] || apt-get update -qq >/dev/null
+	exit 0
+fi
 
 if [ "$(id -u)" != 0 ]; then
 	echo "deps.sh: missing packages: ${missing[*]}" >&2

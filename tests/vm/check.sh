@@ -14,7 +14,11 @@
 # cores the first time, then cached in /var/cache/vfio-broker/kernels).  On
 # a kernel with iommufd the scenarios of tests/vm/scenarios-iommufd/ run
 # too, in order among the others (they fail there, never skip, when the
-# modern path is missing).
+# modern path is missing); for them, Debian bookworm-backports' QEMU 10 is
+# fetched first (tests/vm/fetch-qemu10.sh, cached in
+# /var/cache/vfio-broker/qemu10-<version>; without it the QEMU 10 scenario
+# skips, or fails with VM_REQUIRED=1).  The outer machine is always the
+# host's own QEMU 7.2.
 #
 # Prints PASS/FAIL per scenario, a summary per kernel, and ends with the
 # line "N passed, M failed"; exits non-zero if anything failed.  Logs are in
@@ -26,6 +30,8 @@
 #   VM_KERNELS      kernel series to run, default "6.12 6.1 6.12-iommufd"
 #                   (or exact Debian releases)
 #   VM_KERNEL_CACHE where build-kernel.sh caches 6.12-iommufd
+#   VM_QEMU_CACHE   where fetch-qemu10.sh caches QEMU 10 (default
+#                   /var/cache/vfio-broker)
 #   VM_ONLY         regex: run only the matching scenarios, e.g. '^(10|25)-'
 #   VM_VERBOSE=1    stream the guest console and every scenario's output
 set -euo pipefail
@@ -43,11 +49,16 @@ vm_preflight
 vm_build_probe "$build"
 read -r -a series <<<"${VM_KERNELS:-$VM_DEFAULT_KERNELS}"
 kdirs=()
+qemu10=0
 for s in "${series[@]}"; do
 	vm_fetch "$build" "$s"
 	kdirs+=("$VM_KDIR")
-	! vm_has_iommufd "$VM_KDIR" || vm_build_iommufd_probe "$build" "$VM_KDIR"
+	if vm_has_iommufd "$VM_KDIR"; then
+		vm_build_iommufd_probe "$build" "$VM_KDIR"
+		qemu10=1
+	fi
 done
+[ "$qemu10" = 0 ] || vm_fetch_qemu10 "$build"
 
 # scenarios KDIR: the scenario files for that kernel, ordered by name.
 scenarios() {

@@ -474,3 +474,68 @@ vb_crash_broker() {
 	kill -KILL "$pid"
 	vb_wait 5 vb_gone "$pid"
 }
+
+# ---- QEMU 10 on the device cdev path (kernels with iommufd) -----------------
+
+# vb_cdev_of BDF: /dev/vfio/devices/vfioN of a device on vfio-pci, the node
+# its sysfs vfio-dev names (waiting up to 10 s for devtmpfs); status 1 with
+# the reason on stderr when there is none.
+vb_cdev_of() {
+	local sys=/sys/bus/pci/devices/$1/vfio-dev names node
+	names=$(ls "$sys" 2>/dev/null) || { echo "$1 has no $sys (not on vfio-pci, or no VFIO_DEVICE_CDEV)" >&2; return 1; }
+	[ "$(wc -w <<<"$names")" = 1 ] || { echo "$sys has '$names', expected one vfioN" >&2; return 1; }
+	node=/dev/vfio/devices/$names
+	vb_wait 10 test -c "$node" || { echo "$node ($1) is missing" >&2; return 1; }
+	echo "$node"
+}
+
+# vb_need_qemu10: load the QEMU 10 that tests/vm/check.sh fetched from
+# bookworm-backports (its note BUILD/vm/qemu10.guest names the cache entry's
+# env file, see tests/vm/fetch-qemu10.sh): QEMU10 (the binary),
+# QEMU10_VERSION, QEMU10_DATADIRS (its -L directories) and QEMU_MODULE_DIR
+# (exported, so that it never loads the host's 7.2 modules).  Skips with the
+# reason when there is none; fails instead when the host ran with
+# VM_REQUIRED=1.
+vb_need_qemu10() {
+	local note=$VB_BUILD/vm/qemu10.guest d
+	local VB_QEMU10_ENV='' VB_QEMU10_WHY='' VB_REQUIRED=0
+	if [ -s "$note" ]; then
+		# shellcheck source=/dev/null # written by vm_fetch_qemu10 (host-lib.sh)
+		. "$note"
+	else
+		VB_QEMU10_WHY="no $note: tests/vm/check.sh fetches QEMU 10 (tests/vm/fetch-qemu10.sh) before it boots"
+	fi
+	if [ -z "$VB_QEMU10_WHY" ] && [ ! -s "$VB_QEMU10_ENV" ]; then
+		VB_QEMU10_WHY="the QEMU 10 cache entry is gone: no $VB_QEMU10_ENV"
+	fi
+	if [ -n "$VB_QEMU10_WHY" ]; then
+		[ "$VB_REQUIRED" != 1 ] || vb_fail_early "$VB_QEMU10_WHY (a failure with VM_REQUIRED=1)"
+		vb_skip "$VB_QEMU10_WHY"
+	fi
+	# shellcheck source=/dev/null # written by fetch-qemu10.sh
+	. "$VB_QEMU10_ENV"
+	[ -x "$QEMU10" ] || vb_fail_early "$QEMU10 (from $VB_QEMU10_ENV) is not executable"
+	# shellcheck disable=SC2153 # set by the env file
+	export QEMU_MODULE_DIR=$QEMU10_MODULE_DIR
+	# The test users must reach it, also in a cache under a 0700 home.
+	d=$QEMU10
+	while d=$(dirname "$d") && [ "$d" != / ]; do
+		[ "$(($(stat -c '0%a' "$d") & 1))" = 1 ] || chmod o+x "$d"
+	done
+}
+
+# vb_qemu10_args QMP-SOCKET: the inner machine of vb_qemu_args run by QEMU 10
+# with the first device passed as fds, one word a line: `{iommufd}` and
+# `{fd}` stand for the /dev/iommu and device cdev fd numbers, the
+# placeholders of `vfioctl run --cdev`.
+vb_qemu10_args() {
+	local d
+	printf '%s\n' "$QEMU10"
+	for d in $QEMU10_DATADIRS; do
+		printf '%s\n' -L "$d"
+	done
+	printf '%s\n' -machine q35,accel=kvm:tcg -m "$VB_QEMU_RAM" -nodefaults -display none -S \
+		-qmp "unix:$1,server=on,wait=off" \
+		-object 'iommufd,id=iommufd0,fd={iommufd}' \
+		-device 'vfio-pci,iommufd=iommufd0,fd={fd},id=vf0'
+}

@@ -13,6 +13,9 @@
 #   vm_has_iommufd KDIR  true when that kernel has iommufd and the VFIO cdev
 #   vm_build_iommufd_probe BUILD KDIR  compile tests/vm/iommufd_probe.c into
 #                        BUILD/vm-iommufd-probe with KDIR's uapi headers
+#   vm_fetch_qemu10 BUILD  fetch bookworm-backports' QEMU 10 (fetch-qemu10.sh)
+#                        and tell the guest where it is, or why it is missing,
+#                        in BUILD/vm/qemu10.guest
 
 vm_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -75,6 +78,29 @@ vm_build_iommufd_probe() {
 		echo "vm: building $out (uapi headers of $(cat "$2/kver"))"
 		gcc -O2 -Wall -Wextra -I"$inc" -o "$out" "$src"
 	fi
+}
+
+# vm_fetch_qemu10 BUILD: the cdev/iommufd scenarios' QEMU 10, cached outside
+# the clone by fetch-qemu10.sh.  Never skips the tier: BUILD/vm/qemu10.guest
+# gives the guest (vb_need_qemu10 in guest-lib.sh) the entry's env file, or
+# the reason there is none and whether VM_REQUIRED=1 makes that a failure.
+vm_fetch_qemu10() {
+	local guest=$1/vm/qemu10.guest err entry rc=0 why=
+	err=$(mktemp)
+	entry=$(bash "$vm_here/fetch-qemu10.sh" "$1" 2>"$err") || rc=$?
+	cat "$err" >&2
+	case $rc in
+	0) ;;
+	77) why="no QEMU 10: $(tail -n 1 "$err" | sed 's/^fetch-qemu10: //')" ;;
+	*) why="tests/vm/fetch-qemu10.sh failed (status $rc): $(tail -n 1 "$err" | sed 's/^fetch-qemu10: //')" ;;
+	esac
+	rm -f "$err"
+	[ -z "$why" ] || echo "vm: $why; the QEMU 10 scenarios will skip (fail with VM_REQUIRED=1)"
+	{
+		printf 'VB_QEMU10_ENV=%q\n' "${entry:+$entry/env}"
+		printf 'VB_QEMU10_WHY=%q\n' "$why"
+		printf 'VB_REQUIRED=%q\n' "${VM_REQUIRED:-0}"
+	} >"$guest"
 }
 
 # Per-kernel results of one tier, added up by vm_tally and printed by vm_report.
