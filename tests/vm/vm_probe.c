@@ -21,12 +21,20 @@
  *                                      killed; the parent exits 0 (issue 13: a
  *                                      child a hard removal must reach)
  *
+ * With VFIO_BROKER_CONTAINER_FD=FD (what `vfioctl lease --merge` hands
+ * over) the probe uses that container, which the broker attached the groups
+ * to, instead of opening one: it sets the IOMMU on it and maps DMA through
+ * it, and a group already in a container is then probed through this one
+ * (VFIO_GROUP_GET_DEVICE_FD fails unless the group's container has an
+ * IOMMU, so reading a device proves its group is in the merged container).
+ *
  * Without --bdf, every device of the groups that is bound to vfio-pci is
  * probed.  Exit status: 0 all steps worked; 1 a VFIO step failed; 2 usage;
  * 3 --open-direct could not open the file (the errno is printed).
  *
  * Output lines (all prefixed "vm-probe: "):
  *   group=G fd=FD source=env|open viable=0|1
+ *   container source=env|open fd=FD
  *   container api=0 type1v2=1 iommu=TYPE1v2 pgsizes=0x...
  *   dma map+unmap iova=0x... size=4096 ok
  *   device=BDF group=G vendor=8086 device_id=10d3 class=020000 regions=9 irqs=5
@@ -131,6 +139,29 @@ static int groups_from_env(void)
 	}
 	free(copy);
 	return ret;
+}
+
+/*
+ * VFIO_BROKER_CONTAINER_FD=FD: the container of a merge, or -1 when unset.
+ * Anything but an open VFIO container there is an error, not a fallback.
+ */
+static int container_from_env(void)
+{
+	const char *env = getenv("VFIO_BROKER_CONTAINER_FD");
+	int fd, n = -1;
+
+	if (!env || !*env)
+		return -1;
+	if (sscanf(env, "%d%n", &fd, &n) != 1 || env[n] != '\0' || fd < 0 ||
+	    fcntl(fd, F_GETFD) < 0) {
+		say("error: VFIO_BROKER_CONTAINER_FD=%s is not an open descriptor", env);
+		return -2;
+	}
+	if (ioctl(fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+		say("error: VFIO_BROKER_CONTAINER_FD=%s is not a VFIO container", env);
+		return -2;
+	}
+	return fd;
 }
 
 static int open_direct(const char *path)
@@ -342,7 +373,7 @@ int main(int argc, char **argv)
 {
 	static char bdfs[MAX_DEVICES][32];
 	struct vfio_iommu_type1_info iinfo = {.argsz = sizeof(iinfo)};
-	int nbdfs = 0, container = -1, iommu_set = 0, i, ret = 0;
+	int nbdfs = 0, container = -1, iommu_set = 0, env_container = 0, i, ret = 0;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--open-direct") && i + 1 < argc && argc == 3) {
@@ -372,9 +403,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	container = container_from_env();
+	if (container == -2)
+		return 1;
+	env_container = container >= 0;
+	if (!env_container)
+		container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (container < 0)
 		return fail("open /dev/vfio/vfio", errno);
+	say("container source=%s fd=%d", env_container ? "env" : "open", container);
 	if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
 		say("error: VFIO API version is not %d", VFIO_API_VERSION);
 		return 1;
@@ -410,6 +447,15 @@ int main(int argc, char **argv)
 				return fail("VFIO_SET_IOMMU(TYPE1v2)", errno);
 			iommu_set = 1;
 		}
+	}
+	/*
+	 * The merged container: the broker attached the groups, the IOMMU is the
+	 * holder's to set (EINVAL if a previous holder process set it already).
+	 */
+	if (env_container && !iommu_set) {
+		if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0 && errno != EINVAL)
+			return fail("VFIO_SET_IOMMU(TYPE1v2) on the merged container", errno);
+		iommu_set = 1;
 	}
 	if (iommu_set) {
 		if (ioctl(container, VFIO_IOMMU_GET_INFO, &iinfo) < 0)
