@@ -488,7 +488,8 @@ static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested
 		return;
 	}
 	if (r == 0 && !lease_refs_have_heir(l, refs, n)) {
-		/* Out of time with no heir yet: go on from l->scan_at later. */
+		/* Out of time with no heir yet: go on from l->scan_at later. Model: no
+		 * transition (the model's "scan" is the slice that finishes or finds one). */
 		holders_release(refs, n);
 		if (!resumed) {
 			f = lease_log_fields(l, "scan-sliced");
