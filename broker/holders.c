@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 void holders_target_from_stat(const struct stat *st, struct holders_target *ret)
@@ -57,8 +58,44 @@ static bool holders_fd_is_path_only(int proc_fd, const char *pid, const char *fd
 	return value & O_PATH;
 }
 
-/* Whether process pid (its /proc entry open as proc_fd) has a descriptor of target. */
-static bool holders_process_has(int proc_fd, const char *pid, const struct holders_target *t)
+/* How many descriptors between two looks at the clock. */
+#define HOLDERS_CLOCK_EVERY 64
+
+/*
+ * The budget is the broker's own CPU time, not the wall clock's: on a loaded
+ * host a slice of wall time may do almost nothing, and what a slice must
+ * bound is the work the event loop does between two requests.
+ */
+static uint64_t holders_now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+enum holders_found { HOLDERS_NO, HOLDERS_YES, HOLDERS_OUT_OF_TIME };
+
+/* A slice's time budget: one unit of work per process and per descriptor. */
+struct holders_clock {
+	uint64_t deadline_usec; /* UINT64_MAX: no budget */
+	unsigned work;
+};
+
+static bool holders_out_of_time(struct holders_clock *c)
+{
+	return c->deadline_usec != UINT64_MAX && ++c->work % HOLDERS_CLOCK_EVERY == 0 &&
+	       holders_now_usec() >= c->deadline_usec;
+}
+
+/*
+ * Whether process pid (its /proc entry open as proc_fd) has a descriptor of
+ * target, looking at descriptors >= *from_fd only. Out of time before the
+ * last descriptor: *from_fd is the first one not looked at.
+ */
+static enum holders_found holders_process_has(int proc_fd, const char *pid,
+					      const struct holders_target *t, int *from_fd,
+					      struct holders_clock *clock)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	char path[64];
@@ -68,17 +105,32 @@ static bool holders_process_has(int proc_fd, const char *pid, const struct holde
 	snprintf(path, sizeof(path), "%s/fd", pid);
 	fd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return false; /* gone, or a kernel thread: holds nothing we can see */
+		return HOLDERS_NO; /* gone, or a kernel thread: holds nothing we can see */
+	/* A slice that goes on starts at descriptor *from_fd: /proc/PID/fd's
+	 * position is the descriptor number plus 2 (after . and ..). */
+	if (*from_fd > 0 && lseek(fd, (off_t)*from_fd + 2, SEEK_SET) < 0) {
+		close(fd);
+		return HOLDERS_NO;
+	}
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return false;
+		return HOLDERS_NO;
 	}
+	/* The kernel lists a process's descriptors in ascending order. */
 	while ((de = readdir(d))) {
 		struct statx sx;
+		long n;
 
 		if (de->d_name[0] == '.')
 			continue;
+		n = strtol(de->d_name, NULL, 10);
+		if (n < *from_fd)
+			continue;
+		if (holders_out_of_time(clock)) {
+			*from_fd = (int)n;
+			return HOLDERS_OUT_OF_TIME;
+		}
 		/* DONT_SYNC: take cached attributes; never wait for a (possibly hostile) FUSE
 		 * or network file system to answer. Following the magic link itself only
 		 * walks the process's file table. */
@@ -86,24 +138,31 @@ static bool holders_process_has(int proc_fd, const char *pid, const struct holde
 		    0)
 			continue;
 		if (holders_match(t, &sx) && !holders_fd_is_path_only(proc_fd, pid, de->d_name))
-			return true;
+			return HOLDERS_YES;
 	}
-	return false;
+	return HOLDERS_NO;
 }
 
-int holders_scan(const struct holders_target *target, struct pidref *refs, size_t max,
-		 size_t *ret_n)
+int holders_scan_slice(const struct holders_target *target, struct holders_cursor *cursor,
+		       uint64_t budget_usec, struct pidref *refs, size_t max, size_t *ret_n)
 {
 	_cleanup_closedir_ DIR *proc = NULL;
+	struct holders_clock clock = {
+		.deadline_usec =
+			budget_usec == UINT64_MAX ? UINT64_MAX : holders_now_usec() + budget_usec,
+	};
 	pid_t self = getpid();
 	struct dirent *de;
 	size_t n = 0;
 
+	*ret_n = 0;
 	proc = opendir("/proc");
 	if (!proc)
 		return -errno;
 	while (n < max && (de = readdir(proc))) {
 		struct pidref ref = PIDREF_NULL;
+		enum holders_found found;
+		int from_fd = 0;
 		char *end;
 		long pid;
 
@@ -111,8 +170,16 @@ int holders_scan(const struct holders_target *target, struct pidref *refs, size_
 			continue;
 		errno = 0;
 		pid = strtol(de->d_name, &end, 10);
-		if (errno || *end || pid <= 0 || pid > INT32_MAX || pid == self)
+		if (errno || *end || pid <= 0 || pid > INT32_MAX || pid == self ||
+		    pid < cursor->pid)
 			continue;
+		if (pid == cursor->pid)
+			from_fd = cursor->fd;
+		else if (holders_out_of_time(&clock)) {
+			*cursor = (struct holders_cursor){.pid = (pid_t)pid};
+			*ret_n = n;
+			return 0;
+		}
 		/*
 		 * The reference first, the descriptors second, the liveness check
 		 * last: alive after the read, the process referred to is the one whose
@@ -121,15 +188,30 @@ int holders_scan(const struct holders_target *target, struct pidref *refs, size_
 		 */
 		if (pidref_set_pid(&ref, (pid_t)pid) < 0)
 			continue; /* exited: holds nothing */
-		if (holders_process_has(dirfd(proc), de->d_name, target) &&
-		    pidref_is_alive(&ref) > 0)
+		found = holders_process_has(dirfd(proc), de->d_name, target, &from_fd, &clock);
+		if (found == HOLDERS_YES && pidref_is_alive(&ref) > 0)
 			refs[n++] = ref;
 		else
 			pidref_done(&ref);
+		if (found == HOLDERS_OUT_OF_TIME) {
+			*cursor = (struct holders_cursor){.pid = (pid_t)pid, .fd = from_fd};
+			*ret_n = n;
+			return 0;
+		}
 	}
 	/* readdir of /proc returns pids in ascending order, so refs[] already is. */
+	*cursor = (struct holders_cursor){0};
 	*ret_n = n;
-	return 0;
+	return 1;
+}
+
+int holders_scan(const struct holders_target *target, struct pidref *refs, size_t max,
+		 size_t *ret_n)
+{
+	struct holders_cursor from = {0};
+	int r = holders_scan_slice(target, &from, UINT64_MAX, refs, max, ret_n);
+
+	return r < 0 ? r : 0;
 }
 
 void holders_release(struct pidref *refs, size_t n)

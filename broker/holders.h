@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -40,6 +41,23 @@ void holders_target_from_stat(const struct stat *st, struct holders_target *ret)
  */
 int holders_scan(const struct holders_target *target, struct pidref *refs, size_t max,
 		 size_t *ret_n);
+
+/* Where a sliced scan goes on: descriptors >= fd of process pid (both 0: the start). */
+struct holders_cursor {
+	pid_t pid;
+	int fd;
+};
+
+/*
+ * holders_scan_slice is holders_scan from *cursor on, for at most budget_usec
+ * of the calling thread's CPU time: a process with a million descriptors costs
+ * seconds of statx(), and the event loop must not wait for that (issue 13,
+ * item 5). Returns 1 when the scan reached the end of /proc or max
+ * processes (*cursor back at the start), 0 when the budget ran out first
+ * (*cursor is where to go on; refs has what this slice found), or -errno.
+ */
+int holders_scan_slice(const struct holders_target *target, struct holders_cursor *cursor,
+		       uint64_t budget_usec, struct pidref *refs, size_t max, size_t *ret_n);
 void holders_release(struct pidref *refs, size_t n);
 
 /* "123, 456" (the pids of refs) into buf. */

@@ -17,6 +17,21 @@
 #define LEASE_MAX_SCAN_PIDS 64
 #define LEASE_RESCAN_USEC   (1000 * 1000)
 /*
+ * The holders scan's budget (issue 13, item 5). A scan reads every
+ * descriptor of every process, so a user with a million open files makes it
+ * last seconds; it runs on the event loop, so it runs in slices: at most
+ * LEASE_SCAN_SLICE_USEC of the broker's CPU time at a time, and at most a
+ * quarter of the time overall (a token bucket of scan CPU time,
+ * LEASE_SCAN_BURST_USEC deep, filled at a quarter of the wall-clock time that
+ * passes). A slice that runs out goes on where
+ * it stopped once the bucket allows; requests are served in between. On a
+ * host of ordinary processes a whole scan takes a few milliseconds and is
+ * never sliced.
+ */
+#define LEASE_SCAN_SLICE_USEC (50 * 1000)
+#define LEASE_SCAN_BURST_USEC (200 * 1000)
+#define LEASE_SCAN_SHARE      4 /* the bucket fills at 1/LEASE_SCAN_SHARE of the time */
+/*
  * Buckets of the lookup tables (a power of two): every lookup on a lease's
  * or a release's path (by group, by holder pid, by watch, leases per uid) is
  * a hash lookup, not a walk of every lease (issue 16.1).
@@ -43,6 +58,11 @@ struct lease_table {
 	bool dirty;		       /* changed since the changed hook last ran */
 	struct lease_cgroups *cgroups; /* borrowed; NULL: leases bound to their uid only */
 	bool checks_pending;	       /* some lease has check_pending set */
+	int64_t scan_tokens_usec;      /* scan time the bucket allows now (may go below 0) */
+	uint64_t scan_tokens_at_usec;  /* CLOCK_MONOTONIC of the last refill */
+	sd_event_source *scan_timer;   /* runs deferred checks once the bucket allows */
+	uint64_t scan_slices;	       /* slices run, and how many of them ran out of time */
+	uint64_t scan_slices_cut;
 	struct lease *by_group[LEASE_HASH_SIZE];
 	struct lease *by_wd[LEASE_HASH_SIZE];
 	struct holder *holders_by_pid[LEASE_HASH_SIZE];
@@ -357,6 +377,87 @@ static void lease_end(struct lease *l, bool requested)
 	lease_free(l);
 }
 
+/* Refill the scan-time bucket for the time since the last refill. */
+static void lease_scan_refill(struct lease_table *t, uint64_t now)
+{
+	uint64_t passed = now - t->scan_tokens_at_usec;
+
+	t->scan_tokens_at_usec = now;
+	t->scan_tokens_usec += (int64_t)(passed / LEASE_SCAN_SHARE);
+	if (t->scan_tokens_usec > LEASE_SCAN_BURST_USEC)
+		t->scan_tokens_usec = LEASE_SCAN_BURST_USEC;
+}
+
+static bool lease_scan_allowed(struct lease_table *t)
+{
+	lease_scan_refill(t, now_usec(CLOCK_MONOTONIC));
+	return t->scan_tokens_usec > 0;
+}
+
+static uint64_t lease_scan_budget(const struct lease_table *t)
+{
+	return t->scan_tokens_usec < LEASE_SCAN_SLICE_USEC ? (uint64_t)t->scan_tokens_usec
+							   : LEASE_SCAN_SLICE_USEC;
+}
+
+/* Take the CPU time a slice that started at start_cpu took out of the bucket. */
+static void lease_scan_charge(struct lease_table *t, uint64_t start_cpu, bool cut)
+{
+	uint64_t now = now_usec(CLOCK_THREAD_CPUTIME_ID);
+
+	t->scan_tokens_usec -= (int64_t)(now - start_cpu);
+	t->scan_slices++;
+	if (cut)
+		t->scan_slices_cut++;
+}
+
+static int lease_table_on_scan_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+/*
+ * Run l's check again once the bucket has time for a slice: by then it
+ * holds LEASE_SCAN_SLICE_USEC / 10 at least, so a slice does real work.
+ * end_if_nobody carries over; whether the holder asked (a release request
+ * has been answered by then) does not: the end is reported as an event.
+ */
+static void lease_defer_check(struct lease *l, bool end_if_nobody)
+{
+	struct lease_table *t = l->table;
+	int64_t want = LEASE_SCAN_SLICE_USEC / 10 - t->scan_tokens_usec;
+	uint64_t at = now_usec(CLOCK_MONOTONIC) +
+		      (want > 0 ? (uint64_t)want * LEASE_SCAN_SHARE : 0) + 1000;
+	int r;
+
+	l->check_deferred = true;
+	l->end_if_nobody = l->end_if_nobody || end_if_nobody;
+	if (t->scan_timer) {
+		uint64_t armed = 0;
+		int enabled = SD_EVENT_OFF;
+
+		(void)sd_event_source_get_enabled(t->scan_timer, &enabled);
+		(void)sd_event_source_get_time(t->scan_timer, &armed);
+		if (enabled != SD_EVENT_OFF && armed <= at)
+			return;
+		r = sd_event_source_set_time(t->scan_timer, at);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(t->scan_timer, SD_EVENT_ONESHOT);
+	} else {
+		r = sd_event_add_time(t->event, &t->scan_timer, CLOCK_MONOTONIC, at, 0,
+				      lease_table_on_scan_timer, t);
+	}
+	if (r < 0)
+		log_error_errno(r, "Failed to schedule the rest of group %u's holders scan: %m",
+				l->group);
+}
+
+/* Whether refs (a slice's finds) include a process that may inherit l. */
+static bool lease_refs_have_heir(const struct lease *l, const struct pidref *refs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (lease_process_belongs(l, &refs[i]))
+			return true;
+	return false;
+}
+
 /*
  * Model: "scan" (tests/model/lease.pml).
  * A releasing lease's file did not close when the broker closed its copy:
@@ -369,16 +470,40 @@ static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested
 {
 	struct lease_table *t = l->table;
 	struct pidref refs[LEASE_MAX_SCAN_PIDS];
+	bool resumed = l->scan_at.pid != 0;
+	uint64_t start_cpu;
 	struct log_fields f;
 	size_t n = 0;
 	int r;
 
+	if (!lease_scan_allowed(t)) {
+		lease_defer_check(l, end_if_nobody);
+		return;
+	}
 	l->last_scan_usec = now_usec(CLOCK_MONOTONIC);
-	r = holders_scan(&l->node, refs, LEASE_MAX_SCAN_PIDS, &n);
+	start_cpu = now_usec(CLOCK_THREAD_CPUTIME_ID);
+	r = holders_scan_slice(&l->node, &l->scan_at, lease_scan_budget(t), refs,
+			       LEASE_MAX_SCAN_PIDS, &n);
+	lease_scan_charge(t, start_cpu, r == 0);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to look for processes holding group %u: %m", l->group);
 		return;
 	}
+	if (r == 0 && !lease_refs_have_heir(l, refs, n)) {
+		/* Out of time with no heir yet: go on from l->scan_at later. Model: no
+		 * transition (the model's "scan" is the slice that finishes or finds one). */
+		holders_release(refs, n);
+		if (!resumed) {
+			f = lease_log_fields(l, "scan-sliced");
+			log_event(LOG_INFO, &f,
+				  "The search for processes holding group %u ran out of its "
+				  "time slice at pid %d; it goes on between requests",
+				  l->group, (int)l->scan_at.pid);
+		}
+		lease_defer_check(l, end_if_nobody);
+		return;
+	}
+	l->scan_at = (struct holders_cursor){0};
 	if (n == 0) {
 		if (end_if_nobody || l->wd < 0) {
 			lease_end(l, requested);
@@ -441,6 +566,25 @@ static void lease_table_process_checks(struct lease_table *t, int64_t released)
 		if (l->state == LEASE_RELEASING && !l->holder)
 			lease_check_open(l, end_if_nobody, l->group == released);
 	}
+}
+
+/* The bucket has time again: queue the deferred checks and run them. */
+static int lease_table_on_scan_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct lease_table *t = userdata;
+	struct lease *l;
+
+	list_for_each_entry(l, &t->leases, link) if (l->check_deferred)
+	{
+		bool end_if_nobody = l->end_if_nobody;
+
+		l->check_deferred = false;
+		lease_queue_check(l);
+		l->end_if_nobody = end_if_nobody;
+	}
+	lease_table_process_checks(t, -1);
+	lease_table_flush(t);
+	return 0;
 }
 
 static struct lease *lease_table_find_wd(const struct lease_table *t, int wd)
@@ -538,6 +682,8 @@ int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata
 	list_init(&t->holders);
 	t->hooks = *hooks;
 	t->userdata = userdata;
+	t->scan_tokens_usec = LEASE_SCAN_BURST_USEC;
+	t->scan_tokens_at_usec = now_usec(CLOCK_MONOTONIC);
 	t->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (t->inotify_fd < 0) {
 		r = -errno;
@@ -575,6 +721,7 @@ struct lease_table *lease_table_free(struct lease_table *t)
 		lease_free(container_of(t->leases.next, struct lease, link));
 	while (!list_is_empty(&t->holders))
 		holder_free(container_of(t->holders.next, struct holder, node));
+	sd_event_source_disable_unref(t->scan_timer);
 	sd_event_source_disable_unref(t->inotify_source);
 	safe_close(t->inotify_fd);
 	for (size_t i = 0; i < LEASE_HASH_SIZE; i++)

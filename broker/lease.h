@@ -86,13 +86,15 @@ struct lease {
 	int wd; /* inotify watch on the node; -1 once the node is gone */
 	struct holders_target node;
 	char rule[VB_NAME_MAX + 1];
-	char *devices;		     /* comma-separated addresses, for logs */
-	uint64_t since_usec;	     /* CLOCK_REALTIME */
-	uint64_t last_scan_usec;     /* CLOCK_MONOTONIC of the last holders scan */
-	struct container *container; /* owned by merge.c; NULL: not merged */
-	char *cgroup;		     /* lease_cgroup.h path; NULL: bound to uid only */
-	bool check_pending;	     /* look for remaining holders after the current drain */
-	bool end_if_nobody;	     /* ... and end the lease if there are none */
+	char *devices;		       /* comma-separated addresses, for logs */
+	uint64_t since_usec;	       /* CLOCK_REALTIME */
+	uint64_t last_scan_usec;       /* CLOCK_MONOTONIC of the last holders scan */
+	struct container *container;   /* owned by merge.c; NULL: not merged */
+	char *cgroup;		       /* lease_cgroup.h path; NULL: bound to uid only */
+	bool check_pending;	       /* look for remaining holders after the current drain */
+	bool end_if_nobody;	       /* ... and end the lease if there are none */
+	bool check_deferred;	       /* a check waits for the scan budget (lease.c) */
+	struct holders_cursor scan_at; /* where the next slice of its scan goes on */
 };
 
 /*

@@ -1496,14 +1496,7 @@ START_TEST(test_both_index_paths_agree_on_precedence)
 }
 END_TEST
 
-static bool under_valgrind(void)
-{
-	const char *preload = getenv("LD_PRELOAD");
-
-	return preload && strstr(preload, "vgpreload");
-}
-
-START_TEST(test_decide_with_10000_rules_is_fast)
+START_TEST(test_decide_with_10000_rules_finds_each_devices_rule)
 {
 	size_t size = 1 << 20;
 	char *json = malloc(size), *dir = make_dir();
@@ -1518,10 +1511,9 @@ START_TEST(test_decide_with_10000_rules_is_fast)
 				  .n_groups = 5,
 				  .cgroup = "/user.slice/user-1500.slice/session-1.scope",
 				  .unit = "qemu-1.scope"};
-	struct timespec t0, t1;
 	const int rounds = 20000;
 	unsigned allowed = 0;
-	double ns;
+	char want[16];
 
 	/* 10,000 rules over 4 files (one file may hold 1 MiB), all for group 100: the caller
 	 * side offers every rule as a candidate, so the device side must do the work. */
@@ -1545,7 +1537,6 @@ START_TEST(test_decide_with_10000_rules_is_fast)
 	ck_assert_int_eq(policy_load_dir(dir, owner_flags(), NULL, NULL, &p, &err), 0);
 	ck_assert_uint_eq(policy_rule_count(p), 10000);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < rounds; i++) {
 		int k = (i * 7919) % 10000;
 		struct policy_decision dec;
@@ -1554,12 +1545,16 @@ START_TEST(test_decide_with_10000_rules_is_fast)
 		d.address = addr;
 		ck_assert_int_eq(policy_decide(p, &c, &d, 1, POLICY_ACTION_LEASE, &dec), 0);
 		allowed += dec.allowed;
+		/* The NIC matches no class glob: only rule k names its address. */
+		snprintf(want, sizeof(want), "r%d", k);
+		ck_assert_str_eq(dec.rule ? dec.rule : "(none)", want);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / rounds;
 	ck_assert_uint_eq(allowed, rounds); /* every rule admits group 100 */
-	/* the benchmark target is 10 us; allow slack for busy CI machines and valgrind */
-	ck_assert_msg(ns < (under_valgrind() ? 2000000.0 : 20000.0), "%.0f ns per decision", ns);
+	/*
+	 * How fast is `make bench`'s policy-decide-10k row, against its floor in the
+	 * same run: a wall-clock bound here failed at load average 15 (32 us per
+	 * decision) with nothing wrong.
+	 */
 	policy_free(p);
 	free(json);
 	remove_dir(dir);
@@ -2224,7 +2219,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(decisions, test_decide_rejects_bad_arguments);
 	tcase_add_test(decisions, test_explain_names_the_rule_for_each_device);
 	tcase_add_test(decisions, test_both_index_paths_agree_on_precedence);
-	tcase_add_test(decisions, test_decide_with_10000_rules_is_fast);
+	tcase_add_test(decisions, test_decide_with_10000_rules_finds_each_devices_rule);
 	tcase_add_test(decisions, test_indexed_decisions_equal_a_scan_of_every_rule);
 	tcase_set_timeout(decisions, 120);
 	suite_add_tcase(s, decisions);
