@@ -3,7 +3,8 @@
  * The broker side of the vfio_quarantine module: one non-blocking generic
  * netlink socket subscribed to the family's "events" group and to nlctrl's
  * "notify" group (which says when the family goes away on rmmod), and
- * short-lived blocking sockets for requests. Events are logged as
+ * short-lived blocking sockets for requests (QUARANTINE, RELEASE, and the
+ * device requests a soft removal relays). Events are logged as
  * EVENT=kmod-<name>; a device-added in a leased group is passed on to the
  * holder as the protocol event device-added.
  */
@@ -328,14 +329,30 @@ static int kmod_on_ack(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
+/* REQUEST_DEVICE's reply: whether the device has a request eventfd. */
+static int kmod_on_reply(struct nl_msg *msg, void *arg)
+{
+	struct kmod_answer *a = arg;
+	struct nlattr *tb[VFIO_QUARANTINE_A_MAX + 1];
+	uint32_t eventfd;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, VFIO_QUARANTINE_A_MAX, NULL) >= 0 &&
+	    attr_u32(tb[VFIO_QUARANTINE_A_EVENTFD], &eventfd)) {
+		a->replied = true;
+		a->eventfd = eventfd != 0;
+	}
+	return NL_OK;
+}
+
 /*
- * Send one QUARANTINE or RELEASE for group to the module on a short-lived
- * blocking socket of its own (the event socket stays non-blocking) and wait
- * for the answer, which the kernel gives at once. Returns 0, the kernel's
- * -errno with its extended-ack message in a->msg, or -EIO when the exchange
- * itself failed.
+ * Send one command to the module on a short-lived blocking socket of its own
+ * (the event socket stays non-blocking): QUARANTINE or RELEASE of group (with
+ * flags), or REQUEST_DEVICE of device (not NULL). Waits for the answer, which
+ * the kernel gives at once. Returns 0, the kernel's -errno with its
+ * extended-ack message in a->msg, or -EIO when the exchange itself failed.
  */
-static int kmod_request(uint8_t cmd, uint32_t group, uint32_t flags, struct kmod_answer *a)
+static int kmod_request(uint8_t cmd, uint32_t group, uint32_t flags, const char *device,
+			struct kmod_answer *a)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	struct nl_msg *msg = NULL;
@@ -363,13 +380,15 @@ static int kmod_request(uint8_t cmd, uint32_t group, uint32_t flags, struct kmod
 	if (!msg || !cb ||
 	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, cmd,
 			 VFIO_QUARANTINE_FAMILY_VERSION) ||
-	    nla_put_u32(msg, VFIO_QUARANTINE_A_GROUP, group) < 0 ||
+	    (device ? nla_put_string(msg, VFIO_QUARANTINE_A_DEVICE, device) < 0
+		    : nla_put_u32(msg, VFIO_QUARANTINE_A_GROUP, group) < 0) ||
 	    (flags && nla_put_u32(msg, VFIO_QUARANTINE_A_FLAGS, flags) < 0)) {
 		r = -ENOMEM;
 		goto out;
 	}
 	nl_cb_err(cb, NL_CB_CUSTOM, kmod_on_error, a);
 	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, kmod_on_ack, a);
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, kmod_on_reply, a);
 	r = nl_send_auto(sk, msg);
 	while (r >= 0 && !a->done)
 		r = nl_recvmsgs(sk, cb);
@@ -383,11 +402,23 @@ out:
 
 int kmod_link_quarantine(struct kmod_link *k, uint32_t group, struct kmod_answer *a)
 {
-	return kmod_request(VFIO_QUARANTINE_CMD_QUARANTINE, group, 0, a);
+	return kmod_request(VFIO_QUARANTINE_CMD_QUARANTINE, group, 0, NULL, a);
 }
 
 int kmod_link_release(struct kmod_link *k, uint32_t group, bool restore, struct kmod_answer *a)
 {
 	return kmod_request(VFIO_QUARANTINE_CMD_RELEASE, group,
-			    restore ? VFIO_QUARANTINE_RELEASE_RESTORE_DRIVERS : 0, a);
+			    restore ? VFIO_QUARANTINE_RELEASE_RESTORE_DRIVERS : 0, NULL, a);
+}
+
+int kmod_link_request_device(struct kmod_link *k, const char *device, struct kmod_answer *a)
+{
+	int r = kmod_request(VFIO_QUARANTINE_CMD_REQUEST_DEVICE, 0, 0, device, a);
+
+	/* an older module answers EOPNOTSUPP; an ack without the reply says nothing */
+	if (r == 0 && !a->replied) {
+		snprintf(a->msg, sizeof(a->msg), "the vfio_quarantine module did not say");
+		return -EIO;
+	}
+	return r;
 }
