@@ -1105,8 +1105,9 @@ static int vq_request_device(const char *name, struct netlink_ext_ack *extack)
 		ret = vq_signal_request(vdev);
 	}
 	device_unlock(dev);
+	/* the broker relays every few seconds and logs it itself */
 	if (ret >= 0)
-		pr_info("%s: device request relayed: %s\n", pci_name(pdev),
+		pci_dbg(pdev, "device request relayed: %s\n",
 			ret ? "request eventfd signalled" : "no request eventfd registered");
 out:
 	put_device(dev);
