@@ -340,7 +340,6 @@ static void removal_relay_round(struct removal *m)
 				  a.eventfd ? "a request eventfd is registered and was signalled"
 					    : "no request eventfd is registered");
 	}
-	inventory_group_free(g);
 	if (best == RELAY_FAILED && !m->relay_error[0])
 		snprintf(m->relay_error, sizeof(m->relay_error),
 			 "no device of the group is bound to vfio-pci");
@@ -358,6 +357,7 @@ static void removal_relay_round(struct removal *m)
 	}
 	if (best > m->relay_state)
 		m->relay_state = best;
+	inventory_group_free(g); /* first points into it */
 }
 
 /* The relay timer of a soft removal: a round now, the next in REMOVE_RELAY_USEC. */
