@@ -85,8 +85,35 @@ static bool attr_u32(struct nlattr *a, uint32_t *v)
 }
 
 /*
- * One event of the module: logged, and for device-added in a leased group
- * sent on to every connection of the holder's process.
+ * Someone (an admin writing driver/unbind, rmmod vfio-pci) is unbinding
+ * device of l's group from vfio-pci: the kernel blocks that unbind until
+ * the group's VFIO user lets go, signalling its request eventfd every 10 s.
+ * Say who it waits for, and ask the holder too, as a soft removal would:
+ * remove-requested with no deadline (timeout_ms 0), which vfioctl lease
+ * passes on to its command as SIGTERM. The unbind cannot be cancelled;
+ * once the holder lets go it completes and the lease ends as usual.
+ */
+static void kmod_unbind_waits(struct kmod_link *k, const struct lease *l, const char *device,
+			      const char *driver)
+{
+	struct log_fields f = lease_log_fields(l, "unbind-waits");
+	size_t told;
+
+	f.devices = device;
+	told = reply_notify_remove_requested(k->broker->server, l->holder, l->group, 0);
+	log_event(LOG_WARNING, &f,
+		  "An unbind of %s from %s waits for the holder of group %u: pid %d (uid %u, "
+		  "rule %s); %s",
+		  device, driver, l->group, (int)l->pid, (unsigned)l->uid, l->rule,
+		  told ? "asked it to give the group back (remove-requested)"
+		       : "it has no connection to ask; the kernel relays the VFIO device request "
+			 "every 10 s");
+}
+
+/*
+ * One event of the module: logged; device-added in a leased group is sent on
+ * to every connection of the holder's process, and an unbind from vfio-pci
+ * that waits for a holder is reported and passed on (kmod_unbind_waits).
  */
 static void kmod_handle_event(struct kmod_link *k, struct nlmsghdr *nlh)
 {
@@ -115,12 +142,16 @@ static void kmod_handle_event(struct kmod_link *k, struct nlmsghdr *nlh)
 		  device ? " device " : "", device ? device : "", driver ? " driver " : "",
 		  driver ? driver : "");
 
-	if (event != VFIO_QUARANTINE_EVENT_DEVICE_ADDED || !device)
+	if (!device)
 		return;
 	l = lease_table_find(k->broker->leases, group);
-	if (!l || !l->holder)
+	if (!l)
 		return;
-	reply_notify_device_added(k->broker->server, l->holder, group, device);
+	if (event == VFIO_QUARANTINE_EVENT_DEVICE_ADDED && l->holder)
+		reply_notify_device_added(k->broker->server, l->holder, group, device);
+	else if (event == VFIO_QUARANTINE_EVENT_UNBIND_REQUESTED && driver &&
+		 inventory_driver_is_vfio(driver))
+		kmod_unbind_waits(k, l, device, driver);
 }
 
 /* Every valid message: an event of the module, or nlctrl saying the family is gone. */

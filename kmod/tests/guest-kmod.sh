@@ -723,6 +723,50 @@ test_request_without_module() {
 	HOLDER_PID=
 }
 
+# Item 3 of issue 12: an admin unbinds a leased device from vfio-pci behind
+# the broker's back.  The kernel blocks the writer until the holder lets go;
+# the module's unbind-requested event lets the broker say who holds it and
+# ask the holder (remove-requested, which vfioctl lease turns into SIGTERM).
+test_unbind_in_use() {
+	need_env
+	need_module
+	local unbind_pid json
+	request_broker
+	request_holder ignore term
+	dmesg_mark unbind
+	echo "\$ echo $BR_E2 >/sys/bus/pci/drivers/vfio-pci/unbind   (blocks while the group is in use)"
+	bash -c "echo $BR_E2 >/sys/bus/pci/drivers/vfio-pci/unbind" &
+	unbind_pid=$!
+	vb_wait 20 grep -qF "An unbind of $BR_E2 from vfio-pci waits for the holder of group $G_BR: pid" \
+		"$VB_BROKER_LOG" || vb_fail "the broker did not report the unbind waiting for the holder"
+	grep -F "An unbind of $BR_E2" "$VB_BROKER_LOG"
+	vb_wait 20 grep -qF "group $G_BR: an administrator asks for it back; sending SIGTERM" "$HOLDER_OUT" ||
+		vb_fail "the holder was not asked: $(tail -n 3 "$HOLDER_OUT" | tr '\n' ' ')"
+	echo "ok: the holder was told; it lets go"
+	vb_wait 30 vb_gone "$unbind_pid" || vb_fail "the unbind still waits 30 s after the holder was told"
+	wait "$unbind_pid" || vb_fail "the unbind failed (status $?)"
+	wait "$HOLDER_PID" 2>/dev/null || true
+	HOLDER_PID=
+	echo "ok: the unbind completed"
+	expect_driver "$BR_E2" none
+	vb_wait 10 lease_gone || vb_fail "the lease outlived the holder"
+	json=$(vb_vfioctl list --json) || vb_fail "vfioctl list --json failed"
+	python3 - "$json" "$G_BR" "$BR_E2" <<-'PY' || vb_fail "vfioctl list is not coherent with sysfs"
+		import json, sys
+		for g in json.loads(sys.argv[1])["groups"]:
+		    if g["group"] == int(sys.argv[2]):
+		        assert g["holder"] is None, "the group still has a holder"
+		        d = [d for d in g["devices"] if d["address"] == sys.argv[3]]
+		        assert d and d[0]["driver"] is None, "the device is not shown driverless"
+		        sys.exit(0)
+		sys.exit("group not listed")
+	PY
+	echo "ok: vfioctl list shows $BR_E2 driverless and group $G_BR free"
+	echo "$BR_E2" >/sys/bus/pci/drivers_probe
+	expect_driver "$BR_E2" vfio-pci
+	expect_clean_dmesg unbind
+}
+
 test_hotunplug() {
 	need_env
 	need_module
@@ -897,6 +941,7 @@ TESTS=(
 	"kmod-request-cooperative|test_request_cooperative|vfioctl remove --soft of the group uid 2000 leased (vfioctl lease --on-remove=ignore) completes because vm-probe, told by the VFIO device request the broker relayed through the module, closes its fds; the broker logs the relay and the devices stay on vfio-pci"
 	"kmod-request-stubborn|test_request_stubborn|with vm-probe ignoring device requests, the module reports its request eventfd (eventfd=1), the broker relays every 3 s, and vfioctl remove --soft --timeout 7 fails saying so: holder running, lease held, devices on vfio-pci; --hard then takes it"
 	"kmod-request-qemu|test_request_qemu|Debian's QEMU under vfioctl run registers the request eventfd of its vfio-pci device (the module reports eventfd=1), and a soft removal whose relayed requests it cannot act on times out with QEMU still running and holding the lease"
+	"kmod-unbind-in-use|test_unbind_in_use|an unbind of a leased e1000 from vfio-pci by hand blocks; the broker logs that it waits for the holder (pid, uid, rule) and sends remove-requested, vfioctl lease ends its command, the unbind completes, and vfioctl list shows the device driverless and the group free"
 	"kmod-hotunplug|test_hotunplug|hot-removing a quarantined member (6.12 only) sends unbound and device-removed events and drops it from the list"
 	"kmod-release-restore|test_release_restore|RELEASE --restore gives every e1000 (hot-plugged ones too) back to e1000 with no driver_override; a second release is ENOENT"
 	"kmod-release-keep|test_release_keep|RELEASE without --restore ends the quarantine but leaves every e1000 on vfio-pci with driver_override (nothing is unbound)"
