@@ -3,7 +3,8 @@
  * The broker side of the vfio_quarantine module: one non-blocking generic
  * netlink socket subscribed to the family's "events" group and to nlctrl's
  * "notify" group (which says when the family goes away on rmmod), and
- * short-lived blocking sockets for requests. Events are logged as
+ * short-lived blocking sockets for requests (QUARANTINE, RELEASE, and the
+ * device requests a soft removal relays). Events are logged as
  * EVENT=kmod-<name>; a device-added in a leased group is passed on to the
  * holder as the protocol event device-added.
  */
@@ -84,8 +85,35 @@ static bool attr_u32(struct nlattr *a, uint32_t *v)
 }
 
 /*
- * One event of the module: logged, and for device-added in a leased group
- * sent on to every connection of the holder's process.
+ * Someone (an admin writing driver/unbind, rmmod vfio-pci) is unbinding
+ * device of l's group from vfio-pci: the kernel blocks that unbind until
+ * the group's VFIO user lets go, signalling its request eventfd every 10 s.
+ * Say who it waits for, and ask the holder too, as a soft removal would:
+ * remove-requested with no deadline (timeout_ms 0), which vfioctl lease
+ * passes on to its command as SIGTERM. The unbind cannot be cancelled;
+ * once the holder lets go it completes and the lease ends as usual.
+ */
+static void kmod_unbind_waits(struct kmod_link *k, const struct lease *l, const char *device,
+			      const char *driver)
+{
+	struct log_fields f = lease_log_fields(l, "unbind-waits");
+	size_t told;
+
+	f.devices = device;
+	told = reply_notify_remove_requested(k->broker->server, l->holder, l->group, 0);
+	log_event(LOG_WARNING, &f,
+		  "An unbind of %s from %s waits for the holder of group %u: pid %d (uid %u, "
+		  "rule %s); %s",
+		  device, driver, l->group, (int)l->pid, (unsigned)l->uid, l->rule,
+		  told ? "asked it to give the group back (remove-requested)"
+		       : "it has no connection to ask; the kernel relays the VFIO device request "
+			 "every 10 s");
+}
+
+/*
+ * One event of the module: logged; device-added in a leased group is sent on
+ * to every connection of the holder's process, and an unbind from vfio-pci
+ * that waits for a holder is reported and passed on (kmod_unbind_waits).
  */
 static void kmod_handle_event(struct kmod_link *k, struct nlmsghdr *nlh)
 {
@@ -114,12 +142,16 @@ static void kmod_handle_event(struct kmod_link *k, struct nlmsghdr *nlh)
 		  device ? " device " : "", device ? device : "", driver ? " driver " : "",
 		  driver ? driver : "");
 
-	if (event != VFIO_QUARANTINE_EVENT_DEVICE_ADDED || !device)
+	if (!device)
 		return;
 	l = lease_table_find(k->broker->leases, group);
-	if (!l || !l->holder)
+	if (!l)
 		return;
-	reply_notify_device_added(k->broker->server, l->holder, group, device);
+	if (event == VFIO_QUARANTINE_EVENT_DEVICE_ADDED && l->holder)
+		reply_notify_device_added(k->broker->server, l->holder, group, device);
+	else if (event == VFIO_QUARANTINE_EVENT_UNBIND_REQUESTED && driver &&
+		 inventory_driver_is_vfio(driver))
+		kmod_unbind_waits(k, l, device, driver);
 }
 
 /* Every valid message: an event of the module, or nlctrl saying the family is gone. */
@@ -328,14 +360,30 @@ static int kmod_on_ack(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
+/* REQUEST_DEVICE's reply: whether the device has a request eventfd. */
+static int kmod_on_reply(struct nl_msg *msg, void *arg)
+{
+	struct kmod_answer *a = arg;
+	struct nlattr *tb[VFIO_QUARANTINE_A_MAX + 1];
+	uint32_t eventfd;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, VFIO_QUARANTINE_A_MAX, NULL) >= 0 &&
+	    attr_u32(tb[VFIO_QUARANTINE_A_EVENTFD], &eventfd)) {
+		a->replied = true;
+		a->eventfd = eventfd != 0;
+	}
+	return NL_OK;
+}
+
 /*
- * Send one QUARANTINE or RELEASE for group to the module on a short-lived
- * blocking socket of its own (the event socket stays non-blocking) and wait
- * for the answer, which the kernel gives at once. Returns 0, the kernel's
- * -errno with its extended-ack message in a->msg, or -EIO when the exchange
- * itself failed.
+ * Send one command to the module on a short-lived blocking socket of its own
+ * (the event socket stays non-blocking): QUARANTINE or RELEASE of group (with
+ * flags), or REQUEST_DEVICE of device (not NULL). Waits for the answer, which
+ * the kernel gives at once. Returns 0, the kernel's -errno with its
+ * extended-ack message in a->msg, or -EIO when the exchange itself failed.
  */
-static int kmod_request(uint8_t cmd, uint32_t group, uint32_t flags, struct kmod_answer *a)
+static int kmod_request(uint8_t cmd, uint32_t group, uint32_t flags, const char *device,
+			struct kmod_answer *a)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	struct nl_msg *msg = NULL;
@@ -363,13 +411,15 @@ static int kmod_request(uint8_t cmd, uint32_t group, uint32_t flags, struct kmod
 	if (!msg || !cb ||
 	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, cmd,
 			 VFIO_QUARANTINE_FAMILY_VERSION) ||
-	    nla_put_u32(msg, VFIO_QUARANTINE_A_GROUP, group) < 0 ||
+	    (device ? nla_put_string(msg, VFIO_QUARANTINE_A_DEVICE, device) < 0
+		    : nla_put_u32(msg, VFIO_QUARANTINE_A_GROUP, group) < 0) ||
 	    (flags && nla_put_u32(msg, VFIO_QUARANTINE_A_FLAGS, flags) < 0)) {
 		r = -ENOMEM;
 		goto out;
 	}
 	nl_cb_err(cb, NL_CB_CUSTOM, kmod_on_error, a);
 	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, kmod_on_ack, a);
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, kmod_on_reply, a);
 	r = nl_send_auto(sk, msg);
 	while (r >= 0 && !a->done)
 		r = nl_recvmsgs(sk, cb);
@@ -383,11 +433,23 @@ out:
 
 int kmod_link_quarantine(struct kmod_link *k, uint32_t group, struct kmod_answer *a)
 {
-	return kmod_request(VFIO_QUARANTINE_CMD_QUARANTINE, group, 0, a);
+	return kmod_request(VFIO_QUARANTINE_CMD_QUARANTINE, group, 0, NULL, a);
 }
 
 int kmod_link_release(struct kmod_link *k, uint32_t group, bool restore, struct kmod_answer *a)
 {
 	return kmod_request(VFIO_QUARANTINE_CMD_RELEASE, group,
-			    restore ? VFIO_QUARANTINE_RELEASE_RESTORE_DRIVERS : 0, a);
+			    restore ? VFIO_QUARANTINE_RELEASE_RESTORE_DRIVERS : 0, NULL, a);
+}
+
+int kmod_link_request_device(struct kmod_link *k, const char *device, struct kmod_answer *a)
+{
+	int r = kmod_request(VFIO_QUARANTINE_CMD_REQUEST_DEVICE, 0, 0, device, a);
+
+	/* an older module answers EOPNOTSUPP; an ack without the reply says nothing */
+	if (r == 0 && !a->replied) {
+		snprintf(a->msg, sizeof(a->msg), "the vfio_quarantine module did not say");
+		return -EIO;
+	}
+	return r;
 }

@@ -3,7 +3,8 @@
  * The link to the vfio_quarantine kernel module: the broker asks the module
  * to quarantine and release groups, listens to the module's generic netlink
  * events, logs them and tells the holder of a leased group when a device is
- * hot-plugged into it. Without the module the
+ * hot-plugged into it; a soft removal relays the VFIO device request through it
+ * (kmod_link_request_device). Without the module the
  * broker runs in "none" mode and retries every 2 s, so that a module loaded
  * (or reloaded) later is picked up.
  */
@@ -26,6 +27,8 @@ struct kmod_answer {
 	bool done;
 	int error;     /* 0 or -errno */
 	char msg[256]; /* NLMSGERR_ATTR_MSG; "" when none */
+	bool replied;  /* REQUEST_DEVICE: the module sent its reply */
+	bool eventfd;  /* REQUEST_DEVICE: the VFIO user has a request eventfd */
 };
 
 /* Resolve the family now (logging the mode) and watch for it from b->event. */
@@ -48,3 +51,15 @@ const char *kmod_mode_to_string(enum kmod_mode m);
  */
 int kmod_link_quarantine(struct kmod_link *k, uint32_t group, struct kmod_answer *a);
 int kmod_link_release(struct kmod_link *k, uint32_t group, bool restore, struct kmod_answer *a);
+
+/*
+ * kmod_link_request_device asks the module to relay a VFIO device request to
+ * the user of device (a PCI address bound to vfio-pci), without unbinding it:
+ * the module signals the eventfd the user registered at VFIO_PCI_REQ_IRQ_INDEX,
+ * and a->eventfd says whether there was one. Same socket and answers as
+ * kmod_link_quarantine; -ENXIO: the device is not on vfio-pci; -EBUSY: it is
+ * being bound or unbound (an unbind waiting for the user relays the request
+ * itself). Only while kmod_link_mode is KMOD: asking for a missing family
+ * makes the kernel run modprobe.
+ */
+int kmod_link_request_device(struct kmod_link *k, const char *device, struct kmod_answer *a);

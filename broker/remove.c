@@ -2,6 +2,7 @@
 #include "broker/remove.h"
 #include "broker/holders.h"
 #include "broker/inventory.h"
+#include "broker/kmod_link.h"
 #include "broker/lease_cgroup.h"
 #include "broker/log.h"
 #include "broker/pidref.h"
@@ -16,6 +17,20 @@
 #include <unistd.h>
 
 #define REMOVE_MAX_KILL_PIDS 64
+/* How often a soft removal relays the VFIO device request through the module. */
+#define REMOVE_RELAY_USEC (3ULL * 1000 * 1000)
+
+/*
+ * What a soft removal could tell the VMM through the VFIO device request
+ * (vfio_quarantine's REQUEST_DEVICE), best last: the administrator's
+ * answer and the log say which.
+ */
+enum removal_relay {
+	RELAY_NO_MODULE,  /* the module is not loaded: only the event packet was sent */
+	RELAY_FAILED,	  /* the module was asked, and could relay to no device */
+	RELAY_NO_EVENTFD, /* the devices are on vfio-pci, none has a request eventfd */
+	RELAY_EVENTFD,	  /* a request eventfd was registered and signalled */
+};
 
 /* One administrator's remove request, waiting for the lease to end. */
 struct removal {
@@ -30,6 +45,13 @@ struct removal {
 	uint64_t start_msec;
 	uint32_t timeout_ms;
 	sd_event_source *timer;
+	/* soft: the device request, relayed every REMOVE_RELAY_USEC while the module is there */
+	sd_event_source *relay;
+	enum removal_relay relay_state;
+	unsigned rounds;		   /* relay rounds so far */
+	unsigned relays;		   /* rounds in which a request eventfd was signalled */
+	char relay_device[VB_ADDRESS_MAX]; /* RELAY_EVENTFD: the (first) device that has one */
+	char relay_error[VB_ADDRESS_MAX + 256 + 2]; /* RELAY_FAILED: why, as the module said */
 };
 
 struct removals {
@@ -66,6 +88,7 @@ static void removal_free(struct removal *m)
 	list_unlink(&m->link);
 	r->n--;
 	sd_event_source_disable_unref(m->timer);
+	sd_event_source_disable_unref(m->relay);
 	free(m);
 }
 
@@ -250,6 +273,129 @@ static void removal_report_strays(struct removal *m, const struct lease *l, size
 		       &(struct removal_outcome){.group = l->group, .mode = m->mode, .error = &e});
 }
 
+/*
+ * One round of the device request for the soft removal m: the module signals
+ * the request eventfd of every device of the group on vfio-pci (what the
+ * kernel does only while an unbind waits, and QEMU answers by unplugging the
+ * device from its guest). Nothing else changes: no driver is unbound, the
+ * lease stays. The first time a device is found with or without an eventfd
+ * is logged, so the log says whether the holder listens.
+ */
+static void removal_relay_round(struct removal *m)
+{
+	struct broker *b = m->set->broker;
+	struct log_fields f = LOG_FIELDS("remove-relay");
+	enum removal_relay best = RELAY_FAILED;
+	struct inventory_group *g = NULL;
+	bool first_round = m->rounds++ == 0;
+	const char *first = NULL;
+	struct kmod_answer a;
+	int k;
+
+	f.group = m->group;
+	if (kmod_link_mode(b->kmod) != KMOD_MODE_KMOD) {
+		/* rmmod meanwhile; the link finds a module loaded again by itself */
+		snprintf(m->relay_error, sizeof(m->relay_error),
+			 "the vfio_quarantine module went away");
+		if (m->relay_state < RELAY_FAILED)
+			m->relay_state = RELAY_FAILED;
+		return;
+	}
+	k = inventory_read_group(b->inventory, m->group, &g);
+	if (k < 0) {
+		snprintf(m->relay_error, sizeof(m->relay_error), "group %u cannot be read: %s",
+			 m->group, strerror(-k));
+		if (m->relay_state < RELAY_FAILED)
+			m->relay_state = RELAY_FAILED;
+		return;
+	}
+	for (size_t i = 0; i < g->n_devices; i++) {
+		const struct inventory_device *d = &g->devices[i];
+
+		if (!inventory_driver_is_vfio(d->driver))
+			continue;
+		k = kmod_link_request_device(b->kmod, d->address, &a);
+		f.devices = d->address;
+		if (k < 0) {
+			snprintf(m->relay_error, sizeof(m->relay_error), "%s: %s", d->address,
+				 a.msg[0] ? a.msg : strerror(-k));
+			if (first_round)
+				log_event(LOG_INFO, &f,
+					  "Soft removal of group %u: no device request relayed to "
+					  "%s: %s",
+					  m->group, d->address, a.msg[0] ? a.msg : strerror(-k));
+			continue;
+		}
+		if (a.eventfd) {
+			if (!first)
+				first = d->address;
+			best = RELAY_EVENTFD;
+		} else if (best < RELAY_NO_EVENTFD) {
+			best = RELAY_NO_EVENTFD;
+		}
+		if (first_round)
+			log_event(LOG_INFO, &f,
+				  "Soft removal of group %u: device request relayed to %s: %s",
+				  m->group, d->address,
+				  a.eventfd ? "a request eventfd is registered and was signalled"
+					    : "no request eventfd is registered");
+	}
+	if (best == RELAY_FAILED && !m->relay_error[0])
+		snprintf(m->relay_error, sizeof(m->relay_error),
+			 "no device of the group is bound to vfio-pci");
+	if (best == RELAY_EVENTFD) {
+		m->relays++;
+		if (!m->relay_device[0])
+			snprintf(m->relay_device, sizeof(m->relay_device), "%s", first);
+		if (!first_round && m->relay_state != RELAY_EVENTFD) {
+			f.devices = m->relay_device;
+			log_event(LOG_INFO, &f,
+				  "Soft removal of group %u: a request eventfd is registered on "
+				  "%s now, and was signalled",
+				  m->group, m->relay_device);
+		}
+	}
+	if (best > m->relay_state)
+		m->relay_state = best;
+	inventory_group_free(g); /* first points into it */
+}
+
+/* The relay timer of a soft removal: a round now, the next in REMOVE_RELAY_USEC. */
+static int removal_on_relay(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct removal *m = userdata;
+
+	removal_relay_round(m);
+	return sd_event_source_set_time_relative(s, REMOVE_RELAY_USEC);
+}
+
+/* What the device request achieved, for the administrator: "; ..." after the outcome. */
+static void removal_describe_relay(const struct removal *m, char *buf, size_t size)
+{
+	switch (m->relay_state) {
+	case RELAY_NO_MODULE:
+		snprintf(buf, size,
+			 "; no VFIO device request could be relayed (the vfio_quarantine module "
+			 "is not loaded), only the remove-requested event was sent");
+		break;
+	case RELAY_FAILED:
+		snprintf(buf, size, "; no VFIO device request could be relayed (%s)",
+			 m->relay_error);
+		break;
+	case RELAY_NO_EVENTFD:
+		snprintf(buf, size,
+			 "; no request eventfd is registered on its devices, so the VFIO device "
+			 "request reached nobody");
+		break;
+	case RELAY_EVENTFD:
+		snprintf(buf, size,
+			 "; the VFIO device request was relayed %u time%s to %s, which has a "
+			 "request eventfd registered",
+			 m->relays, m->relays == 1 ? "" : "s", m->relay_device);
+		break;
+	}
+}
+
 /* Model: "timeout" (tests/model/lease.pml, proctype removal_timer). */
 static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -258,19 +404,21 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	struct lease *l = lease_table_find(b->leases, m->group);
 	struct log_fields f = LOG_FIELDS("remove-timeout");
 	struct reply_error e;
-	char secs[32], list[256] = "";
+	char secs[32], list[256] = "", relay[400];
 
 	if (l)
 		f = lease_log_fields(l, "remove-timeout");
 	f.group = m->group;
 	if (m->mode == VB_REMOVE_SOFT) {
 		format_seconds(m->timeout_ms, secs, sizeof(secs));
+		removal_describe_relay(m, relay, sizeof(relay));
 		reply_error_set(&e, VB_E_TIMEOUT,
 				"holder pid %d (uid %u) did not release group %u within %s s; the "
-				"lease is unchanged",
-				l ? (int)l->pid : 0, l ? (unsigned)l->uid : 0, m->group, secs);
-		log_event(LOG_NOTICE, &f, "Soft removal of group %u timed out after %s s", m->group,
-			  secs);
+				"lease is unchanged%s",
+				l ? (int)l->pid : 0, l ? (unsigned)l->uid : 0, m->group, secs,
+				relay);
+		log_event(LOG_NOTICE, &f, "Soft removal of group %u timed out after %s s%s",
+			  m->group, secs, relay);
 	} else {
 		struct pidref refs[REMOVE_MAX_KILL_PIDS];
 		size_t n = 0;
@@ -323,6 +471,32 @@ static void removal_check_holders(struct removal *m, const struct lease *l)
 		removal_report_strays(m, l, left, strays);
 }
 
+/*
+ * A soft removal of l that nobody can hear: its holder has no connection for
+ * the remove-requested event, and relay (e.g. "; no VFIO device request
+ * can be relayed ...") says why the device request cannot stand in for it.
+ */
+static int removal_refuse_unheard(const struct lease *l, uint32_t group, const char *relay,
+				  struct reply_error *err)
+{
+	int k;
+
+	if (l->holder)
+		k = reply_error_set(
+			err, VB_E_BUSY,
+			"holder pid %d has no open connection to receive the request%s; "
+			"remove it with mode hard",
+			(int)l->pid, relay);
+	else
+		k = reply_error_set(err, VB_E_BUSY,
+				    "group %u is still open in no process the broker can ask%s; "
+				    "remove it with mode hard",
+				    group, relay);
+	err->has_uid = true;
+	err->uid = l->uid;
+	return k;
+}
+
 /* Model: "remove" (tests/model/lease.pml, proctype admin). */
 int removals_start(struct removals *r, const struct identity *admin, uint32_t group,
 		   enum vb_remove_mode mode, bool kill_strays, uint32_t timeout_ms,
@@ -334,6 +508,7 @@ int removals_start(struct removals *r, const struct identity *admin, uint32_t gr
 	struct lease *l;
 	struct log_fields f;
 	uint64_t timeout_usec;
+	bool heard = false, relay = false;
 	int k;
 
 	if (removals_full(r))
@@ -357,22 +532,14 @@ int removals_start(struct removals *r, const struct identity *admin, uint32_t gr
 	if (mode == VB_REMOVE_SOFT) {
 		if (timeout_ms == 0)
 			timeout_ms = (uint32_t)(b->config.remove_timeout_usec / 1000);
-		if (reply_notify_remove_requested(b->server, l->holder, group, timeout_ms) == 0) {
-			if (l->holder)
-				k = reply_error_set(err, VB_E_BUSY,
-						    "holder pid %d has no open connection to "
-						    "receive the request; remove it with mode hard",
-						    (int)l->pid);
-			else
-				k = reply_error_set(
-					err, VB_E_BUSY,
-					"group %u is still open in no process the broker "
-					"can ask; remove it with mode hard",
-					group);
-			err->has_uid = true;
-			err->uid = l->uid;
-			return k;
-		}
+		heard = reply_notify_remove_requested(b->server, l->holder, group, timeout_ms) > 0;
+		relay = kmod_link_mode(b->kmod) == KMOD_MODE_KMOD;
+		/* Without the module, a holder without a connection cannot be asked at all. */
+		if (!heard && !relay)
+			return removal_refuse_unheard(l, group,
+						      "; no VFIO device request can be relayed "
+						      "without the vfio_quarantine module",
+						      err);
 		timeout_usec = (uint64_t)timeout_ms * 1000;
 	} else {
 		timeout_usec = REMOVE_HARD_TIMEOUT_USEC;
@@ -391,10 +558,34 @@ int removals_start(struct removals *r, const struct identity *admin, uint32_t gr
 		.kill_strays = kill_strays && mode == VB_REMOVE_HARD,
 		.start_msec = remove_now_msec(),
 		.timeout_ms = (uint32_t)(timeout_usec / 1000),
+		.relay_state = relay ? RELAY_FAILED : RELAY_NO_MODULE,
 	};
+	if (relay) {
+		/*
+		 * The first device request now: a VMM that holds no connection (vfioctl run
+		 * execs it) hears only this, and if nothing can hear it the removal is
+		 * refused at once rather than waiting for nothing.
+		 */
+		removal_relay_round(m);
+		if (!heard && m->relay_state != RELAY_EVENTFD) {
+			char why[400];
+
+			removal_describe_relay(m, why, sizeof(why));
+			free(m);
+			return removal_refuse_unheard(l, group, why, err);
+		}
+	}
 	k = sd_event_add_time_relative(b->event, &m->timer, CLOCK_MONOTONIC, timeout_usec, 0,
 				       removal_on_timeout, m);
+	/* Then every REMOVE_RELAY_USEC, while the removal waits. */
+	if (k >= 0 && relay)
+		k = sd_event_add_time_relative(b->event, &m->relay, CLOCK_MONOTONIC,
+					       REMOVE_RELAY_USEC, 0, removal_on_relay, m);
+	if (k >= 0 && relay)
+		k = sd_event_source_set_enabled(m->relay, SD_EVENT_ON);
 	if (k < 0) {
+		sd_event_source_disable_unref(m->timer);
+		sd_event_source_disable_unref(m->relay);
 		free(m);
 		return reply_error_set(err, VB_E_INTERNAL, "the broker could not start a timer");
 	}
@@ -469,8 +660,12 @@ void removals_waiter_gone(struct removals *r, const void *waiter)
 		if (m->waiter != waiter)
 			continue;
 		if (m->mode == VB_REMOVE_SOFT) {
-			log_info("Soft removal of group %u cancelled: the administrator went away",
-				 m->group);
+			char relay[400];
+
+			removal_describe_relay(m, relay, sizeof(relay));
+			log_info("Soft removal of group %u cancelled: the administrator went away; "
+				 "the lease is unchanged%s",
+				 m->group, relay);
 			removal_free(m);
 		} else {
 			/* The holder is already being killed: finish the reclaim, reply to nobody.

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -29,6 +30,43 @@ static int parse_timeout(const char *arg, unsigned *ret_ms)
 				    REMOVE_MAX_TIMEOUT_S, arg);
 	*ret_ms = (unsigned)(s * 1000 + 0.999); /* rounded up: never less than asked */
 	return 0;
+}
+
+/*
+ * Ctrl-C (or SIGTERM) while a soft removal waits: say so and exit. Closing the
+ * connection is what tells the broker: it cancels the removal (and its device
+ * requests) and leaves the lease as it was. Async-signal-safe.
+ */
+static void remove_on_interrupt(int sig)
+{
+	static const char msg[] = "vfioctl: remove: cancelled; the broker stops asking and the "
+				  "lease is unchanged\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+	(void)n;
+	_exit(128 + sig);
+}
+
+/*
+ * A soft removal without --timeout waits until the holder gives the group
+ * back, or until Ctrl-C: the broker takes at most REMOVE_MAX_TIMEOUT_S per
+ * request, so a request that times out (nothing changed) is simply made again.
+ */
+static int remove_soft_until_released(struct vfiobroker *b, unsigned group,
+				      unsigned *ret_elapsed_ms)
+{
+	unsigned elapsed_ms = 0, ms = 0;
+	int r;
+
+	for (;;) {
+		r = vfiobroker_remove(b, group, false, REMOVE_MAX_TIMEOUT_S * 1000, &ms);
+		if (r != -ETIMEDOUT)
+			break;
+		elapsed_ms += REMOVE_MAX_TIMEOUT_S * 1000;
+	}
+	if (r == 0)
+		*ret_elapsed_ms = elapsed_ms + ms;
+	return r;
 }
 
 int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv)
@@ -81,19 +119,29 @@ int vfioctl_remove(struct vfioctl *ctl, int argc, char **argv)
 	r = vfioctl_open_broker(ctl, &b);
 	if (r)
 		return r;
+	if (!hard) {
+		struct sigaction sa = {.sa_handler = remove_on_interrupt};
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	if (!hard && isatty(STDERR_FILENO)) {
 		if (timeout_ms)
 			report_note("asking the holder of group %u to give it back (waiting up to "
 				    "%.1f s)...",
 				    group, timeout_ms / 1000.0);
 		else
-			report_note("asking the holder of group %u to give it back...", group);
+			report_note("asking the holder of group %u to give it back (waiting until "
+				    "it does; Ctrl-C cancels)...",
+				    group);
 	}
-	r = vfioctl_close_broker(
-		b,
-		kill_strays ? vfiobroker_remove_kill_strays(b, group, &elapsed_ms)
-			    : vfiobroker_remove(b, group, hard, timeout_ms, &elapsed_ms),
-		REPORT_OP_REMOVE, group, "remove");
+	if (kill_strays)
+		r = vfiobroker_remove_kill_strays(b, group, &elapsed_ms);
+	else if (!hard && !timeout_ms)
+		r = remove_soft_until_released(b, group, &elapsed_ms);
+	else
+		r = vfiobroker_remove(b, group, hard, timeout_ms, &elapsed_ms);
+	r = vfioctl_close_broker(b, r, REPORT_OP_REMOVE, group, "remove");
 	if (r)
 		return r;
 

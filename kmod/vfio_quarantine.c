@@ -61,7 +61,9 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include <linux/device.h>
+#include <linux/eventfd.h>
 #include <linux/iommu.h>
 #include <linux/kmod.h>
 #include <linux/list.h>
@@ -72,6 +74,7 @@
 #include <linux/pci.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/vfio_pci_core.h>
 #include <net/genetlink.h>
 
 #include <linux/vfio_quarantine.h>
@@ -1000,6 +1003,117 @@ static int vq_release(int id, u32 flags, struct netlink_ext_ack *extack)
 	return 0;
 }
 
+/* ---- device requests ------------------------------------------------------ */
+
+/* eventfd_signal() lost its count argument in 6.8 (Kbuild asks the headers). */
+#ifdef VQ_EVENTFD_SIGNAL_COUNT
+#define vq_eventfd_signal(ctx) eventfd_signal(ctx, 1)
+#else
+#define vq_eventfd_signal(ctx) eventfd_signal(ctx)
+#endif
+
+/*
+ * Signal the request eventfd of @vdev, as vfio_pci_core_request() does
+ * while an unbind waits for the user; true if one was registered.  Where
+ * the trigger lives and how it is protected differs between the kernels
+ * we build for, and the version does not tell (Kbuild asks the headers):
+ *
+ * - 6.1: a plain struct eventfd_ctx *, replaced and put by
+ *   vfio_pci_set_irqs_ioctl() (VFIO_DEVICE_SET_IRQS with DATA_EVENTFD, fd
+ *   -1 or another eventfd) and by vfio_pci_core_close_device(), both under
+ *   vdev->igate; vfio_pci_core_request() signals it under igate too.
+ * - Debian 6.12.y: a struct vfio_pci_eventfd __rcu *, still replaced under
+ *   igate but freed after an RCU grace period, and vfio_pci_core_request()
+ *   only holds rcu_read_lock() (upstream dropped igate there to break a
+ *   lock cycle; taking it here would bring that cycle back).
+ *
+ * So we do exactly what the kernel does on unbind, on each kernel.
+ */
+static bool vq_signal_request(struct vfio_pci_core_device *vdev)
+{
+#ifdef VQ_REQ_TRIGGER_RCU
+	struct vfio_pci_eventfd *trigger;
+	bool registered;
+
+	rcu_read_lock();
+	trigger = rcu_dereference(vdev->req_trigger);
+	registered = trigger;
+	if (trigger)
+		vq_eventfd_signal(trigger->ctx);
+	rcu_read_unlock();
+	return registered;
+#else
+	bool registered;
+
+	mutex_lock(&vdev->igate);
+	registered = vdev->req_trigger;
+	if (vdev->req_trigger)
+		vq_eventfd_signal(vdev->req_trigger);
+	mutex_unlock(&vdev->igate);
+	return registered;
+#endif
+}
+
+/*
+ * REQUEST_DEVICE: relay a device request to the VFIO user of @pdev without
+ * unbinding it.  Returns 1 if a request eventfd was registered (and was
+ * signalled), 0 if none was, or -errno.
+ *
+ * Why this is safe:
+ * - device_lock() keeps the driver where it is: binding, unbinding (the
+ *   sysfs unbind, rmmod vfio-pci, vfio_pci_remove()) and hot-removal of the
+ *   device (pci_stop_and_remove_bus_device() releases the driver first) all
+ *   run under it.  So once we see vfio-pci bound under the lock, its probe
+ *   has completed and its remove has not started: drvdata is the
+ *   struct vfio_pci_core_device vfio_pci_probe() stored there, and it is
+ *   not freed before we unlock.  The driver is checked by name, so a
+ *   vfio-pci variant driver (another drvdata type) never matches.
+ * - The trigger itself can be released or replaced at any time by its user
+ *   (VFIO_DEVICE_SET_IRQS, or closing the device fd): igate on 6.1, RCU on
+ *   6.12.y, as vq_signal_request() says, keep it alive while we signal.
+ * - The pci_dev is counted by bus_find_device_by_name().
+ * We only try the device lock, for a while: it is held for as long as an
+ * unbind waits for the VFIO user to let go (the kernel then relays the
+ * request itself, every 10 s), and our caller must not hang behind that.
+ */
+static int vq_request_device(const char *name, struct netlink_ext_ack *extack)
+{
+	struct vfio_pci_core_device *vdev;
+	struct pci_dev *pdev;
+	struct device *dev;
+	int tries, ret;
+
+	dev = bus_find_device_by_name(&pci_bus_type, NULL, name);
+	if (!dev) {
+		NL_SET_ERR_MSG(extack, "no PCI device by that name");
+		return -ENODEV;
+	}
+	pdev = to_pci_dev(dev);
+	for (tries = 0; !device_trylock(dev); tries++) {
+		if (tries == 5) {
+			NL_SET_ERR_MSG(extack, "the device is being bound or unbound; try again");
+			ret = -EBUSY;
+			goto out;
+		}
+		msleep(20);
+	}
+	if (!vq_is_vfio_driver(dev->driver) || !dev_get_drvdata(dev)) {
+		NL_SET_ERR_MSG(extack, "the device is not bound to vfio-pci");
+		ret = -ENXIO;
+	} else {
+		vdev = dev_get_drvdata(dev);
+		ret = vq_signal_request(vdev);
+	}
+	device_unlock(dev);
+	/* the broker relays every few seconds and logs it itself */
+	if (ret >= 0)
+		pci_dbg(pdev, "device request relayed: %s\n",
+			ret ? "request eventfd signalled" : "no request eventfd registered");
+out:
+	put_device(dev);
+	return ret;
+}
+
 /* ---- generic netlink ------------------------------------------------------ */
 
 static int vq_get_group(struct genl_info *info, int *id)
@@ -1043,6 +1157,37 @@ static int vq_cmd_release(struct sk_buff *skb, struct genl_info *info)
 	ret = vq_release(id, flags ? nla_get_u32(flags) : 0, info->extack);
 	mutex_unlock(&vq_op_lock);
 	return ret;
+}
+
+static int vq_cmd_request_device(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[VFIO_QUARANTINE_A_DEVICE];
+	char name[VQ_NAME_LEN];
+	struct sk_buff *msg;
+	void *hdr;
+	int ret;
+
+	if (!attr) {
+		NL_SET_ERR_MSG(info->extack, "DEVICE is missing");
+		return -EINVAL;
+	}
+	nla_strscpy(name, attr, sizeof(name));
+	ret = vq_request_device(name, info->extack);
+	if (ret < 0)
+		return ret;
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &vq_family, 0,
+				VFIO_QUARANTINE_CMD_REQUEST_DEVICE);
+	if (!hdr ||
+	    nla_put_string(msg, VFIO_QUARANTINE_A_DEVICE, name) ||
+	    nla_put_u32(msg, VFIO_QUARANTINE_A_EVENTFD, ret)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
 }
 
 static int vq_fill_member(struct sk_buff *skb, struct vq_member *m)
@@ -1123,6 +1268,8 @@ static const struct nla_policy vq_policy[VFIO_QUARANTINE_A_MAX + 1] = {
 	[VFIO_QUARANTINE_A_GROUP] = { .type = NLA_U32 },
 	[VFIO_QUARANTINE_A_FLAGS] =
 		NLA_POLICY_MASK(NLA_U32, VFIO_QUARANTINE_RELEASE_RESTORE_DRIVERS),
+	[VFIO_QUARANTINE_A_DEVICE] = { .type = NLA_NUL_STRING,
+				       .len = VQ_NAME_LEN - 1 },
 };
 
 /*
@@ -1132,7 +1279,7 @@ static const struct nla_policy vq_policy[VFIO_QUARANTINE_A_MAX + 1] = {
  * no way around it.  It is the capability generic netlink checks for us,
  * and a narrower one than CAP_SYS_ADMIN for vfio-brokerd to keep after it
  * drops the rest.  LIST is admin-only too, like the operations whose state
- * it shows.
+ * it shows.  REQUEST_DEVICE too: it pesters any VFIO user on the system.
  */
 static const struct genl_small_ops vq_ops[] = {
 	{
@@ -1149,6 +1296,11 @@ static const struct genl_small_ops vq_ops[] = {
 		.cmd = VFIO_QUARANTINE_CMD_LIST,
 		.flags = GENL_ADMIN_PERM,
 		.dumpit = vq_cmd_list,
+	},
+	{
+		.cmd = VFIO_QUARANTINE_CMD_REQUEST_DEVICE,
+		.flags = GENL_ADMIN_PERM,
+		.doit = vq_cmd_request_device,
 	},
 };
 

@@ -517,6 +517,256 @@ test_broker_quarantine() {
 	vq quarantine "$G_BR" || vb_fail "quarantine failed"
 }
 
+# ---- device requests (issue 12.2): REQUEST_DEVICE and vfioctl remove --soft ----
+
+# request_broker: the broker of BUILD, started with the rule that lets uid 2000
+# lease the bridge group (with memlock for an inner QEMU); stopped on exit.
+request_broker() {
+	[ -n "$BUILD" ] || vb_skip "no BUILD directory given: no broker to test"
+	export VB_BUILD=$BUILD
+	local f
+	for f in "$VB_BUILD/vfio-brokerd" "$VB_BUILD/vfioctl" "$VM_PROBE"; do
+		[ -x "$f" ] || vb_fail_early "$f is not built"
+	done
+	vb_open_build
+	chmod o+rx "$VM_PROBE"
+	HOLDER_PID=
+	trap 'stop_monitor; relay_cleanup' EXIT
+	install -d -m 0755 "$VB_STATE" "$VB_POLICY"
+	rm -f "$VB_POLICY"/*.json "$VB_BROKER_LOG"
+	vb_write_policy 10-kmod <<-EOT
+		{"rules": [
+		  {"name": "kmod-bridge", "users": [2000],
+		   "devices": [{"vendor": "8086", "device": "100e"}], "allow": ["lease"],
+		   "memlock": "65M"}
+		]}
+	EOT
+	vb_start_broker || vb_fail "vfio-brokerd did not start: $(tail -n 3 "$VB_BROKER_LOG" | tr '\n' ' ')"
+}
+
+# request_holder MODE [ON-REMOVE]: uid 2000 leases the bridge group with
+# `vfioctl lease --on-remove=ON-REMOVE` (default ignore: vfioctl does not act on
+# remove-requested), its command vm-probe --on-request MODE (exit or ignore),
+# which registers a request eventfd on every e1000 of the group.  Sets
+# HOLDER_PID; output in HOLDER_OUT.
+request_holder() {
+	HOLDER_OUT=$STATE/holder-$1.out
+	vb_as 2000 "$VB_BUILD/vfioctl" --socket "$VB_SOCK" lease "$G_BR" \
+		--on-remove="${2:-ignore}" -- "$VM_PROBE" --on-request "$1" >"$HOLDER_OUT" 2>&1 &
+	HOLDER_PID=$!
+	vb_wait 30 grep -qF "request eventfd registered device=$BR_E1" "$HOLDER_OUT" ||
+		vb_fail "vm-probe did not register a request eventfd: $(tail -n 5 "$HOLDER_OUT" | tr '\n' ' ')"
+	echo "ok: uid 2000 holds group $G_BR; vm-probe --on-request $1 registered:"
+	grep -F "request eventfd registered" "$HOLDER_OUT" | sed 's/^/  | /'
+}
+
+# lease_state GROUP: the state `vfioctl leases --json` shows, or "none".
+lease_state() {
+	local json
+	json=$(vb_vfioctl leases --json) || return 1
+	python3 -c '
+import json, sys
+for l in json.loads(sys.argv[1])["leases"]:
+    if l["group"] == int(sys.argv[2]):
+        print(l["state"])
+        break
+else:
+    print("none")
+' "$json" "$1"
+}
+
+lease_gone() {
+	[ "$(lease_state "$G_BR")" = none ]
+}
+
+test_request_module() {
+	need_env
+	need_module
+	expect_driver "$BR_E1" vfio-pci
+	vb_try vq request "$BR_E1"
+	[ "$VB_RC" = 0 ] || vb_fail "REQUEST_DEVICE of $BR_E1 failed"
+	[ "$VB_OUT" = "device=$BR_E1 eventfd=0" ] ||
+		vb_fail "expected 'device=$BR_E1 eventfd=0' (no VFIO user), got '$VB_OUT'"
+	echo "ok: on vfio-pci with no VFIO user, the module reports no request eventfd"
+	vb_try vb_as 2000 "$VQCTL" request "$BR_E1"
+	[[ $VB_RC = 1 && $VB_ERR == *"(EPERM)"* ]] || vb_fail "uid 2000 was not refused with EPERM"
+	vb_try vq request "$BRIDGE"
+	[[ $VB_RC = 1 && $VB_ERR == *"(ENXIO)"* ]] ||
+		vb_fail "the driverless bridge was not refused with ENXIO"
+	vb_try vq request 0000:ff:1f.7
+	[[ $VB_RC = 1 && $VB_ERR == *"(ENODEV)"* ]] || vb_fail "a missing device was not ENODEV"
+	expect_driver "$BR_E1" vfio-pci
+	expect_driver "$BRIDGE" none
+}
+
+test_request_cooperative() {
+	need_env
+	need_module
+	local t0
+	request_broker
+	request_holder exit
+	t0=$EPOCHREALTIME
+	vb_try vb_vfioctl remove --soft "$G_BR" --timeout 60
+	[ "$VB_RC" = 0 ] || vb_fail "the soft removal failed"
+	[[ $VB_OUT == *"given back by its holder"* ]] || vb_fail "the reply does not say the holder gave it back"
+	echo "ok: soft removal done in $(seconds_since "$t0") s"
+	grep -qE "device request device=$BR_BUS:[0-9a-f.:]+ count=[0-9]+ action=exit" "$HOLDER_OUT" ||
+		vb_fail "vm-probe did not see the device request"
+	grep -qF "released: every VFIO fd closed" "$HOLDER_OUT" || vb_fail "vm-probe did not let go"
+	wait "$HOLDER_PID" || vb_fail "the holder (vfioctl lease) exited with status $?"
+	HOLDER_PID=
+	grep -F "device request relayed to $BR_E1: a request eventfd is registered and was signalled" \
+		"$VB_BROKER_LOG" || vb_fail "the broker did not log the relay to $BR_E1"
+	grep -F "Group $G_BR removed (soft)" "$VB_BROKER_LOG" || vb_fail "the broker did not log the removal"
+	vb_wait 10 lease_gone || vb_fail "the lease outlived the holder"
+	expect_driver "$BR_E1" vfio-pci
+	echo "ok: the holder answered the VFIO device request; the devices stay on vfio-pci"
+}
+
+test_request_stubborn() {
+	need_env
+	need_module
+	local t0 pid
+	request_broker
+	request_holder ignore
+	vb_try vq request "$BR_E1"
+	[ "$VB_OUT" = "device=$BR_E1 eventfd=1" ] ||
+		vb_fail "expected 'device=$BR_E1 eventfd=1' (vm-probe registered one), got '$VB_OUT'"
+	vb_wait 10 grep -qF "device request device=$BR_E1 count=1 action=ignore" "$HOLDER_OUT" ||
+		vb_fail "vm-probe did not get the request vqctl relayed"
+	echo "ok: the module reports the request eventfd, and vm-probe got the request"
+	t0=$EPOCHREALTIME
+	vb_try vb_vfioctl remove --soft "$G_BR" --timeout 7
+	[ "$VB_RC" = 1 ] || vb_fail "the soft removal did not fail (status $VB_RC)"
+	for f in "did not release group $G_BR within 7 s" "the lease is unchanged" \
+		"the VFIO device request was relayed" "which has a request eventfd registered" \
+		"vfioctl remove --hard $G_BR"; do
+		[[ $VB_ERR == *"$f"* ]] || vb_fail "the answer does not say '$f'"
+	done
+	echo "ok: timed out after $(seconds_since "$t0") s, saying what was relayed; nothing changed:"
+	[ "$(grep -c "action=ignore" "$HOLDER_OUT")" -ge 3 ] ||
+		vb_fail "vm-probe saw fewer than 3 requests (one from vqctl, the broker's every 3 s)"
+	grep -c "action=ignore" "$HOLDER_OUT"
+	kill -0 "$HOLDER_PID" || vb_fail "the holder is gone"
+	[ "$(lease_state "$G_BR")" = held ] || vb_fail "the lease is $(lease_state "$G_BR"), not held"
+	expect_driver "$BR_E1" vfio-pci
+	expect_driver "$BR_E2" vfio-pci
+	echo "ok: holder running, lease held, devices on vfio-pci"
+	pid=$HOLDER_PID
+	vb_try vb_vfioctl remove --hard "$G_BR"
+	[ "$VB_RC" = 0 ] || vb_fail "the hard removal failed"
+	wait "$pid" 2>/dev/null || true
+	HOLDER_PID=
+	vb_wait 10 lease_gone || vb_fail "the lease outlived the hard removal"
+}
+
+# With Debian's QEMU as the holder: it registers the request eventfd, and a
+# relayed request it cannot act on (vfio-pci on the root bus of its q35
+# cannot be unplugged) leaves it running.
+test_request_qemu() {
+	need_env
+	need_module
+	command -v qemu-system-x86_64 >/dev/null || vb_skip "no qemu-system-x86_64 on the host"
+	local dir=$STATE/qemu-2000 sock log t0 qemu
+	request_broker
+	# QEMU runs as uid 2000 and binds its QMP socket there
+	install -d -o 2000 -g 2000 -m 0700 "$dir"
+	sock=$dir/qmp.sock
+	log=$STATE/qemu-req.log
+	mapfile -t qemu < <(vb_qemu_args "$sock" "$BR_E1")
+	rm -f "$sock"
+	setpriv --reuid=2000 --regid=2000 --clear-groups -- "$VB_BUILD/vfioctl" --socket "$VB_SOCK" \
+		run --device "$BR_E1" --memlock "$VB_QEMU_MEMLOCK" -- "${qemu[@]}" </dev/null >"$log" 2>&1 &
+	HOLDER_PID=$!
+	t0=$SECONDS
+	vb_qemu_wait_qmp "$HOLDER_PID" "$sock" || { cat "$log"; vb_fail "QEMU did not answer on QMP"; }
+	echo "QEMU (pid $HOLDER_PID) answers on QMP after $((SECONDS - t0)) s"
+	vb_try vq request "$BR_E1"
+	[ "$VB_OUT" = "device=$BR_E1 eventfd=1" ] ||
+		vb_fail "QEMU registered no request eventfd on $BR_E1 ('$VB_OUT')"
+	echo "ok: QEMU registered the request eventfd on $BR_E1"
+	vb_try vb_vfioctl remove --soft "$G_BR" --timeout 7
+	[ "$VB_RC" = 1 ] || vb_fail "the soft removal did not time out (status $VB_RC)"
+	[[ $VB_ERR == *"which has a request eventfd registered"* ]] ||
+		vb_fail "the answer does not say a request eventfd is registered"
+	vb_qmp "$sock" query-status >/dev/null || { cat "$log"; vb_fail "QEMU stopped answering"; }
+	[ "$(vb_lease_pid "$G_BR")" = "$HOLDER_PID" ] || vb_fail "the lease is no longer QEMU's"
+	expect_driver "$BR_E1" vfio-pci
+	echo "ok: QEMU is running and still holds the group; its log:"
+	sed 's/^/  | /' "$log"
+	vb_qmp "$sock" quit >/dev/null || true
+	vb_wait 20 vb_gone "$HOLDER_PID" || vb_fail "QEMU did not quit"
+	wait "$HOLDER_PID" 2>/dev/null || true
+	HOLDER_PID=
+	vb_wait 10 lease_gone || vb_fail "the lease outlived QEMU"
+}
+
+# Without the module: only the event packet; the answer says no device
+# request could be relayed, and vm-probe never sees one.
+test_request_without_module() {
+	need_env
+	[ ! -d /sys/module/vfio_quarantine ] || rmmod vfio_quarantine
+	expect_driver "$BR_E1" vfio-pci
+	request_broker
+	vb_wait 5 grep -qF "quarantine: none (module not loaded)" "$VB_BROKER_LOG" ||
+		vb_fail "the broker is not in mode none"
+	request_holder ignore
+	vb_try vb_vfioctl remove --soft "$G_BR" --timeout 3
+	[ "$VB_RC" = 1 ] || vb_fail "the soft removal did not time out (status $VB_RC)"
+	[[ $VB_ERR == *"no VFIO device request could be relayed (the vfio_quarantine module is not loaded)"* ]] ||
+		vb_fail "the answer does not say no device request could be relayed"
+	! grep -F "device request device=" "$HOLDER_OUT" || vb_fail "vm-probe got a device request"
+	echo "ok: no device request reached vm-probe"
+	vb_try vb_vfioctl remove --hard "$G_BR"
+	[ "$VB_RC" = 0 ] || vb_fail "the hard removal failed"
+	wait "$HOLDER_PID" 2>/dev/null || true
+	HOLDER_PID=
+}
+
+# Item 3 of issue 12: an admin unbinds a leased device from vfio-pci behind
+# the broker's back.  The kernel blocks the writer until the holder lets go;
+# the module's unbind-requested event lets the broker say who holds it and
+# ask the holder (remove-requested, which vfioctl lease turns into SIGTERM).
+test_unbind_in_use() {
+	need_env
+	need_module
+	local unbind_pid json
+	request_broker
+	request_holder ignore term
+	dmesg_mark unbind
+	echo "\$ echo $BR_E2 >/sys/bus/pci/drivers/vfio-pci/unbind   (blocks while the group is in use)"
+	bash -c "echo $BR_E2 >/sys/bus/pci/drivers/vfio-pci/unbind" &
+	unbind_pid=$!
+	vb_wait 20 grep -qF "An unbind of $BR_E2 from vfio-pci waits for the holder of group $G_BR: pid" \
+		"$VB_BROKER_LOG" || vb_fail "the broker did not report the unbind waiting for the holder"
+	grep -F "An unbind of $BR_E2" "$VB_BROKER_LOG"
+	vb_wait 20 grep -qF "group $G_BR: an administrator asks for it back; sending SIGTERM" "$HOLDER_OUT" ||
+		vb_fail "the holder was not asked: $(tail -n 3 "$HOLDER_OUT" | tr '\n' ' ')"
+	echo "ok: the holder was told; it lets go"
+	vb_wait 30 vb_gone "$unbind_pid" || vb_fail "the unbind still waits 30 s after the holder was told"
+	wait "$unbind_pid" || vb_fail "the unbind failed (status $?)"
+	wait "$HOLDER_PID" 2>/dev/null || true
+	HOLDER_PID=
+	echo "ok: the unbind completed"
+	expect_driver "$BR_E2" none
+	vb_wait 10 lease_gone || vb_fail "the lease outlived the holder"
+	json=$(vb_vfioctl list --json) || vb_fail "vfioctl list --json failed"
+	python3 - "$json" "$G_BR" "$BR_E2" <<-'PY' || vb_fail "vfioctl list is not coherent with sysfs"
+		import json, sys
+		for g in json.loads(sys.argv[1])["groups"]:
+		    if g["group"] == int(sys.argv[2]):
+		        assert g["holder"] is None, "the group still has a holder"
+		        d = [d for d in g["devices"] if d["address"] == sys.argv[3]]
+		        assert d and d[0]["driver"] is None, "the device is not shown driverless"
+		        sys.exit(0)
+		sys.exit("group not listed")
+	PY
+	echo "ok: vfioctl list shows $BR_E2 driverless and group $G_BR free"
+	echo "$BR_E2" >/sys/bus/pci/drivers_probe
+	expect_driver "$BR_E2" vfio-pci
+	expect_clean_dmesg unbind
+}
+
 test_hotunplug() {
 	need_env
 	need_module
@@ -687,11 +937,17 @@ TESTS=(
 	"kmod-hotplug-predicted|test_hotplug_predicted|with the device's own group ignored at ADD_DEVICE (loaded with test_add_notifier=1), the group predicted from the PCIe-to-PCI bridge alias claims the hot-plugged device"
 	"kmod-broker-relay|test_broker_relay|vfio-brokerd finds the module (its log and vfioctl list say kmod); an e1000 hot-plugged into slot 6 of the group uid 2000 leased is logged as EVENT=kmod-device-added and reaches the holder as the protocol event device-added"
 	"kmod-broker-quarantine|test_broker_quarantine|vfioctl quarantine of the bridge group through vfio-brokerd puts every e1000 on vfio-pci with mode kmod (the reply and the log say so); vfioctl unquarantine --restore gives them back to e1000"
+	"kmod-request-refusals|test_request_module|REQUEST_DEVICE of an e1000 on vfio-pci without a VFIO user says eventfd=0 and changes nothing; uid 2000 is refused with EPERM, the driverless bridge with ENXIO, a missing device with ENODEV"
+	"kmod-request-cooperative|test_request_cooperative|vfioctl remove --soft of the group uid 2000 leased (vfioctl lease --on-remove=ignore) completes because vm-probe, told by the VFIO device request the broker relayed through the module, closes its fds; the broker logs the relay and the devices stay on vfio-pci"
+	"kmod-request-stubborn|test_request_stubborn|with vm-probe ignoring device requests, the module reports its request eventfd (eventfd=1), the broker relays every 3 s, and vfioctl remove --soft --timeout 7 fails saying so: holder running, lease held, devices on vfio-pci; --hard then takes it"
+	"kmod-request-qemu|test_request_qemu|Debian's QEMU under vfioctl run registers the request eventfd of its vfio-pci device (the module reports eventfd=1), and a soft removal whose relayed requests it cannot act on times out with QEMU still running and holding the lease"
+	"kmod-unbind-in-use|test_unbind_in_use|an unbind of a leased e1000 from vfio-pci by hand blocks; the broker logs that it waits for the holder (pid, uid, rule) and sends remove-requested, vfioctl lease ends its command, the unbind completes, and vfioctl list shows the device driverless and the group free"
 	"kmod-hotunplug|test_hotunplug|hot-removing a quarantined member (6.12 only) sends unbound and device-removed events and drops it from the list"
 	"kmod-release-restore|test_release_restore|RELEASE --restore gives every e1000 (hot-plugged ones too) back to e1000 with no driver_override; a second release is ENOENT"
 	"kmod-release-keep|test_release_keep|RELEASE without --restore ends the quarantine but leaves every e1000 on vfio-pci with driver_override (nothing is unbound)"
 	"kmod-broker-reload|test_broker_reload|with vfio-brokerd running, rmmod puts it in mode none (logged, and vfioctl list says none) and a new insmod is found again within 5 s (mode kmod)"
 	"kmod-rmmod-cycles|test_rmmod_cycles|five rmmod/insmod cycles with the group quarantined: devices stay on vfio-pci with driver_override throughout; no kernel warning"
+	"kmod-request-without-module|test_request_without_module|without the module a soft removal sends only the event packet: vm-probe sees no device request, and the timeout's answer says no VFIO device request could be relayed (the module is not loaded)"
 	"kmod-without-module|test_without_module|without vfio_quarantine, a hot-plugged device goes to its host driver (e1000 binds it at once: the race the module closes)"
 )
 

@@ -8,6 +8,8 @@
  *                                   group=N device=BDF driver=NAME|none [flags=...]
  *   vqctl monitor [--count N]       one line per event:
  *                                   event=NAME group=N [device=BDF] [driver=NAME]
+ *   vqctl request BDF               relay a device request to the VFIO user:
+ *                                   device=BDF eventfd=1|0
  *
  * Exit status: 0 success, 1 failure (the kernel's extended-ack message is
  * printed), 2 usage.  monitor prints "vqctl: listening" on stderr once it
@@ -63,7 +65,8 @@ static void usage(void)
 		"usage: vqctl quarantine GROUP\n"
 		"       vqctl release GROUP [--restore]\n"
 		"       vqctl list\n"
-		"       vqctl monitor [--count N]\n");
+		"       vqctl monitor [--count N]\n"
+		"       vqctl request BDF\n");
 	exit(2);
 }
 
@@ -238,6 +241,23 @@ static int on_event(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+/* REQUEST_DEVICE's reply: whether the device has a request eventfd. */
+static int on_request(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[VFIO_QUARANTINE_A_MAX + 1];
+	unsigned int eventfd;
+	const char *dev;
+
+	(void)arg;
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, VFIO_QUARANTINE_A_MAX,
+			  NULL) < 0 ||
+	    !(dev = attr_str(tb[VFIO_QUARANTINE_A_DEVICE])) ||
+	    !attr_u32(tb[VFIO_QUARANTINE_A_EVENTFD], &eventfd))
+		return NL_SKIP;
+	printf("device=%s eventfd=%u\n", dev, eventfd);
+	return NL_OK;
+}
+
 static struct nl_sock *connect_family(int *family)
 {
 	struct nl_sock *sk = nl_socket_alloc();
@@ -338,6 +358,27 @@ static int cmd_group(int cmd, unsigned int group, unsigned int flags)
 	return ret;
 }
 
+static int cmd_request(const char *bdf)
+{
+	char what[64];
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	int family, ret;
+
+	sk = connect_family(&family);
+	/* the kernel acks after its reply, so transact() waits for both */
+	msg = new_request(family, NLM_F_ACK, VFIO_QUARANTINE_CMD_REQUEST_DEVICE);
+	if (nla_put_string(msg, VFIO_QUARANTINE_A_DEVICE, bdf) < 0) {
+		fprintf(stderr, "vqctl: message too long\n");
+		return 1;
+	}
+	snprintf(what, sizeof(what), "request %s", bdf);
+	ret = transact(sk, msg, on_request, what);
+	nlmsg_free(msg);
+	nl_socket_free(sk);
+	return ret;
+}
+
 static int cmd_list(void)
 {
 	struct nl_sock *sk;
@@ -400,6 +441,8 @@ int main(int argc, char **argv)
 				 (unsigned int)parse_number(argv[2], INT_MAX),
 				 flags);
 	}
+	if (!strcmp(argv[1], "request") && argc == 3)
+		return cmd_request(argv[2]);
 	if (!strcmp(argv[1], "list") && argc == 2)
 		return cmd_list();
 	if (!strcmp(argv[1], "monitor") && argc == 2)

@@ -195,6 +195,70 @@ START_TEST(test_hard_remove_of_a_leased_command)
 }
 END_TEST
 
+static bool lease_in_state(void *state)
+{
+	struct cmd_result r;
+	char want[64];
+
+	snprintf(want, sizeof(want), "\"state\": \"%s\"", (const char *)state);
+	vfioctl_run(&r, 0, "leases", "--json", NULL);
+	return r.status == 0 && strstr(r.out, want);
+}
+
+/*
+ * Without --timeout, vfioctl remove --soft asks for the longest wait (not the
+ * broker's 30 s default) and waits; Ctrl-C cancels the removal, and the lease
+ * is held as before. (Without the module the reply would also say no device
+ * request could be relayed; here nobody answers at all.)
+ */
+START_TEST(test_soft_remove_without_timeout_waits_until_ctrl_c_cancels_it)
+{
+	const char *lease_args[] = {"lease", "7", "--on-remove=ignore", "--", "/bin/sleep",
+				    "60",    NULL};
+	const char *remove_args[] = {"remove", "--soft", "7", NULL};
+	struct cmd_result holder_r, admin_r;
+	int hout, herr, aout, aerr;
+	pid_t holder = vfioctl_spawn(UID_ALICE, &hout, &herr, lease_args), admin;
+
+	ck_assert(wait_until(holder_is_listed, NULL));
+	admin = vfioctl_spawn(0, &aout, &aerr, remove_args);
+	ck_assert(wait_until(lease_in_state, "removing"));
+	ck_assert_int_eq(kill(admin, SIGINT), 0);
+	cmd_finish(&admin_r, admin, aout, aerr);
+	ck_assert_int_eq(admin_r.status, 128 + SIGINT);
+	ck_assert_msg(strstr(admin_r.err, "cancelled") && strstr(admin_r.err, "lease is unchanged"),
+		      "stderr: %s", admin_r.err);
+	ck_assert(wait_until(lease_in_state, "held"));
+	ck_assert_int_eq(kill(holder, SIGTERM), 0);
+	cmd_finish(&holder_r, holder, hout, herr);
+	ck_assert_msg(strstr(holder_r.err, "asks for it back (within 3600 s)"), "holder: %s",
+		      holder_r.err);
+}
+END_TEST
+
+/* A soft removal that times out without the module says no device request was relayed. */
+START_TEST(test_soft_remove_timeout_without_the_module_says_no_device_request_was_relayed)
+{
+	const char *lease_args[] = {"lease", "7", "--on-remove=ignore", "--", "/bin/sleep",
+				    "60",    NULL};
+	struct cmd_result r;
+	int out, err;
+	pid_t holder = vfioctl_spawn(UID_ALICE, &out, &err, lease_args);
+
+	ck_assert(wait_until(holder_is_listed, NULL));
+	vfioctl_run(&r, 0, "remove", "--soft", "7", "--timeout", "0.5", NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "the lease is unchanged; no VFIO device request could be "
+				    "relayed (the vfio_quarantine module is not loaded)"),
+		      "stderr: %s", r.err);
+	ck_assert(lease_in_state("held"));
+	kill(holder, SIGTERM);
+	wait_exit(holder);
+	close(out);
+	close(err);
+}
+END_TEST
+
 /* The content of a file of the simulated sysfs, newline stripped. */
 static void sim_read(const char *rel, char *buf, size_t size)
 {
@@ -274,6 +338,9 @@ Suite *suite_cli(void)
 	tcase_add_test(t, test_policy_explain_names_the_rule);
 	tcase_add_test(t, test_soft_remove_terminates_the_leased_command);
 	tcase_add_test(t, test_hard_remove_of_a_leased_command);
+	tcase_add_test(t, test_soft_remove_without_timeout_waits_until_ctrl_c_cancels_it);
+	tcase_add_test(
+		t, test_soft_remove_timeout_without_the_module_says_no_device_request_was_relayed);
 	tcase_add_test(t, test_quarantine_without_the_module_writes_sysfs);
 	tcase_add_test(t, test_quarantine_is_for_administrators_and_not_of_a_leased_group);
 	suite_add_tcase(s, t);

@@ -20,6 +20,16 @@
  *                                      and reads config space every 100 ms until
  *                                      killed; the parent exits 0 (issue 13: a
  *                                      child a hard removal must reach)
+ *   vm-probe --on-request exit|ignore [--bdf BDF]...
+ *                                      as the first form, keeping every device
+ *                                      fd open, then registers a request eventfd
+ *                                      on each (VFIO_DEVICE_SET_IRQS at
+ *                                      VFIO_PCI_REQ_IRQ_INDEX) and waits for the
+ *                                      VFIO device request, as a VMM does: "exit"
+ *                                      (cooperative) closes every VFIO fd and
+ *                                      exits 0 at the first request; "ignore"
+ *                                      (stubborn) reports each and goes on.
+ *                                      Either gives up after 600 s (exit 4).
  *
  * With VFIO_BROKER_CONTAINER_FD=FD (what `vfioctl lease --merge` hands
  * over) the probe uses that container, which the broker attached the groups
@@ -40,6 +50,9 @@
  *   device=BDF group=G vendor=8086 device_id=10d3 class=020000 regions=9 irqs=5
  *   open-direct PATH: ok | open-direct PATH: errno=EACCES (Permission denied)
  *   ok
+ *   request eventfd registered device=BDF          (--on-request)
+ *   device request device=BDF count=N action=exit|ignore
+ *   released: every VFIO fd closed                 (--on-request exit)
  *
  * Builds with gcc -O2 -Wall; needs only <linux/vfio.h> from linux-libc-dev.
  */
@@ -49,11 +62,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/vfio.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -72,6 +87,11 @@ static int ngroups;
 /* --keep-device-fd: where the child writes its pid, and the device fd it keeps. */
 static const char *keep_fd_file;
 static int keep_device_fd = -1;
+/* --on-request: "exit" or "ignore"; every probed device's fd is kept for it. */
+static const char *on_request;
+static int device_fds[MAX_DEVICES];
+static char device_names[MAX_DEVICES][32];
+static int ndevice_fds;
 
 static void say(const char *fmt, ...)
 {
@@ -275,11 +295,80 @@ static int probe_device(const char *bdf)
 	    "regions=%u irqs=%u",
 	    bdf, id, cfg[1], cfg[0], cfg[3], cfg[2], cfg[11], cfg[10], cfg[9], info.num_regions,
 	    info.num_irqs);
-	if (keep_fd_file && keep_device_fd < 0)
+	if (keep_fd_file && keep_device_fd < 0) {
 		keep_device_fd = fd;
-	else
+	} else if (on_request) {
+		snprintf(device_names[ndevice_fds], sizeof(device_names[0]), "%s", bdf);
+		device_fds[ndevice_fds++] = fd;
+	} else {
 		close(fd);
+	}
 	return 0;
+}
+
+/*
+ * --on-request: register an eventfd as each kept device's request trigger
+ * (what QEMU does for every vfio-pci device), then wait for the VFIO device
+ * request. The kernel signals it while an unbind of the device waits for its
+ * user; vfio_quarantine relays it without an unbind. "exit" closes every VFIO
+ * fd at the first request (the group is released); "ignore" only reports.
+ */
+static int wait_for_request(int container)
+{
+	struct pollfd pfds[MAX_DEVICES];
+	int i;
+
+	for (i = 0; i < ndevice_fds; i++) {
+		char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+		struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+		int32_t efd = eventfd(0, EFD_CLOEXEC);
+		char what[96];
+
+		if (efd < 0)
+			return fail("eventfd", errno);
+		set->argsz = sizeof(buf);
+		set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+		set->index = VFIO_PCI_REQ_IRQ_INDEX;
+		set->start = 0;
+		set->count = 1;
+		memcpy(set->data, &efd, sizeof(efd));
+		snprintf(what, sizeof(what), "VFIO_DEVICE_SET_IRQS(%s, REQ)", device_names[i]);
+		if (ioctl(device_fds[i], VFIO_DEVICE_SET_IRQS, set) < 0)
+			return fail(what, errno);
+		pfds[i] = (struct pollfd){.fd = efd, .events = POLLIN};
+		say("request eventfd registered device=%s", device_names[i]);
+	}
+	for (;;) {
+		int n = poll(pfds, ndevice_fds, 600 * 1000);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail("poll", errno);
+		if (n == 0) {
+			say("no device request within 600 s; giving up");
+			return 4;
+		}
+		for (i = 0; i < ndevice_fds; i++) {
+			uint64_t count;
+
+			if (!(pfds[i].revents & POLLIN))
+				continue;
+			if (read(pfds[i].fd, &count, sizeof(count)) != (ssize_t)sizeof(count))
+				return fail("read(eventfd)", errno ?: EIO);
+			say("device request device=%s count=%llu action=%s", device_names[i],
+			    (unsigned long long)count, on_request);
+			if (strcmp(on_request, "exit") != 0)
+				continue;
+			for (i = 0; i < ndevice_fds; i++)
+				close(device_fds[i]);
+			for (i = 0; i < ngroups; i++)
+				close(groups[i].fd);
+			close(container);
+			say("released: every VFIO fd closed");
+			return 0;
+		}
+	}
 }
 
 /*
@@ -364,7 +453,8 @@ static int usage(void)
 	fputs("usage: vm-probe [--bdf BDF]...            (group fds from VFIO_BROKER_FDS)\n"
 	      "       vm-probe --open GROUP... [--bdf BDF]...\n"
 	      "       vm-probe --open-direct PATH\n"
-	      "       vm-probe --keep-device-fd FILE [--bdf BDF]...\n",
+	      "       vm-probe --keep-device-fd FILE [--bdf BDF]...\n"
+	      "       vm-probe --on-request exit|ignore [--bdf BDF]...\n",
 	      stderr);
 	return 2;
 }
@@ -390,6 +480,9 @@ int main(int argc, char **argv)
 				return 1;
 		} else if (!strcmp(argv[i], "--keep-device-fd") && i + 1 < argc) {
 			keep_fd_file = argv[++i];
+		} else if (!strcmp(argv[i], "--on-request") && i + 1 < argc &&
+			   (!strcmp(argv[i + 1], "exit") || !strcmp(argv[i + 1], "ignore"))) {
+			on_request = argv[++i];
 		} else if (!strcmp(argv[i], "--bdf") && i + 1 < argc && nbdfs < MAX_DEVICES) {
 			snprintf(bdfs[nbdfs++], 32, "%s", argv[++i]);
 		} else {
@@ -481,5 +574,7 @@ int main(int argc, char **argv)
 	say("ok");
 	if (keep_fd_file)
 		return keep_device_in_child(keep_device_fd, container) ? 1 : 0;
+	if (on_request)
+		return wait_for_request(container);
 	return 0;
 }

@@ -19,6 +19,18 @@
  *   QUARANTINE  GROUP                 do: 0, or -errno with an extended ack
  *   RELEASE     GROUP [FLAGS]         do: 0, or -errno with an extended ack
  *   LIST                              dump: one message per quarantined group
+ *   REQUEST_DEVICE  DEVICE            do: a reply with DEVICE and EVENTFD, or
+ *                                     -errno with an extended ack
+ *
+ * REQUEST_DEVICE relays a device request to the VFIO user of one PCI
+ * device bound to vfio-pci, without unbinding anything: it signals the
+ * eventfd the user registered with VFIO_DEVICE_SET_IRQS at
+ * VFIO_PCI_REQ_IRQ_INDEX, which the kernel itself signals only while an
+ * unbind of the device waits for the user (QEMU answers it by unplugging
+ * the device from its guest).  The reply's EVENTFD is 1 when an eventfd
+ * was registered (and has been signalled), 0 when the user registered
+ * none (nothing was signalled; the user cannot be asked this way).  It
+ * works on any device bound to vfio-pci, quarantined or not.
  *
  * Errors come back as netlink errors with an extended ack (the socket needs
  * NETLINK_EXT_ACK): NLMSGERR_ATTR_MSG says what went wrong; when one device
@@ -37,8 +49,13 @@
  *   EBUSY       RELEASE with RESTORE_DRIVERS: a VFIO user holds the group
  *   EOPNOTSUPP  QUARANTINE: the group has a member that is not a PCI device
  *   ENODEV      QUARANTINE: vfio-pci is not loaded, or did not bind a member
- *               (the cookie names it; the kernel log says why)
+ *               (the cookie names it; the kernel log says why);
+ *               REQUEST_DEVICE: no PCI device by that name
  *   EPERM       the caller lacks CAP_NET_ADMIN
+ *   ENXIO       REQUEST_DEVICE: the device is not bound to vfio-pci
+ *   EBUSY       REQUEST_DEVICE: the device is being bound or unbound
+ *               (an unbind waiting for the VFIO user sends the device
+ *               request itself, every 10 s); try again later
  *
  * Events go to the multicast group "events" (any user may listen): one
  * message of command VFIO_QUARANTINE_CMD_EVENT each, with EVENT, GROUP and,
@@ -61,6 +78,7 @@ enum vfio_quarantine_cmd {
 	VFIO_QUARANTINE_CMD_RELEASE,
 	VFIO_QUARANTINE_CMD_LIST,
 	VFIO_QUARANTINE_CMD_EVENT,	/* multicast only */
+	VFIO_QUARANTINE_CMD_REQUEST_DEVICE,
 
 	__VFIO_QUARANTINE_CMD_MAX,
 	VFIO_QUARANTINE_CMD_MAX = __VFIO_QUARANTINE_CMD_MAX - 1
@@ -75,6 +93,8 @@ enum vfio_quarantine_attr {
 	VFIO_QUARANTINE_A_EVENT,	/* u32: enum vfio_quarantine_event */
 	VFIO_QUARANTINE_A_DEVICE,	/* string: PCI device, "0000:05:03.0" */
 	VFIO_QUARANTINE_A_DRIVER,	/* string: driver name */
+	/* u32, REQUEST_DEVICE's reply: 1 a request eventfd was registered */
+	VFIO_QUARANTINE_A_EVENTFD,
 
 	__VFIO_QUARANTINE_A_MAX,
 	VFIO_QUARANTINE_A_MAX = __VFIO_QUARANTINE_A_MAX - 1
