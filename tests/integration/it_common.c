@@ -67,10 +67,18 @@ int admin_count_leases(void)
 	return (int)n;
 }
 
-/* Rewrites group's line of the state file with field set to value, or shifted by it. */
+/* The whole state file, up to 64 KiB: tests keep a few leases, so that it fits. */
+#define STATE_FILE_TEST_MAX (64 * 1024)
+
+/*
+ * Rewrites every line of group in the state file (the journal may hold
+ * several: the last committed one counts) with field set to value, or
+ * shifted by it.
+ */
 static void state_file_edit(unsigned group, unsigned field, bool shift, long long value)
 {
-	char path[PATH_MAX + 16], text[8192], out[8192] = "", prefix[32];
+	static char text[STATE_FILE_TEST_MAX], out[STATE_FILE_TEST_MAX];
+	char path[PATH_MAX + 16], prefix[32];
 	char *line, *save = NULL;
 	size_t len;
 	FILE *f;
@@ -79,8 +87,10 @@ static void state_file_edit(unsigned group, unsigned field, bool shift, long lon
 	f = fopen(path, "re");
 	ck_assert_ptr_nonnull(f);
 	len = fread(text, 1, sizeof(text) - 1, f);
+	ck_assert(feof(f));
 	fclose(f);
 	text[len] = '\0';
+	out[0] = '\0';
 	snprintf(prefix, sizeof(prefix), "lease %u ", group);
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *tok, *tsave = NULL;
