@@ -126,6 +126,39 @@ void state_file_set(unsigned group, unsigned field, long long value)
 	state_file_edit(group, field, false, value);
 }
 
+bool state_file_records_lease(unsigned group)
+{
+	static char text[STATE_FILE_TEST_MAX];
+	char path[PATH_MAX + 16], prefix[32];
+	bool v1, pending = false, committed = false;
+	char *line, *save = NULL;
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[len] = '\0';
+	v1 = strncmp(text, "vfio-brokerd leases 1\n", 22) == 0;
+	snprintf(prefix, sizeof(prefix), "lease %u ", group);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned g;
+		int n = 0;
+
+		if (strcmp(line, "commit") == 0)
+			committed = pending;
+		else if (strncmp(line, prefix, strlen(prefix)) == 0)
+			pending = true;
+		else if (sscanf(line, "end %u%n", &g, &n) == 1 && !line[n] && g == group)
+			pending = false;
+	}
+	/* A version 1 file is one whole table; version 2 counts what a commit line ends. */
+	return v1 ? pending : committed;
+}
+
 int admin_remove(unsigned group, bool hard, unsigned timeout_ms, char *msg, size_t size)
 {
 	struct vfiobroker *b;
