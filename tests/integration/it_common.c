@@ -126,6 +126,18 @@ void state_file_set(unsigned group, unsigned field, long long value)
 	state_file_edit(group, field, false, value);
 }
 
+void state_file_append(const char *text)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
+	f = fopen(path, "ae");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 bool state_file_records_lease(unsigned group)
 {
 	static char text[STATE_FILE_TEST_MAX];

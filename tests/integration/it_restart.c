@@ -403,6 +403,30 @@ START_TEST(test_a_lease_reply_leaves_only_after_the_state_file_records_the_lease
 }
 END_TEST
 
+/*
+ * A journal transaction counts once its commit line is written: a broker
+ * killed in the middle of writing one (here: the end of group 7, cut short
+ * before its commit) had not replied to it, and the restore ignores it.
+ */
+START_TEST(test_a_state_file_transaction_without_its_commit_line_is_ignored)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	broker_crash(&it_broker);
+	state_file_append("end 7\nlease 8 he");
+	broker_start(&it_broker, NULL);
+	assert_alices_lease_known(holder);
+	ck_assert_int_eq(admin_count_leases(), 1);
+	ck_assert(broker_log_contains(&it_broker, "Ignoring the last 2 records"));
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
 static int admin_quarantine(unsigned group, char *code, size_t size)
 {
 	struct vfiobroker *b;
@@ -755,6 +779,7 @@ Suite *suite_restart(void)
 	tcase_add_test(
 		t, test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the_new_file);
 	tcase_add_test(t, test_a_lease_reply_leaves_only_after_the_state_file_records_the_lease);
+	tcase_add_test(t, test_a_state_file_transaction_without_its_commit_line_is_ignored);
 	tcase_add_test(t,
 		       test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantine_off);
 	tcase_add_test(t, test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped);
