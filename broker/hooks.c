@@ -39,13 +39,18 @@ static void hooks_lease_holder_freed(struct holder *h, void *userdata)
 	server_detach_holder(b->server, h);
 }
 
-/* Model: "save" (tests/model/lease.pml). */
-static void hooks_lease_changed(struct lease_table *t, void *userdata)
+/*
+ * Model: "save" (tests/model/lease.pml). Within the transition, before its
+ * caller replies: a lease's fd never reaches a client before the state file
+ * records the lease.
+ */
+static void hooks_lease_changed(struct lease_table *t, const uint32_t *groups, size_t n_groups,
+				bool all, void *userdata)
 {
 	struct broker *b = userdata;
 
 	if (b->lease_store)
-		lease_store_save(b->lease_store, t);
+		lease_store_record(b->lease_store, t, groups, n_groups, all);
 }
 
 const struct lease_hooks hooks_lease = {

@@ -67,6 +67,14 @@ struct lease_table {
 	struct lease *by_wd[LEASE_HASH_SIZE];
 	struct holder *holders_by_pid[LEASE_HASH_SIZE];
 	struct lease_uid_count *by_uid[LEASE_HASH_SIZE];
+	/*
+	 * The groups whose leases changed since the changed hook last ran (ended ones included),
+	 * for the changed hook: the state file appends only their records. all: anything may have
+	 * changed (lease_table_changed, or no memory to list).
+	 */
+	uint32_t *changed;
+	size_t n_changed, n_changed_alloc;
+	bool changed_all;
 };
 
 static size_t lease_hash(uint32_t key)
@@ -139,11 +147,34 @@ static uint64_t now_usec(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* What the state file records of l is out of date: the next flush names l's group. */
+static void lease_mark_changed(struct lease *l)
+{
+	struct lease_table *t = l->table;
+
+	t->dirty = true;
+	if (t->changed_all || (t->n_changed > 0 && t->changed[t->n_changed - 1] == l->group))
+		return;
+	if (t->n_changed == t->n_changed_alloc) {
+		size_t n = t->n_changed_alloc ? 2 * t->n_changed_alloc : 16;
+		uint32_t *p = reallocarray(t->changed, n, sizeof(*p));
+
+		if (!p) {
+			t->changed_all = true; /* the hook writes the whole table instead */
+			return;
+		}
+		t->changed = p;
+		t->n_changed_alloc = n;
+	}
+	t->changed[t->n_changed++] = l->group;
+}
+
 /*
  * Model: the "save" transition of tests/model/lease.pml ends every transition.
- * Run the changed hook once for everything a table entry point did. Every
- * public entry point that can change a lease ends with this, so the state
- * file is written once per transition, after it is complete.
+ * Run the changed hook once for everything a table entry point did, with
+ * the groups it changed. Every public entry point that can change a lease
+ * ends with this, so the state file is written once per transition, after
+ * it is complete, and before the caller replies.
  */
 static void lease_table_flush(struct lease_table *t)
 {
@@ -151,12 +182,15 @@ static void lease_table_flush(struct lease_table *t)
 		return;
 	t->dirty = false;
 	if (t->hooks.changed)
-		t->hooks.changed(t, t->userdata);
+		t->hooks.changed(t, t->changed, t->n_changed, t->changed_all, t->userdata);
+	t->n_changed = 0;
+	t->changed_all = false;
 }
 
 void lease_table_changed(struct lease_table *t)
 {
 	t->dirty = true;
+	t->changed_all = true;
 	lease_table_flush(t);
 }
 
@@ -236,7 +270,7 @@ static void holder_on_exit(void *userdata)
 		l->holder = NULL;
 		lease_queue_check(l);
 		h->n_leases--;
-		t->dirty = true;
+		lease_mark_changed(l);
 	}
 	/* Frees h (and its exit watch, which called us: sd-event allows that). */
 	h->n_leases = 0;
@@ -316,7 +350,7 @@ static void lease_set_holder(struct lease *l, struct holder *h)
 	l->holder = h;
 	l->pid = h->pid.pid;
 	h->n_leases++;
-	l->table->dirty = true;
+	lease_mark_changed(l);
 }
 
 /* ---- leases ---- */
@@ -371,7 +405,7 @@ static void lease_end(struct lease *l, bool requested)
 	struct log_fields f = lease_log_fields(l, "release");
 
 	log_event(LOG_INFO, &f, "Group %u released: its file is closed", l->group);
-	t->dirty = true;
+	lease_mark_changed(l);
 	if (t->hooks.ended)
 		t->hooks.ended(l, requested, t->userdata);
 	lease_free(l);
@@ -724,6 +758,7 @@ struct lease_table *lease_table_free(struct lease_table *t)
 	sd_event_source_disable_unref(t->scan_timer);
 	sd_event_source_disable_unref(t->inotify_source);
 	safe_close(t->inotify_fd);
+	free(t->changed);
 	for (size_t i = 0; i < LEASE_HASH_SIZE; i++)
 		while (t->by_uid[i]) {
 			struct lease_uid_count *u = t->by_uid[i];
@@ -861,7 +896,7 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 	if (h)
 		lease_set_holder(l, h);
 	else
-		t->dirty = true;
+		lease_mark_changed(l);
 	lease_table_link(t, l);
 	*ret = l;
 	return 0;
@@ -909,7 +944,7 @@ bool lease_release(struct lease *l, bool requested)
 		t->hooks.detach(l, t->userdata);
 	l->fd = safe_close(l->fd);
 	l->state = LEASE_RELEASING;
-	t->dirty = true;
+	lease_mark_changed(l);
 	/* close() ran the final fput before returning, so a last close is queued already. */
 	lease_table_drain(t, requested ? (int64_t)group : -1);
 	lease_table_process_checks(t, requested ? (int64_t)group : -1);

@@ -117,8 +117,11 @@ struct lease_hooks {
 	 * The table changed (a lease granted, restored, released, ended, or
 	 * passed to another process, or lease_table_changed()): called once
 	 * the transition is complete, so that the state file can be written.
+	 * groups[n_groups]: the groups whose leases changed (ended ones too:
+	 * no longer in t); all: anything may have changed.
 	 */
-	void (*changed)(struct lease_table *t, void *userdata);
+	void (*changed)(struct lease_table *t, const uint32_t *groups, size_t n_groups, bool all,
+			void *userdata);
 };
 
 int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata,

@@ -70,6 +70,14 @@ enum { STATE_FIELD_PID = 3, STATE_FIELD_START_TIME = 4, STATE_FIELD_CONTAINER = 
  */
 void state_file_shift(unsigned group, unsigned field, long long delta);
 void state_file_set(unsigned group, unsigned field, long long value);
+/* Appends text to it_broker's state file, as a broker killed during a write leaves it. */
+void state_file_append(const char *text);
+/*
+ * Whether it_broker's state file records a lease of group now: its last
+ * committed record is a lease line (a transaction counts once its commit
+ * line is written). False when the file cannot be read.
+ */
+bool state_file_records_lease(unsigned group);
 
 /* Sends fd over the Unix socket sock (SCM_RIGHTS, with one byte); 0 or -1. */
 int send_fd(int sock, int fd);

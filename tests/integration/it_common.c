@@ -67,10 +67,18 @@ int admin_count_leases(void)
 	return (int)n;
 }
 
-/* Rewrites group's line of the state file with field set to value, or shifted by it. */
+/* The whole state file, up to 64 KiB: tests keep a few leases, so that it fits. */
+#define STATE_FILE_TEST_MAX (64 * 1024)
+
+/*
+ * Rewrites every line of group in the state file (the journal may hold
+ * several: the last committed one counts) with field set to value, or
+ * shifted by it.
+ */
 static void state_file_edit(unsigned group, unsigned field, bool shift, long long value)
 {
-	char path[PATH_MAX + 16], text[8192], out[8192] = "", prefix[32];
+	static char text[STATE_FILE_TEST_MAX], out[STATE_FILE_TEST_MAX];
+	char path[PATH_MAX + 16], prefix[32];
 	char *line, *save = NULL;
 	size_t len;
 	FILE *f;
@@ -79,8 +87,10 @@ static void state_file_edit(unsigned group, unsigned field, bool shift, long lon
 	f = fopen(path, "re");
 	ck_assert_ptr_nonnull(f);
 	len = fread(text, 1, sizeof(text) - 1, f);
+	ck_assert(feof(f));
 	fclose(f);
 	text[len] = '\0';
+	out[0] = '\0';
 	snprintf(prefix, sizeof(prefix), "lease %u ", group);
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *tok, *tsave = NULL;
@@ -114,6 +124,51 @@ void state_file_shift(unsigned group, unsigned field, long long delta)
 void state_file_set(unsigned group, unsigned field, long long value)
 {
 	state_file_edit(group, field, false, value);
+}
+
+void state_file_append(const char *text)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
+	f = fopen(path, "ae");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+bool state_file_records_lease(unsigned group)
+{
+	static char text[STATE_FILE_TEST_MAX];
+	char path[PATH_MAX + 16], prefix[32];
+	bool v1, pending = false, committed = false;
+	char *line, *save = NULL;
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/leases", it_broker.state_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[len] = '\0';
+	v1 = strncmp(text, "vfio-brokerd leases 1\n", 22) == 0;
+	snprintf(prefix, sizeof(prefix), "lease %u ", group);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned g;
+		int n = 0;
+
+		if (strcmp(line, "commit") == 0)
+			committed = pending;
+		else if (strncmp(line, prefix, strlen(prefix)) == 0)
+			pending = true;
+		else if (sscanf(line, "end %u%n", &g, &n) == 1 && !line[n] && g == group)
+			pending = false;
+	}
+	/* A version 1 file is one whole table; version 2 counts what a commit line ends. */
+	return v1 ? pending : committed;
 }
 
 int admin_remove(unsigned group, bool hard, unsigned timeout_ms, char *msg, size_t size)

@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -303,6 +306,120 @@ START_TEST(test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the
 	ck_assert_int_eq(rename(from, to), 0);
 	broker_start(&it_broker, NULL);
 	assert_alices_lease_known(holder);
+
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(o);
+}
+END_TEST
+
+/*
+ * Traces the broker's system calls until its first sendmsg() that carries
+ * file descriptors (a lease reply) and stops it there, on the way in: at
+ * that moment the fd has not left, and the state file must record the
+ * lease already. o->value: 1 it does, 0 it does not. Says 'A' on attached
+ * once tracing, 'E' if it cannot trace. Exits (detaching) after 20 s at most.
+ */
+static int trace_first_fd_send(pid_t broker, unsigned group, struct outcome *o,
+			       struct signal_pipe *attached)
+{
+	int st;
+
+	alarm(20);
+	if (ptrace(PTRACE_SEIZE, broker, 0, PTRACE_O_TRACESYSGOOD) < 0 ||
+	    ptrace(PTRACE_INTERRUPT, broker, 0, 0) < 0 || waitpid(broker, &st, __WALL) < 0 ||
+	    ptrace(PTRACE_SYSCALL, broker, 0, 0) < 0) {
+		snprintf(o->message, sizeof(o->message), "ptrace: %s", strerror(errno));
+		signal_pipe_send(attached, 'E');
+		return 1;
+	}
+	signal_pipe_send(attached, 'A');
+	for (;;) {
+		struct __ptrace_syscall_info info;
+		struct msghdr msg;
+		struct iovec local = {.iov_base = &msg, .iov_len = sizeof(msg)}, remote;
+		int sig = 0;
+
+		if (waitpid(broker, &st, __WALL) < 0 || !WIFSTOPPED(st))
+			return 2;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			if (ptrace(PTRACE_GET_SYSCALL_INFO, broker, sizeof(info), &info) > 0 &&
+			    info.op == PTRACE_SYSCALL_INFO_ENTRY && info.entry.nr == SYS_sendmsg) {
+				remote = (struct iovec){
+					.iov_base = (void *)(uintptr_t)info.entry.args[1],
+					.iov_len = sizeof(msg)};
+				if (process_vm_readv(broker, &local, 1, &remote, 1, 0) ==
+					    (ssize_t)sizeof(msg) &&
+				    msg.msg_controllen > 0) {
+					o->value = state_file_records_lease(group) ? 1 : 0;
+					ptrace(PTRACE_DETACH, broker, 0, 0);
+					return 0;
+				}
+			}
+		} else if ((st >> 16) != PTRACE_EVENT_STOP) {
+			sig = WSTOPSIG(st); /* a signal for the broker: deliver it */
+		}
+		if (ptrace(PTRACE_SYSCALL, broker, 0, sig) < 0)
+			return 3;
+	}
+}
+
+/*
+ * The crash point between "saved" and "reply sent", held open: the broker
+ * is stopped as it is about to send the lease's fd, and the state file is
+ * read then. Killed right after the send, it knows the lease again.
+ */
+START_TEST(test_a_lease_reply_leaves_only_after_the_state_file_records_the_lease)
+{
+	struct outcome *o = outcome_new(), *seen = outcome_new();
+	struct signal_pipe attached, ready, go;
+	pid_t tracer, holder;
+
+	if (getenv("VB_VALGRIND")) {
+		printf("NOTE: %s does not trace a broker under valgrind\n", __func__);
+		return;
+	}
+	signal_pipe_init(&attached);
+	seen->value = -1;
+	tracer = fork();
+	ck_assert_int_ge(tracer, 0);
+	if (tracer == 0)
+		_exit(trace_first_fd_send(it_broker.pid, 7, seen, &attached));
+	ck_assert_msg(signal_pipe_wait(&attached) == 'A', "cannot trace the broker: %s",
+		      seen->message);
+	holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+	ck_assert_int_eq(wait_exit(tracer), 0);
+	ck_assert_msg(seen->value == 1,
+		      "the broker sent the fd of group 7 before the state file recorded its "
+		      "lease; see %s",
+		      it_broker.log);
+
+	it_broker_crash_and_restart();
+	assert_alices_lease_known(holder);
+	signal_pipe_send(&go, 'G');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	outcome_free(seen);
+	outcome_free(o);
+}
+END_TEST
+
+/*
+ * A journal transaction counts once its commit line is written: a broker
+ * killed in the middle of writing one (here: the end of group 7, cut short
+ * before its commit) had not replied to it, and the restore ignores it.
+ */
+START_TEST(test_a_state_file_transaction_without_its_commit_line_is_ignored)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	pid_t holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, o, &ready, &go);
+
+	broker_crash(&it_broker);
+	state_file_append("end 7\nlease 8 he");
+	broker_start(&it_broker, NULL);
+	assert_alices_lease_known(holder);
+	ck_assert_int_eq(admin_count_leases(), 1);
+	ck_assert(broker_log_contains(&it_broker, "Ignoring the last 2 records"));
 
 	signal_pipe_send(&go, 'G');
 	ck_assert_int_eq(wait_exit(holder), 0);
@@ -661,6 +778,8 @@ Suite *suite_restart(void)
 	tcase_add_test(t, test_a_soft_removal_in_flight_is_abandoned_and_the_lease_stays);
 	tcase_add_test(
 		t, test_a_broker_killed_between_unlink_and_rename_of_a_save_restores_the_new_file);
+	tcase_add_test(t, test_a_lease_reply_leaves_only_after_the_state_file_records_the_lease);
+	tcase_add_test(t, test_a_state_file_transaction_without_its_commit_line_is_ignored);
 	tcase_add_test(t,
 		       test_after_a_quarantine_and_a_restart_the_lease_still_keeps_quarantine_off);
 	tcase_add_test(t, test_an_entry_whose_holder_died_while_the_broker_was_down_is_dropped);

@@ -22,9 +22,13 @@
  *
  * Abstractions: one broker handler (one sd-event dispatch) is one atomic
  * step, with crash points inside it wherever it changes the kernel before
- * it writes the state file; writing the state file is one step (the
- * .leases.tmp/unlink/rename dance makes it so, see lease_store_save and
- * it_restart's test of the rename window); a killed process dies at once;
+ * it writes the state file; writing the state file is one step (a
+ * journal transaction is one write() that counts only once its commit line
+ * is in, see lease_store_record; a rewrite of the whole file is made one by
+ * the .leases.tmp/unlink/rename dance, see lease_store_save and it_restart's
+ * test of the rename window), and it comes before the transition's reply
+ * (it_restart stops the broker at the lease reply's sendmsg and reads the
+ * file); a killed process dies at once;
  * pids are never reused (start times are pinned in it_restart); device
  * fds, policy and limits are left out.
  */
@@ -114,7 +118,11 @@ inline kdie(p)
 	}
 }
 
-/* model: save. lease_table_flush -> hooks_lease_changed -> lease_store_save. */
+/*
+ * model: save. lease_table_flush -> hooks_lease_changed -> lease_store_record,
+ * which appends the lines of the groups the transition changed: the others
+ * are on file as they are already, so it comes to this copy of every group.
+ */
 inline save()
 {
 	for (si : 0 .. NG - 1) {
