@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -155,7 +157,6 @@ static const char *const allowed_syscalls[] = {
 	"inotify_add_watch",
 	"inotify_init1",
 	"inotify_rm_watch",
-	"ioctl",
 	"kcmp",
 	"kill",
 	"lseek",
@@ -206,7 +207,6 @@ static const char *const allowed_syscalls[] = {
 	"shutdown",
 	"sigaltstack",
 	"signalfd4",
-	"socket",
 	"stat",
 	"statfs",
 	"statx",
@@ -282,6 +282,54 @@ static int sandbox_allow_threads(scmp_filter_ctx ctx)
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(capset), 0);
 	if (r < 0)
 		return log_error_errno(r, "Failed to allow capset in the seccomp filter: %m");
+	return 0;
+}
+
+/*
+ * socket() and ioctl() by argument (issue 13, item 9). The broker opens Unix
+ * sockets (the journal, sd_notify, NSS's varlink) and netlink sockets
+ * (uevents, vfio_quarantine) and nothing else: other families answer
+ * EAFNOSUPPORT, so an NSS module that would reach the network fails as on a
+ * host without it. Its ioctls are VFIO's and iommufd's (both of type ';':
+ * VFIO_TYPE and IOMMUFD_TYPE), plus TCGETS (isatty) and FIONREAD; any other
+ * kills it, as an unlisted system call does: a terminal's TIOCSTI, a
+ * block device's or another driver's ioctls are out of reach of code that
+ * takes over the broker.
+ */
+#define SANDBOX_IOCTL_TYPE_MASK 0xff00u
+#define SANDBOX_IOCTL_TYPE_VFIO (0x3bu << 8) /* ';' */
+
+static int sandbox_filter_by_argument(scmp_filter_ctx ctx)
+{
+	static const unsigned long plain_ioctls[] = {TCGETS, FIONREAD};
+	int r;
+
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+			     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				     SCMP_A0(SCMP_CMP_EQ, AF_NETLINK));
+	/* A rule cannot compare one argument twice: "not these two" is spelt as the rest. */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+				     SCMP_A0(SCMP_CMP_LT, AF_UNIX));
+	for (int family = AF_UNIX + 1; r == 0 && family < AF_NETLINK; family++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)family));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+				     SCMP_A0(SCMP_CMP_GT, AF_NETLINK));
+	if (r < 0)
+		return log_error_errno(r, "Failed to limit socket() in the seccomp filter: %m");
+
+	r = seccomp_rule_add(
+		ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+		SCMP_A1(SCMP_CMP_MASKED_EQ, SANDBOX_IOCTL_TYPE_MASK, SANDBOX_IOCTL_TYPE_VFIO));
+	for (size_t i = 0; r == 0 && i < sizeof(plain_ioctls) / sizeof(plain_ioctls[0]); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				     SCMP_A1(SCMP_CMP_EQ, plain_ioctls[i]));
+	if (r < 0)
+		return log_error_errno(r, "Failed to limit ioctl() in the seccomp filter: %m");
 	return 0;
 }
 
@@ -365,6 +413,8 @@ int sandbox_install_seccomp(void)
 			  sizeof(allowed_syscalls) / sizeof(allowed_syscalls[0]));
 	if (r == 0)
 		r = sandbox_allow_threads(ctx);
+	if (r == 0)
+		r = sandbox_filter_by_argument(ctx);
 #if defined(__SANITIZE_ADDRESS__)
 	if (r == 0)
 		r = seccomp_allow(ctx, sanitizer_syscalls,

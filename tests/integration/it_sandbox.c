@@ -8,13 +8,23 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/fs.h>
+#include <linux/seccomp.h>
+#include <linux/vfio.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Reads "Key:\tvalue" from /proc/PID/status. */
@@ -88,6 +98,182 @@ START_TEST(test_broker_runs_under_its_seccomp_filter)
 		outcome_free(o);
 	}
 	ck_assert(broker_alive(&it_broker));
+}
+END_TEST
+
+/*
+ * The broker's own seccomp filter, as the kernel has it: fetched with
+ * PTRACE_SECCOMP_GET_FILTER (index 0 is the newest filter, the broker's; a
+ * filter systemd installed first would be index 1) and run here on the
+ * system calls below, by a small classic-BPF interpreter. What it pins is
+ * the loaded program, not the source that built it.
+ */
+#define FILTER_MAX 4096
+/* IOMMU_OPTION of linux/iommufd.h (6.2+; bookworm's uapi headers are 6.1's), as broker/devnode.c.
+ */
+#define IT_IOMMU_OPTION _IO(';', 0x87)
+
+struct filter {
+	struct sock_filter insn[FILTER_MAX];
+	long n;
+};
+
+static void broker_filter_read(pid_t pid, struct filter *f)
+{
+	int status;
+
+	ck_assert_int_eq(ptrace(PTRACE_SEIZE, pid, 0, 0), 0);
+	ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, pid, 0, 0), 0);
+	ck_assert_int_eq(waitpid(pid, &status, __WALL), pid);
+	f->n = ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, NULL);
+	ck_assert_msg(f->n > 0 && f->n <= FILTER_MAX, "PTRACE_SECCOMP_GET_FILTER: %ld (%s)", f->n,
+		      strerror(errno));
+	ck_assert_int_eq(ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, f->insn), f->n);
+	ck_assert_int_eq(ptrace(PTRACE_DETACH, pid, 0, 0), 0);
+}
+
+/* Runs f on one x86-64 system call; returns the action (SECCOMP_RET_*), data included. */
+static uint32_t filter_run(const struct filter *f, int nr, const uint64_t args[6])
+{
+	struct seccomp_data d = {.nr = nr, .arch = AUDIT_ARCH_X86_64};
+	uint32_t a = 0, x = 0, mem[BPF_MEMWORDS] = {0};
+
+	memcpy(d.args, args, sizeof(d.args));
+	for (long pc = 0; pc < f->n; pc++) {
+		const struct sock_filter *i = &f->insn[pc];
+		uint32_t src = BPF_SRC(i->code) == BPF_X ? x : i->k;
+
+		switch (BPF_CLASS(i->code)) {
+		case BPF_LD:
+			if (BPF_MODE(i->code) == BPF_ABS) {
+				ck_assert(i->k + 4 <= sizeof(d));
+				memcpy(&a, (const char *)&d + i->k, 4);
+			} else if (BPF_MODE(i->code) == BPF_IMM)
+				a = i->k;
+			else if (BPF_MODE(i->code) == BPF_MEM)
+				a = mem[i->k % BPF_MEMWORDS];
+			else
+				ck_abort_msg("BPF_LD mode %#x", BPF_MODE(i->code));
+			break;
+		case BPF_LDX:
+			x = BPF_MODE(i->code) == BPF_MEM ? mem[i->k % BPF_MEMWORDS] : i->k;
+			break;
+		case BPF_ST:
+			mem[i->k % BPF_MEMWORDS] = a;
+			break;
+		case BPF_STX:
+			mem[i->k % BPF_MEMWORDS] = x;
+			break;
+		case BPF_ALU:
+			switch (BPF_OP(i->code)) {
+			case BPF_ADD:
+				a += src;
+				break;
+			case BPF_SUB:
+				a -= src;
+				break;
+			case BPF_AND:
+				a &= src;
+				break;
+			case BPF_OR:
+				a |= src;
+				break;
+			case BPF_XOR:
+				a ^= src;
+				break;
+			case BPF_LSH:
+				a <<= src;
+				break;
+			case BPF_RSH:
+				a >>= src;
+				break;
+			case BPF_NEG:
+				a = -a;
+				break;
+			default:
+				ck_abort_msg("BPF_ALU op %#x", BPF_OP(i->code));
+			}
+			break;
+		case BPF_JMP: {
+			bool t;
+
+			switch (BPF_OP(i->code)) {
+			case BPF_JA:
+				pc += i->k;
+				continue;
+			case BPF_JEQ:
+				t = a == src;
+				break;
+			case BPF_JGT:
+				t = a > src;
+				break;
+			case BPF_JGE:
+				t = a >= src;
+				break;
+			case BPF_JSET:
+				t = (a & src) != 0;
+				break;
+			default:
+				ck_abort_msg("BPF_JMP op %#x", BPF_OP(i->code));
+			}
+			pc += t ? i->jt : i->jf;
+			break;
+		}
+		case BPF_RET:
+			return BPF_RVAL(i->code) == BPF_A ? a : i->k;
+		case BPF_MISC:
+			if (BPF_MISCOP(i->code) == BPF_TAX)
+				x = a;
+			else
+				a = x;
+			break;
+		}
+	}
+	ck_abort_msg("the filter ran off its end");
+	return 0;
+}
+
+static uint32_t filter_call(const struct filter *f, int nr, uint64_t a0, uint64_t a1)
+{
+	const uint64_t args[6] = {a0, a1};
+
+	return filter_run(f, nr, args);
+}
+
+/*
+ * Issue 13, item 9. Code that took over the broker could open any socket and
+ * make any ioctl: TIOCSTI into a terminal the broker inherited, another
+ * driver's ioctls on any node it can open. Now socket() is for AF_UNIX and
+ * AF_NETLINK only (others EAFNOSUPPORT), and ioctl() for VFIO's and
+ * iommufd's numbers, TCGETS and FIONREAD (others kill it, as an unlisted call
+ * does). Before, "socket" and "ioctl" were allowed whatever their arguments.
+ */
+START_TEST(test_the_loaded_filter_allows_only_unix_and_netlink_sockets_and_vfio_ioctls)
+{
+	static struct filter f;
+	const uint32_t eafnosupport = SECCOMP_RET_ERRNO | EAFNOSUPPORT;
+
+	broker_filter_read(it_broker.pid, &f);
+	ck_assert_uint_eq(filter_call(&f, __NR_socket, AF_UNIX, SOCK_STREAM), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(filter_call(&f, __NR_socket, AF_NETLINK, SOCK_RAW), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(filter_call(&f, __NR_socket, AF_INET, SOCK_STREAM), eafnosupport);
+	ck_assert_uint_eq(filter_call(&f, __NR_socket, AF_INET6, SOCK_DGRAM), eafnosupport);
+	ck_assert_uint_eq(filter_call(&f, __NR_socket, AF_PACKET, SOCK_RAW), eafnosupport);
+	ck_assert_uint_eq(filter_call(&f, __NR_socket, 0, 0), eafnosupport);
+	ck_assert_uint_eq(filter_call(&f, __NR_socket, 4096, 0), eafnosupport);
+
+	ck_assert_uint_eq(filter_call(&f, __NR_ioctl, 3, VFIO_GROUP_GET_STATUS), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(filter_call(&f, __NR_ioctl, 3, VFIO_GROUP_SET_CONTAINER),
+			  SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(filter_call(&f, __NR_ioctl, 3, IT_IOMMU_OPTION), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(filter_call(&f, __NR_ioctl, 1, TCGETS), SECCOMP_RET_ALLOW);
+	ck_assert_uint_eq(filter_call(&f, __NR_ioctl, 1, TIOCSTI), SECCOMP_RET_KILL_PROCESS);
+	ck_assert_uint_eq(filter_call(&f, __NR_ioctl, 3, BLKGETSIZE64), SECCOMP_RET_KILL_PROCESS);
+	/* And what the allow-list never had. */
+	ck_assert_uint_eq(filter_call(&f, __NR_execve, 0, 0), SECCOMP_RET_KILL_PROCESS);
+	ck_assert_uint_eq(filter_call(&f, __NR_openat, AT_FDCWD, 0), SECCOMP_RET_ALLOW);
+	/* The broker goes on serving after being looked at. */
+	assert_serves_good_client(&it_broker, broker_fd_count_settled(&it_broker));
 }
 END_TEST
 
@@ -370,6 +556,8 @@ Suite *suite_sandbox(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_broker_keeps_exactly_its_five_capabilities);
 	tcase_add_test(t, test_broker_runs_under_its_seccomp_filter);
+	tcase_add_test(t,
+		       test_the_loaded_filter_allows_only_unix_and_netlink_sockets_and_vfio_ioctls);
 	tcase_add_test(t, test_no_sandbox_option_keeps_root_capabilities);
 	suite_add_tcase(s, t);
 
