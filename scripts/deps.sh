@@ -14,8 +14,8 @@ set -euo pipefail
 # cpio/xz-utils/zstd (initramfs and kernel extraction), kmod (depmod),
 # dpkg-dev (apt-get download), pahole (module BTF against 6.12 headers);
 # the kernels and their headers are fetched into build/ by tests/vm.
-# Consumers: runc and crun (a rootless container gets a leased group,
-# docs/containers.md; the VM tier runs both).
+# Consumers: runc, crun and podman (a rootless container gets a leased group,
+# docs/containers.md; the VM tier runs all three).
 # Deb tier: debhelper, dh-dkms (bookworm's debhelper addon for DKMS, apart from
 # dkms itself), dkms (builds the packaged module source), lintian, blhc (checks
 # the build log for dpkg-buildflags' hardening flags).
@@ -35,7 +35,7 @@ PACKAGES=(
 	# the source, and what its build, headers_install and bc/openssl need
 	linux-source-6.12 bison flex libelf-dev libssl-dev bc rsync
 	dbus-daemon seatd libseat-dev valgrind
-	runc crun
+	runc crun podman
 	debhelper dh-dkms dkms lintian blhc
 	systemd libcap2-bin
 	spin # the model tier: tests/model/run.sh checks the lease life cycle model
