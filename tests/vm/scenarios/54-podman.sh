@@ -58,8 +58,11 @@ none_open() {
 
 job=
 cleanup() {
+	local pause=$dir/xdg/libpod/tmp/pause.pid
 	touch "$io/done"
 	[ -z "$job" ] || vb_wait 30 vb_gone "$job" || kill -KILL "$job" 2>/dev/null || true
+	# podman leaves its pause process behind for the next podman: end it.
+	[ ! -s "$pause" ] || kill -KILL "$(cat "$pause")" 2>/dev/null || true
 }
 trap cleanup EXIT
 
