@@ -18,7 +18,8 @@ set -euo pipefail
 # with `apt-get download`, next to the host's 7.2, never installed: the source is
 # added below. Every library it links against is a dependency of bookworm's
 # qemu-system-x86 too (checked with ldd), so nothing more is installed for it.
-# Consumers: runc (a rootless container gets a leased group, docs/containers.md).
+# Consumers: runc, crun and podman (a rootless container gets a leased group,
+# docs/containers.md; the VM tier runs all three).
 # Deb tier: debhelper, dh-dkms (bookworm's debhelper addon for DKMS, apart from
 # dkms itself), dkms (builds the packaged module source), lintian, blhc (checks
 # the build log for dpkg-buildflags' hardening flags).
@@ -38,7 +39,7 @@ PACKAGES=(
 	# the source, and what its build, headers_install and bc/openssl need
 	linux-source-6.12 bison flex libelf-dev libssl-dev bc rsync
 	dbus-daemon seatd libseat-dev valgrind
-	runc
+	runc crun podman
 	debhelper dh-dkms dkms lintian blhc
 	systemd libcap2-bin
 	spin # the model tier: tests/model/run.sh checks the lease life cycle model

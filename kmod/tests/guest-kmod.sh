@@ -16,7 +16,7 @@
 #             kmod/event-holder) for kmod-broker-relay; without it that test
 #             is skipped
 #
-# Runs as root in the guest's chroot (tests/vm/guest-init.sh); reports each
+# Runs as root in the guest's root (tests/vm/guest-init.sh); reports each
 # test with the VM driver's protocol (VB-PLAN, VB-BEGIN, VB-RESULT) through
 # the helpers of tests/vm/guest-lib.sh.  The tests build on each other, in
 # this order, on the group of the pcie-pci-bridge (the bridge and two e1000

@@ -11,11 +11,18 @@
 #      layer of an overlay with a tmpfs upper at /host, and proc, sysfs,
 #      devtmpfs, devpts and tmpfs /dev/shm and /run inside it, so the whole
 #      host tree is visible and writable (writes stay in guest RAM);
-#   4. runs VB_SCRIPT with the host's bash in a chroot into /host, as root,
-#      in VB_CWD (the host driver's working directory), with a clean
-#      environment, stdin from /dev/null and its output going
-#      to the control port (the host driver logs it and finds the markers
-#      in it);
+#   4. switches root as initramfs tools do (busybox switch_root, by hand):
+#      moves /host onto / and runs VB_SCRIPT there (`chroot .` after the
+#      move) with the host's bash, as root, in VB_CWD (the host driver's
+#      working directory), with a clean environment, stdin from /dev/null
+#      and its output going to the control port (the host driver logs it and
+#      finds the markers in it).  The script's root is thus the mount
+#      namespace's root, as on a booted system; after a plain `chroot /host`
+#      it was not, and the kernel refuses unshare(CLONE_NEWUSER) to such a
+#      chrooted process (current_chrooted()): no rootless container could
+#      start (scenarios/52-runc.sh).  This shell itself stays on the
+#      initramfs, hidden under the new / (it needs busybox, its /dev/ttyS1
+#      and poweroff, so the initramfs is not emptied as switch_root would);
 #   5. reports "VB-EXIT <status>" on the control port and powers off.
 # Any failure reports "VB-EXIT 255 init: <reason>" and powers off: PID 1
 # must never exit, that would panic the kernel.
@@ -65,10 +72,15 @@ mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /host/dev/pts || die "moun
 mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || die "mount /dev/shm"
 mount -t tmpfs -o mode=0755 tmpfs /host/run || die "mount /run"
 
+# pivot_root cannot leave rootfs: move the new root over it instead, and
+# chroot(".") makes the moved mount the root of what runs below.
+cd /host || die "cd /host"
+mount --move . / || die "move the new root onto /"
+
 echo "VB-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)" >"$CTL"
 eval "set -- $VB_ARGS"
 # shellcheck disable=SC2016 # expanded by the inner bash
-chroot /host /usr/bin/env -i \
+chroot . /usr/bin/env -i \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root TERM=dumb LANG=C.UTF-8 VB_CTL="$CTL" VB_KVER="$VB_KVER" \
 	/bin/bash -c 'cd -- "$0" && exec /bin/bash "$@"' "$VB_CWD" "$VB_SCRIPT" "$@" \

@@ -3,7 +3,7 @@
 #
 # Sourced by tests/vm/guest-run.sh, by every scenario under
 # tests/vm/scenarios/ and by tests/vm/demo-guest.sh.  They run as root in
-# the guest's chroot (see guest-init.sh); their stdout is the control port
+# the guest's root (see guest-init.sh); their stdout is the control port
 # that tests/vm/vmrun.py reads, VB_CTL names that port, VB_BUILD the
 # project's build directory (same absolute path as on the host).
 #

@@ -25,7 +25,8 @@ The initramfs (built here, in memory: busybox-static, the kernel modules the
 VM needs in dependency order, tests/vm/guest-init.sh as /init) mounts the
 host's root over virtio-9p under an overlay with a tmpfs upper, so SCRIPT
 and the project's build run in the guest from the same absolute paths as on
-the host.  SCRIPT runs there with bash, as root, in a chroot, with ARGS, in
+the host.  SCRIPT runs there with bash, as root, with that overlay as its
+root (moved onto / as switch_root does, not a chroot below it), with ARGS, in
 the same working directory as this driver.
 
 The guest talks to this driver over its second serial port (/dev/ttyS1,

@@ -1,0 +1,154 @@
+# shellcheck shell=bash
+# Scenario: a real OCI runtime, Debian's runc 1.1 (the host's, over 9p),
+# rootless as uid 2000, puts the leased group into a container, and a program
+# inside drives the device through it. 53-crun.sh runs these same steps with
+# crun 1.8: it sets oci_runtime=crun and sources this file.
+# vb-pins: as uid 2000, `vfioctl lease G -- runc --root DIR run --preserve-fds=1 --bundle B ID` (config.json from `runc spec --rootless`, edited: the host's /usr read-only, /dev/vfio/vfio and vm-probe bound in, no cgroup mount, VFIO_BROKER_FDS=G=3) runs vm-probe in a new user namespace (uid_map 0 2000 1): it builds a VFIO container from fd 3, maps DMA and reads 8086:10d3 from the e1000e, as sysfs says; fd 3 inside is /dev/vfio/G (same device and inode, seen inside and from outside); `vfioctl leases` names `vfioctl lease`, runc's parent, as the holder; the lease ends when the container exits
+oci_runtime=${oci_runtime:-runc}
+vb_strict
+vb_need_broker
+runtime=$(command -v "$oci_runtime") ||
+	vb_skip "no $oci_runtime on the host (scripts/deps.sh installs it)"
+# Our own 6.12-iommufd is built without CONFIG_USER_NS (kernel-iommufd.config).
+[ -e /proc/self/ns/user ] || vb_skip "this kernel has no user namespaces (CONFIG_USER_NS is not set)"
+[ "$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null || echo 1)" != 0 ] ||
+	vb_skip "kernel.unprivileged_userns_clone is 0: no rootless containers"
+
+# The guest's init mounts no cgroup file system, and runc 1.1 refuses to run
+# without one ("no cgroup mount found in mountinfo"), crun 1.8 even to write
+# a spec ("invalid file system type on '/sys/fs/cgroup'"). A systemd host has
+# cgroup v2 on /sys/fs/cgroup: so does the runtime here, in a mount namespace
+# of its own (the rest of the tier keeps its guest without cgroups). Nothing
+# there is delegated to uid 2000: with no cgroupsPath and no linux.resources
+# in the config, a rootless runtime then runs the container without a cgroup.
+# "${as_2000[@]}" CMD... runs CMD there as uid 2000: unshare, sh, setpriv
+# and CMD exec each other, so CMD keeps the pid of the job that started it.
+# shellcheck disable=SC2016 # $@ belongs to the inner sh
+as_2000=(unshare --mount --propagation private -- /bin/sh -c
+	'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' with-cgroup2
+	setpriv --reuid=2000 --regid=2000 --clear-groups --)
+
+id=vb-$oci_runtime
+dir=$VB_SHARE/$oci_runtime
+bundle=$dir/bundle
+state=$dir/state # uid 2000's runtime state, as $XDG_RUNTIME_DIR/runc would be
+io=$dir/io       # /io in the container: the container says "ready", we say "done"
+log=$dir/run.log
+rm -rf "$dir"
+mkdir -p "$bundle/rootfs" "$io"
+for d in usr proc dev sys io vb; do
+	mkdir "$bundle/rootfs/$d"
+done
+for l in bin lib lib64 sbin; do
+	ln -s "usr/$l" "$bundle/rootfs/$l"
+done
+: >"$bundle/rootfs/vb/vm-probe"
+install -d -m 0700 "$state"
+chown -R 2000:2000 "$dir"
+
+# The bundle's config: what `RUNTIME spec --rootless` writes for uid 2000, edited.
+vb_try "${as_2000[@]}" "$runtime" spec --rootless --bundle "$bundle"
+[ "$VB_RC" = 0 ] || vb_fail "$oci_runtime spec --rootless failed: $VB_ERR"
+# The container's process: vm-probe on the group that fd 3 is, then what fd 3
+# is, then wait (up to 60 s) while the scenario looks at it from outside.
+inside="/vb/vm-probe --bdf $NIC1 || exit 1
+stat -L -c inside-fd3=%d:%i - <&3
+touch /io/ready
+i=0
+while [ ! -e /io/done ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done"
+python3 - "$bundle/config.json" "$G_NIC1" "$VB_BUILD/vm-probe" "$io" "$inside" <<'PY'
+import json, sys
+path, group, probe, io, script = sys.argv[1:]
+with open(path) as f:
+    c = json.load(f)
+lx = c["linux"]
+one = [{"containerID": 0, "hostID": 2000, "size": 1}]
+if "uidMappings" not in lx and "gidMappings" not in lx:
+    # crun 1.8 leaves them to `run`, which maps its own uid; runc writes them.
+    lx["uidMappings"], lx["gidMappings"] = one, one
+if lx["uidMappings"] != one or lx["gidMappings"] != one:
+    sys.exit("spec --rootless did not map uid and gid 2000 alone: %s" % lx)
+p = c["process"]
+p["terminal"] = False
+p["args"] = ["/bin/sh", "-c", script]
+# The container's environment is the bundle's: tell the program which fd.
+p["env"] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "VFIO_BROKER_FDS=%s=3" % group]
+c["hostname"] = "vb-oci"
+c["mounts"] = [m for m in c["mounts"] if m["type"] != "cgroup"]
+lx.pop("resources", None)
+lx.pop("cgroupsPath", None)
+c["mounts"] += [
+    {"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]},
+    {"destination": "/dev/vfio/vfio", "type": "bind", "source": "/dev/vfio/vfio",
+     "options": ["bind"]},
+    {"destination": "/vb/vm-probe", "type": "bind", "source": probe, "options": ["bind", "ro"]},
+    {"destination": "/io", "type": "bind", "source": io, "options": ["bind"]},
+]
+with open(path, "w") as f:
+    json.dump(c, f, indent=1)
+PY
+
+job=
+cpid=
+cleanup() {
+	touch "$io/done"
+	[ -z "$job" ] || vb_wait 10 vb_gone "$job" || kill -KILL "$job" 2>/dev/null || true
+	[ -z "$cpid" ] || kill -KILL "$cpid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# The command docs/containers.md shows.
+t0=$SECONDS
+echo "\$ vfioctl lease $G_NIC1 -- $oci_runtime --root $state run --preserve-fds=1 --bundle $bundle $id   (uid 2000)"
+"${as_2000[@]}" "$VB_BUILD/vfioctl" --socket "$VB_SOCK" lease "$G_NIC1" -- \
+	"$runtime" --root "$state" run --preserve-fds=1 --bundle "$bundle" "$id" \
+	</dev/null >"$log" 2>&1 &
+job=$!
+if ! vb_wait 60 test -e "$io/ready"; then
+	cat "$log"
+	# runc's first fatal line is the cause, the last one only its echo.
+	vb_gone "$job" && vb_fail "the container exited before it was ready: $(grep -m 1 level=fatal "$log" || tail -n 1 "$log")"
+	vb_fail "the container was not ready after 60 s"
+fi
+echo "the container is ready after $((SECONDS - t0)) s"
+cat "$log"
+vb_check_probe "$(cat "$log")" "$NIC1"
+grep -q "^vm-probe: group=$G_NIC1 fd=3 source=env viable=1" "$log" ||
+	vb_fail "vm-probe in the container did not use fd 3 as group $G_NIC1"
+
+# Who is who, seen from outside.
+cpid=$(nsenter --mount="/proc/$job/ns/mnt" -- setpriv --reuid=2000 --regid=2000 --clear-groups -- \
+	"$runtime" --root "$state" state "$id" |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')
+rt_pid=$(awk '{print $4}' "/proc/$cpid/stat")
+echo "container process $cpid ($(cat "/proc/$cpid/comm")), its parent $rt_pid ($(cat "/proc/$rt_pid/comm")), the job $job ($(cat "/proc/$job/comm"))"
+[ "$(readlink "/proc/$cpid/ns/user")" != "$(readlink /proc/self/ns/user)" ] ||
+	vb_fail "the container process is in the initial user namespace"
+read -r inner outer count <"/proc/$cpid/uid_map"
+[ "$inner $outer $count" = "0 2000 1" ] ||
+	vb_fail "the container's uid_map is '$inner $outer $count', not '0 2000 1'"
+echo "ok: the container runs in its own user namespace, uid 0 inside = uid 2000"
+node=$(stat -L -c %d:%i "/dev/vfio/$G_NIC1")
+fd3=$(stat -L -c %d:%i "/proc/$cpid/fd/3")
+[ "$fd3" = "$node" ] || vb_fail "fd 3 of the container process is $fd3, /dev/vfio/$G_NIC1 is $node"
+grep -qx "inside-fd3=$node" "$log" ||
+	vb_fail "inside, fd 3 is $(sed -n 's/^inside-fd3=//p' "$log"), /dev/vfio/$G_NIC1 is $node"
+echo "ok: fd 3 in the container is /dev/vfio/$G_NIC1 ($node), inside and from outside"
+holder=$(vb_lease_pid "$G_NIC1") || vb_fail "cannot read vfioctl leases --json"
+[ "$holder" = "$job" ] || vb_fail "the lease of group $G_NIC1 names pid $holder, vfioctl lease is pid $job"
+[ "$(awk '{print $4}' "/proc/$rt_pid/stat")" = "$job" ] ||
+	vb_fail "$oci_runtime (pid $rt_pid) is not a child of vfioctl lease (pid $job)"
+echo "ok: the holder is vfioctl lease (pid $job), the parent of $oci_runtime (pid $rt_pid), whose child is the container process ($cpid)"
+
+touch "$io/done"
+vb_wait 30 vb_gone "$job" || vb_fail "vfioctl lease did not exit within 30 s of the container's end"
+rc=0
+wait "$job" || rc=$?
+job=
+[ "$rc" = 0 ] || {
+	cat "$log"
+	vb_fail "vfioctl lease -- $oci_runtime exited with status $rc"
+}
+vb_wait 10 vb_lease_ended "$G_NIC1" || vb_fail "the lease outlived the container"
+[ "$(vb_holder_of "$G_NIC1")" = none ] || vb_fail "group $G_NIC1 still has a holder"
+echo "ok: the container exited, $oci_runtime and vfioctl lease with it, and the lease ended ($((SECONDS - t0)) s in all)"

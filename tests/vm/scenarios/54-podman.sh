@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# Scenario: Debian's podman 4.3 (the host's, over 9p) with runc, rootless as
+# uid 2000, puts the leased group into a container; a program inside drives
+# the device through it. podman starts the runtime through conmon, which
+# detaches: this pins who holds the group file, and that none is left behind.
+# vb-pins: as uid 2000 (no passwd or subuid entry: one uid mapped), `vfioctl lease G -- podman --cgroup-manager=cgroupfs --events-backend=file --storage-driver=vfs run --rm --runtime=runc --network=none --preserve-fds=1 -e VFIO_BROKER_FDS=G=3 -v /usr:/usr:ro --device /dev/vfio/vfio --rootfs DIR ...` runs vm-probe in the container: it builds a VFIO container from fd 3 and reads 8086:10d3, as sysfs says; fd 3 inside is /dev/vfio/G; the holder `vfioctl leases` names is vfioctl lease; while it runs, the group file is open in vfioctl lease, podman, conmon and the container's process (not in podman's pause process); when the container exits, podman and the lease end and no process has the file open
+vb_strict
+vb_need_broker
+podman=$(command -v podman) || vb_skip "no podman on the host (scripts/deps.sh installs it)"
+command -v runc >/dev/null || vb_skip "no runc on the host (scripts/deps.sh installs it)"
+[ -e /proc/self/ns/user ] || vb_skip "this kernel has no user namespaces (CONFIG_USER_NS is not set)"
+[ "$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null || echo 1)" != 0 ] ||
+	vb_skip "kernel.unprivileged_userns_clone is 0: no rootless containers"
+
+# As in 52-runc: cgroup v2 for the runtime in a mount namespace of its own,
+# nothing delegated to uid 2000; unshare, sh, setpriv, env and vfioctl exec
+# each other, so vfioctl keeps the job's pid.
+# shellcheck disable=SC2016 # $@ belongs to the inner sh
+as_2000=(unshare --mount --propagation private -- /bin/sh -c
+	'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' with-cgroup2
+	setpriv --reuid=2000 --regid=2000 --clear-groups --)
+
+dir=$VB_SHARE/podman
+rootfs=$dir/rootfs
+io=$dir/io # /io in the container: the container says "ready", we say "done"
+log=$dir/run.log
+rm -rf "$dir"
+mkdir -p "$rootfs" "$io" "$dir/home" "$dir/xdg"
+for d in usr proc dev sys io vb; do
+	mkdir "$rootfs/$d"
+done
+for l in bin lib lib64 sbin; do
+	ln -s "usr/$l" "$rootfs/$l"
+done
+: >"$rootfs/vb/vm-probe"
+chown -R 2000:2000 "$dir"
+chmod 0700 "$dir/xdg"
+
+inside="/vb/vm-probe --bdf $NIC1 || exit 1
+stat -L -c inside-fd3=%d:%i - <&3
+touch /io/ready
+i=0
+while [ ! -e /io/done ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done"
+
+# open_in: "PID COMM PPID" of every process with /dev/vfio/G open, sorted
+# (one find: a readlink per descriptor takes seconds under TCG).
+open_in() {
+	local p
+	find /proc/[0-9]*/fd -maxdepth 1 -lname "/dev/vfio/$G_NIC1" 2>/dev/null |
+		cut -d/ -f3 | sort -un | while read -r p; do
+		echo "$p $(cat "/proc/$p/comm") $(awk '/^PPid:/ {print $2}' "/proc/$p/status")"
+	done 2>/dev/null
+}
+
+none_open() {
+	[ -z "$(open_in)" ]
+}
+
+job=
+cleanup() {
+	local pause=$dir/xdg/libpod/tmp/pause.pid
+	touch "$io/done"
+	[ -z "$job" ] || vb_wait 30 vb_gone "$job" || kill -KILL "$job" 2>/dev/null || true
+	# podman leaves its pause process behind for the next podman: end it.
+	[ ! -s "$pause" ] || kill -KILL "$(cat "$pause")" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# The command docs/containers.md shows.
+t0=$SECONDS
+echo "\$ vfioctl lease $G_NIC1 -- podman ... run --rm --runtime=runc --network=none --preserve-fds=1 ... --rootfs $rootfs /bin/sh -c ...   (uid 2000)"
+"${as_2000[@]}" env HOME="$dir/home" XDG_RUNTIME_DIR="$dir/xdg" \
+	"$VB_BUILD/vfioctl" --socket "$VB_SOCK" lease "$G_NIC1" -- \
+	"$podman" --cgroup-manager=cgroupfs --events-backend=file --storage-driver=vfs \
+	run --rm --runtime=runc --network=none --preserve-fds=1 -e "VFIO_BROKER_FDS=$G_NIC1=3" \
+	-v /usr:/usr:ro -v "$VB_BUILD/vm-probe:/vb/vm-probe:ro" -v "$io:/io" \
+	--device /dev/vfio/vfio --rootfs "$rootfs" /bin/sh -c "$inside" \
+	</dev/null >"$log" 2>&1 &
+job=$!
+if ! vb_wait 60 test -e "$io/ready"; then
+	cat "$log"
+	vb_gone "$job" && vb_fail "the container exited before it was ready: $(grep -m 1 -E '^Error|level=(fatal|error)' "$log" || tail -n 1 "$log")"
+	vb_fail "the container was not ready after 60 s"
+fi
+echo "the container is ready after $((SECONDS - t0)) s"
+cat "$log"
+vb_check_probe "$(cat "$log")" "$NIC1"
+grep -q "^vm-probe: group=$G_NIC1 fd=3 source=env viable=1" "$log" ||
+	vb_fail "vm-probe in the container did not use fd 3 as group $G_NIC1"
+node=$(stat -L -c %d:%i "/dev/vfio/$G_NIC1")
+grep -qx "inside-fd3=$node" "$log" ||
+	vb_fail "inside, fd 3 is $(sed -n 's/^inside-fd3=//p' "$log"), /dev/vfio/$G_NIC1 is $node"
+echo "ok: fd 3 in the container is /dev/vfio/$G_NIC1 ($node)"
+
+holder=$(vb_lease_pid "$G_NIC1") || vb_fail "cannot read vfioctl leases --json"
+[ "$holder" = "$job" ] || vb_fail "the lease of group $G_NIC1 names pid $holder, vfioctl lease is pid $job"
+echo "ok: the holder is vfioctl lease (pid $job)"
+open=$(open_in | grep -v ' vfio-brokerd ') || true
+echo "/dev/vfio/$G_NIC1 is open in (pid comm ppid), besides the broker:"
+while read -r line; do echo "  $line"; done <<<"$open"
+# podman's pause process keeps the rootless user namespace alive after
+# podman exits: it must not have the group.
+! grep -q ' podman pause ' <<<"$open" || vb_fail "podman's pause process has /dev/vfio/$G_NIC1 open"
+for comm in vfioctl podman conmon sh; do
+	grep -q "^[0-9]* $comm " <<<"$open" || vb_fail "$comm does not have /dev/vfio/$G_NIC1 open"
+done
+[ "$(awk '$2 == "podman" {print $3}' <<<"$open")" = "$job" ] ||
+	vb_fail "the podman with the file open is not vfioctl lease's child"
+echo "ok: conmon (parent $(awk '$2 == "conmon" {print $3}' <<<"$open"), it detaches) and the container's sh have it too; podman's pause process does not"
+
+touch "$io/done"
+vb_wait 60 vb_gone "$job" || vb_fail "vfioctl lease -- podman did not exit within 60 s of the container's end"
+rc=0
+wait "$job" || rc=$?
+job=
+[ "$rc" = 0 ] || {
+	cat "$log"
+	vb_fail "vfioctl lease -- podman exited with status $rc"
+}
+vb_wait 10 vb_lease_ended "$G_NIC1" || vb_fail "the lease outlived podman"
+[ "$(vb_holder_of "$G_NIC1")" = none ] || vb_fail "group $G_NIC1 still has a holder"
+vb_wait 10 none_open ||
+	vb_fail "/dev/vfio/$G_NIC1 is still open after the lease: $(open_in | tr '\n' ' ')"
+echo "ok: the container exited, podman and vfioctl lease with it; the lease ended and no process has /dev/vfio/$G_NIC1 open ($((SECONDS - t0)) s in all)"
