@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Scenario: merge on the real kernel (issue 12, item 5; PROTOCOL.md "Gibson's merge questions").
-# vb-pins: uid 2000 leases both e1000e groups with `vfioctl lease --merge`: vm-probe gets the broker's container in VFIO_BROKER_CONTAINER_FD, sets TYPE1v2 on it, maps DMA through it and opens and reads both devices through it (the kernel gives no device fd of a group whose container has no IOMMU); `leases` shows one container id for both; root's open of a merged group's node is EBUSY (a group file is open once); with the bridge group merged in as well, unmerge of the second e1000e's group while a device fd of it is open is refused as busy and says to close them, changes nothing, and after that fd is closed it detaches exactly that group: the other two keep their shared container; releasing the bridge group detaches it alone and the first e1000e keeps the container
+# vb-pins: uid 2000 leases both e1000e groups with `vfioctl lease --merge`: vm-probe gets the broker's container in VFIO_BROKER_CONTAINER_FD, sets TYPE1v2 on it, maps DMA through it and opens and reads both devices through it (the kernel gives no device fd of a group whose container has no IOMMU); `leases` shows one container id for both; root's open of a merged group's node is EBUSY (a group file is open once); with the bridge group merged in as well, unmerge of the second e1000e's group while a device fd of it is open is refused as busy and says to close them, changes nothing, and after that fd is closed it detaches exactly that group: the other two keep their shared container; releasing the bridge group detaches it alone and the first e1000e keeps the container; with an e1000e hot-plugged into the empty root port as a fourth group, two merged sets of two are merged into one by naming one group of each, all four then in the first set's container
 vb_strict
 vb_need_broker
 
@@ -16,6 +16,7 @@ cleanup() {
 	rm -f "$VB_POLICY/72-merge.json"
 	vb_vfioctl reload >/dev/null || true
 	[ -z "${child:-}" ] || kill -KILL "$child" 2>/dev/null || true
+	[ -z "${plugged:-}" ] || vb_hotplug del id=vb-merge-rp >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 vb_try vb_vfioctl reload
@@ -137,3 +138,71 @@ echo "ok: releasing one member detaches it alone; group $G_NIC1 keeps container 
 for g in "$G_NIC1" "$G_NIC2" "$G_BR"; do
 	vb_wait 10 vb_lease_ended "$g" || vb_fail "group $g is still leased after the command exited"
 done
+
+# 3. Two merged sets merged: a fourth group is hot-plugged into the empty
+# root port (its own group, as 15-hotplug-rootport shows), so that two sets
+# of two can be made. Naming one group of each merges their union into the
+# container of the first named group's set.
+pci_devices() { ls /sys/bus/pci/devices; }
+known=$(pci_devices)
+echo "asking the host: device_add e1000e id=vb-merge-rp bus=rp3"
+vb_hotplug add id=vb-merge-rp driver=e1000e bus=rp3 romfile= || vb_fail "the host could not device_add"
+plugged=1
+new_device() {
+	NEW=$(pci_devices | grep -vxF "$known" | head -n 1)
+	[ -n "$NEW" ] && [ -e "/sys/bus/pci/devices/$NEW/iommu_group" ]
+}
+vb_wait 30 new_device || vb_fail "no new PCI device within 30 s"
+G4=$(vb_group_of "$NEW")
+vb_bind_vfio "$NEW" || vb_fail "$NEW did not bind to vfio-pci"
+vb_wait 10 test -e "/dev/vfio/$G4" || vb_fail "no /dev/vfio/$G4 for $NEW"
+echo "$NEW: group $G4, on vfio-pci"
+vb_write_policy 72-merge <<EOT
+{"rules": [
+  {"name": "merge-all", "users": [2000],
+   "devices": [{"address": "$NIC1"}, {"address": "$NIC2"},
+               {"address": "$BR_E1"}, {"address": "$BR_E2"}, {"address": "$NEW"}],
+   "allow": ["lease", "merge"], "memlock": "64M"}
+]}
+EOT
+vb_vfioctl reload >/dev/null
+rm -f "$out"/sets-*.json "$out/sets.err"
+cat >"$out/sets.sh" <<'EOS'
+set -u
+cd "$OUT"
+v() { "$VB_BUILD/vfioctl" --socket "$VB_SOCK" "$@"; }
+{ v merge "$G_NIC1" "$G_NIC2" && v merge "$G_BR" "$G4"; } >/dev/null 2>>sets.err || exit 1
+v leases --json >sets-two.json
+v merge "$G_NIC1" "$G_BR" >/dev/null 2>>sets.err || exit 2
+v leases --json >sets-union.json
+EOS
+vb_try env OUT="$out" VB_BUILD="$VB_BUILD" VB_SOCK="$VB_SOCK" G_NIC1="$G_NIC1" G_NIC2="$G_NIC2" \
+	G_BR="$G_BR" G4="$G4" setpriv --reuid=2000 --regid=2000 --clear-groups -- \
+	"$VB_BUILD/vfioctl" --socket "$VB_SOCK" lease "$G_NIC1" "$G_NIC2" "$G_BR" "$G4" -- \
+	bash "$out/sets.sh"
+[ "$VB_RC" = 0 ] || vb_fail "merging the sets failed (status $VB_RC): $(cat "$out/sets.err" 2>/dev/null) $VB_ERR"
+sets() {
+	python3 -c '
+import json, sys
+want = [int(g) for g in sys.argv[2:]]
+c = {l["group"]: l["container"] for l in json.load(open(sys.argv[1]))["leases"]}
+print(" ".join("%d=%d" % (g, c.get(g, -1)) for g in want))
+' "$1" "$G_NIC1" "$G_NIC2" "$G_BR" "$G4"
+}
+two=$(sets "$out/sets-two.json")
+union=$(sets "$out/sets-union.json")
+echo "two sets: $two; after merge $G_NIC1 $G_BR: $union"
+a=$(id_of "$two" "$G_NIC1") b=$(id_of "$two" "$G_BR")
+[ "$a" != 0 ] && [ "$b" != 0 ] && [ "$a" != "$b" ] || vb_fail "not two merged sets: $two"
+[ "$(id_of "$two" "$G_NIC2")" = "$a" ] && [ "$(id_of "$two" "$G4")" = "$b" ] || vb_fail "not two merged sets: $two"
+for g in "$G_NIC1" "$G_NIC2" "$G_BR" "$G4"; do
+	[ "$(id_of "$union" "$g")" = "$a" ] || vb_fail "group $g is not in $G_NIC1's container $a after the union: $union"
+done
+echo "ok: naming one group of each set merged all four into the first set's container $a"
+for g in "$G_NIC1" "$G_NIC2" "$G_BR" "$G4"; do
+	vb_wait 10 vb_lease_ended "$g" || vb_fail "group $g is still leased after the command exited"
+done
+echo "asking the host: device_del vb-merge-rp"
+vb_hotplug del id=vb-merge-rp || vb_fail "the host could not device_del"
+plugged=
+vb_wait 20 test ! -e "/sys/bus/pci/devices/$NEW" || vb_fail "$NEW is still there 20 s after device_del"
