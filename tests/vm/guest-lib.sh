@@ -200,6 +200,45 @@ vb_bind_vfio() {
 	[ "$(vb_driver_of "$1")" = vfio-pci ]
 }
 
+# ---- rootless containers (52-runc, 53-crun, 54-podman) ----------------------
+
+# vb_need_rootless_containers: skip unless unprivileged user namespaces work
+# (our own 6.12-iommufd is built without CONFIG_USER_NS).
+vb_need_rootless_containers() {
+	[ -e /proc/self/ns/user ] || vb_skip "this kernel has no user namespaces (CONFIG_USER_NS is not set)"
+	[ "$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null || echo 1)" != 0 ] ||
+		vb_skip "kernel.unprivileged_userns_clone is 0: no rootless containers"
+}
+
+# The guest's init mounts no cgroup file system, and runc 1.1 refuses to run
+# without one ("no cgroup mount found in mountinfo"), crun 1.8 even to write
+# a spec ("invalid file system type on '/sys/fs/cgroup'"). A systemd host has
+# cgroup v2 on /sys/fs/cgroup: so does the runtime here, in a mount namespace
+# of its own (the rest of the tier keeps its guest without cgroups). Nothing
+# there is delegated to uid 2000: with no cgroupsPath and no linux.resources
+# in the config, a rootless runtime then runs the container without a cgroup.
+# "${VB_AS_2000_CGROUP2[@]}" CMD... runs CMD there as uid 2000: unshare, sh,
+# setpriv and CMD exec each other, so CMD keeps the pid of the job that
+# started it.
+# shellcheck disable=SC2016 # $@ belongs to the inner sh
+VB_AS_2000_CGROUP2=(unshare --mount --propagation private -- /bin/sh -c
+	'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' with-cgroup2
+	setpriv --reuid=2000 --regid=2000 --clear-groups --)
+
+# vb_container_rootfs DIR: an empty root for a container that binds the
+# host's /usr read-only (bin, lib, lib64 and sbin link into it), with mount
+# points for /proc, /dev, /sys, /io and /vb/vm-probe.
+vb_container_rootfs() {
+	local d
+	for d in usr proc dev sys io vb; do
+		mkdir -p "$1/$d"
+	done
+	for d in bin lib lib64 sbin; do
+		ln -s "usr/$d" "$1/$d"
+	done
+	: >"$1/vb/vm-probe"
+}
+
 # ---- the broker --------------------------------------------------------------
 
 # Load the topology that 10-topology found; fail if it did not run.

@@ -9,24 +9,9 @@ vb_strict
 vb_need_broker
 runtime=$(command -v "$oci_runtime") ||
 	vb_skip "no $oci_runtime on the host (scripts/deps.sh installs it)"
-# Our own 6.12-iommufd is built without CONFIG_USER_NS (kernel-iommufd.config).
-[ -e /proc/self/ns/user ] || vb_skip "this kernel has no user namespaces (CONFIG_USER_NS is not set)"
-[ "$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null || echo 1)" != 0 ] ||
-	vb_skip "kernel.unprivileged_userns_clone is 0: no rootless containers"
-
-# The guest's init mounts no cgroup file system, and runc 1.1 refuses to run
-# without one ("no cgroup mount found in mountinfo"), crun 1.8 even to write
-# a spec ("invalid file system type on '/sys/fs/cgroup'"). A systemd host has
-# cgroup v2 on /sys/fs/cgroup: so does the runtime here, in a mount namespace
-# of its own (the rest of the tier keeps its guest without cgroups). Nothing
-# there is delegated to uid 2000: with no cgroupsPath and no linux.resources
-# in the config, a rootless runtime then runs the container without a cgroup.
-# "${as_2000[@]}" CMD... runs CMD there as uid 2000: unshare, sh, setpriv
-# and CMD exec each other, so CMD keeps the pid of the job that started it.
-# shellcheck disable=SC2016 # $@ belongs to the inner sh
-as_2000=(unshare --mount --propagation private -- /bin/sh -c
-	'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' with-cgroup2
-	setpriv --reuid=2000 --regid=2000 --clear-groups --)
+vb_need_rootless_containers
+# cgroup v2 for the runtime, uid 2000: see VB_AS_2000_CGROUP2 in guest-lib.sh.
+as_2000=("${VB_AS_2000_CGROUP2[@]}")
 
 id=vb-$oci_runtime
 dir=$VB_SHARE/$oci_runtime
@@ -35,14 +20,8 @@ state=$dir/state # uid 2000's runtime state, as $XDG_RUNTIME_DIR/runc would be
 io=$dir/io       # /io in the container: the container says "ready", we say "done"
 log=$dir/run.log
 rm -rf "$dir"
-mkdir -p "$bundle/rootfs" "$io"
-for d in usr proc dev sys io vb; do
-	mkdir "$bundle/rootfs/$d"
-done
-for l in bin lib lib64 sbin; do
-	ln -s "usr/$l" "$bundle/rootfs/$l"
-done
-: >"$bundle/rootfs/vb/vm-probe"
+mkdir -p "$io"
+vb_container_rootfs "$bundle/rootfs"
 install -d -m 0700 "$state"
 chown -R 2000:2000 "$dir"
 

@@ -8,31 +8,18 @@ vb_strict
 vb_need_broker
 podman=$(command -v podman) || vb_skip "no podman on the host (scripts/deps.sh installs it)"
 command -v runc >/dev/null || vb_skip "no runc on the host (scripts/deps.sh installs it)"
-[ -e /proc/self/ns/user ] || vb_skip "this kernel has no user namespaces (CONFIG_USER_NS is not set)"
-[ "$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null || echo 1)" != 0 ] ||
-	vb_skip "kernel.unprivileged_userns_clone is 0: no rootless containers"
-
-# As in 52-runc: cgroup v2 for the runtime in a mount namespace of its own,
-# nothing delegated to uid 2000; unshare, sh, setpriv, env and vfioctl exec
-# each other, so vfioctl keeps the job's pid.
-# shellcheck disable=SC2016 # $@ belongs to the inner sh
-as_2000=(unshare --mount --propagation private -- /bin/sh -c
-	'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' with-cgroup2
-	setpriv --reuid=2000 --regid=2000 --clear-groups --)
+vb_need_rootless_containers
+# As in 52-runc: cgroup v2 for the runtime, uid 2000 (guest-lib.sh); vfioctl
+# keeps the job's pid.
+as_2000=("${VB_AS_2000_CGROUP2[@]}")
 
 dir=$VB_SHARE/podman
 rootfs=$dir/rootfs
 io=$dir/io # /io in the container: the container says "ready", we say "done"
 log=$dir/run.log
 rm -rf "$dir"
-mkdir -p "$rootfs" "$io" "$dir/home" "$dir/xdg"
-for d in usr proc dev sys io vb; do
-	mkdir "$rootfs/$d"
-done
-for l in bin lib lib64 sbin; do
-	ln -s "usr/$l" "$rootfs/$l"
-done
-: >"$rootfs/vb/vm-probe"
+mkdir -p "$io" "$dir/home" "$dir/xdg"
+vb_container_rootfs "$rootfs"
 chown -R 2000:2000 "$dir"
 chmod 0700 "$dir/xdg"
 
