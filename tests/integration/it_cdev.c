@@ -89,6 +89,7 @@ enum {
 	CDEV_THEN_GROUP_PATH, /* lease through cdev, then ask for the group path too */
 	CDEV_THEN_MERGE,      /* lease 7 and 8 through cdev, then ask to merge them */
 	CDEV_COOPERATE,	      /* lease, wait for remove-requested, close everything, release */
+	CDEV_KEEP_LAST,	      /* lease, close all but the last cdev, release; go: close it */
 };
 
 static bool same_file(int a, int b)
@@ -186,6 +187,26 @@ static int client_cdev(void *arg)
 			r = vfiobroker_release(b, l.group, &released);
 		}
 		a->out->value = r == 0 && released ? 1 : r;
+		break;
+	}
+	case CDEV_KEEP_LAST: {
+		bool released = true;
+
+		/* The last endpoint's cdev stays open: not the lease's first file. */
+		close(l.iommufd);
+		l.iommufd = -1;
+		for (size_t i = 0; i + 1 < l.n_devices; i++)
+			close(l.devices[i].fd);
+		l.devices[0] = l.devices[l.n_devices - 1];
+		l.n_devices = 1;
+		r = vfiobroker_release(b, l.group, &released);
+		a->out->value = r < 0 ? r : released;
+		signal_pipe_send(a->ready, 'L');
+		signal_pipe_wait(a->go);
+		close_lease(&l);
+		l.n_devices = 0;
+		signal_pipe_send(a->ready, 'C');
+		signal_pipe_wait(a->go);
 		break;
 	}
 	case CDEV_THEN_GROUP_PATH:
@@ -382,6 +403,51 @@ START_TEST(test_a_cdev_lease_ends_with_its_holder_and_the_group_is_free_for_eith
 	ck_assert(wait_until(no_leases, NULL));
 	outcome_free(o);
 	outcome_free(again);
+}
+END_TEST
+
+/*
+ * A group of two endpoints leased by cdev: released with one cdev still
+ * open (the second, not the lease's first file), the lease stays, and the
+ * group stays busy; it ends when that one closes too.
+ */
+START_TEST(test_a_cdev_lease_of_two_endpoints_ends_only_when_both_cdevs_are_closed)
+{
+	struct outcome *o = outcome_new(), *other = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 9,
+				.out = o,
+				.mode = CDEV_KEEP_LAST,
+				.ready = &ready,
+				.go = &go};
+	struct vfiobroker_lease l;
+	pid_t pid;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	ck_assert_str_eq(o->text, "iommufd=iommu reused=0 0000:05:01.0=vfio/devices/vfio2 "
+				  "0000:05:02.0=vfio/devices/vfio3");
+	/* One of two closed: the release did not end the lease, and nobody else gets it. */
+	ck_assert_int_eq(o->value, 0);
+	ck_assert_msg(admin_find_lease(9, &l), "the lease ended with one cdev still open");
+	ck_assert_str_eq(l.state, "releasing");
+	run_cdev_client(UID_ALICE, 9, NULL, CDEV_ONCE, other);
+	ck_assert_int_eq(other->rc, -EBUSY);
+	ck_assert_msg(strstr(other->message, "group 9 was released but is still open in pid"), "%s",
+		      other->message);
+
+	/* Both closed: the lease ends, with its holder still running. */
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
+	ck_assert(wait_until(no_leases, NULL));
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(pid), 0);
+	outcome_free(o);
+	outcome_free(other);
 }
 END_TEST
 
@@ -604,6 +670,7 @@ Suite *suite_cdev(void)
 	tcase_add_test(t, test_merging_cdev_leases_is_refused_as_the_group_paths_operation);
 	tcase_add_test(
 		t, test_a_cdev_lease_ends_with_its_holder_and_the_group_is_free_for_either_path);
+	tcase_add_test(t, test_a_cdev_lease_of_two_endpoints_ends_only_when_both_cdevs_are_closed);
 	tcase_add_test(t, test_hard_removal_of_a_cdev_lease_kills_its_holder);
 	tcase_add_test(t, test_soft_removal_of_a_cdev_lease_is_honoured_by_a_cooperating_holder);
 	tcase_add_test(t, test_a_cdev_lease_is_known_again_after_the_broker_restarts);
