@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/kcmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* IT_POLICY, and Alice may lease all of group 9 (a bridge and two endpoints). */
@@ -83,13 +85,15 @@ static void cdev_setup(void)
 
 /* What a cdev client child does (client_args.mode). */
 enum {
-	CDEV_ONCE,	      /* lease, report, exit */
-	CDEV_TWICE,	      /* lease group, then 8; report whether both iommufds are one file */
-	CDEV_HOLD,	      /* lease, report, hold until go */
-	CDEV_THEN_GROUP_PATH, /* lease through cdev, then ask for the group path too */
-	CDEV_THEN_MERGE,      /* lease 7 and 8 through cdev, then ask to merge them */
-	CDEV_COOPERATE,	      /* lease, wait for remove-requested, close everything, release */
-	CDEV_KEEP_LAST,	      /* lease, close all but the last cdev, release; go: close it */
+	CDEV_ONCE,		/* lease, report, exit */
+	CDEV_TWICE,		/* lease group, then 8; report whether both iommufds are one file */
+	CDEV_HOLD,		/* lease, report, hold until go */
+	CDEV_THEN_GROUP_PATH,	/* lease through cdev, then ask for the group path too */
+	CDEV_THEN_MERGE,	/* lease 7 and 8 through cdev, then ask to merge them */
+	CDEV_COOPERATE,		/* lease, wait for remove-requested, close everything, release */
+	CDEV_KEEP_LAST,		/* lease, close all but the last cdev, release; go: close it */
+	CDEV_RESTART_KEEP_LAST, /* lease, report 'R', wait for go, then as CDEV_KEEP_LAST */
+	CDEV_RESTART_TWICE,	/* lease, report 'R', wait for go, then lease 8 as CDEV_TWICE */
 };
 
 static bool same_file(int a, int b)
@@ -161,7 +165,31 @@ static int client_cdev(void *arg)
 	}
 	a->out->value = (int)l.group;
 	describe_lease(a->out, &l);
+	if (a->mode == CDEV_RESTART_KEEP_LAST || a->mode == CDEV_RESTART_TWICE) {
+		/* The test restarts the broker meanwhile: this connection went with it. */
+		signal_pipe_send(a->ready, 'R');
+		signal_pipe_wait(a->go);
+		vfiobroker_disconnect(b);
+		r = vfiobroker_connect(a->socket, &b);
+		if (r < 0) {
+			outcome_record(a->out, NULL, r);
+			close_lease(&l);
+			return 1;
+		}
+	}
 	switch (a->mode) {
+	case CDEV_RESTART_TWICE:
+		r = vfiobroker_lease_cdev(b, 8, NULL, 0, &l2);
+		outcome_record(a->out, b, r);
+		a->out->value = r;
+		if (r == 0) {
+			/* One open file, not merely the same node: kcmp, as the kernel sees it. */
+			a->out->value = syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, l.iommufd,
+						l2.iommufd) == 0 &&
+					l2.iommufd_reused;
+			close_lease(&l2);
+		}
+		break;
 	case CDEV_TWICE:
 		r = vfiobroker_lease_cdev(b, 8, NULL, 0, &l2);
 		outcome_record(a->out, b, r);
@@ -189,6 +217,7 @@ static int client_cdev(void *arg)
 		a->out->value = r == 0 && released ? 1 : r;
 		break;
 	}
+	case CDEV_RESTART_KEEP_LAST:
 	case CDEV_KEEP_LAST: {
 		bool released = true;
 
@@ -536,6 +565,73 @@ START_TEST(test_a_cdev_lease_is_known_again_after_the_broker_restarts)
 }
 END_TEST
 
+START_TEST(test_after_a_restart_a_cdev_lease_of_two_endpoints_still_ends_only_with_both)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 9,
+				.out = o,
+				.mode = CDEV_RESTART_KEEP_LAST,
+				.ready = &ready,
+				.go = &go};
+	struct vfiobroker_lease l;
+	pid_t pid;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'R');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	it_broker_crash_and_restart();
+	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 9"));
+
+	/* The restarted broker took both cdevs back: closing the first ends nothing. */
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_int_eq(o->value, 0);
+	ck_assert_msg(admin_find_lease(9, &l), "the lease ended with one cdev still open");
+	ck_assert_str_eq(l.state, "releasing");
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
+	ck_assert(wait_until(no_leases, NULL));
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(pid), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_after_a_restart_a_holders_next_cdev_lease_reuses_its_iommufd)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 7,
+				.out = o,
+				.mode = CDEV_RESTART_TWICE,
+				.ready = &ready,
+				.go = &go};
+	pid_t pid;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'R');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	it_broker_crash_and_restart();
+	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 7"));
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(pid), 0);
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	ck_assert_msg(o->value == 1,
+		      "the lease after the restart did not resend the holder's "
+		      "iommufd (value %d)",
+		      o->value);
+	ck_assert(wait_until(no_leases, NULL));
+	outcome_free(o);
+}
+END_TEST
+
 START_TEST(test_list_json_says_which_paths_each_device_takes)
 {
 	struct cmd_result r;
@@ -674,6 +770,9 @@ Suite *suite_cdev(void)
 	tcase_add_test(t, test_hard_removal_of_a_cdev_lease_kills_its_holder);
 	tcase_add_test(t, test_soft_removal_of_a_cdev_lease_is_honoured_by_a_cooperating_holder);
 	tcase_add_test(t, test_a_cdev_lease_is_known_again_after_the_broker_restarts);
+	tcase_add_test(
+		t, test_after_a_restart_a_cdev_lease_of_two_endpoints_still_ends_only_with_both);
+	tcase_add_test(t, test_after_a_restart_a_holders_next_cdev_lease_reuses_its_iommufd);
 	tcase_add_test(t, test_list_json_says_which_paths_each_device_takes);
 	tcase_add_test(t, test_run_cdev_replaces_placeholders_and_exports_the_fd_map);
 	tcase_add_test(t, test_run_cdev_refuses_an_unknown_placeholder_and_runs_nothing);
