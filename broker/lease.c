@@ -105,6 +105,13 @@ static void lease_table_unhash_wd(struct lease_table *t, struct lease *l)
 		}
 }
 
+/* Look for l's holders after the current drain (lease_table_process_checks). */
+static void lease_queue_check(struct lease *l)
+{
+	l->check_pending = true;
+	l->table->checks_pending = true;
+}
+
 static void lease_table_hash_file(struct lease_table *t, struct lease_file *lf)
 {
 	struct lease_file **p = &t->files_by_wd[lease_hash((uint32_t)lf->wd)];
@@ -164,16 +171,16 @@ static bool lease_promote_file(struct lease *l)
 		lease_table_hash_wd(t, l);
 		/* The state file names the lease's own file. */
 		t->dirty = true;
+		log_info("Group %u: a cdev of its lease is closed everywhere, another is still "
+			 "open; "
+			 "the lease goes on",
+			 l->group);
+		/* Whoever has the new one may not be the holder known: look. */
+		if (!l->holder)
+			lease_queue_check(l);
 		return true;
 	}
 	return false;
-}
-
-/* Look for l's holders after the current drain (lease_table_process_checks). */
-static void lease_queue_check(struct lease *l)
-{
-	l->check_pending = true;
-	l->table->checks_pending = true;
 }
 
 static uint64_t now_usec(clockid_t clock)

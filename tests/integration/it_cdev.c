@@ -94,6 +94,7 @@ enum {
 	CDEV_KEEP_LAST,		/* lease, close all but the last cdev, release; go: close it */
 	CDEV_RESTART_KEEP_LAST, /* lease, report 'R', wait for go, then as CDEV_KEEP_LAST */
 	CDEV_RESTART_TWICE,	/* lease, report 'R', wait for go, then lease 8 as CDEV_TWICE */
+	CDEV_CHILD_KEEPS_LAST,	/* lease, fork a child keeping only the last cdev until go, exit */
 };
 
 static bool same_file(int a, int b)
@@ -236,6 +237,21 @@ static int client_cdev(void *arg)
 		l.n_devices = 0;
 		signal_pipe_send(a->ready, 'C');
 		signal_pipe_wait(a->go);
+		break;
+	}
+	case CDEV_CHILD_KEEPS_LAST: {
+		pid_t child = fork();
+
+		if (child == 0) {
+			/* Only the last cdev: not the lease's first file. */
+			close(l.iommufd);
+			for (size_t i = 0; i + 1 < l.n_devices; i++)
+				close(l.devices[i].fd);
+			signal_pipe_wait(a->go);
+			_exit(0);
+		}
+		a->out->value = (int)child;
+		signal_pipe_send(a->ready, 'L');
 		break;
 	}
 	case CDEV_THEN_GROUP_PATH:
@@ -475,6 +491,49 @@ START_TEST(test_a_cdev_lease_of_two_endpoints_ends_only_when_both_cdevs_are_clos
 	ck_assert(wait_until(no_leases, NULL));
 	signal_pipe_send(&go, 'g');
 	ck_assert_int_eq(wait_exit(pid), 0);
+	outcome_free(o);
+	outcome_free(other);
+}
+END_TEST
+
+static bool lease_9_is_held_by(void *arg)
+{
+	struct vfiobroker_lease l;
+
+	return admin_find_lease(9, &l) && l.pid == *(pid_t *)arg;
+}
+
+/*
+ * The holder exits and leaves a child with only the second cdev of two: the
+ * lease passes to that child, as a group lease passes to a child that has
+ * the group file, and ends when it exits.
+ */
+START_TEST(test_a_child_holding_only_the_second_cdev_inherits_the_cdev_lease)
+{
+	struct outcome *o = outcome_new(), *other = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 9,
+				.out = o,
+				.mode = CDEV_CHILD_KEEPS_LAST,
+				.ready = &ready,
+				.go = &go};
+	pid_t pid, child;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	child = (pid_t)o->value;
+	ck_assert_int_eq(wait_exit(pid), 0);
+	ck_assert_msg(wait_until(lease_9_is_held_by, &child),
+		      "the lease did not pass to pid %d, which has its second cdev", (int)child);
+	run_cdev_client(UID_ALICE, 9, NULL, CDEV_ONCE, other);
+	ck_assert_int_eq(other->rc, -EBUSY);
+	ck_assert_msg(strstr(other->message, "still open in pid"), "%s", other->message);
+	signal_pipe_send(&go, 'g');
+	ck_assert(wait_until(no_leases, NULL));
 	outcome_free(o);
 	outcome_free(other);
 }
@@ -767,6 +826,7 @@ Suite *suite_cdev(void)
 	tcase_add_test(
 		t, test_a_cdev_lease_ends_with_its_holder_and_the_group_is_free_for_either_path);
 	tcase_add_test(t, test_a_cdev_lease_of_two_endpoints_ends_only_when_both_cdevs_are_closed);
+	tcase_add_test(t, test_a_child_holding_only_the_second_cdev_inherits_the_cdev_lease);
 	tcase_add_test(t, test_hard_removal_of_a_cdev_lease_kills_its_holder);
 	tcase_add_test(t, test_soft_removal_of_a_cdev_lease_is_honoured_by_a_cooperating_holder);
 	tcase_add_test(t, test_a_cdev_lease_is_known_again_after_the_broker_restarts);
