@@ -802,6 +802,57 @@ START_TEST(test_run_cdev_refuses_an_unknown_placeholder_and_runs_nothing)
 }
 END_TEST
 
+/*
+ * vfioctl lease --cdev: the same descriptors and placeholders as run --cdev,
+ * but vfioctl stays the command's parent and the lease's holder, and
+ * releases the lease when the command exits.
+ */
+START_TEST(test_lease_cdev_keeps_vfioctl_as_the_holder_and_replaces_placeholders)
+{
+	const char *args[] = {
+		"lease",
+		"--cdev",
+		"7",
+		"--",
+		"/bin/sh",
+		"-c",
+		"echo \"pids $PPID $$ args $1 env $VFIO_BROKER_CDEV_FDS\"; exec sleep 30",
+		"sh",
+		"{iommufd}:{fd}",
+		NULL};
+	struct vfiobroker_lease l;
+	struct cmd_result r;
+	char line[256] = "", args_seen[64] = "", env_seen[128] = "";
+	int out, err, ppid = 0, self = 0;
+	size_t len = 0;
+	pid_t pid = vfioctl_spawn(UID_ALICE, &out, &err, args);
+
+	/* The first line, while the command runs. */
+	while (len + 1 < sizeof(line) && !strchr(line, '\n')) {
+		ssize_t n = read(out, line + len, sizeof(line) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		line[len] = '\0';
+	}
+	ck_assert_msg(sscanf(line, "pids %d %d args %63s env %127s", &ppid, &self, args_seen,
+			     env_seen) == 4,
+		      "%s", line);
+	ck_assert_str_eq(args_seen, "3:4");
+	ck_assert_str_eq(env_seen, "0000:01:00.0=4");
+	/* vfioctl, the command's parent, holds the lease; the command is its child. */
+	ck_assert_int_eq(ppid, pid);
+	ck_assert_msg(admin_find_lease(7, &l), "no lease while the command runs");
+	ck_assert_int_eq(l.pid, pid);
+	ck_assert_int_eq(kill(self, SIGTERM), 0);
+	cmd_finish(&r, pid, out, err);
+	ck_assert_msg(r.status == 128 + SIGTERM, "status %d: %s", r.status, r.err);
+	/* vfioctl released it when the command exited, and is gone itself. */
+	ck_assert(wait_until(no_leases, NULL));
+}
+END_TEST
+
 Suite *suite_cdev(void)
 {
 	Suite *s = suite_create("cdev");
@@ -836,6 +887,7 @@ Suite *suite_cdev(void)
 	tcase_add_test(t, test_list_json_says_which_paths_each_device_takes);
 	tcase_add_test(t, test_run_cdev_replaces_placeholders_and_exports_the_fd_map);
 	tcase_add_test(t, test_run_cdev_refuses_an_unknown_placeholder_and_runs_nothing);
+	tcase_add_test(t, test_lease_cdev_keeps_vfioctl_as_the_holder_and_replaces_placeholders);
 	suite_add_tcase(s, t);
 	return s;
 }
