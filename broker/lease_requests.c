@@ -178,9 +178,8 @@ static int lease_cdev_check_group_file(struct broker *b, uint32_t group, struct 
  * per-process accounting. Refusals as the client should see them; on
  * failure nothing is left open.
  */
-static int lease_open_cdev(struct broker *b, const struct identity *id,
-			   const struct inventory_group *g, struct lease_cdev_fds *cf,
-			   struct reply_error *err)
+static int lease_open_cdev(struct broker *b, const struct identity *id, struct inventory_group *g,
+			   struct lease_cdev_fds *cf, struct reply_error *err)
 {
 	struct holder *h;
 	char why[VB_MESSAGE_MAX];
@@ -189,6 +188,7 @@ static int lease_open_cdev(struct broker *b, const struct identity *id,
 	*cf = (struct lease_cdev_fds){.iommufd = -1};
 	if (!inventory_probe_iommufd(b->inventory, why, sizeof(why)))
 		return reply_error_set(err, VB_E_UNSUPPORTED, "%s", why);
+	inventory_group_read_cdevs(b->inventory, g);
 	for (size_t i = 0; i < g->n_devices; i++) {
 		const struct inventory_device *d = &g->devices[i];
 

@@ -428,6 +428,8 @@ static bool recover_check_group(struct broker *b, const struct stored_lease *e,
 		return false;
 	}
 	inventory_group_format_devices(g, devices, sizeof(devices));
+	if (e->path == VB_PATH_CDEV)
+		inventory_group_read_cdevs(b->inventory, g);
 	for (size_t i = 0; i < g->n_devices && n_cdevs < VB_MAX_CDEV_DEVICES; i++)
 		if (!inventory_device_is_bridge(&g->devices[i]) && g->devices[i].cdev[0])
 			memcpy(cdevs[n_cdevs++], g->devices[i].cdev, sizeof(cdevs[0]));
