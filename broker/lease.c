@@ -171,8 +171,7 @@ static bool lease_promote_file(struct lease *l)
 		lease_table_hash_wd(t, l);
 		/* The state file names the lease's own file. */
 		t->dirty = true;
-		log_info("Group %u: a cdev of its lease is closed everywhere, another is still "
-			 "open; "
+		log_info("Group %u: one of its cdevs is closed everywhere, but another is open: "
 			 "the lease goes on",
 			 l->group);
 		/* Whoever has the new one may not be the holder known: look. */
