@@ -28,6 +28,7 @@ struct devnode_iommu_option {
 #define DEVNODE_IOMMU_OPTION		 _IO(';', 0x87)
 #define DEVNODE_IOMMU_OPTION_RLIMIT_MODE 0
 #define DEVNODE_IOMMU_OPTION_OP_SET	 0
+#define DEVNODE_IOMMU_OPTION_OP_GET	 1
 
 /* The number in the "dev" attribute ("243:0") of sysfs-root-relative directory path. */
 static int devnode_sysfs_dev_attr(struct inventory *inv, const char *path, dev_t *ret)
@@ -228,6 +229,42 @@ int devnode_open_iommufd(struct inventory *inv, int *ret_fd)
 	}
 	*ret_fd = TAKE_FD(fd);
 	return 0;
+}
+
+int devnode_stat_iommu(struct inventory *inv, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	r = beneath_open(inv->dev_fd, "iommu", O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = devnode_check_type(inv, &st, "iommu");
+	if (r < 0)
+		return r;
+	*ret_st = st;
+	return 0;
+}
+
+int devnode_iommufd_is_brokers(int fd)
+{
+	struct devnode_iommu_option opt = {
+		.size = sizeof(opt),
+		.option_id = DEVNODE_IOMMU_OPTION_RLIMIT_MODE,
+		.op = DEVNODE_IOMMU_OPTION_OP_GET,
+	};
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISCHR(st.st_mode))
+		return 1;
+	if (ioctl(fd, DEVNODE_IOMMU_OPTION, &opt) < 0)
+		return -errno;
+	return opt.val64 == 1;
 }
 
 int devnode_open_container(struct inventory *inv, int *ret_fd)

@@ -48,6 +48,17 @@ int devnode_stat_device_cdev(struct inventory *inv, const char *cdev, struct sta
  */
 int devnode_open_iommufd(struct inventory *inv, int *ret_fd);
 
+/* devnode_stat_iommu: the stat of <dev>/iommu without opening it (-ENOENT: none). */
+int devnode_stat_iommu(struct inventory *inv, struct stat *ret_st);
+
+/*
+ * devnode_iommufd_is_brokers: whether fd (a file of <dev>/iommu, checked by
+ * the caller) is an iommufd the broker set up: its accounting is per process
+ * (IOMMU_OPTION_RLIMIT_MODE reads 1), which only CAP_SYS_RESOURCE can set.
+ * 1, 0 or -errno; a simulated tree's regular file is taken as is (1).
+ */
+int devnode_iommufd_is_brokers(int fd);
+
 /* devnode_open_container opens a new VFIO container <dev>/vfio/vfio. */
 int devnode_open_container(struct inventory *inv, int *ret_fd);
 

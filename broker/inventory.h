@@ -57,6 +57,8 @@ struct inventory {
 	bool watch_failed;
 	/* <dev>/iommu opened at start-up (inventory_probe_iommufd): cdev leases can work. */
 	bool iommufd;
+	/* ... and the kernel makes device cdevs: every device on a VFIO driver has one. */
+	bool device_cdevs;
 };
 
 struct inventory_device {
@@ -64,7 +66,9 @@ struct inventory_device {
 	uint16_t vendor, device;
 	uint32_t class_;
 	char driver[VB_DRIVER_MAX]; /* "" when no driver is bound */
-	/* The VFIO device cdev ("vfio3": <dev>/vfio/devices/vfio3) while on a VFIO driver; or "".
+	/*
+	 * The VFIO device cdev ("vfio3": <dev>/vfio/devices/vfio3) while on a VFIO
+	 * driver; or "". Read only by inventory_group_read_cdevs.
 	 */
 	char cdev[16];
 };
@@ -95,9 +99,16 @@ void inventory_invalidate(struct inventory *inv);
 bool inventory_probe_iommufd(struct inventory *inv, char *why, size_t size);
 
 /*
+ * inventory_group_read_cdevs fills the cdev of each device of g (a group
+ * read with inventory_read_group) from its vfio-dev directory. A cdev lease
+ * asks for them; the inventory does not read them for every device.
+ */
+void inventory_group_read_cdevs(struct inventory *inv, struct inventory_group *g);
+
+/*
  * The lease paths device d of a group can take now (1 << VB_PATH_*): none
  * for a bridge or a device off VFIO drivers; the group path on a VFIO
- * driver; the cdev path too when it has a cdev and the kernel has iommufd.
+ * driver; the cdev path too when the kernel has iommufd and device cdevs.
  */
 unsigned inventory_device_paths(const struct inventory *inv, const struct inventory_device *d);
 

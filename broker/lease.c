@@ -65,6 +65,7 @@ struct lease_table {
 	uint64_t scan_slices_cut;
 	struct lease *by_group[LEASE_HASH_SIZE];
 	struct lease *by_wd[LEASE_HASH_SIZE];
+	struct lease_file *files_by_wd[LEASE_HASH_SIZE];
 	struct holder *holders_by_pid[LEASE_HASH_SIZE];
 	struct lease_uid_count *by_uid[LEASE_HASH_SIZE];
 	/*
@@ -137,6 +138,78 @@ static void lease_queue_check(struct lease *l)
 {
 	l->check_pending = true;
 	l->table->checks_pending = true;
+}
+
+static void lease_table_hash_file(struct lease_table *t, struct lease_file *lf)
+{
+	struct lease_file **p = &t->files_by_wd[lease_hash((uint32_t)lf->wd)];
+
+	lf->wd_next = *p;
+	*p = lf;
+}
+
+/* lf is closed everywhere, or its node is gone: it no longer keeps the lease. */
+static void lease_file_forget(struct lease_table *t, struct lease_file *lf)
+{
+	if (lf->wd < 0)
+		return;
+	for (struct lease_file **p = &t->files_by_wd[lease_hash((uint32_t)lf->wd)]; *p;
+	     p = &(*p)->wd_next)
+		if (*p == lf) {
+			*p = lf->wd_next;
+			break;
+		}
+	lf->wd = -1;
+}
+
+static struct lease_file *lease_table_find_file_wd(const struct lease_table *t, int wd)
+{
+	for (struct lease_file *lf = t->files_by_wd[lease_hash((uint32_t)wd)]; lf; lf = lf->wd_next)
+		if (lf->wd == wd)
+			return lf;
+	return NULL;
+}
+
+/* The broker closes its copies of l's more files (its own is closed by the caller). */
+static void lease_close_files(struct lease *l)
+{
+	for (size_t i = 0; i < l->n_files; i++)
+		l->files[i].fd = safe_close(l->files[i].fd);
+}
+
+static void lease_mark_changed(struct lease *l);
+
+/*
+ * The lease's own file is closed everywhere (or its node is gone) while the
+ * lease is releasing: if one of its more files is still open, that one
+ * becomes the lease's own, and the lease goes on. False: none is, and the
+ * lease's end is the caller's to decide, as for a lease of one file.
+ */
+static bool lease_promote_file(struct lease *l)
+{
+	struct lease_table *t = l->table;
+
+	for (size_t i = 0; i < l->n_files; i++) {
+		struct lease_file *lf = &l->files[i];
+
+		if (lf->wd < 0)
+			continue;
+		lease_table_unhash_wd(t, l);
+		l->wd = lf->wd;
+		l->node = lf->node;
+		lease_file_forget(t, lf);
+		lease_table_hash_wd(t, l);
+		/* The state file names the lease's own file. */
+		lease_mark_changed(l);
+		log_info("Group %u: one of its cdevs is closed everywhere, but another is open: "
+			 "the lease goes on",
+			 l->group);
+		/* Whoever has the new one may not be the holder known: look. */
+		if (!l->holder)
+			lease_queue_check(l);
+		return true;
+	}
+	return false;
 }
 
 static uint64_t now_usec(clockid_t clock)
@@ -265,7 +338,10 @@ static void holder_on_exit(void *userdata)
 			if (t->hooks.detach)
 				t->hooks.detach(l, t->userdata);
 			l->fd = safe_close(l->fd);
+			lease_close_files(l);
 			l->state = LEASE_RELEASING;
+			if (l->wd < 0)
+				lease_promote_file(l);
 		}
 		l->holder = NULL;
 		lease_queue_check(l);
@@ -389,6 +465,11 @@ static void lease_free(struct lease *l)
 	 * the watch goes when the node does (IN_IGNORED) or with the broker.
 	 */
 	safe_close(l->fd);
+	for (size_t i = 0; i < l->n_files; i++) {
+		lease_file_forget(t, &l->files[i]);
+		safe_close(l->files[i].fd);
+	}
+	free(l->files);
 	holder_unref_lease(l->holder);
 	/* Its processes, if any are left, stay in it; an empty one goes now. */
 	if (l->cgroup && t->cgroups)
@@ -632,6 +713,61 @@ static struct lease *lease_table_find_wd(const struct lease_table *t, int wd)
 }
 
 /*
+ * An event on one of a lease's more files: its last close while the lease is
+ * releasing (closes while the broker has its copy cannot be the last), or
+ * its node's removal, after which no close can be seen: either way the file
+ * no longer keeps the lease.
+ */
+static void lease_table_file_event(struct lease_table *t, const struct inotify_event *ev)
+{
+	struct lease_file *lf = lease_table_find_file_wd(t, ev->wd);
+
+	if (!lf)
+		return;
+	if (((ev->mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) &&
+	     lf->lease->state == LEASE_RELEASING) ||
+	    (ev->mask & IN_IGNORED))
+		lease_file_forget(t, lf);
+}
+
+/* Whether any process but the broker has a descriptor of node. Errors count as yes. */
+static bool lease_node_is_open(const struct holders_target *node)
+{
+	struct pidref ref;
+	size_t n = 0;
+
+	if (holders_scan(node, &ref, 1, &n) < 0)
+		return true;
+	holders_release(&ref, n);
+	return n > 0;
+}
+
+/*
+ * Close events were lost: which of a releasing lease's more files are still
+ * open is asked of /proc. Those nobody has are forgotten, and if nobody has
+ * the lease's own file but another is open, that one becomes its own, so that
+ * the holders scan that follows (end_if_nobody) looks at a file still open.
+ * Leases of one file cost nothing here.
+ */
+static void lease_files_settle(struct lease *l)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < l->n_files; i++) {
+		struct lease_file *lf = &l->files[i];
+
+		if (lf->wd >= 0 && !lease_node_is_open(&lf->node))
+			lease_file_forget(l->table, lf);
+		any = any || lf->wd >= 0;
+	}
+	if (any && !lease_node_is_open(&l->node)) {
+		lease_table_unhash_wd(l->table, l);
+		l->wd = -1;
+		lease_promote_file(l);
+	}
+}
+
+/*
  * Model: "close" (tests/model/lease.pml, proctype close_watch).
  * Read every queued inotify event. A close of a releasing lease's node ends
  * it; closes while the broker still has its copy cannot be the last one and
@@ -664,17 +800,25 @@ static void lease_table_drain(struct lease_table *t, int64_t released)
 				continue;
 			}
 			l = lease_table_find_wd(t, ev->wd);
-			if (!l)
+			if (!l) {
+				lease_table_file_event(t, ev);
 				continue;
+			}
 			if ((ev->mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) &&
 			    l->state == LEASE_RELEASING) {
-				lease_end(l, l->group == released);
+				/* Its more files, if any is open, keep it (lease_file). */
+				lease_table_unhash_wd(t, l);
+				l->wd = -1;
+				if (!lease_promote_file(l))
+					lease_end(l, l->group == released);
 				continue;
 			}
 			if (ev->mask & IN_IGNORED) {
 				/* The node was removed (group gone): no close event will come. */
 				lease_table_unhash_wd(t, l);
 				l->wd = -1;
+				if (l->state == LEASE_RELEASING && lease_promote_file(l))
+					continue;
 				lease_queue_check(l);
 			}
 		}
@@ -683,6 +827,7 @@ static void lease_table_drain(struct lease_table *t, int64_t released)
 		log_warning("Close events were lost; checking every releasing lease");
 		list_for_each_entry(l, &t->leases, link) if (l->state == LEASE_RELEASING)
 		{
+			lease_files_settle(l);
 			lease_queue_check(l);
 			l->end_if_nobody = true;
 			/* A named holder may have closed it too: look again. */
@@ -827,13 +972,15 @@ static void lease_table_link(struct lease_table *t, struct lease *l)
  * Record a lease of group held by holder (copied) in state, watching the
  * node through fd. A held lease takes fd as the broker's copy; a releasing
  * one (only ever restored) closes it once the watch is set, and may have no
- * holder (NULL: uid's lease, open only in a process of another uid). On
- * failure fd is left to the caller.
+ * holder (NULL: uid's lease, open only in a process of another uid). The
+ * more files (NULL: none) are watched and kept (or closed) as fd is. On
+ * failure fd and the more files are left to the caller.
  */
 static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
-			   const struct pidref *holder, uid_t uid, uint64_t start_time,
-			   enum lease_state state, const char *rule, const char *devices,
-			   uint64_t since_usec, const char *cgroup, struct lease **ret)
+			   const struct lease_more_files *more, const struct pidref *holder,
+			   uid_t uid, uint64_t start_time, enum lease_state state, const char *rule,
+			   const char *devices, uint64_t since_usec, const char *cgroup,
+			   struct lease **ret)
 {
 	struct pidref copy = PIDREF_NULL;
 	struct holder *h;
@@ -850,7 +997,10 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 	l->wd = -1;
 	l->devices = strdup(devices ? devices : "");
 	l->cgroup = cgroup ? strdup(cgroup) : NULL;
-	if (!l->devices || (cgroup && !l->cgroup)) {
+	if (more && more->n > 0)
+		l->files = calloc(more->n, sizeof(*l->files));
+	if (!l->devices || (cgroup && !l->cgroup) || (more && more->n > 0 && !l->files)) {
+		free(l->files);
 		free(l->devices);
 		free(l->cgroup);
 		free(l);
@@ -867,9 +1017,22 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 		r = log_error_errno(errno, "Failed to watch group %u for close: %m", group);
 		goto fail;
 	}
+	for (size_t i = 0; more && i < more->n; i++) {
+		struct lease_file *lf = &l->files[i];
+
+		*lf = (struct lease_file){.lease = l, .fd = -1};
+		holders_target_from_stat(&more->st[i], &lf->node);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", more->fds[i]);
+		lf->wd = inotify_add_watch(t->inotify_fd, path, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+		if (lf->wd < 0) {
+			r = log_error_errno(
+				errno, "Failed to watch a file of group %u for close: %m", group);
+			goto fail;
+		}
+	}
 	/*
-	 * The watch may be older than this lease (see lease_free): consume every
-	 * close queued before now while no lease has the wd, so that no close of
+	 * The watches may be older than this lease (see lease_free): consume every
+	 * close queued before now while no lease has the wds, so that no close of
 	 * an earlier open can end this one.
 	 */
 	lease_table_drain(t, -1);
@@ -892,6 +1055,14 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 		l->fd = fd;
 	else
 		close(fd); /* not the last copy: a process has one, so no close is reported */
+	for (size_t i = 0; more && i < more->n; i++) {
+		if (state == LEASE_HELD)
+			l->files[i].fd = more->fds[i];
+		else
+			close(more->fds[i]);
+		lease_table_hash_file(t, &l->files[i]);
+	}
+	l->n_files = more ? more->n : 0;
 	l->uid = uid;
 	if (h)
 		lease_set_holder(l, h);
@@ -901,6 +1072,7 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 	*ret = l;
 	return 0;
 fail:
+	free(l->files);
 	free(l->cgroup);
 	free(l->devices);
 	free(l);
@@ -912,7 +1084,16 @@ int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struc
 		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
 		      const char *cgroup, struct lease **ret)
 {
-	int r = lease_table_add(t, group, fd, st, holder, uid, 0, LEASE_HELD, rule, devices,
+	return lease_table_grant_files(t, group, fd, st, NULL, holder, uid, rule, devices, cgroup,
+				       ret);
+}
+
+int lease_table_grant_files(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+			    const struct lease_more_files *more, const struct pidref *holder,
+			    uid_t uid, const char *rule, const char *devices, const char *cgroup,
+			    struct lease **ret)
+{
+	int r = lease_table_add(t, group, fd, st, more, holder, uid, 0, LEASE_HELD, rule, devices,
 				now_usec(CLOCK_REALTIME), cgroup, ret);
 
 	lease_table_flush(t);
@@ -925,8 +1106,18 @@ int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const str
 			enum lease_state state, const char *rule, const char *devices,
 			uint64_t since_usec, const char *cgroup, struct lease **ret)
 {
-	int r = lease_table_add(t, group, fd, st, holder, uid, start_time, state, rule, devices,
-				since_usec, cgroup, ret);
+	return lease_table_restore_files(t, group, fd, st, NULL, holder, uid, start_time, state,
+					 rule, devices, since_usec, cgroup, ret);
+}
+
+int lease_table_restore_files(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+			      const struct lease_more_files *more, const struct pidref *holder,
+			      uid_t uid, uint64_t start_time, enum lease_state state,
+			      const char *rule, const char *devices, uint64_t since_usec,
+			      const char *cgroup, struct lease **ret)
+{
+	int r = lease_table_add(t, group, fd, st, more, holder, uid, start_time, state, rule,
+				devices, since_usec, cgroup, ret);
 
 	lease_table_flush(t);
 	return r;
@@ -943,7 +1134,10 @@ bool lease_release(struct lease *l, bool requested)
 	if (t->hooks.detach)
 		t->hooks.detach(l, t->userdata);
 	l->fd = safe_close(l->fd);
+	lease_close_files(l);
 	l->state = LEASE_RELEASING;
+	if (l->wd < 0)
+		lease_promote_file(l);
 	lease_mark_changed(l);
 	/* close() ran the final fput before returning, so a last close is queued already. */
 	lease_table_drain(t, requested ? (int64_t)group : -1);

@@ -66,6 +66,30 @@ struct holder {
 	int iommufd;
 };
 
+/*
+ * One more file of a lease beside its own (fd, wd, node): the cdev path hands
+ * out one cdev per endpoint, and such a lease ends only once every one of them
+ * is closed everywhere, as a group lease ends at its file's last close. A
+ * file counts as open while it is watched (wd >= 0). When the lease's own
+ * file closes while others are open, one of them becomes the lease's own
+ * (lease_promote_file), so that scans and busy answers follow a file that is
+ * still open.
+ */
+struct lease_file {
+	struct lease *lease;
+	struct lease_file *wd_next; /* in the table's files by watch descriptor, while wd >= 0 */
+	int fd;			    /* the broker's copy; -1 once releasing */
+	int wd;			    /* -1: closed everywhere, or its node is gone */
+	struct holders_target node;
+};
+
+/* Files a lease is granted or restored with besides its own (the cdev path's other cdevs). */
+struct lease_more_files {
+	const int *fds; /* taken on success */
+	const struct stat *st;
+	size_t n;
+};
+
 struct lease {
 	struct lease_table *table;
 	struct list_node link;	  /* in the table's leases, ordered by group */
@@ -78,13 +102,15 @@ struct lease {
 	pid_t pid;	       /* the holder's pid, or the last one known */
 	/*
 	 * How it was handed out. The group path's file is the group file; the
-	 * cdev path's is the cdev of the group's first endpoint (the lease's
-	 * anchor: the lease ends when that file is closed; see PROTOCOL.md).
+	 * cdev path's is the cdev of the group's first endpoint (until it
+	 * closes: see lease_file), and the other endpoints' are its files.
 	 */
 	enum vb_lease_path path;
 	int fd; /* the broker's copy of the lease's file; -1 once releasing */
 	int wd; /* inotify watch on the node; -1 once the node is gone */
 	struct holders_target node;
+	struct lease_file *files; /* n_files more files (the cdev path); NULL: none */
+	size_t n_files;
 	char rule[VB_NAME_MAX + 1];
 	char *devices;		       /* comma-separated addresses, for logs */
 	uint64_t since_usec;	       /* CLOCK_REALTIME */
@@ -158,6 +184,14 @@ void holder_unref_connection(struct holder *h);
 int lease_table_grant(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
 		      const struct pidref *holder, uid_t uid, const char *rule, const char *devices,
 		      const char *cgroup, struct lease **ret);
+/*
+ * As lease_table_grant, with more files (NULL: none) that the lease holds
+ * besides fd: it ends only when all of them and fd are closed.
+ */
+int lease_table_grant_files(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+			    const struct lease_more_files *more, const struct pidref *holder,
+			    uid_t uid, const char *rule, const char *devices, const char *cgroup,
+			    struct lease **ret);
 
 /*
  * lease_table_restore records a lease that a previous broker granted, found
@@ -173,6 +207,12 @@ int lease_table_restore(struct lease_table *t, uint32_t group, int fd, const str
 			const struct pidref *holder, uid_t uid, uint64_t start_time,
 			enum lease_state state, const char *rule, const char *devices,
 			uint64_t since_usec, const char *cgroup, struct lease **ret);
+/* As lease_table_restore, with more files (NULL: none), as lease_table_grant_files. */
+int lease_table_restore_files(struct lease_table *t, uint32_t group, int fd, const struct stat *st,
+			      const struct lease_more_files *more, const struct pidref *holder,
+			      uid_t uid, uint64_t start_time, enum lease_state state,
+			      const char *rule, const char *devices, uint64_t since_usec,
+			      const char *cgroup, struct lease **ret);
 
 /* Something outside the table changed what a lease records (its container): save it. */
 void lease_table_changed(struct lease_table *t);

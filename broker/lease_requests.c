@@ -136,8 +136,8 @@ struct lease_cdev_fds {
 	bool iommufd_reused; /* the holder's, sent with an earlier lease */
 	size_t n;	     /* endpoints */
 	char devices[VB_MAX_CDEV_DEVICES][VB_ADDRESS_MAX];
-	int fds[VB_MAX_CDEV_DEVICES]; /* owned; fds[0] is the lease's anchor */
-	struct stat anchor_st;
+	int fds[VB_MAX_CDEV_DEVICES]; /* owned; fds[0] is the lease's own file, the others more */
+	struct stat st[VB_MAX_CDEV_DEVICES];
 };
 
 static void lease_cdev_fds_done(struct lease_cdev_fds *cf)
@@ -178,9 +178,8 @@ static int lease_cdev_check_group_file(struct broker *b, uint32_t group, struct 
  * per-process accounting. Refusals as the client should see them; on
  * failure nothing is left open.
  */
-static int lease_open_cdev(struct broker *b, const struct identity *id,
-			   const struct inventory_group *g, struct lease_cdev_fds *cf,
-			   struct reply_error *err)
+static int lease_open_cdev(struct broker *b, const struct identity *id, struct inventory_group *g,
+			   struct lease_cdev_fds *cf, struct reply_error *err)
 {
 	struct holder *h;
 	char why[VB_MESSAGE_MAX];
@@ -189,6 +188,7 @@ static int lease_open_cdev(struct broker *b, const struct identity *id,
 	*cf = (struct lease_cdev_fds){.iommufd = -1};
 	if (!inventory_probe_iommufd(b->inventory, why, sizeof(why)))
 		return reply_error_set(err, VB_E_UNSUPPORTED, "%s", why);
+	inventory_group_read_cdevs(b->inventory, g);
 	for (size_t i = 0; i < g->n_devices; i++) {
 		const struct inventory_device *d = &g->devices[i];
 
@@ -235,9 +235,7 @@ static int lease_open_cdev(struct broker *b, const struct identity *id,
 					       "the broker could not open the cdev of %s: %s",
 					       d->address, strerror(-r));
 		}
-		if (k == 0)
-			cf->anchor_st = st;
-		k++;
+		cf->st[k++] = st;
 	}
 	h = lease_table_find_holder(b->leases, &id->pid);
 	if (h && h->iommufd >= 0) {
@@ -322,6 +320,7 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *cgroup = NULL;
 	struct lease_cdev_fds cf = {.iommufd = -1};
+	struct lease_more_files more;
 	bool iommufd_reused = false;
 	unsigned max_leases;
 	uint64_t memlock;
@@ -391,8 +390,8 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 	if (req->path == VB_PATH_CDEV) {
 		r = lease_open_cdev(b, id, g, &cf, err);
 		if (r == 0) {
-			fd = TAKE_FD(cf.fds[0]); /* the anchor: the lease's own file */
-			st = cf.anchor_st;
+			fd = TAKE_FD(cf.fds[0]); /* the lease's own file; the others are more */
+			st = cf.st[0];
 			iommufd_reused = cf.iommufd_reused;
 		}
 	} else {
@@ -432,8 +431,11 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 		r = lease_refused(c, group, devices, rule, err, r);
 		goto out;
 	}
-	r = lease_table_grant(b->leases, group, fd, &st, &id->pid, id->uid, rule, devices, cgroup,
-			      &l);
+	more = (struct lease_more_files){
+		.fds = cf.fds + 1, .st = cf.st + 1, .n = cf.n ? cf.n - 1 : 0};
+	r = lease_table_grant_files(b->leases, group, fd, &st,
+				    req->path == VB_PATH_CDEV ? &more : NULL, &id->pid, id->uid,
+				    rule, devices, cgroup, &l);
 	if (r < 0) {
 		if (cgroup)
 			lease_cgroup_remove(lease_table_cgroups(b->leases), cgroup);
@@ -443,6 +445,8 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 	}
 	TAKE_FD(fd); /* the lease has it */
 	if (req->path == VB_PATH_CDEV) {
+		for (size_t i = 1; i < cf.n; i++)
+			TAKE_FD(cf.fds[i]); /* and its more files */
 		l->path = VB_PATH_CDEV;
 		if (!cf.iommufd_reused) {
 			l->holder->iommufd = cf.iommufd;
@@ -464,7 +468,7 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 		send[0] = cf.iommufd;
 		send[1] = l->fd;
 		for (size_t i = 1; i < cf.n; i++)
-			send[1 + i] = cf.fds[i];
+			send[1 + i] = l->files[i - 1].fd;
 		r = reply_send_cdev_lease(c, req->id, group, rule, memlock, iommufd_reused,
 					  cf.devices, send, cf.n);
 	} else {
@@ -490,7 +494,7 @@ int lease_requests_lease(struct broker *b, struct connection *c, const struct vb
 	}
 	r = 0;
 out:
-	/* The broker keeps the anchor (the lease's) and the holder's iommufd, no other cdev. */
+	/* The lease has its cdevs and the holder its iommufd, unless the grant failed. */
 	lease_cdev_fds_done(&cf);
 	inventory_group_free(g);
 	return r;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/kcmp.h>
 #include <linux/vfio.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,7 +399,8 @@ struct stored_lease {
  * field 22 of its /proc stat, SINCE the grant in CLOCK_REALTIME microseconds,
  * CGROUP the lease's cgroup under the root (lease_cgroup.h); a line without
  * it (an older broker's) has none. A trailing "cdev" marks a lease of the
- * cdev path, whose DEV/INO/RDEV name the cdev of the group's first endpoint.
+ * cdev path, whose DEV/INO/RDEV name its own file: the cdev of the group's
+ * first endpoint, or another endpoint's once that one closed (lease_file).
  */
 static int lease_store_parse_line(char *line, struct stored_lease *ret)
 {
@@ -533,40 +535,57 @@ static void log_dropped(const struct stored_lease *e, const char *why)
 /*
  * Whether the group the entry names is still the one the kernel has: its
  * node is the same file (a re-created group has a new device number, or a
- * new inode in a simulated tree) and it has the same devices.
+ * new inode in a simulated tree) and it has the same devices. For a cdev
+ * lease the node is one of its endpoints' cdevs (the first, or one still
+ * open when the first closed: lease_file), and the others' go to more
+ * (at most VB_MAX_CDEV_DEVICES), *n_more of them.
  */
-static bool recover_check_group(struct broker *b, const struct stored_lease *e)
+static bool recover_check_group(struct broker *b, const struct stored_lease *e,
+				struct holders_target *more, size_t *n_more)
 {
-	const struct inventory_device *anchor = NULL;
-	struct inventory_device anchor_copy = {0};
+	char cdevs[VB_MAX_CDEV_DEVICES][16];
 	struct inventory_group *g = NULL;
 	char devices[1024];
+	size_t n_cdevs = 0;
+	bool same = false;
 	struct stat st;
-	bool same;
 
+	*n_more = 0;
 	if (inventory_read_group(b->inventory, e->group, &g) < 0) {
 		log_dropped(e, "the group is gone");
 		return false;
 	}
 	inventory_group_format_devices(g, devices, sizeof(devices));
-	for (size_t i = 0; i < g->n_devices && !anchor; i++)
-		if (!inventory_device_is_bridge(&g->devices[i]))
-			anchor = &g->devices[i];
-	if (anchor)
-		anchor_copy = *anchor;
+	if (e->path == VB_PATH_CDEV)
+		inventory_group_read_cdevs(b->inventory, g);
+	for (size_t i = 0; i < g->n_devices && n_cdevs < VB_MAX_CDEV_DEVICES; i++)
+		if (!inventory_device_is_bridge(&g->devices[i]) && g->devices[i].cdev[0])
+			memcpy(cdevs[n_cdevs++], g->devices[i].cdev, sizeof(cdevs[0]));
 	inventory_group_free(g);
 	if (strcmp(devices, e->devices) != 0) {
 		log_dropped(e, "the group has other devices now: it was re-created");
 		return false;
 	}
 	if (e->path == VB_PATH_CDEV) {
-		/* The lease's file is the first endpoint's cdev, as lease_requests.c sent it. */
-		if (!anchor || !anchor_copy.cdev[0] ||
-		    devnode_stat_device_cdev(b->inventory, anchor_copy.cdev, &st) < 0) {
-			log_dropped(e, "its first device has no VFIO cdev any more");
-			return false;
+		for (size_t i = 0; i < n_cdevs; i++) {
+			struct holders_target node;
+
+			if (devnode_stat_device_cdev(b->inventory, cdevs[i], &st) < 0)
+				continue;
+			holders_target_from_stat(&st, &node);
+			if (!same && target_matches(&e->node, &node))
+				same = true;
+			else
+				more[(*n_more)++] = node;
 		}
-	} else if (devnode_stat_group(b->inventory, e->group, &st) < 0) {
+		if (!same) {
+			log_dropped(e, "no device of it has that VFIO cdev any more: the group was "
+				       "re-created");
+			*n_more = 0;
+		}
+		return same;
+	}
+	if (devnode_stat_group(b->inventory, e->group, &st) < 0) {
 		log_dropped(e, "the group has no device node any more");
 		return false;
 	}
@@ -574,6 +593,38 @@ static bool recover_check_group(struct broker *b, const struct stored_lease *e)
 	if (!same)
 		log_dropped(e, "its device node is another file now: the group was re-created");
 	return same;
+}
+
+/*
+ * The cdev path's more files of a restored lease: each other endpoint's cdev
+ * (more), taken back from the lease's holder p if it has it, else from the
+ * first process that does. One nobody has is closed everywhere: it no longer
+ * keeps the lease. What was taken goes to fds and st; returns how many.
+ */
+static size_t recover_take_more(const struct holders_target *more, size_t n_more,
+				const struct pidref *p, int *fds, struct stat *st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_more; i++) {
+		struct pidref refs[RECOVER_MAX_PIDS];
+		size_t n_refs = 0;
+		int fd = -1;
+
+		if (pidref_is_set(p) && take_group_file(p, &more[i], &fd, &st[n]) == 0) {
+			fds[n++] = fd;
+			continue;
+		}
+		if (holders_scan(&more[i], refs, RECOVER_MAX_PIDS, &n_refs) < 0)
+			continue;
+		for (size_t k = 0; k < n_refs && fd < 0; k++)
+			if (take_group_file(&refs[k], &more[i], &fd, &st[n]) < 0)
+				fd = -1;
+		holders_release(refs, n_refs);
+		if (fd >= 0)
+			fds[n++] = fd;
+	}
+	return n;
 }
 
 /*
@@ -660,6 +711,10 @@ static bool recover_belongs(struct lease_cgroups *cg, const char *cgroup, uid_t 
 static int recover_one(struct broker *b, const struct stored_lease *e)
 {
 	struct lease_cgroups *cgroups = lease_table_cgroups(b->leases);
+	struct holders_target more[VB_MAX_CDEV_DEVICES];
+	int more_fds[VB_MAX_CDEV_DEVICES];
+	struct stat more_st[VB_MAX_CDEV_DEVICES];
+	size_t n_more = 0, n_more_fds = 0;
 	const char *cgroup = NULL;
 	_cleanup_close_ int fd = -1;
 	struct pidref holder = PIDREF_NULL, heir = PIDREF_NULL;
@@ -679,7 +734,7 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		log_dropped(e, "the file names the group twice");
 		return -EEXIST;
 	}
-	if (!recover_check_group(b, e))
+	if (!recover_check_group(b, e, more, &n_more))
 		return -ESTALE;
 	if (e->cgroup[0] && cgroups && lease_cgroup_exists(cgroups, e->cgroup))
 		cgroup = e->cgroup;
@@ -754,18 +809,18 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		holder = heir;
 		heir = PIDREF_NULL;
 	}
-	r = lease_table_restore(b->leases, e->group, fd, &st,
-				way == RECOVER_STRANGER ? NULL : &holder, e->uid, start_time, state,
-				e->rule, e->devices, e->since_usec, cgroup, &l);
+	n_more_fds = recover_take_more(more, n_more, &holder, more_fds, more_st);
+	r = lease_table_restore_files(
+		b->leases, e->group, fd, &st,
+		&(struct lease_more_files){.fds = more_fds, .st = more_st, .n = n_more_fds},
+		way == RECOVER_STRANGER ? NULL : &holder, e->uid, start_time, state, e->rule,
+		e->devices, e->since_usec, cgroup, &l);
 	if (r < 0) {
 		log_dropped(e, "it could not be recorded");
 		goto out;
 	}
 	TAKE_FD(fd);
-	/*
-	 * The holder's iommufd is not taken back: a later cdev lease of the same
-	 * holder gets a new one (PROTOCOL.md, "Restart").
-	 */
+	n_more_fds = 0; /* the lease has them */
 	l->path = e->path;
 	/* A releasing lease is in no container: the broker unsets it before closing its copy. */
 	if (e->container && state == LEASE_HELD &&
@@ -803,10 +858,121 @@ static int recover_one(struct broker *b, const struct stored_lease *e)
 		break;
 	}
 out:
+	for (size_t i = 0; i < n_more_fds; i++)
+		close(more_fds[i]);
 	holders_release(refs, n);
 	pidref_done(&holder);
 	pidref_done(&heir);
 	return r;
+}
+
+/*
+ * The iommufd the broker gave process p before it restarted, taken back with
+ * pidfd_getfd into *ret_fd: p's descriptors of <dev>/iommu (target), which
+ * must all be one open file (kcmp), one the broker set up (per-process
+ * accounting, devnode_iommufd_is_brokers). -ENOENT: p has none; -ENOTUNIQ:
+ * it has several, and which the broker gave cannot be told; -EPERM: not one
+ * the broker set up.
+ */
+static int take_iommufd(const struct pidref *p, const struct holders_target *target, int *ret_fd)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_close_ int found = -1;
+	char path[64];
+	struct dirent *de;
+	int r;
+
+	if (!p->is_pidfd)
+		return -EOPNOTSUPP;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((de = readdir(d))) {
+		struct statx sx;
+		struct stat st;
+		char *end;
+		long n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		errno = 0;
+		n = strtol(de->d_name, &end, 10);
+		if (errno || *end || n < 0 || n > INT32_MAX)
+			continue;
+		if (statx(dirfd(d), de->d_name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &sx) <
+			    0 ||
+		    !statx_matches(target, &sx))
+			continue;
+		fd = (int)syscall(SYS_pidfd_getfd, p->fd, (int)n, 0);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) < 0 || !stat_matches(target, &st)) {
+			close(fd);
+			continue;
+		}
+		if (found < 0) {
+			found = fd;
+			continue;
+		}
+		/* Two descriptors of one open file are one iommufd; two open files are two. */
+		r = (int)syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, found, fd);
+		close(fd);
+		if (r != 0)
+			return r < 0 ? -errno : -ENOTUNIQ;
+	}
+	if (found < 0)
+		return -ENOENT;
+	r = devnode_iommufd_is_brokers(found);
+	if (r <= 0)
+		return r < 0 ? r : -EPERM;
+	*ret_fd = TAKE_FD(found);
+	return 0;
+}
+
+/*
+ * One holder's cdev leases share one iommufd, which the broker keeps while
+ * the holder lives (struct holder): after a restart it is taken back from
+ * each holder of a restored cdev lease, so that the holder's next cdev lease
+ * is sent the same one again (iommufd_reused). Where it cannot be taken
+ * (take_iommufd), the next lease gets a new one and its reply says so.
+ */
+static void recover_iommufds(struct broker *b)
+{
+	struct holders_target target;
+	struct stat st;
+	int r;
+
+	r = devnode_stat_iommu(b->inventory, &st);
+	if (r < 0)
+		return;
+	holders_target_from_stat(&st, &target);
+	for (struct lease *l = lease_table_first(b->leases); l;
+	     l = lease_table_next(b->leases, l)) {
+		struct holder *h = l->holder;
+		int fd = -1;
+
+		if (l->path != VB_PATH_CDEV || !h || h->iommufd >= 0)
+			continue;
+		r = take_iommufd(&h->pid, &target, &fd);
+		if (r == 0) {
+			h->iommufd = fd;
+			log_info("Took back the iommufd of pid %d (uid %u): its next cdev lease "
+				 "shares it again",
+				 (int)h->pid.pid, (unsigned)h->uid);
+		} else if (r != -ENOENT) {
+			log_notice(
+				"Could not take back the iommufd of pid %d (uid %u): %s; its next "
+				"cdev lease gets a new one",
+				(int)h->pid.pid, (unsigned)h->uid,
+				r == -ENOTUNIQ ? "it has several, and which one the broker "
+						 "gave cannot be told"
+				: r == -EPERM  ? "the one it has was not set up by the broker "
+						 "(its accounting is not per process)"
+					       : strerror(-r));
+		}
+	}
 }
 
 /*
@@ -1050,6 +1216,7 @@ int lease_store_recover(struct lease_store *s, struct broker *b, size_t *ret_res
 			dropped++;
 	}
 	recover_check_containers(b);
+	recover_iommufds(b);
 	*ret_restored = restored;
 	*ret_dropped = dropped;
 	return 0;

@@ -42,10 +42,12 @@ static const struct command commands[] = {
 	{"list", vfioctl_list, NULL, "[--json]",
 	 "show IOMMU groups, their devices, and who may and does hold them"},
 	{"lease", vfioctl_lease, NULL,
-	 "GROUP|ADDRESS... [--merge] [--memlock SIZE] [--on-remove=term|ignore] -- CMD [ARG...]",
+	 "GROUP|ADDRESS... [--cdev] [--merge] [--memlock SIZE] [--on-remove=term|ignore] -- CMD "
+	 "[ARG...]",
 	 "lease groups and run CMD with their files; the leases end when CMD exits"},
 	{"run", vfioctl_run, NULL,
-	 "[--device ADDRESS | --group GROUP]... [--memlock SIZE] [--no-preload] -- CMD [ARG...]",
+	 "[--device ADDRESS | --group GROUP]... [--memlock SIZE] [--no-preload] [--cdev] -- CMD "
+	 "[ARG...]",
 	 "lease, then become CMD (a VMM): it holds the groups and opens /dev/vfio/N as usual"},
 	{"leases", vfioctl_leases, NULL, "[--json]",
 	 "show current leases (yours; every lease for an administrator)"},

@@ -59,7 +59,7 @@ struct lease_request {
 	enum on_remove on_remove;
 	uint64_t memlock; /* --memlock: what the command will pin; 0 unasked */
 	bool no_preload;  /* run --no-preload */
-	bool cdev;	  /* run --cdev: device cdevs and an iommufd, placeholders, no shim */
+	bool cdev;	  /* --cdev: device cdevs and an iommufd, placeholders, no shim */
 	char **cmd;
 };
 
@@ -603,25 +603,17 @@ static int holder_env_init(const struct holder *h, const char *preload, struct h
 
 /*
  * holder_run runs the command with the group files (and the container) as
- * descriptors 3..., and waits for it. Returns the exit status: the command's,
- * 128 + the signal that killed it, or 126/127 when it could not be started.
- * The forwarded signals stay blocked after it returns: a late Ctrl-C must not
- * cut the release that follows short (it would only be a little less tidy:
- * the leases end anyway when this process exits).
+ * descriptors 3..., and waits for it (holder_run_spawn: as s says). Returns the exit status: the
+ * command's, 128 + the signal that killed it, or 126/127 when it could not be started. The
+ * forwarded signals stay blocked after it returns: a late Ctrl-C must not cut the release that
+ * follows short (it would only be a little less tidy: the leases end anyway when this process
+ * exits).
  */
-static int holder_run(struct holder *h)
+static int holder_run_spawn(struct holder *h, const struct spawn *s)
 {
 	static const int forwarded[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP};
-	struct holder_env e;
-	struct spawn s;
 	sigset_t mask, old_mask;
 	int signal_fd, status, r;
-
-	if (holder_env_init(h, NULL, &e) < 0) {
-		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
-		return VFIOCTL_EXIT_FAILED;
-	}
-	s = (struct spawn){.argv = h->cmd, .fds = e.fds, .n_fds = e.n_fds, .env = e.entries};
 
 	/* Blocked before fork, so that no signal (nor the child's exit) slips past signal_fd. */
 	sigemptyset(&mask);
@@ -632,11 +624,10 @@ static int holder_run(struct holder *h)
 	if (signal_fd < 0) {
 		r = -errno;
 		report_error("failed", "cannot watch signals: %s", strerror(-r));
-		status = VFIOCTL_EXIT_FAILED;
-		goto free_env;
+		return VFIOCTL_EXIT_FAILED;
 	}
 
-	r = spawn_start(&s, &old_mask, &h->child);
+	r = spawn_start(s, &old_mask, &h->child);
 	if (r < 0) {
 		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(-r));
 		status = spawn_failure_status(r);
@@ -654,7 +645,21 @@ static int holder_run(struct holder *h)
 
 close_signal_fd:
 	close(signal_fd);
-free_env:
+	return status;
+}
+
+static int holder_run(struct holder *h)
+{
+	struct holder_env e;
+	struct spawn s;
+	int status;
+
+	if (holder_env_init(h, NULL, &e) < 0) {
+		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
+		return VFIOCTL_EXIT_FAILED;
+	}
+	s = (struct spawn){.argv = h->cmd, .fds = e.fds, .n_fds = e.n_fds, .env = e.entries};
+	status = holder_run_spawn(h, &s);
 	holder_env_done(&e);
 	return status;
 }
@@ -719,72 +724,121 @@ static int holder_exec(struct holder *h, bool preload)
 	return spawn_failure_status(r);
 }
 
+/* The cdev path's command: CMD with its placeholders replaced, its descriptors, its env. */
+struct holder_cdev_cmd {
+	char iommufd_env[64];
+	char cdev_env[LEASE_MAX_CDEVS * 32 + 32];
+	char *entries[4];
+	char **argv;
+	size_t n_args;
+	int fds[SPAWN_MAX_FDS];
+	struct spawn spawn;
+};
+
+static void holder_cdev_cmd_done(struct holder_cdev_cmd *c)
+{
+	for (size_t i = 0; c->argv && i < c->n_args; i++)
+		free(c->argv[i]);
+	free(c->argv);
+	c->argv = NULL;
+	free(c->entries[2]);
+	c->entries[2] = NULL;
+}
+
 /*
- * holder_exec_cdev becomes the command with the iommufd as descriptor 3 and
+ * holder_cdev_cmd_init prepares c->spawn: the iommufd as descriptor 3 and
  * the device cdevs after it, CMD's placeholders replaced by those numbers,
- * and VFIO_BROKER_IOMMUFD and VFIO_BROKER_CDEV_FDS saying the same. No shim:
- * a VMM on this path takes descriptors (QEMU 9.0+: fd=). Returns only when
- * it could not: the exit status to end with.
+ * and VFIO_BROKER_IOMMUFD and VFIO_BROKER_CDEV_FDS saying the same. Returns
+ * 0, or reports the failure and returns the exit status (c is then done).
  */
-static int holder_exec_cdev(struct holder *h)
+static int holder_cdev_cmd_init(const struct holder *h, struct holder_cdev_cmd *c)
 {
 	struct placeholder_device numbered[LEASE_MAX_CDEVS];
 	struct placeholder_map m = {
 		.iommufd = SPAWN_FIRST_FD, .devices = numbered, .n_devices = h->n_cdevs};
-	char iommufd_env[64], cdev_env[LEASE_MAX_CDEVS * 32 + 32], why[1024];
-	int fds[SPAWN_MAX_FDS];
-	char *entries[4] = {iommufd_env, cdev_env, NULL, NULL};
-	char **argv = NULL;
-	size_t n_args = 0, len;
-	struct spawn s;
-	int status = VFIOCTL_EXIT_FAILED, r;
+	char why[1024];
+	size_t len;
+	int r;
 
-	fds[0] = h->iommufd;
-	len = (size_t)snprintf(cdev_env, sizeof(cdev_env), "VFIO_BROKER_CDEV_FDS=");
+	*c = (struct holder_cdev_cmd){0};
+	c->entries[0] = c->iommufd_env;
+	c->entries[1] = c->cdev_env;
+	c->fds[0] = h->iommufd;
+	len = (size_t)snprintf(c->cdev_env, sizeof(c->cdev_env), "VFIO_BROKER_CDEV_FDS=");
 	for (size_t i = 0; i < h->n_cdevs; i++) {
 		numbered[i] = h->cdevs[i];
 		numbered[i].fd = SPAWN_FIRST_FD + 1 + (int)i;
-		fds[1 + i] = h->cdevs[i].fd;
-		if (len < sizeof(cdev_env))
-			len += (size_t)snprintf(cdev_env + len, sizeof(cdev_env) - len, "%s%s=%d",
-						i ? "," : "", numbered[i].address, numbered[i].fd);
+		c->fds[1 + i] = h->cdevs[i].fd;
+		if (len < sizeof(c->cdev_env))
+			len += (size_t)snprintf(c->cdev_env + len, sizeof(c->cdev_env) - len,
+						"%s%s=%d", i ? "," : "", numbered[i].address,
+						numbered[i].fd);
 	}
-	snprintf(iommufd_env, sizeof(iommufd_env), "VFIO_BROKER_IOMMUFD=%d", SPAWN_FIRST_FD);
-	if (asprintf(&entries[2], "%s=%s", VFIOBROKER_SOCKET_ENV, h->socket_path) < 0) {
-		entries[2] = NULL;
+	snprintf(c->iommufd_env, sizeof(c->iommufd_env), "VFIO_BROKER_IOMMUFD=%d", SPAWN_FIRST_FD);
+	if (asprintf(&c->entries[2], "%s=%s", VFIOBROKER_SOCKET_ENV, h->socket_path) < 0) {
+		c->entries[2] = NULL;
 		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
 		return VFIOCTL_EXIT_FAILED;
 	}
-	while (h->cmd[n_args])
-		n_args++;
-	argv = calloc(n_args + 1, sizeof(*argv));
-	if (!argv) {
+	while (h->cmd[c->n_args])
+		c->n_args++;
+	c->argv = calloc(c->n_args + 1, sizeof(*c->argv));
+	if (!c->argv) {
 		report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(ENOMEM));
-		goto out;
+		holder_cdev_cmd_done(c);
+		return VFIOCTL_EXIT_FAILED;
 	}
-	for (size_t i = 0; i < n_args; i++) {
-		r = placeholder_expand(h->cmd[i], &m, &argv[i], why, sizeof(why));
+	for (size_t i = 0; i < c->n_args; i++) {
+		r = placeholder_expand(h->cmd[i], &m, &c->argv[i], why, sizeof(why));
 		if (r == -EINVAL) {
 			report_error("bad-placeholder", "argument %zu of the command: %s", i, why);
 			report_hint("see PLACEHOLDERS in vfioctl(1)");
-			status = VFIOCTL_EXIT_USAGE;
-			goto out;
+			holder_cdev_cmd_done(c);
+			return VFIOCTL_EXIT_USAGE;
 		}
 		if (r < 0) {
 			report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(-r));
-			goto out;
+			holder_cdev_cmd_done(c);
+			return VFIOCTL_EXIT_FAILED;
 		}
 	}
-	s = (struct spawn){.argv = argv, .fds = fds, .n_fds = 1 + h->n_cdevs, .env = entries};
+	c->spawn = (struct spawn){
+		.argv = c->argv, .fds = c->fds, .n_fds = 1 + h->n_cdevs, .env = c->entries};
+	return 0;
+}
+
+/*
+ * holder_exec_cdev becomes the command as holder_cdev_cmd_init prepares it.
+ * No shim: a VMM on this path takes descriptors (QEMU 9.0+: fd=). Returns
+ * only when it could not: the exit status to end with.
+ */
+static int holder_exec_cdev(struct holder *h)
+{
+	struct holder_cdev_cmd c;
+	int status = holder_cdev_cmd_init(h, &c), r;
+
+	if (status)
+		return status;
 	/* Our connection is O_CLOEXEC and goes with the exec; the leases stay (the process). */
-	r = spawn_exec(&s);
+	r = spawn_exec(&c.spawn);
 	report_error("failed", "cannot run %s: %s", h->cmd[0], strerror(-r));
-	status = spawn_failure_status(r);
-out:
-	for (size_t i = 0; argv && i < n_args; i++)
-		free(argv[i]);
-	free(argv);
-	free(entries[2]);
+	holder_cdev_cmd_done(&c);
+	return spawn_failure_status(r);
+}
+
+/*
+ * holder_run_cdev runs the command as holder_cdev_cmd_init prepares it and
+ * waits for it, as holder_run does: vfioctl lease --cdev stays the holder.
+ */
+static int holder_run_cdev(struct holder *h)
+{
+	struct holder_cdev_cmd c;
+	int status = holder_cdev_cmd_init(h, &c);
+
+	if (status)
+		return status;
+	status = holder_run_spawn(h, &c.spawn);
+	holder_cdev_cmd_done(&c);
 	return status;
 }
 
@@ -825,8 +879,10 @@ static int lease_and_run(struct vfioctl *ctl, const char *command, struct lease_
 	vfiobroker_groups_free(h.inventory, h.n_inventory);
 	h.inventory = NULL;
 	/* Nothing is run with part of what was asked for. */
-	if (status == 0 && req->cdev)
+	if (status == 0 && req->cdev && strcmp(command, "run") == 0)
 		status = holder_exec_cdev(&h);
+	else if (status == 0 && req->cdev)
+		status = holder_run_cdev(&h);
 	else if (status == 0 && strcmp(command, "run") == 0)
 		status = holder_exec(&h, !req->no_preload);
 	else if (status == 0)
@@ -842,6 +898,7 @@ int vfioctl_lease(struct vfioctl *ctl, int argc, char **argv)
 		{"merge", no_argument, NULL, 'm'},
 		{"memlock", required_argument, NULL, 'M'},
 		{"on-remove", required_argument, NULL, 'r'},
+		{"cdev", no_argument, NULL, 'c'},
 		{0},
 	};
 	struct lease_request req = {0};
@@ -850,6 +907,9 @@ int vfioctl_lease(struct vfioctl *ctl, int argc, char **argv)
 	vfioctl_split_command(&argc, argv, &req.cmd);
 	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			req.cdev = true;
+			break;
 		case 'm':
 			req.merge = true;
 			break;

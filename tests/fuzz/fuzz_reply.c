@@ -14,6 +14,11 @@
  *   - a typed decoder returns 0, -EBADMSG or -ENOMEM; what it accepts, its encoder writes
  *     as a packet that decodes again to a value the encoder writes the same way
  *     (encode(decode(encode(x))) == encode(x)), strings terminated and within their fields;
+ *   - a cdev lease reply ("path": "cdev") has 1 to VB_MAX_CDEV_DEVICES devices, each
+ *     with a terminated address, and its fd indexes (the iommufd's and the devices') are
+ *     below VB_MAX_FDS and all different: the client closes and hands on fds by them;
+ *     any other lease reply reads as the group path; a device's "paths" has only
+ *     VB_PATH_* bits, and survives to_json -> from_json;
  *   - vb_reply_done releases everything (LeakSanitizer) and may be called twice;
  *   - vb_packet_serialize, the writer broker and client use for every packet, writes any
  *     decoded body byte for byte as json-c does (PLAIN | NOSLASHESCAPE), refuses a buffer
@@ -55,6 +60,7 @@ static void check_device(const struct vb_device_info *d)
 	bounded_strlen(d->device, sizeof(d->device));
 	bounded_strlen(d->class_, sizeof(d->class_));
 	bounded_strlen(d->driver, sizeof(d->driver));
+	CHECK((d->paths & ~((1u << _VB_PATH_MAX) - 1)) == 0);
 }
 
 static void check_same_group(const struct vb_group_info *a, const struct vb_group_info *b)
@@ -74,6 +80,7 @@ static void check_same_group(const struct vb_group_info *a, const struct vb_grou
 		CHECK(strcmp(x->device, y->device) == 0);
 		CHECK(strcmp(x->class_, y->class_) == 0);
 		CHECK(strcmp(x->driver, y->driver) == 0);
+		CHECK(x->paths == y->paths);
 	}
 }
 
@@ -243,6 +250,31 @@ ROUND_TRIP(reload_reply, struct vb_reload_reply, rep->id, nothing)
 ROUND_TRIP(explain_reply, struct vb_explain_reply, rep->id, vb_explain_reply_done)
 ROUND_TRIP(quarantine_reply, struct vb_quarantine_reply, rep->id, nothing)
 
+/* What vfioctl run --cdev relies on before it touches a received fd. */
+static void check_lease_reply(const struct vb_reply *rep)
+{
+	struct vb_lease_reply l;
+	uint32_t seen;
+	int r = vb_lease_reply_decode(rep, &l);
+
+	CHECK(r == 0 || r == -EBADMSG || r == -ENOMEM);
+	if (r < 0)
+		return;
+	bounded_strlen(l.rule, sizeof(l.rule));
+	CHECK(l.path == VB_PATH_GROUP || l.path == VB_PATH_CDEV);
+	if (l.path != VB_PATH_CDEV)
+		return;
+	CHECK(l.n_devices >= 1 && l.n_devices <= VB_MAX_CDEV_DEVICES);
+	CHECK(l.iommufd < VB_MAX_FDS);
+	seen = 1u << l.iommufd;
+	for (size_t i = 0; i < l.n_devices; i++) {
+		bounded_strlen(l.devices[i].address, sizeof(l.devices[i].address));
+		CHECK(l.devices[i].fd < VB_MAX_FDS);
+		CHECK(!(seen & (1u << l.devices[i].fd)));
+		seen |= 1u << l.devices[i].fd;
+	}
+}
+
 static void round_trip_error_reply(const struct vb_reply *rep)
 {
 	struct vb_error_reply x, y;
@@ -291,7 +323,7 @@ static void (*const round_trips[])(const struct vb_reply *) = {
 	round_trip_release_reply, round_trip_merge_reply,      round_trip_unmerge_reply,
 	round_trip_leases_reply,  round_trip_remove_reply,     round_trip_reload_reply,
 	round_trip_explain_reply, round_trip_quarantine_reply, round_trip_error_reply,
-	round_trip_event,
+	round_trip_event,	  check_lease_reply,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -93,8 +93,9 @@ static void check_request(const struct vb_request *r)
 	/* the fields an op does not take keep their "absent" value */
 	if (r->op != VB_OP_HELLO)
 		CHECK(r->version == 0 && client_len == 0);
+	CHECK(r->path == VB_PATH_GROUP || r->path == VB_PATH_CDEV);
 	if (r->op != VB_OP_LEASE)
-		CHECK(device_len == 0);
+		CHECK(device_len == 0 && r->path == VB_PATH_GROUP);
 	if (r->op != VB_OP_MERGE)
 		CHECK(r->n_groups == 0);
 	if (r->op != VB_OP_REMOVE)
@@ -144,6 +145,7 @@ static void check_same(const struct vb_request *a, const struct vb_request *b)
 	CHECK(a->timeout_ms == b->timeout_ms);
 	CHECK(a->uid == b->uid);
 	CHECK(strcmp(a->user, b->user) == 0);
+	CHECK(a->path == b->path);
 }
 
 /*

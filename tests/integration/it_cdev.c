@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/kcmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* IT_POLICY, and Alice may lease all of group 9 (a bridge and two endpoints). */
@@ -83,12 +85,16 @@ static void cdev_setup(void)
 
 /* What a cdev client child does (client_args.mode). */
 enum {
-	CDEV_ONCE,	      /* lease, report, exit */
-	CDEV_TWICE,	      /* lease group, then 8; report whether both iommufds are one file */
-	CDEV_HOLD,	      /* lease, report, hold until go */
-	CDEV_THEN_GROUP_PATH, /* lease through cdev, then ask for the group path too */
-	CDEV_THEN_MERGE,      /* lease 7 and 8 through cdev, then ask to merge them */
-	CDEV_COOPERATE,	      /* lease, wait for remove-requested, close everything, release */
+	CDEV_ONCE,		/* lease, report, exit */
+	CDEV_TWICE,		/* lease group, then 8; report whether both iommufds are one file */
+	CDEV_HOLD,		/* lease, report, hold until go */
+	CDEV_THEN_GROUP_PATH,	/* lease through cdev, then ask for the group path too */
+	CDEV_THEN_MERGE,	/* lease 7 and 8 through cdev, then ask to merge them */
+	CDEV_COOPERATE,		/* lease, wait for remove-requested, close everything, release */
+	CDEV_KEEP_LAST,		/* lease, close all but the last cdev, release; go: close it */
+	CDEV_RESTART_KEEP_LAST, /* lease, report 'R', wait for go, then as CDEV_KEEP_LAST */
+	CDEV_RESTART_TWICE,	/* lease, report 'R', wait for go, then lease 8 as CDEV_TWICE */
+	CDEV_CHILD_KEEPS_LAST,	/* lease, fork a child keeping only the last cdev until go, exit */
 };
 
 static bool same_file(int a, int b)
@@ -160,7 +166,31 @@ static int client_cdev(void *arg)
 	}
 	a->out->value = (int)l.group;
 	describe_lease(a->out, &l);
+	if (a->mode == CDEV_RESTART_KEEP_LAST || a->mode == CDEV_RESTART_TWICE) {
+		/* The test restarts the broker meanwhile: this connection went with it. */
+		signal_pipe_send(a->ready, 'R');
+		signal_pipe_wait(a->go);
+		vfiobroker_disconnect(b);
+		r = vfiobroker_connect(a->socket, &b);
+		if (r < 0) {
+			outcome_record(a->out, NULL, r);
+			close_lease(&l);
+			return 1;
+		}
+	}
 	switch (a->mode) {
+	case CDEV_RESTART_TWICE:
+		r = vfiobroker_lease_cdev(b, 8, NULL, 0, &l2);
+		outcome_record(a->out, b, r);
+		a->out->value = r;
+		if (r == 0) {
+			/* One open file, not merely the same node: kcmp, as the kernel sees it. */
+			a->out->value = syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, l.iommufd,
+						l2.iommufd) == 0 &&
+					l2.iommufd_reused;
+			close_lease(&l2);
+		}
+		break;
 	case CDEV_TWICE:
 		r = vfiobroker_lease_cdev(b, 8, NULL, 0, &l2);
 		outcome_record(a->out, b, r);
@@ -186,6 +216,42 @@ static int client_cdev(void *arg)
 			r = vfiobroker_release(b, l.group, &released);
 		}
 		a->out->value = r == 0 && released ? 1 : r;
+		break;
+	}
+	case CDEV_RESTART_KEEP_LAST:
+	case CDEV_KEEP_LAST: {
+		bool released = true;
+
+		/* The last endpoint's cdev stays open: not the lease's first file. */
+		close(l.iommufd);
+		l.iommufd = -1;
+		for (size_t i = 0; i + 1 < l.n_devices; i++)
+			close(l.devices[i].fd);
+		l.devices[0] = l.devices[l.n_devices - 1];
+		l.n_devices = 1;
+		r = vfiobroker_release(b, l.group, &released);
+		a->out->value = r < 0 ? r : released;
+		signal_pipe_send(a->ready, 'L');
+		signal_pipe_wait(a->go);
+		close_lease(&l);
+		l.n_devices = 0;
+		signal_pipe_send(a->ready, 'C');
+		signal_pipe_wait(a->go);
+		break;
+	}
+	case CDEV_CHILD_KEEPS_LAST: {
+		pid_t child = fork();
+
+		if (child == 0) {
+			/* Only the last cdev: not the lease's first file. */
+			close(l.iommufd);
+			for (size_t i = 0; i + 1 < l.n_devices; i++)
+				close(l.devices[i].fd);
+			signal_pipe_wait(a->go);
+			_exit(0);
+		}
+		a->out->value = (int)child;
+		signal_pipe_send(a->ready, 'L');
 		break;
 	}
 	case CDEV_THEN_GROUP_PATH:
@@ -385,6 +451,94 @@ START_TEST(test_a_cdev_lease_ends_with_its_holder_and_the_group_is_free_for_eith
 }
 END_TEST
 
+/*
+ * A group of two endpoints leased by cdev: released with one cdev still
+ * open (the second, not the lease's first file), the lease stays, and the
+ * group stays busy; it ends when that one closes too.
+ */
+START_TEST(test_a_cdev_lease_of_two_endpoints_ends_only_when_both_cdevs_are_closed)
+{
+	struct outcome *o = outcome_new(), *other = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 9,
+				.out = o,
+				.mode = CDEV_KEEP_LAST,
+				.ready = &ready,
+				.go = &go};
+	struct vfiobroker_lease l;
+	pid_t pid;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	ck_assert_str_eq(o->text, "iommufd=iommu reused=0 0000:05:01.0=vfio/devices/vfio2 "
+				  "0000:05:02.0=vfio/devices/vfio3");
+	/* One of two closed: the release did not end the lease, and nobody else gets it. */
+	ck_assert_int_eq(o->value, 0);
+	ck_assert_msg(admin_find_lease(9, &l), "the lease ended with one cdev still open");
+	ck_assert_str_eq(l.state, "releasing");
+	run_cdev_client(UID_ALICE, 9, NULL, CDEV_ONCE, other);
+	ck_assert_int_eq(other->rc, -EBUSY);
+	ck_assert_msg(strstr(other->message, "group 9 was released but is still open in pid"), "%s",
+		      other->message);
+
+	/* Both closed: the lease ends, with its holder still running. */
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
+	ck_assert(wait_until(no_leases, NULL));
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(pid), 0);
+	outcome_free(o);
+	outcome_free(other);
+}
+END_TEST
+
+static bool lease_9_is_held_by(void *arg)
+{
+	struct vfiobroker_lease l;
+
+	return admin_find_lease(9, &l) && l.pid == *(pid_t *)arg;
+}
+
+/*
+ * The holder exits and leaves a child with only the second cdev of two: the
+ * lease passes to that child, as a group lease passes to a child that has
+ * the group file, and ends when it exits.
+ */
+START_TEST(test_a_child_holding_only_the_second_cdev_inherits_the_cdev_lease)
+{
+	struct outcome *o = outcome_new(), *other = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 9,
+				.out = o,
+				.mode = CDEV_CHILD_KEEPS_LAST,
+				.ready = &ready,
+				.go = &go};
+	pid_t pid, child;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	child = (pid_t)o->value;
+	ck_assert_int_eq(wait_exit(pid), 0);
+	ck_assert_msg(wait_until(lease_9_is_held_by, &child),
+		      "the lease did not pass to pid %d, which has its second cdev", (int)child);
+	run_cdev_client(UID_ALICE, 9, NULL, CDEV_ONCE, other);
+	ck_assert_int_eq(other->rc, -EBUSY);
+	ck_assert_msg(strstr(other->message, "still open in pid"), "%s", other->message);
+	signal_pipe_send(&go, 'g');
+	ck_assert(wait_until(no_leases, NULL));
+	outcome_free(o);
+	outcome_free(other);
+}
+END_TEST
+
 START_TEST(test_hard_removal_of_a_cdev_lease_kills_its_holder)
 {
 	struct outcome *o = outcome_new();
@@ -467,6 +621,73 @@ START_TEST(test_a_cdev_lease_is_known_again_after_the_broker_restarts)
 	ck_assert(wait_until(no_leases, NULL));
 	outcome_free(o);
 	outcome_free(bob);
+}
+END_TEST
+
+START_TEST(test_after_a_restart_a_cdev_lease_of_two_endpoints_still_ends_only_with_both)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 9,
+				.out = o,
+				.mode = CDEV_RESTART_KEEP_LAST,
+				.ready = &ready,
+				.go = &go};
+	struct vfiobroker_lease l;
+	pid_t pid;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'R');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	it_broker_crash_and_restart();
+	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 9"));
+
+	/* The restarted broker took both cdevs back: closing the first ends nothing. */
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
+	ck_assert_int_eq(o->value, 0);
+	ck_assert_msg(admin_find_lease(9, &l), "the lease ended with one cdev still open");
+	ck_assert_str_eq(l.state, "releasing");
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
+	ck_assert(wait_until(no_leases, NULL));
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(pid), 0);
+	outcome_free(o);
+}
+END_TEST
+
+START_TEST(test_after_a_restart_a_holders_next_cdev_lease_reuses_its_iommufd)
+{
+	struct outcome *o = outcome_new();
+	struct signal_pipe ready, go;
+	struct client_args a = {.socket = it_broker.socket,
+				.group = 7,
+				.out = o,
+				.mode = CDEV_RESTART_TWICE,
+				.ready = &ready,
+				.go = &go};
+	pid_t pid;
+
+	signal_pipe_init(&ready);
+	signal_pipe_init(&go);
+	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
+	ck_assert_int_eq(signal_pipe_wait(&ready), 'R');
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	it_broker_crash_and_restart();
+	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 7"));
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(pid), 0);
+	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	ck_assert_msg(o->value == 1,
+		      "the lease after the restart did not resend the holder's "
+		      "iommufd (value %d)",
+		      o->value);
+	ck_assert(wait_until(no_leases, NULL));
+	outcome_free(o);
 }
 END_TEST
 
@@ -581,6 +802,57 @@ START_TEST(test_run_cdev_refuses_an_unknown_placeholder_and_runs_nothing)
 }
 END_TEST
 
+/*
+ * vfioctl lease --cdev: the same descriptors and placeholders as run --cdev,
+ * but vfioctl stays the command's parent and the lease's holder, and
+ * releases the lease when the command exits.
+ */
+START_TEST(test_lease_cdev_keeps_vfioctl_as_the_holder_and_replaces_placeholders)
+{
+	const char *args[] = {
+		"lease",
+		"--cdev",
+		"7",
+		"--",
+		"/bin/sh",
+		"-c",
+		"echo \"pids $PPID $$ args $1 env $VFIO_BROKER_CDEV_FDS\"; exec sleep 30",
+		"sh",
+		"{iommufd}:{fd}",
+		NULL};
+	struct vfiobroker_lease l;
+	struct cmd_result r;
+	char line[256] = "", args_seen[64] = "", env_seen[128] = "";
+	int out, err, ppid = 0, self = 0;
+	size_t len = 0;
+	pid_t pid = vfioctl_spawn(UID_ALICE, &out, &err, args);
+
+	/* The first line, while the command runs. */
+	while (len + 1 < sizeof(line) && !strchr(line, '\n')) {
+		ssize_t n = read(out, line + len, sizeof(line) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		line[len] = '\0';
+	}
+	ck_assert_msg(sscanf(line, "pids %d %d args %63s env %127s", &ppid, &self, args_seen,
+			     env_seen) == 4,
+		      "%s", line);
+	ck_assert_str_eq(args_seen, "3:4");
+	ck_assert_str_eq(env_seen, "0000:01:00.0=4");
+	/* vfioctl, the command's parent, holds the lease; the command is its child. */
+	ck_assert_int_eq(ppid, pid);
+	ck_assert_msg(admin_find_lease(7, &l), "no lease while the command runs");
+	ck_assert_int_eq(l.pid, pid);
+	ck_assert_int_eq(kill(self, SIGTERM), 0);
+	cmd_finish(&r, pid, out, err);
+	ck_assert_msg(r.status == 128 + SIGTERM, "status %d: %s", r.status, r.err);
+	/* vfioctl released it when the command exited, and is gone itself. */
+	ck_assert(wait_until(no_leases, NULL));
+}
+END_TEST
+
 Suite *suite_cdev(void)
 {
 	Suite *s = suite_create("cdev");
@@ -604,12 +876,18 @@ Suite *suite_cdev(void)
 	tcase_add_test(t, test_merging_cdev_leases_is_refused_as_the_group_paths_operation);
 	tcase_add_test(
 		t, test_a_cdev_lease_ends_with_its_holder_and_the_group_is_free_for_either_path);
+	tcase_add_test(t, test_a_cdev_lease_of_two_endpoints_ends_only_when_both_cdevs_are_closed);
+	tcase_add_test(t, test_a_child_holding_only_the_second_cdev_inherits_the_cdev_lease);
 	tcase_add_test(t, test_hard_removal_of_a_cdev_lease_kills_its_holder);
 	tcase_add_test(t, test_soft_removal_of_a_cdev_lease_is_honoured_by_a_cooperating_holder);
 	tcase_add_test(t, test_a_cdev_lease_is_known_again_after_the_broker_restarts);
+	tcase_add_test(
+		t, test_after_a_restart_a_cdev_lease_of_two_endpoints_still_ends_only_with_both);
+	tcase_add_test(t, test_after_a_restart_a_holders_next_cdev_lease_reuses_its_iommufd);
 	tcase_add_test(t, test_list_json_says_which_paths_each_device_takes);
 	tcase_add_test(t, test_run_cdev_replaces_placeholders_and_exports_the_fd_map);
 	tcase_add_test(t, test_run_cdev_refuses_an_unknown_placeholder_and_runs_nothing);
+	tcase_add_test(t, test_lease_cdev_keeps_vfioctl_as_the_holder_and_replaces_placeholders);
 	suite_add_tcase(s, t);
 	return s;
 }
