@@ -1201,7 +1201,8 @@ int lease_store_recover(struct lease_store *s, struct broker *b, size_t *ret_res
 		}
 		records[n_valid++] = records[i];
 	}
-	qsort(records, n_valid, sizeof(*records), record_compare);
+	if (n_valid > 0) /* records may be NULL then, which qsort() must not get */
+		qsort(records, n_valid, sizeof(*records), record_compare);
 	for (size_t i = 0; i < n_valid; i++) {
 		struct stored_lease e;
 

@@ -600,9 +600,13 @@ int vfiobroker_lease_memlock(struct vfiobroker *b, unsigned group, const char *a
 
 unsigned vfiobroker_device_paths(const struct vfiobroker_group *g, size_t index)
 {
+	unsigned paths;
+
 	if (!g || index >= g->n_devices || !g->devices)
 		return 0;
-	return ((const unsigned *)(g->devices + g->n_devices))[index];
+	memcpy(&paths, (const char *)(g->devices + g->n_devices) + index * sizeof(paths),
+	       sizeof(paths));
+	return paths;
 }
 
 int vfiobroker_lease_cdev(struct vfiobroker *b, unsigned group, const char *address,
@@ -782,15 +786,18 @@ static int group_from_info(const struct vb_group_info *info, struct vfiobroker_g
 	for (size_t i = 0; i < info->n_devices; i++) {
 		const struct vb_device_info *from = &info->devices[i];
 		struct vfiobroker_device *to = &g.devices[i];
+		unsigned paths;
 
 		snprintf(to->address, sizeof(to->address), "%s", from->address);
 		snprintf(to->vendor, sizeof(to->vendor), "%s", from->vendor);
 		snprintf(to->device, sizeof(to->device), "%s", from->device);
 		snprintf(to->class_code, sizeof(to->class_code), "%s", from->class_);
 		snprintf(to->driver, sizeof(to->driver), "%s", from->driver);
-		((unsigned *)(g.devices + info->n_devices))[i] =
-			(from->paths & (1u << VB_PATH_GROUP) ? VFIOBROKER_PATH_GROUP : 0) |
+		paths = (from->paths & (1u << VB_PATH_GROUP) ? VFIOBROKER_PATH_GROUP : 0) |
 			(from->paths & (1u << VB_PATH_CDEV) ? VFIOBROKER_PATH_CDEV : 0);
+		/* Behind an array of char-only structs: not aligned for unsigned. */
+		memcpy((char *)(g.devices + info->n_devices) + i * sizeof(paths), &paths,
+		       sizeof(paths));
 	}
 	g.n_devices = info->n_devices;
 	*ret = g;
