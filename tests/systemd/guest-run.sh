@@ -21,5 +21,6 @@ exec bash "$here/../vm/guest-run.sh" "$@" \
 	"$sd/30-sd-install.sh" "$sd/31-sd-activation.sh" "$sd/32-sd-sandbox.sh" \
 	"$sd/33-sd-reload.sh" \
 	"$vm/50-lease-probe.sh" "$vm/60-deny-unlisted.sh" \
-	"$sd/40-sd-hard-remove.sh" "$sd/41-sd-quarantine.sh" \
+	"$sd/40-sd-hard-remove.sh" "$sd/41-sd-quarantine.sh" "$sd/42-sd-lease-cgroup.sh" \
+	"$sd/43-sd-unit-stop.sh" \
 	"$sd/50-sd-journal.sh" "$sd/60-sd-restart.sh" "$sd/70-sd-security.sh"

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Scenario: the unit's sandbox is in force in the running service.
-# vb-pins: /proc/MAINPID/status of the running vfio-brokerd shows Seccomp 2 with at least two filters (systemd's and the broker's own), NoNewPrivs 1, CapBnd = CapPrm = CapEff = exactly the unit's CapabilityBoundingSet (five capabilities) and no inheritable or ambient ones; in its mount namespace /etc is read-only, /sys/bus/pci writable and /tmp private; the journal records the same effective set
+# vb-pins: /proc/MAINPID/status of the running vfio-brokerd shows Seccomp 2 with at least two filters (systemd's and the broker's own), NoNewPrivs 1, CapBnd = CapPrm = CapEff = exactly the unit's CapabilityBoundingSet (five capabilities) and no inheritable or ambient ones; in its mount namespace /etc and the kernel tunables (/proc/sys/kernel/modprobe, /proc/sys/kernel/core_pattern, /sys/kernel) are read-only, /sys/bus/pci, a device's driver_override and /sys/fs/cgroup/vfio-broker writable and /tmp private; the journal records the same effective set
 vb_strict
 # shellcheck source-path=SCRIPTDIR source=../sd-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../sd-lib.sh"
@@ -35,5 +35,14 @@ entry=$(sd_events_since "" _PID="$pid" | tail -n 1)
 ns() { nsenter -t "$pid" -m -- "$@"; }
 ! ns touch /etc/vb-sandbox-probe 2>/dev/null || vb_fail "/etc is writable in the service's mount namespace"
 ns test -w /sys/bus/pci/drivers_probe || vb_fail "/sys/bus/pci/drivers_probe is not writable for the service (quarantine needs it)"
+ns test -w "/sys/bus/pci/devices/$NIC2/driver_override" ||
+	vb_fail "$NIC2's driver_override is not writable for the service (quarantine needs it)"
+ns test -w /sys/fs/cgroup/vfio-broker/cgroup.procs ||
+	vb_fail "/sys/fs/cgroup/vfio-broker is not writable for the service (lease cgroups need it)"
+# uid 0 may write every sysctl file (they check the uid, not a capability):
+# kernel.modprobe or kernel.core_pattern would run a program as full root.
+for f in /proc/sys/kernel/modprobe /proc/sys/kernel/core_pattern /sys/kernel/mm/transparent_hugepage/enabled; do
+	[ ! -e "$f" ] || ! ns test -w "$f" || vb_fail "$f is writable in the service's mount namespace (ProtectKernelTunables=)"
+done
 [ "$(ns stat -c %d:%i /tmp)" != "$(stat -c %d:%i /tmp)" ] || vb_fail "the service shares the host's /tmp"
-echo "ok: in its mount namespace /etc is read-only, /sys/bus/pci writable, /tmp its own"
+echo "ok: in its mount namespace /etc and the kernel tunables are read-only, /sys/bus/pci, driver_override and the lease cgroups writable, /tmp its own"
