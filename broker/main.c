@@ -418,7 +418,8 @@ static int broker_setup(struct broker *b)
 	r = lease_cgroups_open(b->config.cgroup_root, &b->cgroups);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the lease cgroups under %s: %m",
-				       b->config.cgroup_root);
+				       b->config.cgroup_root ? b->config.cgroup_root
+							     : "the broker's cgroup tree (auto)");
 	lease_table_set_cgroups(b->leases, b->cgroups);
 	r = containers_new(&b->containers);
 	if (r < 0)
