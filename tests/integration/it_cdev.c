@@ -592,6 +592,11 @@ END_TEST
 
 START_TEST(test_a_cdev_lease_is_known_again_after_the_broker_restarts)
 {
+	/* valgrind 3.19 has no pidfd_getfd: nothing is restored (as for the restart suite). */
+	if (getenv("VB_VALGRIND")) {
+		printf("NOTE: %s: no restore under valgrind; not run\n", __func__);
+		return;
+	}
 	struct outcome *o = outcome_new(), *bob = outcome_new();
 	struct signal_pipe ready, go;
 	struct client_args a = {.socket = it_broker.socket,
@@ -626,6 +631,11 @@ END_TEST
 
 START_TEST(test_after_a_restart_a_cdev_lease_of_two_endpoints_still_ends_only_with_both)
 {
+	/* valgrind 3.19 has no pidfd_getfd: nothing is restored (as for the restart suite). */
+	if (getenv("VB_VALGRIND")) {
+		printf("NOTE: %s: no restore under valgrind; not run\n", __func__);
+		return;
+	}
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
 	struct client_args a = {.socket = it_broker.socket,
@@ -662,6 +672,11 @@ END_TEST
 
 START_TEST(test_after_a_restart_a_holders_next_cdev_lease_reuses_its_iommufd)
 {
+	/* valgrind 3.19 has no pidfd_getfd: nothing is restored (as for the restart suite). */
+	if (getenv("VB_VALGRIND")) {
+		printf("NOTE: %s: no restore under valgrind; not run\n", __func__);
+		return;
+	}
 	struct outcome *o = outcome_new();
 	struct signal_pipe ready, go;
 	struct client_args a = {.socket = it_broker.socket,
