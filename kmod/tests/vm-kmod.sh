@@ -84,18 +84,15 @@ done
 
 opts=()
 [ "${VM_VERBOSE:-0}" != 1 ] || opts+=(--verbose)
-summary=$(mktemp)
-trap 'rm -f "$summary"' EXIT
-for kdir in "${kdirs[@]}"; do
-	kver=$(cat "$kdir/kver")
-	echo
-	echo "=== vfio_quarantine on Linux $kver"
-	: >"$summary"
-	(cd "$root" && python3 "$vmdir/vmrun.py" --kernel "$kdir" \
-		--log-dir "$build/vm/logs/kmod-$kver" --summary-file "$summary" "${opts[@]}" \
+# boot I SUMMARY: the module's tests on kdirs[I] (vm_boots runs the kernels two at a time).
+boot() {
+	local kver
+	kver=$(cat "${kdirs[$1]}/kver")
+	(cd "$root" && python3 "$vmdir/vmrun.py" --kernel "${kdirs[$1]}" \
+		--log-dir "$build/vm/logs/kmod-$kver" --summary-file "$2" "${opts[@]}" \
 		"$here/guest-kmod.sh" "$build/kmod/$kver/vfio_quarantine.ko" "$vqctl" \
-		"$build/vm-probe" "$build") || true
-	vm_tally "$summary" "$kver"
-done
+		"$build/vm-probe" "$build")
+}
+vm_boots "vfio_quarantine on Linux" boot
 
 vm_report "vfio_quarantine summary ($((SECONDS - t0)) s in all; logs in $build/vm/logs/kmod-*/)"

@@ -118,22 +118,19 @@ for s in "${series[@]}"; do
 done
 make_packages
 
-summary=$(mktemp)
-trap 'rm -f "$summary"' EXIT
 opts=()
 [ "${VM_VERBOSE:-0}" != 1 ] || opts+=(--verbose)
 runner_opts=()
 [ -z "${VM_ONLY:-}" ] || runner_opts+=(--only "$VM_ONLY")
 
-for kdir in "${kdirs[@]}"; do
-	kver=$(cat "$kdir/kver")
-	echo
-	echo "=== systemd tier on Linux $kver"
-	: >"$summary"
-	python3 "$here/../vm/vmrun.py" --init "$here/guest-init.sh" --kernel "$kdir" \
-		--log-dir "$out/logs/$kver" --summary-file "$summary" "${opts[@]}" \
-		"$here/guest-run.sh" "$build" "${runner_opts[@]}" || true
-	vm_tally "$summary" "$kver"
-done
+# boot I SUMMARY: systemd as PID 1 on kdirs[I] (vm_boots runs the kernels two at a time).
+boot() {
+	local kver
+	kver=$(cat "${kdirs[$1]}/kver")
+	python3 "$here/../vm/vmrun.py" --init "$here/guest-init.sh" --kernel "${kdirs[$1]}" \
+		--log-dir "$out/logs/$kver" --summary-file "$2" "${opts[@]}" \
+		"$here/guest-run.sh" "$build" "${runner_opts[@]}"
+}
+vm_boots "systemd tier on Linux" boot
 
 vm_report "systemd tier summary ($((SECONDS - t0)) s in all; logs in $out/logs/)"

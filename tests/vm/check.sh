@@ -33,7 +33,8 @@
 #   VM_QEMU_CACHE   where fetch-qemu10.sh caches QEMU 10 (default
 #                   /var/cache/vfio-broker)
 #   VM_ONLY         regex: run only the matching scenarios, e.g. '^(10|25)-'
-#   VM_VERBOSE=1    stream the guest console and every scenario's output
+#   VM_VERBOSE=1    stream the guest console and every scenario's output (one guest at a time)
+#   VM_JOBS         guests at once (default: the host's cores)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,22 +74,18 @@ scenarios() {
 	done | sort | cut -f2
 }
 
-summary=$(mktemp)
-trap 'rm -f "$summary"' EXIT
 opts=()
 [ "${VM_VERBOSE:-0}" != 1 ] || opts+=(--verbose)
 runner_opts=()
 [ -z "${VM_ONLY:-}" ] || runner_opts+=(--only "$VM_ONLY")
 
-for kdir in "${kdirs[@]}"; do
-	kver=$(cat "$kdir/kver")
-	echo
-	echo "=== VM tier on Linux $kver"
-	: >"$summary"
-	mapfile -t files < <(scenarios "$kdir")
-	python3 "$here/vmrun.py" --kernel "$kdir" --summary-file "$summary" "${opts[@]}" \
-		"$here/guest-run.sh" "$build" "${runner_opts[@]}" "${files[@]}" || true
-	vm_tally "$summary" "$kver"
-done
+# boot I SUMMARY: kdirs[I] runs its scenarios (vm_boots runs the kernels two at a time).
+boot() {
+	local files
+	mapfile -t files < <(scenarios "${kdirs[$1]}")
+	python3 "$here/vmrun.py" --kernel "${kdirs[$1]}" --summary-file "$2" "${opts[@]}" \
+		"$here/guest-run.sh" "$build" "${runner_opts[@]}" "${files[@]}"
+}
+vm_boots "VM tier on Linux" boot
 
 vm_report "VM tier summary ($((SECONDS - t0)) s in all; logs in $build/vm/logs/)"

@@ -122,6 +122,47 @@ vm_tally() {
 	vm_lines+=("$line (boot $boot s, VM $secs s)")
 }
 
+# vm_boots TITLE BOOT: for each kernel of the caller's kdirs array, BOOT I
+# SUMMARY boots kdirs[I] (vmrun.py --summary-file SUMMARY). Each guest has
+# one vCPU, so up to VM_JOBS boot at once (default: the host's cores; one
+# with VM_VERBOSE=1, which streams); each boot has its own temporary, log
+# and tmpfs directories and they share only the read-only host root. Prints
+# "=== TITLE KVER" and the boot's output in kernel order, and tallies each.
+vm_boots() {
+	local vb_title=$1 vb_boot=$2 vb_tmp vb_jobs vb_running=0 vb_i
+	vb_tmp=$(mktemp -d)
+	vb_jobs=${VM_JOBS:-$(nproc)}
+	[ "${VM_VERBOSE:-0}" != 1 ] || vb_jobs=1
+	if [ "$vb_jobs" -le 1 ] || [ "${#kdirs[@]}" -le 1 ]; then
+		for vb_i in "${!kdirs[@]}"; do
+			echo
+			echo "=== $vb_title $(cat "${kdirs[$vb_i]}/kver")"
+			: >"$vb_tmp/$vb_i.sum"
+			"$vb_boot" "$vb_i" "$vb_tmp/$vb_i.sum" || true
+			vm_tally "$vb_tmp/$vb_i.sum" "$(cat "${kdirs[$vb_i]}/kver")"
+		done
+	else
+		echo "vm: $vb_jobs guests at once (VM_JOBS); each kernel's output follows when its boot ends"
+		for vb_i in "${!kdirs[@]}"; do
+			if [ "$vb_running" -ge "$vb_jobs" ]; then
+				wait -n || true
+				vb_running=$((vb_running - 1))
+			fi
+			: >"$vb_tmp/$vb_i.sum"
+			"$vb_boot" "$vb_i" "$vb_tmp/$vb_i.sum" >"$vb_tmp/$vb_i.log" 2>&1 &
+			vb_running=$((vb_running + 1))
+		done
+		wait || true
+		for vb_i in "${!kdirs[@]}"; do
+			echo
+			echo "=== $vb_title $(cat "${kdirs[$vb_i]}/kver")"
+			cat "$vb_tmp/$vb_i.log"
+			vm_tally "$vb_tmp/$vb_i.sum" "$(cat "${kdirs[$vb_i]}/kver")"
+		done
+	fi
+	rm -rf "$vb_tmp"
+}
+
 # vm_report TITLE: the per-kernel lines and the closing "N passed, M failed[, K skipped]";
 # returns non-zero when anything failed.
 vm_report() {
