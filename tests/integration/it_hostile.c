@@ -165,38 +165,27 @@ START_TEST(test_fd_flood_is_closed_and_refused)
 }
 END_TEST
 
-/* A TCP listener on loopback with a tiny receive buffer, which never accepts or reads. */
-static int loopback_listener(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int small = 4096, listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (listener < 0 ||
-	    setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
-	    bind(listener, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(listener, 1) < 0) {
-		if (listener >= 0)
-			close(listener);
-		return -1;
-	}
-	return listener;
-}
-
 /*
  * An fd whose last close() blocks for as long as its owner likes: a TCP
- * connection to listener (keep it open: while it is, nothing is read), with
- * unsent data queued and SO_LINGER 30 s. Whoever drops its last reference
- * waits in close() until the data is sent or the linger time is up.
+ * connection on loopback to a listener that never reads, with unsent data
+ * queued and SO_LINGER 30 s. Whoever drops its last reference waits in
+ * close() until the data is sent or the linger time is up. Returns the
+ * listener (to keep open: while it is, nothing is read) in *ret_listener.
  */
-static int lingering_socket(int listener)
+static int lingering_socket(int *ret_listener)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	struct linger lg = {.l_onoff = 1, .l_linger = 30};
-	int small = 4096, tcp;
+	int small = 4096, listener, tcp;
 	char junk[4096] = {0};
 	struct pollfd p;
 
-	if (getsockname(listener, (struct sockaddr *)&sa, &len) < 0)
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listener < 0 ||
+	    setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+	    bind(listener, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(listener, 1) < 0 ||
+	    getsockname(listener, (struct sockaddr *)&sa, &len) < 0)
 		return -1;
 	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (tcp < 0 || setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0)
@@ -215,89 +204,8 @@ static int lingering_socket(int listener)
 		}
 	if (setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
 		return -1;
+	*ret_listener = listener;
 	return tcp;
-}
-
-static int send_with_fd(int sock, const char *text, int fd);
-
-/*
- * Whether the loopback TCP socket bound to local port still belongs to a
- * file: /proc/net/tcp shows inode 0 once the last file is gone (an orphan
- * the kernel finishes alone). A socket in a close() that lingers still has
- * its inode, until the linger time is over.
- */
-static bool tcp_socket_has_file(unsigned port)
-{
-	FILE *f = fopen("/proc/net/tcp", "re");
-	char line[512];
-	bool held = false;
-
-	if (!f)
-		return false;
-	while (!held && fgets(line, sizeof(line), f)) {
-		unsigned local_port;
-		unsigned long inode;
-
-		if (sscanf(line,
-			   " %*d: %*8X:%4X %*8X:%*4X %*2X %*8X:%*8X %*2X:%*8X %*8X %*u %*d %lu",
-			   &local_port, &inode) == 2 &&
-		    local_port == port && inode != 0)
-			held = true;
-	}
-	fclose(f);
-	return held;
-}
-
-/*
- * Sends hello on sock with a lingering socket to listener attached, so that
- * the broker's copy is the last one: the socket is made and sent by a child
- * that exits right after (a process's files are closed at exit without
- * lingering: inet_release() skips it for an exiting task), and the send is
- * tried again, on a new connection to listener, when the child's exit was
- * the last close after all (the broker had already dropped its copy; then
- * /proc/net/tcp shows the socket without a file), each time on a new
- * connection to the broker at path (the broker closes one that sent an fd).
- * Before, the sender closed its copy itself, and under load that close was
- * sometimes the last one and waited the 30 s. Returns the accepted peer of
- * the socket that the broker holds (keep it open with the listener), or -1;
- * *ret_sock is the broker connection it went on.
- */
-static int send_lingering_socket(const char *path, int listener, int *ret_sock)
-{
-	for (int attempt = 0; attempt < 5; attempt++) {
-		struct sockaddr_in peer;
-		socklen_t len = sizeof(peer);
-		int status, conn, sock = raw_connect(path);
-		pid_t pid;
-
-		if (sock < 0)
-			return -1;
-		pid = fork();
-		if (pid < 0)
-			return -1;
-		if (pid == 0) {
-			int tcp = lingering_socket(listener);
-
-			_exit(tcp >= 0 && send_with_fd(sock,
-						       "{\"id\":1,\"op\":\"hello\",\"version\":1}",
-						       tcp) == 0
-				      ? 0
-				      : 1);
-		}
-		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-		    WEXITSTATUS(status) != 0)
-			return -1;
-		conn = accept4(listener, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
-		if (conn < 0)
-			return -1;
-		if (tcp_socket_has_file(ntohs(peer.sin_port))) {
-			*ret_sock = sock;
-			return conn;
-		}
-		close(conn);
-		close(sock);
-	}
-	return -1;
 }
 
 /* Send text with fd attached as SCM_RIGHTS. */
@@ -338,24 +246,22 @@ struct freeze_attack {
 
 /*
  * The attacker, a uid in no rule that never says hello: sends the lingering
- * socket with its first packet, so that the broker's copy is the last one,
- * and keeps the listener (and the accepted peer) open until told to go.
+ * socket with its first packet, drops its own copy (the broker's is now the
+ * last), and keeps the listener open until told to go.
  */
 static int freeze_attacker(void *arg)
 {
 	struct freeze_attack *a = arg;
-	int listener = loopback_listener(), fd = -1, peer;
+	int listener = -1, tcp = lingering_socket(&listener), fd = raw_connect(a->socket);
 
-	peer = listener < 0 ? -1 : send_lingering_socket(a->socket, listener, &fd);
-	if (peer < 0) {
-		signal_pipe_send(&a->ready, 'E');
+	if (tcp < 0 || fd < 0 ||
+	    send_with_fd(fd, "{\"id\":1,\"op\":\"hello\",\"version\":1}", tcp) < 0)
 		return 1;
-	}
+	close(tcp);
 	signal_pipe_send(&a->ready, 'R');
 	for (int i = 0; i < 6 && !signal_pipe_wait(&a->go); i++)
 		;
 	close(fd);
-	close(peer);
 	close(listener);
 	return 0;
 }
@@ -385,8 +291,18 @@ START_TEST(test_an_fd_whose_close_blocks_never_freezes_the_broker)
 
 	signal_pipe_init(&a.ready);
 	signal_pipe_init(&a.go);
+	/*
+	 * The broker is stopped while the attacker sends and drops its own copy,
+	 * so that the broker's is the last one whatever runs first. Without the
+	 * stop an idle broker drops its copy before the attacker does (then the
+	 * attacker's close waits the 30 s), a loaded one after.
+	 */
+	ck_assert_int_eq(kill(it_broker.pid, SIGSTOP), 0);
 	attacker = spawn_as(UID_BOB, 0, freeze_attacker, &a);
-	ck_assert_int_eq(wait_ready_generously(&a.ready), 'R');
+	status = wait_ready_generously(&a.ready);
+	ck_assert_int_eq(kill(it_broker.pid, SIGCONT), 0);
+	ck_assert_int_eq(status, 'R');
+	status = 0;
 	/* Time for the broker to get to the packet (and, before the fix, into close()). */
 	usleep(500 * 1000);
 
@@ -422,26 +338,35 @@ struct linger_flood {
 	struct outcome
 		*out; /* value: connections answered bad-request; text: the next one's reply */
 	struct signal_pipe ready, go;
+	struct signal_pipe sent, cont; /* all sent while the broker is stopped; it runs again */
 };
 
 /* As a uid in no rule: LINGER_FLOOD connections, each sending a lingering socket, then one more. */
 static int flood_with_lingering_sockets(void *arg)
 {
 	struct linger_flood *f = arg;
-	int listeners[LINGER_FLOOD], peers[LINGER_FLOOD], fd = -1, n;
+	int listeners[LINGER_FLOOD], conns[LINGER_FLOOD], fd, n;
 	char buf[4096];
 
 	f->out->value = 0;
+	/* While the broker is stopped (see the test): send all, drop every copy of ours. */
 	for (int i = 0; i < LINGER_FLOOD; i++) {
-		listeners[i] = loopback_listener();
-		peers[i] =
-			listeners[i] < 0 ? -1 : send_lingering_socket(f->socket, listeners[i], &fd);
-		if (peers[i] < 0)
+		int tcp = lingering_socket(&listeners[i]);
+
+		conns[i] = raw_connect(f->socket);
+		if (tcp < 0 || conns[i] < 0 ||
+		    send_with_fd(conns[i], "{\"id\":1,\"op\":\"hello\",\"version\":1}", tcp) < 0)
 			return 1;
-		n = raw_recv(fd, buf, sizeof(buf) - 1, 5000);
+		close(tcp);
+	}
+	signal_pipe_send(&f->sent, 'S');
+	if (signal_pipe_wait(&f->cont) != 'C')
+		return 1;
+	for (int i = 0; i < LINGER_FLOOD; i++) {
+		n = raw_recv(conns[i], buf, sizeof(buf) - 1, 5000);
 		if (n > 0 && (buf[n] = '\0', strstr(buf, "\"bad-request\"")))
 			f->out->value++;
-		close(fd);
+		close(conns[i]);
 	}
 	/* The refusal comes at once, before any request. */
 	fd = raw_connect(f->socket);
@@ -452,10 +377,8 @@ static int flood_with_lingering_sockets(void *arg)
 	signal_pipe_send(&f->ready, 'R');
 	for (int i = 0; i < 6 && !signal_pipe_wait(&f->go); i++)
 		;
-	for (int i = 0; i < LINGER_FLOOD; i++) {
-		close(peers[i]);
+	for (int i = 0; i < LINGER_FLOOD; i++)
 		close(listeners[i]);
-	}
 	return n > 0 ? 0 : 1;
 }
 
@@ -481,7 +404,15 @@ START_TEST(test_sockets_waiting_to_close_count_against_the_uids_connections)
 
 	signal_pipe_init(&f.ready);
 	signal_pipe_init(&f.go);
+	signal_pipe_init(&f.sent);
+	signal_pipe_init(&f.cont);
+	/* Stopped while the attacker sends: the broker's copies are then the last ones. */
+	ck_assert_int_eq(kill(it_broker.pid, SIGSTOP), 0);
 	attacker = spawn_as(UID_BOB, 0, flood_with_lingering_sockets, &f);
+	fds = wait_ready_generously(&f.sent);
+	ck_assert_int_eq(kill(it_broker.pid, SIGCONT), 0);
+	ck_assert_int_eq(fds, 'S');
+	signal_pipe_send(&f.cont, 'C');
 	ck_assert_int_eq(wait_ready_generously(&f.ready), 'R');
 	ck_assert_int_eq(o->value, LINGER_FLOOD);
 	ck_assert_msg(strstr(o->text, "\"code\":\"limit\""), "the fifth got %s", o->text);
