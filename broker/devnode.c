@@ -103,6 +103,30 @@ static int devnode_open(struct inventory *inv, const char *path, int *ret_fd, st
 	return 0;
 }
 
+/*
+ * The stat of dev-root-relative path without opening the node itself (an
+ * open of a group would take it from whoever holds it): an O_PATH open with
+ * no symlinks at all, then the same type check as devnode_open. ret_st is
+ * written only on success; -ENOENT when there is no node.
+ */
+static int devnode_stat(struct inventory *inv, const char *path, struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	r = beneath_open(inv->dev_fd, path, O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = devnode_check_type(inv, &st, path);
+	if (r < 0)
+		return r;
+	*ret_st = st;
+	return 0;
+}
+
 int devnode_open_group(struct inventory *inv, uint32_t group, int *ret_fd, struct stat *ret_st)
 {
 	_cleanup_close_ int fd = -1;
@@ -135,22 +159,10 @@ int devnode_open_group(struct inventory *inv, uint32_t group, int *ret_fd, struc
 
 int devnode_stat_group(struct inventory *inv, uint32_t group, struct stat *ret_st)
 {
-	_cleanup_close_ int fd = -1;
 	char path[32];
-	struct stat st;
-	int r;
 
 	snprintf(path, sizeof(path), "vfio/%u", group);
-	r = beneath_open(inv->dev_fd, path, O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
-	if (r < 0)
-		return r;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	r = devnode_check_type(inv, &st, path);
-	if (r < 0)
-		return r;
-	*ret_st = st;
-	return 0;
+	return devnode_stat(inv, path, ret_st);
 }
 
 int devnode_open_device_cdev(struct inventory *inv, const char *address, const char *cdev,
@@ -188,22 +200,10 @@ int devnode_open_device_cdev(struct inventory *inv, const char *address, const c
 
 int devnode_stat_device_cdev(struct inventory *inv, const char *cdev, struct stat *ret_st)
 {
-	_cleanup_close_ int fd = -1;
 	char path[64];
-	struct stat st;
-	int r;
 
 	snprintf(path, sizeof(path), "vfio/devices/%.24s", cdev);
-	r = beneath_open(inv->dev_fd, path, O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
-	if (r < 0)
-		return r;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	r = devnode_check_type(inv, &st, path);
-	if (r < 0)
-		return r;
-	*ret_st = st;
-	return 0;
+	return devnode_stat(inv, path, ret_st);
 }
 
 int devnode_open_iommufd(struct inventory *inv, int *ret_fd)
@@ -233,20 +233,7 @@ int devnode_open_iommufd(struct inventory *inv, int *ret_fd)
 
 int devnode_stat_iommu(struct inventory *inv, struct stat *ret_st)
 {
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	int r;
-
-	r = beneath_open(inv->dev_fd, "iommu", O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
-	if (r < 0)
-		return r;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	r = devnode_check_type(inv, &st, "iommu");
-	if (r < 0)
-		return r;
-	*ret_st = st;
-	return 0;
+	return devnode_stat(inv, "iommu", ret_st);
 }
 
 int devnode_iommufd_is_brokers(int fd)
