@@ -465,21 +465,35 @@ static bool statx_matches(const struct holders_target *t, const struct statx *sx
 }
 
 /*
- * A copy of the group file (target) from process p: the first of its
- * descriptors that is target, taken with pidfd_getfd(), so the copy is the
- * holder's very open file description (the kernel allows one per group),
- * checked again after the take.
+ * The callback of take_target_fds: fd is a copy of one of the process's
+ * descriptors of the target, and st its stat after the take; fd is the
+ * callback's to keep or close. 0 walks on; anything else ends the walk.
  */
-static int take_group_file(const struct pidref *p, const struct holders_target *target, int *ret_fd,
-			   struct stat *ret_st)
+typedef int (*take_fd_fn)(int fd, const struct stat *st, void *userdata);
+
+/*
+ * take_target_fds walks /proc/PID/fd of process p and hands fn a copy of
+ * each descriptor that is target, taken with pidfd_getfd(), so the copy is
+ * p's very open file description. Which descriptors are target is read from
+ * cached attributes only, as holders.c does (never wait on a hostile FUSE
+ * server), and checked again on the copy: a descriptor may be closed and
+ * reused between the two. Returns what fn returned if it ended the walk;
+ * else 0 if fn was given a copy; else the error of the last descriptor that
+ * could not be taken, or -ENOENT when p has none of target. -ESRCH: p is
+ * gone; -EOPNOTSUPP: p has no pidfd (valgrind has no pidfd_open), so no
+ * pidfd_getfd either.
+ */
+static int take_target_fds(const struct pidref *p, const struct holders_target *target,
+			   take_fd_fn fn, void *userdata)
 {
 	_cleanup_closedir_ DIR *d = NULL;
+	bool given = false;
 	char path[64];
 	struct dirent *de;
 	int r = -ENOENT;
 
 	if (!p->is_pidfd)
-		return -EOPNOTSUPP; /* no pidfd_open (valgrind), so no pidfd_getfd either */
+		return -EOPNOTSUPP;
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
 	d = opendir(path);
 	if (!d)
@@ -497,7 +511,6 @@ static int take_group_file(const struct pidref *p, const struct holders_target *
 		n = strtol(de->d_name, &end, 10);
 		if (errno || *end || n < 0 || n > INT32_MAX)
 			continue;
-		/* Cached attributes only, as holders.c: never wait on a hostile FUSE server. */
 		k = statx(dirfd(d), de->d_name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &sx);
 		if (k < 0 || !statx_matches(target, &sx))
 			continue;
@@ -506,16 +519,49 @@ static int take_group_file(const struct pidref *p, const struct holders_target *
 			r = -errno;
 			continue;
 		}
-		/* The descriptor may have been closed and reused between the stat and the take. */
 		if (fstat(fd, &st) < 0 || !stat_matches(target, &st)) {
 			close(fd);
 			continue;
 		}
-		*ret_fd = fd;
-		*ret_st = st;
-		return 0;
+		given = true;
+		k = fn(fd, &st, userdata);
+		if (k != 0)
+			return k;
 	}
-	return r;
+	return given ? 0 : r;
+}
+
+struct taken_file {
+	int fd;
+	struct stat st;
+};
+
+static int take_first(int fd, const struct stat *st, void *userdata)
+{
+	struct taken_file *t = userdata;
+
+	t->fd = fd;
+	t->st = *st;
+	return 1;
+}
+
+/*
+ * A copy of the group file (target) from process p: the first of its
+ * descriptors that is target (the kernel allows one open file per group).
+ * Errors as take_target_fds.
+ */
+static int take_group_file(const struct pidref *p, const struct holders_target *target, int *ret_fd,
+			   struct stat *ret_st)
+{
+	struct taken_file t = {.fd = -1};
+	int r;
+
+	r = take_target_fds(p, target, take_first, &t);
+	if (r < 0)
+		return r;
+	*ret_fd = t.fd;
+	*ret_st = t.st;
+	return 0;
 }
 
 /* Log that the entry of group is dropped, and why (a sentence without the group). */
@@ -867,63 +913,44 @@ out:
 }
 
 /*
+ * Keeps the first copy in *userdata (an fd, -1 at first) and closes every
+ * later one that is the same open file (kcmp); another open file ends the
+ * walk with -ENOTUNIQ.
+ */
+static int take_one_open_file(int fd, const struct stat *st, void *userdata)
+{
+	int *found = userdata;
+	int r;
+
+	(void)st;
+	if (*found < 0) {
+		*found = fd;
+		return 0;
+	}
+	/* Two descriptors of one open file are one iommufd; two open files are two. */
+	r = (int)syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, *found, fd);
+	close(fd);
+	if (r != 0)
+		return r < 0 ? -errno : -ENOTUNIQ;
+	return 0;
+}
+
+/*
  * The iommufd the broker gave process p before it restarted, taken back with
  * pidfd_getfd into *ret_fd: p's descriptors of <dev>/iommu (target), which
  * must all be one open file (kcmp), one the broker set up (per-process
  * accounting, devnode_iommufd_is_brokers). -ENOENT: p has none; -ENOTUNIQ:
  * it has several, and which the broker gave cannot be told; -EPERM: not one
- * the broker set up.
+ * the broker set up; other errors as take_target_fds.
  */
 static int take_iommufd(const struct pidref *p, const struct holders_target *target, int *ret_fd)
 {
-	_cleanup_closedir_ DIR *d = NULL;
 	_cleanup_close_ int found = -1;
-	char path[64];
-	struct dirent *de;
 	int r;
 
-	if (!p->is_pidfd)
-		return -EOPNOTSUPP;
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
-	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while ((de = readdir(d))) {
-		struct statx sx;
-		struct stat st;
-		char *end;
-		long n;
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		errno = 0;
-		n = strtol(de->d_name, &end, 10);
-		if (errno || *end || n < 0 || n > INT32_MAX)
-			continue;
-		if (statx(dirfd(d), de->d_name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &sx) <
-			    0 ||
-		    !statx_matches(target, &sx))
-			continue;
-		fd = (int)syscall(SYS_pidfd_getfd, p->fd, (int)n, 0);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) < 0 || !stat_matches(target, &st)) {
-			close(fd);
-			continue;
-		}
-		if (found < 0) {
-			found = fd;
-			continue;
-		}
-		/* Two descriptors of one open file are one iommufd; two open files are two. */
-		r = (int)syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, found, fd);
-		close(fd);
-		if (r != 0)
-			return r < 0 ? -errno : -ENOTUNIQ;
-	}
-	if (found < 0)
-		return -ENOENT;
+	r = take_target_fds(p, target, take_one_open_file, &found);
+	if (r < 0)
+		return r;
 	r = devnode_iommufd_is_brokers(found);
 	if (r <= 0)
 		return r < 0 ? r : -EPERM;
