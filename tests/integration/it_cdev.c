@@ -590,119 +590,113 @@ START_TEST(test_soft_removal_of_a_cdev_lease_is_honoured_by_a_cooperating_holder
 }
 END_TEST
 
+/* valgrind 3.19 has no pidfd_getfd: nothing is restored (as for the restart suite). */
+static bool restore_runs_here(const char *test)
+{
+	if (!getenv("VB_VALGRIND"))
+		return true;
+	printf("NOTE: %s: no restore under valgrind; not run\n", test);
+	return false;
+}
+
+/* A client of Alice holding a cdev lease across a broker restart (cdev_restart_begin). */
+struct cdev_restart {
+	struct outcome *o;
+	struct signal_pipe ready, go;
+	struct client_args a;
+	pid_t pid;
+};
+
+/*
+ * The set-up the restart tests share: Alice's client takes a cdev lease of
+ * group and runs client_cdev's mode; once it says it holds the lease ('L'
+ * for CDEV_HOLD, else 'R': it will reconnect), the broker crashes, starts
+ * again and logs that it restored the lease. The client waits on r->go.
+ */
+static void cdev_restart_begin(struct cdev_restart *r, unsigned group, int mode)
+{
+	char restored[64];
+
+	r->o = outcome_new();
+	signal_pipe_init(&r->ready);
+	signal_pipe_init(&r->go);
+	r->a = (struct client_args){.socket = it_broker.socket,
+				    .group = group,
+				    .out = r->o,
+				    .mode = mode,
+				    .ready = &r->ready,
+				    .go = &r->go};
+	r->pid = spawn_as(UID_ALICE, 0, client_cdev, &r->a);
+	ck_assert_int_eq(signal_pipe_wait(&r->ready), mode == CDEV_HOLD ? 'L' : 'R');
+	ck_assert_msg(r->o->rc == 0, "%s: %s", r->o->code, r->o->message);
+	it_broker_crash_and_restart();
+	snprintf(restored, sizeof(restored), "Restored the lease of group %u", group);
+	ck_assert(broker_log_wait(&it_broker, restored));
+}
+
 START_TEST(test_a_cdev_lease_is_known_again_after_the_broker_restarts)
 {
-	/* valgrind 3.19 has no pidfd_getfd: nothing is restored (as for the restart suite). */
-	if (getenv("VB_VALGRIND")) {
-		printf("NOTE: %s: no restore under valgrind; not run\n", __func__);
+	if (!restore_runs_here(__func__))
 		return;
-	}
-	struct outcome *o = outcome_new(), *bob = outcome_new();
-	struct signal_pipe ready, go;
-	struct client_args a = {.socket = it_broker.socket,
-				.group = 7,
-				.out = o,
-				.mode = CDEV_HOLD,
-				.ready = &ready,
-				.go = &go};
+	struct outcome *bob = outcome_new();
 	struct client_args b = {.socket = it_broker.socket, .group = 7, .out = bob};
-	pid_t pid;
+	struct cdev_restart r;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
-	it_broker_crash_and_restart();
-	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 7"));
+	cdev_restart_begin(&r, 7, CDEV_HOLD);
 
 	/* Restored as a cdev lease: busy says so, and the lease still ends with its holder. */
 	run_as(UID_BOB, 0, client_lease, &b);
 	ck_assert_int_eq(bob->rc, -EBUSY);
 	ck_assert_msg(strstr(bob->message, "held by uid 2000 through the cdev path"), "%s",
 		      bob->message);
-	signal_pipe_send(&go, 'g');
-	ck_assert_int_eq(wait_exit(pid), 0);
+	signal_pipe_send(&r.go, 'g');
+	ck_assert_int_eq(wait_exit(r.pid), 0);
 	ck_assert(wait_until(no_leases, NULL));
-	outcome_free(o);
+	outcome_free(r.o);
 	outcome_free(bob);
 }
 END_TEST
 
 START_TEST(test_after_a_restart_a_cdev_lease_of_two_endpoints_still_ends_only_with_both)
 {
-	/* valgrind 3.19 has no pidfd_getfd: nothing is restored (as for the restart suite). */
-	if (getenv("VB_VALGRIND")) {
-		printf("NOTE: %s: no restore under valgrind; not run\n", __func__);
+	if (!restore_runs_here(__func__))
 		return;
-	}
-	struct outcome *o = outcome_new();
-	struct signal_pipe ready, go;
-	struct client_args a = {.socket = it_broker.socket,
-				.group = 9,
-				.out = o,
-				.mode = CDEV_RESTART_KEEP_LAST,
-				.ready = &ready,
-				.go = &go};
 	struct vfiobroker_lease l;
-	pid_t pid;
+	struct cdev_restart r;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'R');
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
-	it_broker_crash_and_restart();
-	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 9"));
+	cdev_restart_begin(&r, 9, CDEV_RESTART_KEEP_LAST);
 
 	/* The restarted broker took both cdevs back: closing the first ends nothing. */
-	signal_pipe_send(&go, 'g');
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	ck_assert_int_eq(o->value, 0);
+	signal_pipe_send(&r.go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&r.ready), 'L');
+	ck_assert_int_eq(r.o->value, 0);
 	ck_assert_msg(admin_find_lease(9, &l), "the lease ended with one cdev still open");
 	ck_assert_str_eq(l.state, "releasing");
-	signal_pipe_send(&go, 'g');
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
+	signal_pipe_send(&r.go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&r.ready), 'C');
 	ck_assert(wait_until(no_leases, NULL));
-	signal_pipe_send(&go, 'g');
-	ck_assert_int_eq(wait_exit(pid), 0);
-	outcome_free(o);
+	signal_pipe_send(&r.go, 'g');
+	ck_assert_int_eq(wait_exit(r.pid), 0);
+	outcome_free(r.o);
 }
 END_TEST
 
 START_TEST(test_after_a_restart_a_holders_next_cdev_lease_reuses_its_iommufd)
 {
-	/* valgrind 3.19 has no pidfd_getfd: nothing is restored (as for the restart suite). */
-	if (getenv("VB_VALGRIND")) {
-		printf("NOTE: %s: no restore under valgrind; not run\n", __func__);
+	if (!restore_runs_here(__func__))
 		return;
-	}
-	struct outcome *o = outcome_new();
-	struct signal_pipe ready, go;
-	struct client_args a = {.socket = it_broker.socket,
-				.group = 7,
-				.out = o,
-				.mode = CDEV_RESTART_TWICE,
-				.ready = &ready,
-				.go = &go};
-	pid_t pid;
+	struct cdev_restart r;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'R');
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
-	it_broker_crash_and_restart();
-	ck_assert(broker_log_wait(&it_broker, "Restored the lease of group 7"));
-	signal_pipe_send(&go, 'g');
-	ck_assert_int_eq(wait_exit(pid), 0);
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
-	ck_assert_msg(o->value == 1,
+	cdev_restart_begin(&r, 7, CDEV_RESTART_TWICE);
+	signal_pipe_send(&r.go, 'g');
+	ck_assert_int_eq(wait_exit(r.pid), 0);
+	ck_assert_msg(r.o->rc == 0, "%s: %s", r.o->code, r.o->message);
+	ck_assert_msg(r.o->value == 1,
 		      "the lease after the restart did not resend the holder's "
 		      "iommufd (value %d)",
-		      o->value);
+		      r.o->value);
 	ck_assert(wait_until(no_leases, NULL));
-	outcome_free(o);
+	outcome_free(r.o);
 }
 END_TEST
 
