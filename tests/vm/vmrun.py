@@ -35,7 +35,7 @@ script's output:
 
     VB-BOOTED ...                   /init is about to start SCRIPT
     VB-PLAN NAME...                 the tests the script will run
-    VB-BEGIN NAME                   a test starts
+    VB-BEGIN NAME [SECONDS]         a test starts (SECONDS: the script's own limit for it)
     VB-RESULT PASS|FAIL|SKIP NAME: WHAT IT PINS [-- REASON]
     VB-HOTPLUG add id=ID driver=DRV bus=BUS [PROP=VALUE]...   QMP device_add
     VB-HOTPLUG del id=ID            QMP device_del, then wait for DEVICE_DELETED
@@ -378,6 +378,7 @@ class Run:
         self.outputs = {}       # name -> [lines]
         self.current = None
         self.scenario_deadline = None
+        self.scenario_limit = None
         self.problems = []      # infrastructure failures (timeouts, crashes)
         self.exit_status = None
         self.t_start = self.t_booted = self.t_end = None
@@ -439,8 +440,14 @@ class Run:
         elif kind == "PLAN":
             self.plan = rest.split()
         elif kind == "BEGIN":
-            self.current = rest
-            self.scenario_deadline = time.monotonic() + self.args.scenario_timeout
+            # The script's own limit, if it gives one, is outlasted (by 30 s for its
+            # kill and failure report), so that it reports the timeout and goes on.
+            name, _, limit = rest.partition(" ")
+            self.current = name
+            self.scenario_limit = self.args.scenario_timeout
+            if limit.isdigit():
+                self.scenario_limit = max(self.scenario_limit, int(limit) + 30)
+            self.scenario_deadline = time.monotonic() + self.scenario_limit
         elif kind == "RESULT":
             r = RESULT.match(rest)
             if not r:
@@ -564,7 +571,7 @@ class Run:
                     return
                 if self.scenario_deadline and now > self.scenario_deadline:
                     self.problems.append(f"timeout: {self.current} ran longer than "
-                                         f"{a.scenario_timeout} s")
+                                         f"{self.scenario_limit} s")
                     return
                 if now > total_deadline:
                     self.problems.append(f"timeout: the run took longer than {a.timeout} s")
@@ -700,7 +707,8 @@ def parse_args(argv):
     p.add_argument("--boot-timeout", type=float, default=240, metavar="S",
                    help="QEMU start until the script starts (default 240)")
     p.add_argument("--scenario-timeout", type=float, default=150, metavar="S",
-                   help="longest time between VB-BEGIN and VB-RESULT (default 150)")
+                   help="longest time between VB-BEGIN and VB-RESULT (default 150; "
+                        "a VB-BEGIN's own limit plus 30 s when that is longer)")
     p.add_argument("--timeout", type=float, default=900, metavar="S",
                    help="the whole run (default 900)")
     p.add_argument("--tail", type=int, default=40, metavar="N",
