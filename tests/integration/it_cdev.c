@@ -293,6 +293,38 @@ static void run_cdev_client(uid_t uid, unsigned group, const char *device, int m
 	run_as(uid, 0, client_cdev, &a);
 }
 
+/* A client of Alice's running client_cdev in a mode while the test goes on. */
+struct cdev_client {
+	struct outcome *o;
+	struct signal_pipe ready, go;
+	struct client_args a;
+	pid_t pid;
+};
+
+/*
+ * cdev_client_spawn starts Alice's client on a cdev lease of group in mode
+ * and returns once the lease is granted and the client says so: 'L', or 'R'
+ * in the restart modes (it will reconnect). The mode goes on from there,
+ * waiting on c->go where it waits.
+ */
+static void cdev_client_spawn(struct cdev_client *c, unsigned group, int mode)
+{
+	bool restart = mode == CDEV_RESTART_KEEP_LAST || mode == CDEV_RESTART_TWICE;
+
+	c->o = outcome_new();
+	signal_pipe_init(&c->ready);
+	signal_pipe_init(&c->go);
+	c->a = (struct client_args){.socket = it_broker.socket,
+				    .group = group,
+				    .out = c->o,
+				    .mode = mode,
+				    .ready = &c->ready,
+				    .go = &c->go};
+	c->pid = spawn_as(UID_ALICE, 0, client_cdev, &c->a);
+	ck_assert_int_eq(signal_pipe_wait(&c->ready), restart ? 'R' : 'L');
+	ck_assert_msg(c->o->rc == 0, "%s: %s", c->o->code, c->o->message);
+}
+
 START_TEST(test_cdev_lease_on_a_kernel_without_iommufd_is_unsupported_and_names_it)
 {
 	struct outcome *o = outcome_new();
@@ -357,21 +389,10 @@ END_TEST
 
 START_TEST(test_a_group_held_through_cdev_refuses_the_group_path_naming_the_cdev_path)
 {
-	struct outcome *o = outcome_new(), *mine = outcome_new();
-	struct signal_pipe ready, go;
-	struct client_args a = {.socket = it_broker.socket,
-				.group = 7,
-				.out = o,
-				.mode = CDEV_HOLD,
-				.ready = &ready,
-				.go = &go};
-	pid_t pid;
+	struct outcome *mine = outcome_new();
+	struct cdev_client c;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	cdev_client_spawn(&c, 7, CDEV_HOLD);
 
 	/* Bob, whom policy allows group 7, asks through the group path. */
 	{
@@ -384,15 +405,15 @@ START_TEST(test_a_group_held_through_cdev_refuses_the_group_path_naming_the_cdev
 			strstr(mine->message, "group 7 is held by uid 2000 through the cdev path"),
 			"%s", mine->message);
 	}
-	signal_pipe_send(&go, 'g');
-	ck_assert_int_eq(wait_exit(pid), 0);
+	signal_pipe_send(&c.go, 'g');
+	ck_assert_int_eq(wait_exit(c.pid), 0);
 
 	/* The holder itself, asking for the other path of a group it holds. */
 	run_cdev_client(UID_ALICE, 7, NULL, CDEV_THEN_GROUP_PATH, mine);
 	ck_assert_int_eq(mine->rc, -EBUSY);
 	ck_assert_msg(strstr(mine->message, "you already hold group 7, through the cdev path"),
 		      "%s", mine->message);
-	outcome_free(o);
+	outcome_free(c.o);
 	outcome_free(mine);
 }
 END_TEST
@@ -458,26 +479,15 @@ END_TEST
  */
 START_TEST(test_a_cdev_lease_of_two_endpoints_ends_only_when_both_cdevs_are_closed)
 {
-	struct outcome *o = outcome_new(), *other = outcome_new();
-	struct signal_pipe ready, go;
-	struct client_args a = {.socket = it_broker.socket,
-				.group = 9,
-				.out = o,
-				.mode = CDEV_KEEP_LAST,
-				.ready = &ready,
-				.go = &go};
+	struct outcome *other = outcome_new();
 	struct vfiobroker_lease l;
-	pid_t pid;
+	struct cdev_client c;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
-	ck_assert_str_eq(o->text, "iommufd=iommu reused=0 0000:05:01.0=vfio/devices/vfio2 "
-				  "0000:05:02.0=vfio/devices/vfio3");
+	cdev_client_spawn(&c, 9, CDEV_KEEP_LAST);
+	ck_assert_str_eq(c.o->text, "iommufd=iommu reused=0 0000:05:01.0=vfio/devices/vfio2 "
+				    "0000:05:02.0=vfio/devices/vfio3");
 	/* One of two closed: the release did not end the lease, and nobody else gets it. */
-	ck_assert_int_eq(o->value, 0);
+	ck_assert_int_eq(c.o->value, 0);
 	ck_assert_msg(admin_find_lease(9, &l), "the lease ended with one cdev still open");
 	ck_assert_str_eq(l.state, "releasing");
 	run_cdev_client(UID_ALICE, 9, NULL, CDEV_ONCE, other);
@@ -486,12 +496,12 @@ START_TEST(test_a_cdev_lease_of_two_endpoints_ends_only_when_both_cdevs_are_clos
 		      other->message);
 
 	/* Both closed: the lease ends, with its holder still running. */
-	signal_pipe_send(&go, 'g');
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'C');
+	signal_pipe_send(&c.go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&c.ready), 'C');
 	ck_assert(wait_until(no_leases, NULL));
-	signal_pipe_send(&go, 'g');
-	ck_assert_int_eq(wait_exit(pid), 0);
-	outcome_free(o);
+	signal_pipe_send(&c.go, 'g');
+	ck_assert_int_eq(wait_exit(c.pid), 0);
+	outcome_free(c.o);
 	outcome_free(other);
 }
 END_TEST
@@ -510,83 +520,51 @@ static bool lease_9_is_held_by(void *arg)
  */
 START_TEST(test_a_child_holding_only_the_second_cdev_inherits_the_cdev_lease)
 {
-	struct outcome *o = outcome_new(), *other = outcome_new();
-	struct signal_pipe ready, go;
-	struct client_args a = {.socket = it_broker.socket,
-				.group = 9,
-				.out = o,
-				.mode = CDEV_CHILD_KEEPS_LAST,
-				.ready = &ready,
-				.go = &go};
-	pid_t pid, child;
+	struct outcome *other = outcome_new();
+	struct cdev_client c;
+	pid_t child;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
-	child = (pid_t)o->value;
-	ck_assert_int_eq(wait_exit(pid), 0);
+	cdev_client_spawn(&c, 9, CDEV_CHILD_KEEPS_LAST);
+	child = (pid_t)c.o->value;
+	ck_assert_int_eq(wait_exit(c.pid), 0);
 	ck_assert_msg(wait_until(lease_9_is_held_by, &child),
 		      "the lease did not pass to pid %d, which has its second cdev", (int)child);
 	run_cdev_client(UID_ALICE, 9, NULL, CDEV_ONCE, other);
 	ck_assert_int_eq(other->rc, -EBUSY);
 	ck_assert_msg(strstr(other->message, "still open in pid"), "%s", other->message);
-	signal_pipe_send(&go, 'g');
+	signal_pipe_send(&c.go, 'g');
 	ck_assert(wait_until(no_leases, NULL));
-	outcome_free(o);
+	outcome_free(c.o);
 	outcome_free(other);
 }
 END_TEST
 
 START_TEST(test_hard_removal_of_a_cdev_lease_kills_its_holder)
 {
-	struct outcome *o = outcome_new();
-	struct signal_pipe ready, go;
-	struct client_args a = {.socket = it_broker.socket,
-				.group = 7,
-				.out = o,
-				.mode = CDEV_HOLD,
-				.ready = &ready,
-				.go = &go};
+	struct cdev_client c;
 	char msg[512];
 	int status;
-	pid_t pid;
 
-	signal_pipe_init(&ready);
-	signal_pipe_init(&go);
-	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	cdev_client_spawn(&c, 7, CDEV_HOLD);
 	ck_assert_int_eq(admin_remove(7, true, 0, msg, sizeof(msg)), 0);
-	status = wait_exit(pid);
+	status = wait_exit(c.pid);
 	ck_assert_msg(status == 128 + SIGKILL, "holder ended with %d, not killed", status);
 	ck_assert(wait_until(no_leases, NULL));
-	outcome_free(o);
+	outcome_free(c.o);
 }
 END_TEST
 
 START_TEST(test_soft_removal_of_a_cdev_lease_is_honoured_by_a_cooperating_holder)
 {
-	struct outcome *o = outcome_new();
-	struct signal_pipe ready;
-	struct client_args a = {.socket = it_broker.socket,
-				.group = 7,
-				.out = o,
-				.mode = CDEV_COOPERATE,
-				.ready = &ready};
-	pid_t pid;
+	struct cdev_client c;
 
-	signal_pipe_init(&ready);
-	pid = spawn_as(UID_ALICE, 0, client_cdev, &a);
-	ck_assert_int_eq(signal_pipe_wait(&ready), 'L');
-	ck_assert_msg(o->rc == 0, "%s: %s", o->code, o->message);
+	cdev_client_spawn(&c, 7, CDEV_COOPERATE);
 	ck_assert_int_eq(admin_remove(7, false, 5000, NULL, 0), 0);
-	ck_assert_int_eq(wait_exit(pid), 0);
+	ck_assert_int_eq(wait_exit(c.pid), 0);
 	/* The holder saw remove-requested, closed the cdevs and the iommufd, and released. */
-	ck_assert_int_eq(o->value, 1);
+	ck_assert_int_eq(c.o->value, 1);
 	ck_assert_int_eq(admin_count_leases(), 0);
-	outcome_free(o);
+	outcome_free(c.o);
 }
 END_TEST
 
@@ -599,36 +577,16 @@ static bool restore_runs_here(const char *test)
 	return false;
 }
 
-/* A client of Alice holding a cdev lease across a broker restart (cdev_restart_begin). */
-struct cdev_restart {
-	struct outcome *o;
-	struct signal_pipe ready, go;
-	struct client_args a;
-	pid_t pid;
-};
-
 /*
- * The set-up the restart tests share: Alice's client takes a cdev lease of
- * group and runs client_cdev's mode; once it says it holds the lease ('L'
- * for CDEV_HOLD, else 'R': it will reconnect), the broker crashes, starts
- * again and logs that it restored the lease. The client waits on r->go.
+ * The set-up the restart tests share: Alice's client holds its cdev lease
+ * (cdev_client_spawn) while the broker crashes, starts again and logs that
+ * it restored the lease.
  */
-static void cdev_restart_begin(struct cdev_restart *r, unsigned group, int mode)
+static void cdev_restart_begin(struct cdev_client *c, unsigned group, int mode)
 {
 	char restored[64];
 
-	r->o = outcome_new();
-	signal_pipe_init(&r->ready);
-	signal_pipe_init(&r->go);
-	r->a = (struct client_args){.socket = it_broker.socket,
-				    .group = group,
-				    .out = r->o,
-				    .mode = mode,
-				    .ready = &r->ready,
-				    .go = &r->go};
-	r->pid = spawn_as(UID_ALICE, 0, client_cdev, &r->a);
-	ck_assert_int_eq(signal_pipe_wait(&r->ready), mode == CDEV_HOLD ? 'L' : 'R');
-	ck_assert_msg(r->o->rc == 0, "%s: %s", r->o->code, r->o->message);
+	cdev_client_spawn(c, group, mode);
 	it_broker_crash_and_restart();
 	snprintf(restored, sizeof(restored), "Restored the lease of group %u", group);
 	ck_assert(broker_log_wait(&it_broker, restored));
@@ -640,19 +598,19 @@ START_TEST(test_a_cdev_lease_is_known_again_after_the_broker_restarts)
 		return;
 	struct outcome *bob = outcome_new();
 	struct client_args b = {.socket = it_broker.socket, .group = 7, .out = bob};
-	struct cdev_restart r;
+	struct cdev_client c;
 
-	cdev_restart_begin(&r, 7, CDEV_HOLD);
+	cdev_restart_begin(&c, 7, CDEV_HOLD);
 
 	/* Restored as a cdev lease: busy says so, and the lease still ends with its holder. */
 	run_as(UID_BOB, 0, client_lease, &b);
 	ck_assert_int_eq(bob->rc, -EBUSY);
 	ck_assert_msg(strstr(bob->message, "held by uid 2000 through the cdev path"), "%s",
 		      bob->message);
-	signal_pipe_send(&r.go, 'g');
-	ck_assert_int_eq(wait_exit(r.pid), 0);
+	signal_pipe_send(&c.go, 'g');
+	ck_assert_int_eq(wait_exit(c.pid), 0);
 	ck_assert(wait_until(no_leases, NULL));
-	outcome_free(r.o);
+	outcome_free(c.o);
 	outcome_free(bob);
 }
 END_TEST
@@ -662,22 +620,22 @@ START_TEST(test_after_a_restart_a_cdev_lease_of_two_endpoints_still_ends_only_wi
 	if (!restore_runs_here(__func__))
 		return;
 	struct vfiobroker_lease l;
-	struct cdev_restart r;
+	struct cdev_client c;
 
-	cdev_restart_begin(&r, 9, CDEV_RESTART_KEEP_LAST);
+	cdev_restart_begin(&c, 9, CDEV_RESTART_KEEP_LAST);
 
 	/* The restarted broker took both cdevs back: closing the first ends nothing. */
-	signal_pipe_send(&r.go, 'g');
-	ck_assert_int_eq(signal_pipe_wait(&r.ready), 'L');
-	ck_assert_int_eq(r.o->value, 0);
+	signal_pipe_send(&c.go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&c.ready), 'L');
+	ck_assert_int_eq(c.o->value, 0);
 	ck_assert_msg(admin_find_lease(9, &l), "the lease ended with one cdev still open");
 	ck_assert_str_eq(l.state, "releasing");
-	signal_pipe_send(&r.go, 'g');
-	ck_assert_int_eq(signal_pipe_wait(&r.ready), 'C');
+	signal_pipe_send(&c.go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&c.ready), 'C');
 	ck_assert(wait_until(no_leases, NULL));
-	signal_pipe_send(&r.go, 'g');
-	ck_assert_int_eq(wait_exit(r.pid), 0);
-	outcome_free(r.o);
+	signal_pipe_send(&c.go, 'g');
+	ck_assert_int_eq(wait_exit(c.pid), 0);
+	outcome_free(c.o);
 }
 END_TEST
 
@@ -685,18 +643,18 @@ START_TEST(test_after_a_restart_a_holders_next_cdev_lease_reuses_its_iommufd)
 {
 	if (!restore_runs_here(__func__))
 		return;
-	struct cdev_restart r;
+	struct cdev_client c;
 
-	cdev_restart_begin(&r, 7, CDEV_RESTART_TWICE);
-	signal_pipe_send(&r.go, 'g');
-	ck_assert_int_eq(wait_exit(r.pid), 0);
-	ck_assert_msg(r.o->rc == 0, "%s: %s", r.o->code, r.o->message);
-	ck_assert_msg(r.o->value == 1,
+	cdev_restart_begin(&c, 7, CDEV_RESTART_TWICE);
+	signal_pipe_send(&c.go, 'g');
+	ck_assert_int_eq(wait_exit(c.pid), 0);
+	ck_assert_msg(c.o->rc == 0, "%s: %s", c.o->code, c.o->message);
+	ck_assert_msg(c.o->value == 1,
 		      "the lease after the restart did not resend the holder's "
 		      "iommufd (value %d)",
-		      r.o->value);
+		      c.o->value);
 	ck_assert(wait_until(no_leases, NULL));
-	outcome_free(r.o);
+	outcome_free(c.o);
 }
 END_TEST
 
