@@ -75,6 +75,30 @@ static int devnode_check_type(struct inventory *inv, const struct stat *st, cons
 }
 
 /*
+ * Open dev-root-relative path with flags, with no symlink anywhere on the
+ * way, and check what is there (devnode_check_type).
+ */
+static int devnode_open_checked(struct inventory *inv, const char *path, int flags, int *ret_fd,
+				struct stat *ret_st)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	r = beneath_open(inv->dev_fd, path, flags | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	r = devnode_check_type(inv, &st, path);
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	*ret_st = st;
+	return 0;
+}
+
+/*
  * Open dev-root-relative path read-write without following any symlink, and
  * without blocking on whatever sits there: O_NONBLOCK is cleared once the
  * type is known to be a device or a regular file.
@@ -85,13 +109,7 @@ static int devnode_open(struct inventory *inv, const char *path, int *ret_fd, st
 	struct stat st;
 	int r;
 
-	r = beneath_open(inv->dev_fd, path, O_RDWR | O_NOFOLLOW | O_NONBLOCK, BENEATH_NO_SYMLINKS,
-			 &fd);
-	if (r < 0)
-		return r;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	r = devnode_check_type(inv, &st, path);
+	r = devnode_open_checked(inv, path, O_RDWR | O_NONBLOCK, &fd, &st);
 	if (r < 0)
 		return r;
 	/* F_SETFL touches only O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME and O_NONBLOCK, of
@@ -105,26 +123,15 @@ static int devnode_open(struct inventory *inv, const char *path, int *ret_fd, st
 
 /*
  * The stat of dev-root-relative path without opening the node itself (an
- * open of a group would take it from whoever holds it): an O_PATH open with
- * no symlinks at all, then the same type check as devnode_open. ret_st is
- * written only on success; -ENOENT when there is no node.
+ * open of a group would take it from whoever holds it): an O_PATH open,
+ * checked as devnode_open checks. ret_st is written only on success;
+ * -ENOENT when there is no node.
  */
 static int devnode_stat(struct inventory *inv, const char *path, struct stat *ret_st)
 {
 	_cleanup_close_ int fd = -1;
-	struct stat st;
-	int r;
 
-	r = beneath_open(inv->dev_fd, path, O_PATH | O_NOFOLLOW, BENEATH_NO_SYMLINKS, &fd);
-	if (r < 0)
-		return r;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	r = devnode_check_type(inv, &st, path);
-	if (r < 0)
-		return r;
-	*ret_st = st;
-	return 0;
+	return devnode_open_checked(inv, path, O_PATH, &fd, ret_st);
 }
 
 int devnode_open_group(struct inventory *inv, uint32_t group, int *ret_fd, struct stat *ret_st)
