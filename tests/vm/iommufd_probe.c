@@ -67,13 +67,11 @@ static int fail(const char *what, int err)
 	return 1;
 }
 
-/* One page mapped into the IOAS and unmapped again: DMA through iommufd. */
-static int probe_dma(int iommufd, uint32_t ioas, long page)
+/* bytes of new anonymous memory, mapped into the IOAS at PROBE_IOVA: *ret_buf. */
+static int probe_ioas_map(int iommufd, uint32_t ioas, size_t bytes, void **ret_buf)
 {
-	void *buf;
-	int r = 0;
+	void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	buf = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		return fail("mmap", errno);
 	struct iommu_ioas_map map = {
@@ -82,23 +80,46 @@ static int probe_dma(int iommufd, uint32_t ioas, long page)
 			 IOMMU_IOAS_MAP_WRITEABLE,
 		.ioas_id = ioas,
 		.user_va = (uintptr_t)buf,
-		.length = page,
+		.length = bytes,
 		.iova = PROBE_IOVA,
 	};
 	if (ioctl(iommufd, IOMMU_IOAS_MAP, &map) < 0) {
-		r = fail("IOMMU_IOAS_MAP", errno);
-		goto unmap_buf;
+		int err = errno;
+
+		munmap(buf, bytes);
+		return fail("IOMMU_IOAS_MAP", err);
 	}
+	*ret_buf = buf;
+	return 0;
+}
+
+/* What probe_ioas_map mapped, unmapped from the IOAS and from the process. */
+static int probe_ioas_unmap(int iommufd, uint32_t ioas, void *buf, size_t bytes)
+{
 	struct iommu_ioas_unmap unmap = {
-		.size = sizeof(unmap), .ioas_id = ioas, .iova = PROBE_IOVA, .length = page};
-	if (ioctl(iommufd, IOMMU_IOAS_UNMAP, &unmap) < 0) {
+		.size = sizeof(unmap), .ioas_id = ioas, .iova = PROBE_IOVA, .length = bytes};
+	int r = 0;
+
+	if (ioctl(iommufd, IOMMU_IOAS_UNMAP, &unmap) < 0)
 		r = fail("IOMMU_IOAS_UNMAP", errno);
-		goto unmap_buf;
-	}
-	say("dma map+unmap iova=0x%llx size=%ld ok", PROBE_IOVA, page);
-unmap_buf:
-	munmap(buf, page);
+	munmap(buf, bytes);
 	return r;
+}
+
+/* One page mapped into the IOAS and unmapped again: DMA through iommufd. */
+static int probe_dma(int iommufd, uint32_t ioas, long page)
+{
+	void *buf;
+	int r;
+
+	r = probe_ioas_map(iommufd, ioas, page, &buf);
+	if (r)
+		return r;
+	r = probe_ioas_unmap(iommufd, ioas, buf, page);
+	if (r)
+		return r;
+	say("dma map+unmap iova=0x%llx size=%ld ok", PROBE_IOVA, page);
+	return 0;
 }
 
 /* "VmLck: ... kB VmPin: ... kB" of this process, as /proc/self/status says. */
@@ -122,31 +143,17 @@ static void say_pinned(void)
 /* bytes of anonymous memory mapped into the IOAS, reported, and kept mapped when hold. */
 static int probe_map(int iommufd, uint32_t ioas, size_t bytes, bool hold)
 {
-	void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *buf;
+	int r;
 
-	if (buf == MAP_FAILED)
-		return fail("mmap", errno);
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = ioas,
-		.user_va = (uintptr_t)buf,
-		.length = bytes,
-		.iova = PROBE_IOVA,
-	};
-	if (ioctl(iommufd, IOMMU_IOAS_MAP, &map) < 0)
-		return fail("IOMMU_IOAS_MAP", errno);
+	r = probe_ioas_map(iommufd, ioas, bytes, &buf);
+	if (r)
+		return r;
 	say("dma map iova=0x%llx size=%zu ok", PROBE_IOVA, bytes);
 	say_pinned();
 	if (hold)
 		return 0;
-	struct iommu_ioas_unmap unmap = {
-		.size = sizeof(unmap), .ioas_id = ioas, .iova = PROBE_IOVA, .length = bytes};
-	if (ioctl(iommufd, IOMMU_IOAS_UNMAP, &unmap) < 0)
-		return fail("IOMMU_IOAS_UNMAP", errno);
-	munmap(buf, bytes);
-	return 0;
+	return probe_ioas_unmap(iommufd, ioas, buf, bytes);
 }
 
 /* The device's info and the first bytes of its PCI config space. */
