@@ -502,6 +502,19 @@ vb_qemu_cleanup() {
 	vb_policy_restore
 }
 
+# vb_qemu_quit SOCKET SECONDS LOG [NAME]: QMP quit to the QEMU in qemu_pid (a
+# child of this shell), which must be gone within SECONDS and exit 0 (else LOG
+# is shown and the scenario fails, naming NAME, default "QEMU"). qemu_pid is
+# cleared: vb_qemu_cleanup has nothing left to kill.
+vb_qemu_quit() {
+	local name=${4:-QEMU} rc=0
+	vb_qmp "$1" quit >/dev/null || true
+	vb_wait "$2" vb_gone "$qemu_pid" || vb_fail "$name did not quit within $2 s"
+	wait "$qemu_pid" || rc=$?
+	qemu_pid=
+	[ "$rc" = 0 ] || { cat "$3"; vb_fail "$name exited with status $rc"; }
+}
+
 # vb_crash_broker: kill -9 the broker, as a crash would, and wait up to 5 s
 # for it to be gone; its socket file and lease table stay behind.
 # vb_start_broker then starts it again on the same socket and state.

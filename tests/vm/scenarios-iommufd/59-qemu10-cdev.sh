@@ -84,12 +84,7 @@ grep -qx /dev/iommu <<<"$fds" || vb_fail "QEMU 10 holds no /dev/iommu"
 ! grep -qE '^/dev/vfio/([0-9]+|vfio)$' <<<"$fds" || vb_fail "QEMU 10 holds a group or container file: $(tr '\n' ' ' <<<"$fds")"
 echo "ok: QEMU 10 holds $node and /dev/iommu, no group file; $(grep VmPin "/proc/$pid/status" | tr -s '\t ' ' ')"
 
-vb_qmp "$sock" quit >/dev/null || true
-vb_wait 30 vb_gone "$pid" || vb_fail "QEMU 10 did not quit within 30 s"
-rc=0
-wait "$pid" || rc=$?
-qemu_pid=
-[ "$rc" = 0 ] || { cat "$log"; vb_fail "QEMU 10 exited with status $rc"; }
+vb_qemu_quit "$sock" 30 "$log" "QEMU 10"
 echo "ok: QEMU 10 quit cleanly"
 
 # The cdev is closed with QEMU: the group path works again (they exclude

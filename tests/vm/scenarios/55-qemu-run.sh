@@ -41,12 +41,7 @@ holder=$(vb_lease_pid "$G_NIC1") || vb_fail "cannot read vfioctl leases --json"
 [ "$holder" = "$pid" ] || vb_fail "the lease of group $G_NIC1 names pid $holder, QEMU is pid $pid"
 echo "ok: the lease's holder is QEMU itself (pid $pid), $(grep 'Max locked memory' "/proc/$pid/limits")"
 
-vb_qmp "$sock" quit >/dev/null || true
-vb_wait 20 vb_gone "$pid" || vb_fail "QEMU did not quit within 20 s"
-rc=0
-wait "$pid" || rc=$?
-qemu_pid=
-[ "$rc" = 0 ] || { cat "$log"; vb_fail "QEMU exited with status $rc"; }
+vb_qemu_quit "$sock" 20 "$log"
 echo "ok: QEMU quit cleanly"
 vb_wait 10 vb_lease_ended "$G_NIC1" || vb_fail "the lease outlived QEMU"
 [ "$(vb_holder_of "$G_NIC1")" = none ] || vb_fail "group $G_NIC1 still has a holder"

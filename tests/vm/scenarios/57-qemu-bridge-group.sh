@@ -26,11 +26,6 @@ for i in 0 1; do
 	echo "ok: vf$i ($bdf) shows $ids in the inner machine"
 done
 [ "$(vb_lease_pid "$G_BR")" = "$pid" ] || vb_fail "the lease of group $G_BR is not QEMU's"
-vb_qmp "$sock" quit >/dev/null || true
-vb_wait 20 vb_gone "$pid" || vb_fail "QEMU did not quit within 20 s"
-rc=0
-wait "$pid" || rc=$?
-qemu_pid=
-[ "$rc" = 0 ] || { cat "$log"; vb_fail "QEMU exited with status $rc"; }
+vb_qemu_quit "$sock" 20 "$log"
 vb_wait 10 vb_lease_ended "$G_BR" || vb_fail "the lease outlived QEMU"
 echo "ok: QEMU quit cleanly and the lease ended"
