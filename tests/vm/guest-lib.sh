@@ -239,6 +239,44 @@ vb_container_rootfs() {
 	: >"$1/vb/vm-probe"
 }
 
+# vb_container_inside: the shell script a container of these scenarios runs:
+# vm-probe on NIC1 through the group that fd 3 is, then what fd 3 is
+# ("inside-fd3=DEV:INO"), then "ready" in /io and a wait (up to 60 s) for
+# /io/done while the scenario looks at it from outside.
+vb_container_inside() {
+	cat <<EOT
+/vb/vm-probe --bdf $NIC1 || exit 1
+stat -L -c inside-fd3=%d:%i - <&3
+touch /io/ready
+i=0
+while [ ! -e /io/done ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done
+EOT
+}
+
+# vb_container_ready JOB IO LOG FATAL_ERE: wait up to 60 s for the container
+# that JOB (vfioctl lease -- a container runtime, output in LOG) runs with
+# vb_container_inside to say ready in IO; if JOB exits first, fail with the
+# runtime's first line matching FATAL_ERE (its cause). Then show LOG and check
+# it: vm-probe read NIC1 as sysfs says, through fd 3 as group G_NIC1, and fd 3
+# was /dev/vfio/G_NIC1 inside.
+vb_container_ready() {
+	local job=$1 io=$2 log=$3 fatal=$4 t0=$SECONDS node
+	if ! vb_wait 60 test -e "$io/ready"; then
+		cat "$log"
+		vb_gone "$job" && vb_fail "the container exited before it was ready: $(grep -m 1 -E "$fatal" "$log" || tail -n 1 "$log")"
+		vb_fail "the container was not ready after 60 s"
+	fi
+	echo "the container is ready after $((SECONDS - t0)) s"
+	cat "$log"
+	vb_check_probe "$(cat "$log")" "$NIC1"
+	grep -q "^vm-probe: group=$G_NIC1 fd=3 source=env viable=1" "$log" ||
+		vb_fail "vm-probe in the container did not use fd 3 as group $G_NIC1"
+	node=$(stat -L -c %d:%i "/dev/vfio/$G_NIC1")
+	grep -qx "inside-fd3=$node" "$log" ||
+		vb_fail "inside, fd 3 is $(sed -n 's/^inside-fd3=//p' "$log"), /dev/vfio/$G_NIC1 is $node"
+	echo "ok: fd 3 in the container is /dev/vfio/$G_NIC1 ($node)"
+}
+
 # ---- the broker --------------------------------------------------------------
 
 # Load the topology that 10-topology found; fail if it did not run.

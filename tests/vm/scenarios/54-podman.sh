@@ -23,11 +23,7 @@ vb_container_rootfs "$rootfs"
 chown -R 2000:2000 "$dir"
 chmod 0700 "$dir/xdg"
 
-inside="/vb/vm-probe --bdf $NIC1 || exit 1
-stat -L -c inside-fd3=%d:%i - <&3
-touch /io/ready
-i=0
-while [ ! -e /io/done ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done"
+inside=$(vb_container_inside)
 
 # open_in: "PID COMM PPID" of every process with /dev/vfio/G open, sorted
 # (one find: a readlink per descriptor takes seconds under TCG).
@@ -64,20 +60,7 @@ echo "\$ vfioctl lease $G_NIC1 -- podman ... run --rm --runtime=runc --network=n
 	--device /dev/vfio/vfio --rootfs "$rootfs" /bin/sh -c "$inside" \
 	</dev/null >"$log" 2>&1 &
 job=$!
-if ! vb_wait 60 test -e "$io/ready"; then
-	cat "$log"
-	vb_gone "$job" && vb_fail "the container exited before it was ready: $(grep -m 1 -E '^Error|level=(fatal|error)' "$log" || tail -n 1 "$log")"
-	vb_fail "the container was not ready after 60 s"
-fi
-echo "the container is ready after $((SECONDS - t0)) s"
-cat "$log"
-vb_check_probe "$(cat "$log")" "$NIC1"
-grep -q "^vm-probe: group=$G_NIC1 fd=3 source=env viable=1" "$log" ||
-	vb_fail "vm-probe in the container did not use fd 3 as group $G_NIC1"
-node=$(stat -L -c %d:%i "/dev/vfio/$G_NIC1")
-grep -qx "inside-fd3=$node" "$log" ||
-	vb_fail "inside, fd 3 is $(sed -n 's/^inside-fd3=//p' "$log"), /dev/vfio/$G_NIC1 is $node"
-echo "ok: fd 3 in the container is /dev/vfio/$G_NIC1 ($node)"
+vb_container_ready "$job" "$io" "$log" '^Error|level=(fatal|error)'
 
 holder=$(vb_lease_pid "$G_NIC1") || vb_fail "cannot read vfioctl leases --json"
 [ "$holder" = "$job" ] || vb_fail "the lease of group $G_NIC1 names pid $holder, vfioctl lease is pid $job"
