@@ -562,17 +562,7 @@ request_holder() {
 
 # lease_state GROUP: the state `vfioctl leases --json` shows, or "none".
 lease_state() {
-	local json
-	json=$(vb_vfioctl leases --json) || return 1
-	python3 -c '
-import json, sys
-for l in json.loads(sys.argv[1])["leases"]:
-    if l["group"] == int(sys.argv[2]):
-        print(l["state"])
-        break
-else:
-    print("none")
-' "$json" "$1"
+	vb_lease_field "$1" state
 }
 
 lease_gone() {

@@ -461,19 +461,25 @@ sys.exit("no device %s in query-pci" % sys.argv[2])
 ' "$json" "$2"
 }
 
-# vb_lease_pid GROUP: the holder's pid as `vfioctl leases --json` shows it, or "none".
-vb_lease_pid() {
+# vb_lease_field GROUP FIELD: FIELD (pid, uid, state, ...) of GROUP's lease as
+# `vfioctl leases --json` shows it, or "none" when GROUP has no lease.
+vb_lease_field() {
 	local json
 	json=$(vb_vfioctl leases --json) || return 1
 	python3 -c '
 import json, sys
 for l in json.loads(sys.argv[1])["leases"]:
     if l["group"] == int(sys.argv[2]):
-        print(l["pid"])
+        print(l[sys.argv[3]])
         break
 else:
     print("none")
-' "$json" "$1"
+' "$json" "$1" "$2"
+}
+
+# vb_lease_pid GROUP: the holder's pid as `vfioctl leases --json` shows it, or "none".
+vb_lease_pid() {
+	vb_lease_field "$1" pid
 }
 
 # vb_gone PID: whether the process has exited (a zombie counts as gone).

@@ -54,9 +54,7 @@ sleep 1 # what systemd would kill, it has killed by now
 echo "ok: systemctl stop ended the holder; the child $child survives it in $lease_cg"
 systemd-cgls --no-pager /vfio-broker | sed 's/^/  | /'
 systemd-cgls --no-pager /vfio-broker | grep -q "[├└]─$child " || vb_fail "systemd-cgls /vfio-broker does not show the child $child"
-state=$(vb_vfioctl leases --json | python3 -c '
-import json, sys
-print(next((l["state"] for l in json.load(sys.stdin)["leases"] if l["group"] == int(sys.argv[1])), "none"))' "$G_NIC1")
+state=$(vb_lease_field "$G_NIC1" state)
 [ "$state" = releasing ] || vb_fail "the lease of group $G_NIC1 is '$state', expected releasing (its file is still open)"
 vb_try vb_vfioctl_as 2002 lease "$G_NIC1" -- /bin/true
 grep -q '^vfioctl: busy: ' <<<"$VB_ERR" || vb_fail "uid 2002: expected busy while the child holds the device, got: $VB_ERR"
