@@ -277,6 +277,26 @@ vb_container_ready() {
 	echo "ok: fd 3 in the container is /dev/vfio/$G_NIC1 ($node)"
 }
 
+# vb_container_end JOBVAR IO LOG SECONDS WHAT: tell the container to end (IO/done);
+# then WHAT, the job whose pid the caller's variable JOBVAR holds, must exit 0
+# within SECONDS (else LOG is shown and the scenario fails), and the lease of
+# G_NIC1 end with it. JOBVAR is cleared once the job is reaped, so that the
+# caller's cleanup never signals a pid that may be another process's by then.
+vb_container_end() {
+	local -n vb_end_job=$1
+	local io=$2 log=$3 secs=$4 what=$5 rc=0
+	touch "$io/done"
+	vb_wait "$secs" vb_gone "$vb_end_job" || vb_fail "$what did not exit within $secs s of the container's end"
+	wait "$vb_end_job" || rc=$?
+	vb_end_job=
+	[ "$rc" = 0 ] || {
+		cat "$log"
+		vb_fail "$what exited with status $rc"
+	}
+	vb_wait 10 vb_lease_ended "$G_NIC1" || vb_fail "the lease outlived $what"
+	[ "$(vb_holder_of "$G_NIC1")" = none ] || vb_fail "group $G_NIC1 still has a holder"
+}
+
 # ---- the broker --------------------------------------------------------------
 
 # Load the topology that 10-topology found; fail if it did not run.

@@ -102,15 +102,5 @@ holder=$(vb_lease_pid "$G_NIC1") || vb_fail "cannot read vfioctl leases --json"
 	vb_fail "$oci_runtime (pid $rt_pid) is not a child of vfioctl lease (pid $job)"
 echo "ok: the holder is vfioctl lease (pid $job), the parent of $oci_runtime (pid $rt_pid), whose child is the container process ($cpid)"
 
-touch "$io/done"
-vb_wait 30 vb_gone "$job" || vb_fail "vfioctl lease did not exit within 30 s of the container's end"
-rc=0
-wait "$job" || rc=$?
-job=
-[ "$rc" = 0 ] || {
-	cat "$log"
-	vb_fail "vfioctl lease -- $oci_runtime exited with status $rc"
-}
-vb_wait 10 vb_lease_ended "$G_NIC1" || vb_fail "the lease outlived the container"
-[ "$(vb_holder_of "$G_NIC1")" = none ] || vb_fail "group $G_NIC1 still has a holder"
+vb_container_end job "$io" "$log" 30 "vfioctl lease -- $oci_runtime"
 echo "ok: the container exited, $oci_runtime and vfioctl lease with it, and the lease ended ($((SECONDS - t0)) s in all)"

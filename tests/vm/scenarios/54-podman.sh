@@ -78,17 +78,7 @@ done
 	vb_fail "the podman with the file open is not vfioctl lease's child"
 echo "ok: conmon (parent $(awk '$2 == "conmon" {print $3}' <<<"$open"), it detaches) and the container's sh have it too; podman's pause process does not"
 
-touch "$io/done"
-vb_wait 60 vb_gone "$job" || vb_fail "vfioctl lease -- podman did not exit within 60 s of the container's end"
-rc=0
-wait "$job" || rc=$?
-job=
-[ "$rc" = 0 ] || {
-	cat "$log"
-	vb_fail "vfioctl lease -- podman exited with status $rc"
-}
-vb_wait 10 vb_lease_ended "$G_NIC1" || vb_fail "the lease outlived podman"
-[ "$(vb_holder_of "$G_NIC1")" = none ] || vb_fail "group $G_NIC1 still has a holder"
+vb_container_end job "$io" "$log" 60 "vfioctl lease -- podman"
 vb_wait 10 none_open ||
 	vb_fail "/dev/vfio/$G_NIC1 is still open after the lease: $(open_in | tr '\n' ' ')"
 echo "ok: the container exited, podman and vfioctl lease with it; the lease ended and no process has /dev/vfio/$G_NIC1 open ($((SECONDS - t0)) s in all)"
