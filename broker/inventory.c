@@ -175,6 +175,7 @@ int inventory_new(const char *sysfs_root, const char *dev_root, struct inventory
 
 void inventory_invalidate(struct inventory *inv)
 {
+	inv->generation++;
 	for (size_t i = 0; i < inv->cache_size; i++) {
 		free(inv->cache[i]);
 		inv->cache[i] = NULL;
@@ -420,6 +421,7 @@ int inventory_list_groups(struct inventory *inv, uint32_t **ret, size_t *ret_n)
 		if (r < 0)
 			return r;
 		if (inv->watch == INVENTORY_WATCH_NONE || inv->watch_failed) {
+			inv->generation++; /* an answer nothing keeps up to date */
 			*ret = ids;
 			*ret_n = n;
 			return 0;
@@ -638,6 +640,12 @@ static int inventory_read_group_sysfs(struct inventory *inv, uint32_t id, struct
 	return 0;
 }
 
+uint64_t inventory_generation(struct inventory *inv)
+{
+	inventory_sync(inv);
+	return inv->generation;
+}
+
 int inventory_read_group(struct inventory *inv, uint32_t id, struct inventory_group **ret)
 {
 	inventory_sync(inv);
@@ -663,8 +671,10 @@ int inventory_read_listed_group(struct inventory *inv, uint32_t id, struct inven
 		return -ENOMEM;
 	inv->watch_failed = false;
 	r = inventory_read_group_sysfs(inv, id, g);
-	if (r < 0)
+	if (r < 0) {
+		inv->generation++; /* nothing would say when the group comes (back) */
 		return r;
+	}
 	copy = group_dup(g);
 	if (!copy)
 		return -ENOMEM;
@@ -672,8 +682,12 @@ int inventory_read_listed_group(struct inventory *inv, uint32_t id, struct inven
 	if (inv->watch != INVENTORY_WATCH_NONE && !inv->watch_failed) {
 		struct inventory_group *keep = group_dup(g);
 
-		if (keep && !cache_put(inv, keep))
+		if (!keep || !cache_put(inv, keep)) {
 			free(keep);
+			inv->generation++;
+		}
+	} else {
+		inv->generation++;
 	}
 	*ret = copy;
 	return 0;
@@ -862,8 +876,10 @@ bool inventory_probe_iommufd(struct inventory *inv, char *why, size_t size)
 			 "lease the group path instead",
 			 inv->dev_root, strerror(-r));
 	inv->iommufd = r == 0;
-	if (inv->iommufd)
+	if (inv->iommufd) {
 		inv->device_cdevs = inventory_probe_device_cdevs(inv);
+		inv->generation++; /* list offers the cdev path from now on */
+	}
 	return inv->iommufd;
 }
 
