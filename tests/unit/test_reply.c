@@ -687,6 +687,72 @@ START_TEST(test_the_writer_writes_what_json_c_writes)
 }
 END_TEST
 
+/*
+ * The broker writes list chunks from text (vb_group_info_write, then
+ * vb_list_chunk_write), not from json-c trees: the bytes must be those of
+ * vb_list_chunk_encode, for every shape an entry takes.
+ */
+START_TEST(test_a_list_chunk_written_as_text_is_the_encoders_bytes)
+{
+	struct vb_device_info devs[] = {
+		{"0000:01:00.0", "8086", "10d3", "020000", "vfio-pci",
+		 (1u << VB_PATH_GROUP) | (1u << VB_PATH_CDEV)},
+		{"0000:01:00.1", "8086", "10d3", "060400", "", 0},
+		{"0000:01:00.2", "8086", "10d3", "020000", "we\"ird\n", 1u << VB_PATH_GROUP},
+	};
+	struct vb_group_info groups[] = {
+		list_groups[0],
+		list_groups[1],
+		{.group = VB_MAX_GROUP_ID, .viable = true, .n_devices = 3, .devices = devs},
+		{.group = 3, .held = true, .holder_uid = UINT32_MAX, .holder_pid = 0},
+		{.group = 4, .held = true, .holder_uid = 1, .holder_pid = INT32_MAX},
+		{.group = 5, .held = true, .holder_uid = 1, .holder_pid = -1},
+	};
+	const size_t n = sizeof(groups) / sizeof(groups[0]);
+	static char entries[16384], ours[16384];
+	size_t len = 0, ours_len;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t one;
+
+		if (i)
+			entries[len++] = ',';
+		ck_assert_int_eq(
+			vb_group_info_write(&groups[i], entries + len, sizeof(entries) - len, &one),
+			0);
+		len += one;
+	}
+	for (int more = 0; more <= 1; more++) {
+		const char *modes[] = {"kmod", "", NULL};
+
+		for (size_t m = 0; m < 3; m++) {
+			struct vb_list_reply r = {.n_groups = n, .groups = groups, .more = more};
+			char *ref;
+
+			snprintf(r.quarantine, sizeof(r.quarantine), "%s",
+				 modes[m] ? modes[m] : "");
+			ref = serialize(vb_list_reply_encode(77, &r));
+			ck_assert_int_eq(vb_list_chunk_write(77, entries, len, more, modes[m], ours,
+							     sizeof(ours), &ours_len),
+					 0);
+			ck_assert_uint_eq(ours_len, strlen(ref));
+			ck_assert(memcmp(ours, ref, ours_len) == 0);
+			/* and an empty chunk, as an empty inventory sends */
+			r.n_groups = 0;
+			ref = serialize(vb_list_reply_encode(77, &r));
+			ck_assert_int_eq(vb_list_chunk_write(77, "", 0, more, modes[m], ours,
+							     sizeof(ours), &ours_len),
+					 0);
+			ck_assert_uint_eq(ours_len, strlen(ref));
+			ck_assert(memcmp(ours, ref, ours_len) == 0);
+		}
+	}
+	ck_assert_int_eq(vb_list_chunk_write(77, entries, len, false, "kmod", ours, len, &ours_len),
+			 -EMSGSIZE);
+	ck_assert_int_eq(vb_group_info_write(&groups[2], entries, 10, &ours_len), -EMSGSIZE);
+}
+END_TEST
+
 START_TEST(test_the_writer_refuses_a_buffer_one_byte_short)
 {
 	struct json_object *o = enc_list();
@@ -924,6 +990,7 @@ static Suite *reply_suite(void)
 			    N_CASES);
 	tcase_add_loop_test(t, test_the_writer_writes_what_json_c_writes, 0, N_CASES);
 	tcase_add_test(t, test_the_writer_refuses_a_buffer_one_byte_short);
+	tcase_add_test(t, test_a_list_chunk_written_as_text_is_the_encoders_bytes);
 	tcase_add_test(t, test_release_reply_without_released_is_an_error_not_a_release);
 	tcase_add_test(t, test_values_out_of_range_are_refused);
 	tcase_add_test(t, test_an_error_reply_is_no_typed_ok_reply);
