@@ -287,6 +287,16 @@ struct json_object *vb_quarantine_reply_encode(uint32_t id, const struct vb_quar
 int vb_hello_reply_decode(const struct vb_reply *r, struct vb_hello_reply *ret);
 int vb_list_reply_decode(const struct vb_reply *r, struct vb_list_reply *ret);
 void vb_list_reply_done(struct vb_list_reply *r);
+/*
+ * vb_list_chunk_decode reads one packet that may be a chunk of the list
+ * reply to request id. Such a chunk (an "ok" reply with that id) is read as
+ * vb_reply_decode then vb_list_reply_decode would read it, with every check
+ * of theirs (and the strict scan's), but without a json-c tree: returns 0,
+ * *env without a body, and *ret. Any other packet is left to
+ * vb_reply_decode, into *env: returns 1, or its error.
+ */
+int vb_list_chunk_decode(const char *buf, size_t len, uint32_t id, struct vb_reply *env,
+			 struct vb_list_reply *ret);
 int vb_lease_reply_decode(const struct vb_reply *r, struct vb_lease_reply *ret);
 int vb_release_reply_decode(const struct vb_reply *r, struct vb_release_reply *ret);
 int vb_merge_reply_decode(const struct vb_reply *r, struct vb_merge_reply *ret);
