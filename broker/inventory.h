@@ -11,7 +11,9 @@
  *    kernel's multicast group): any add, remove, bind, unbind or move, and
  *    any event of the pci subsystem. sysfs itself raises no inotify events.
  *  - on any other tree (a simulated sysfs of plain files), by inotify on
- *    every directory a cached answer was read from.
+ *    every directory a cached answer was read from, and on each member's
+ *    uevent file (all the inventory reads of a device), watched through
+ *    the descriptor that read it.
  * Pending notifications are read at the start of every lookup, not from the
  * event loop, so a change the caller made (or saw) before asking is never
  * answered from the cache. A lost notification (a full socket buffer, an
