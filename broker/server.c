@@ -306,9 +306,15 @@ static int server_on_connections(sd_event_source *src, int fd, uint32_t revents,
 		struct server_uid *u = container_of(s->turns.next, struct server_uid, turn);
 		struct connection *c = container_of(u->ready.next, struct connection, ready);
 
-		/* A uid that owes turns passes this one to the next uid, if there is one. */
-		if (u->owed > 0 && u->turn.next != &s->turns) {
+		/*
+		 * A uid that owes turns passes this one to the next uid; alone in
+		 * the ring, it ends the wake-up instead, so that a request another
+		 * uid sends meanwhile finds its place before the next one of it.
+		 */
+		if (u->owed > 0) {
 			u->owed--;
+			if (u->turn.next == &s->turns)
+				break;
 			list_unlink(&u->turn);
 			list_append(&s->turns, &u->turn);
 			served--;

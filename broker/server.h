@@ -54,9 +54,10 @@ int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_
 /*
  * server_charge_turns says that the request c is being served for cost
  * turns of the per-uid round robin, not one (a list: PROTOCOL.md, Limits):
- * the next turns - 1 times its uid is first in the ring while another uid
- * has a request waiting too, the other goes first. A uid alone is served
- * at once. It owes at most SERVER_MAX_OWED turns.
+ * the next turns - 1 times its uid is first in the ring, the next uid
+ * with a request waiting goes first; with none, the wake-up ends there
+ * (the next one sees whatever arrived meanwhile). It owes at most
+ * SERVER_MAX_OWED turns.
  */
 void server_charge_turns(struct server *s, struct connection *c, unsigned turns);
 
