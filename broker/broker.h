@@ -41,6 +41,7 @@ struct broker {
 	bool has_admin_gid;
 	gid_t admin_gid;
 	struct inventory *inventory;
+	struct list_cache *list_cache; /* list's replies, serialised (NULL: made on first use) */
 	struct policy_store *policy;
 	struct lease_table *leases;
 	struct lease_cgroups *cgroups;	 /* NULL: leases bound to their uid only */

@@ -109,6 +109,12 @@ int connection_send(struct connection *c, struct json_object *obj, int fd);
 int connection_send_fds(struct connection *c, struct json_object *obj, const int *fds,
 			size_t n_fds);
 
+/*
+ * connection_send_text sends text[0..len), a packet serialised already (list's
+ * cache), with no fd, as connection_send does.
+ */
+int connection_send_text(struct connection *c, const char *text, size_t len);
+
 /* Send queued packets until the socket is full again. Called when c is writable. */
 void connection_flush(struct connection *c);
 /*

@@ -11,7 +11,9 @@
  *    kernel's multicast group): any add, remove, bind, unbind or move, and
  *    any event of the pci subsystem. sysfs itself raises no inotify events.
  *  - on any other tree (a simulated sysfs of plain files), by inotify on
- *    every directory a cached answer was read from.
+ *    every directory a cached answer was read from, and on each member's
+ *    uevent file (all the inventory reads of a device), watched through
+ *    the descriptor that read it.
  * Pending notifications are read at the start of every lookup, not from the
  * event loop, so a change the caller made (or saw) before asking is never
  * answered from the cache. A lost notification (a full socket buffer, an
@@ -55,6 +57,12 @@ struct inventory {
 	bool ids_valid;
 	/* A watch could not be added during the current read: do not cache what it read. */
 	bool watch_failed;
+	/*
+	 * Bumped whenever an answer may differ from the last one: the cache was
+	 * emptied, a read was not cached (nothing would say when it went
+	 * stale), or the lease paths changed. See inventory_generation.
+	 */
+	uint64_t generation;
 	/* <dev>/iommu opened at start-up (inventory_probe_iommufd): cdev leases can work. */
 	bool iommufd;
 	/* ... and the kernel makes device cdevs: every device on a VFIO driver has one. */
@@ -89,6 +97,15 @@ struct inventory *inventory_free(struct inventory *inv);
  * (quarantine writes) or heard of a change another way (the module's events).
  */
 void inventory_invalidate(struct inventory *inv);
+
+/*
+ * inventory_generation reads the pending notifications and returns a number
+ * that stays the same exactly as long as every answer of the inventory
+ * (groups, members, drivers, lease paths) would: something derived from it
+ * (list's serialisation) may be kept while it does. With no notification
+ * source, every read changes it, so nothing derived is ever kept.
+ */
+uint64_t inventory_generation(struct inventory *inv);
 
 /*
  * inventory_probe_iommufd: whether <dev>/iommu is there and opens (a kernel

@@ -76,6 +76,8 @@ struct lease_table {
 	uint32_t *changed;
 	size_t n_changed, n_changed_alloc;
 	bool changed_all;
+	/* Bumped by every change of a lease's existence, holder or pid: list's cache key. */
+	uint64_t generation;
 };
 
 static size_t lease_hash(uint32_t key)
@@ -225,6 +227,7 @@ static void lease_mark_changed(struct lease *l)
 {
 	struct lease_table *t = l->table;
 
+	t->generation++;
 	t->dirty = true;
 	if (t->changed_all || (t->n_changed > 0 && t->changed[t->n_changed - 1] == l->group))
 		return;
@@ -260,8 +263,14 @@ static void lease_table_flush(struct lease_table *t)
 	t->changed_all = false;
 }
 
+uint64_t lease_table_generation(const struct lease_table *t)
+{
+	return t->generation;
+}
+
 void lease_table_changed(struct lease_table *t)
 {
+	t->generation++;
 	t->dirty = true;
 	t->changed_all = true;
 	lease_table_flush(t);
@@ -833,6 +842,7 @@ static void lease_table_drain(struct lease_table *t, int64_t released)
 			/* A named holder may have closed it too: look again. */
 			holder_unref_lease(l->holder);
 			l->holder = NULL;
+			t->generation++;
 		}
 	}
 }

@@ -214,6 +214,13 @@ int lease_table_restore_files(struct lease_table *t, uint32_t group, int fd, con
 			      const char *rule, const char *devices, uint64_t since_usec,
 			      const char *cgroup, struct lease **ret);
 
+/*
+ * A number that changes whenever a lease is granted, restored or ended, or
+ * its holder or pid changes: what list shows of leases is the same while it
+ * is.
+ */
+uint64_t lease_table_generation(const struct lease_table *t);
+
 /* Something outside the table changed what a lease records (its container): save it. */
 void lease_table_changed(struct lease_table *t);
 

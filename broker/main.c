@@ -14,6 +14,7 @@
 #include "broker/lease.h"
 #include "broker/lease_cgroup.h"
 #include "broker/lease_store.h"
+#include "broker/list_cache.h"
 #include "broker/log.h"
 #include "broker/merge.h"
 #include "broker/policy_store.h"
@@ -458,6 +459,7 @@ static void broker_teardown(struct broker *b)
 	b->closer = closer_free(b->closer);
 	b->status = status_free(b->status);
 	b->policy = policy_store_free(b->policy);
+	b->list_cache = list_cache_free(b->list_cache);
 	b->inventory = inventory_free(b->inventory);
 	b->event = sd_event_unref(b->event);
 }

@@ -19,6 +19,7 @@ struct policy_store {
 	sd_event *event;
 	char *dir;
 	struct policy *policy;
+	uint64_t generation; /* policy_store_generation */
 	sd_event_source *watch_source;
 	sd_event_source *debounce_source;
 };
@@ -141,6 +142,11 @@ const struct policy *policy_store_get(const struct policy_store *s)
 	return s->policy;
 }
 
+uint64_t policy_store_generation(const struct policy_store *s)
+{
+	return s->generation;
+}
+
 int policy_store_reload(struct policy_store *s, const char *why, struct policy_error *err)
 {
 	struct policy *p = NULL;
@@ -157,6 +163,7 @@ int policy_store_reload(struct policy_store *s, const char *why, struct policy_e
 	/* Decisions copy what they keep (rule names), so the old policy can go now. */
 	policy_free(s->policy);
 	s->policy = p;
+	s->generation++;
 	policy_store_watch(s);
 	log_event(LOG_INFO, &f, "Policy reloaded (%s): %zu rules in %zu files", why,
 		  policy_rule_count(p), policy_file_count(p));

@@ -11,6 +11,7 @@
 #include "policy/policy.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 struct policy_store;
@@ -21,6 +22,8 @@ struct policy_store *policy_store_free(struct policy_store *s);
 
 /* The policy in force; never NULL once created. */
 const struct policy *policy_store_get(const struct policy_store *s);
+/* Changes whenever policy_store_get would return another policy (a reload that took). */
+uint64_t policy_store_generation(const struct policy_store *s);
 
 /*
  * policy_store_reload loads the directory again; on success the new policy

@@ -36,6 +36,8 @@
  * sd-event's dispatch are paid once per batch, not once per request.
  */
 #define SERVER_BATCH 64
+/* The most turns a uid can owe (server_charge_turns): a list of 16k groups. */
+#define SERVER_MAX_OWED 256
 /* Buckets of the uid and pid tables. */
 #define SERVER_HASH_BITS 10
 #define SERVER_HASH_SIZE (1u << SERVER_HASH_BITS)
@@ -52,6 +54,7 @@ struct server_uid {
 	size_t n_queued_bytes;
 	struct list_node ready; /* its connections with a packet to read, in arrival order */
 	struct list_node turn;	/* in the server's ring of uids with ready connections */
+	unsigned owed;		/* turns to let other uids take first: server_charge_turns */
 };
 
 struct server {
@@ -159,6 +162,15 @@ static uint64_t server_now_usec(const struct server *s)
 		return now;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void server_charge_turns(struct server *s, struct connection *c, unsigned turns)
+{
+	struct server_uid *u = c->peer_uid;
+
+	if (!s || !u || turns <= 1)
+		return;
+	u->owed = turns - 1 > SERVER_MAX_OWED - u->owed ? SERVER_MAX_OWED : u->owed + turns - 1;
 }
 
 int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_retry_ms)
@@ -294,6 +306,20 @@ static int server_on_connections(sd_event_source *src, int fd, uint32_t revents,
 		struct server_uid *u = container_of(s->turns.next, struct server_uid, turn);
 		struct connection *c = container_of(u->ready.next, struct connection, ready);
 
+		/*
+		 * A uid that owes turns passes this one to the next uid; alone in
+		 * the ring, it ends the wake-up instead, so that a request another
+		 * uid sends meanwhile finds its place before the next one of it.
+		 */
+		if (u->owed > 0) {
+			u->owed--;
+			if (u->turn.next == &s->turns)
+				break;
+			list_unlink(&u->turn);
+			list_append(&s->turns, &u->turn);
+			served--;
+			continue;
+		}
 		/* Whoever is served, the uid goes to the back of the ring. */
 		list_unlink(&c->ready);
 		list_unlink(&u->turn);

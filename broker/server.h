@@ -51,6 +51,15 @@ size_t server_count_connections(const struct server *s);
  * then how long until it may send the next one. Root is never charged.
  */
 int server_charge_request(struct server *s, struct connection *c, uint64_t *ret_retry_ms);
+/*
+ * server_charge_turns says that the request c is being served for cost
+ * turns of the per-uid round robin, not one (a list: PROTOCOL.md, Limits):
+ * the next turns - 1 times its uid is first in the ring, the next uid
+ * with a request waiting goes first; with none, the wake-up ends there
+ * (the next one sees whatever arrived meanwhile). It owes at most
+ * SERVER_MAX_OWED turns.
+ */
+void server_charge_turns(struct server *s, struct connection *c, unsigned turns);
 
 /* Whether len more bytes may be queued for c's uid (SERVER_MAX_QUEUED_BYTES_PER_UID). */
 bool server_may_queue(struct server *s, struct connection *c, size_t len);

@@ -56,6 +56,14 @@ struct vfiobroker {
 	size_t n_events;
 	unsigned events_dropped;
 
+	/*
+	 * While a list call waits: its request's id, and where broker_receive
+	 * decodes its chunks (vb_list_chunk_decode: no json-c tree), to be
+	 * taken by list_append_chunk. NULL at any other time.
+	 */
+	struct vb_list_reply *list_chunk;
+	uint32_t list_id;
+
 	char packet[VB_MAX_PACKET_SIZE];
 };
 
@@ -193,7 +201,12 @@ static int broker_receive(struct vfiobroker *b, bool block, struct packet *ret)
 		vb_wire_close_fds(p.fds, p.n_fds);
 		return -EBADMSG;
 	}
-	r = vb_reply_decode(b->packet, len, &p.reply);
+	if (b->list_chunk) {
+		r = vb_list_chunk_decode(b->packet, len, b->list_id, &p.reply, b->list_chunk);
+		r = r > 0 ? 0 : r;
+	} else {
+		r = vb_reply_decode(b->packet, len, &p.reply);
+	}
 	if (r < 0) {
 		vb_wire_close_fds(p.fds, p.n_fds);
 		return r == -ENOMSG ? -ENOMSG : -EBADMSG;
@@ -810,16 +823,24 @@ struct list_call {
 	size_t n, capacity;
 };
 
-/* Appends the groups of one list chunk; notes its quarantine mode. */
+/*
+ * Appends the groups of one list chunk; notes its quarantine mode. A chunk
+ * broker_receive decoded already (r has no body) is in b->list_chunk.
+ */
 static int list_append_chunk(const struct vb_reply *r, bool *more, void *userdata)
 {
 	struct list_call *call = userdata;
 	struct vb_list_reply chunk;
 	int k;
 
-	k = vb_list_reply_decode(r, &chunk);
-	if (k < 0)
-		return k;
+	if (r->body) {
+		k = vb_list_reply_decode(r, &chunk);
+		if (k < 0)
+			return k;
+	} else {
+		chunk = *call->b->list_chunk;
+		*call->b->list_chunk = (struct vb_list_reply){0};
+	}
 	if (chunk.quarantine[0])
 		memcpy(call->b->quarantine, chunk.quarantine, sizeof(call->b->quarantine));
 	k = grow_array((void **)&call->groups, &call->capacity, call->n + chunk.n_groups,
@@ -836,6 +857,7 @@ static int list_append_chunk(const struct vb_reply *r, bool *more, void *userdat
 
 int vfiobroker_list(struct vfiobroker *b, struct vfiobroker_group **ret, size_t *ret_n)
 {
+	struct vb_list_reply chunk = {0};
 	struct list_call call = {.b = b};
 	struct vb_request req;
 	int r;
@@ -844,7 +866,12 @@ int vfiobroker_list(struct vfiobroker *b, struct vfiobroker_group **ret, size_t 
 		return -EINVAL;
 	b->quarantine[0] = '\0';
 	vb_request_init(&req, 0, VB_OP_LIST);
+	/* broker_call gives the request the next id. */
+	b->list_id = b->next_id;
+	b->list_chunk = &chunk;
 	r = broker_call_chunks(b, &req, list_append_chunk, &call);
+	b->list_chunk = NULL;
+	vb_list_reply_done(&chunk);
 	if (r < 0) {
 		vfiobroker_groups_free(call.groups, call.n);
 		return r;

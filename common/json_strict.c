@@ -712,3 +712,23 @@ size_t json_strict_name(const struct json_strict_map *map, const struct json_str
 		buf[n < size ? n : size - 1] = '\0';
 	return n;
 }
+
+size_t json_strict_string(const struct json_strict_map *map, const struct json_strict_node *value,
+			  char *buf, size_t size)
+{
+	struct name_reader r = {.p = map->text + value->offset + 1};
+	size_t n = 0;
+	int c;
+
+	/* The text was checked: the closing quote is the first one no backslash escapes. */
+	for (r.end = r.p; *r.end != '"'; r.end += *r.end == '\\' ? 2 : 1)
+		;
+	while ((c = name_reader_next(&r)) >= 0) {
+		if (n + 1 < size)
+			buf[n] = (char)c;
+		n++;
+	}
+	if (size)
+		buf[n < size ? n : size - 1] = '\0';
+	return n;
+}

@@ -124,3 +124,10 @@ bool json_strict_name_is(const struct json_strict_map *map, const struct json_st
  */
 size_t json_strict_name(const struct json_strict_map *map, const struct json_strict_node *member,
 			char *buf, size_t size);
+/*
+ * Write the decoded bytes of value, a JSON_STRICT_STRING, into buf as json_strict_name
+ * does for names: terminated, cut to size - 1 bytes; returns the full decoded length.
+ * It holds no NUL (the scan refuses "\u0000").
+ */
+size_t json_strict_string(const struct json_strict_map *map, const struct json_strict_node *value,
+			  char *buf, size_t size);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "protocol/reply.h"
+#include "common/json_strict.h"
 #include "protocol/wire.h"
 
 #include <errno.h>
@@ -631,6 +632,105 @@ struct json_object *vb_group_info_to_json(const struct vb_group_info *g)
 	return o;
 }
 
+/* A literal (key, punctuation) that needs no escaping. */
+#define jw_lit(w, s) jw_put(w, s, sizeof(s) - 1)
+
+static void jw_uint(struct json_writer *w, uint64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%" PRIu64, v);
+
+	jw_put(w, num, (size_t)n);
+}
+
+static void jw_bool(struct json_writer *w, bool v)
+{
+	if (v)
+		jw_lit(w, "true");
+	else
+		jw_lit(w, "false");
+}
+
+/*
+ * The text of vb_group_info_to_json(g) as vb_packet_serialize writes it,
+ * key for key, without building the tree: the broker writes a list of
+ * thousands of groups this way (test_reply checks the two agree).
+ */
+static void jw_group_info(struct json_writer *w, const struct vb_group_info *g)
+{
+	jw_lit(w, "{\"group\":");
+	jw_uint(w, g->group);
+	jw_lit(w, ",\"viable\":");
+	jw_bool(w, g->viable);
+	jw_lit(w, ",\"allowed\":");
+	jw_bool(w, g->allowed);
+	jw_lit(w, ",\"devices\":[");
+	for (size_t i = 0; i < g->n_devices; i++) {
+		const struct vb_device_info *d = &g->devices[i];
+
+		if (i)
+			jw_lit(w, ",");
+		jw_lit(w, "{\"address\":");
+		jw_string(w, d->address, strlen(d->address));
+		jw_lit(w, ",\"vendor\":");
+		jw_string(w, d->vendor, strlen(d->vendor));
+		jw_lit(w, ",\"device\":");
+		jw_string(w, d->device, strlen(d->device));
+		jw_lit(w, ",\"class\":");
+		jw_string(w, d->class_, strlen(d->class_));
+		jw_lit(w, ",\"driver\":");
+		if (d->driver[0])
+			jw_string(w, d->driver, strlen(d->driver));
+		else
+			jw_lit(w, "null");
+		if (d->paths) {
+			bool first = true;
+
+			jw_lit(w, ",\"paths\":[");
+			for (unsigned p = 0; p < _VB_PATH_MAX; p++) {
+				const char *name = vb_lease_path_to_string(p);
+
+				if (!(d->paths & (1u << p)))
+					continue;
+				if (!first)
+					jw_lit(w, ",");
+				first = false;
+				jw_string(w, name, strlen(name));
+			}
+			jw_lit(w, "]");
+		}
+		jw_lit(w, "}");
+	}
+	jw_lit(w, "],\"holder\":");
+	if (g->held) {
+		jw_lit(w, "{\"uid\":");
+		jw_uint(w, g->holder_uid);
+		jw_lit(w, ",\"pid\":");
+		if (g->holder_pid < 0) {
+			jw_lit(w, "-");
+			jw_uint(w, (uint64_t) - (int64_t)g->holder_pid);
+		} else {
+			jw_uint(w, (uint64_t)g->holder_pid);
+		}
+		jw_lit(w, "}");
+	} else {
+		jw_lit(w, "null");
+	}
+	jw_lit(w, "}");
+}
+
+int vb_group_info_write(const struct vb_group_info *g, char *buf, size_t size, size_t *ret_len)
+{
+	struct json_writer w = {.buf = buf,
+				.size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
+
+	jw_group_info(&w, g);
+	if (w.full)
+		return -EMSGSIZE;
+	*ret_len = w.len;
+	return 0;
+}
+
 static int device_info_from_json(struct json_object *o, void *ret)
 {
 	struct vb_device_info *d = ret;
@@ -818,6 +918,30 @@ struct json_object *vb_list_chunk_encode(uint32_t id, struct json_object *groups
 	return o;
 }
 
+int vb_list_chunk_write(uint32_t id, const char *groups, size_t groups_len, bool more,
+			const char *quarantine, char *buf, size_t size, size_t *ret_len)
+{
+	struct json_writer w = {.buf = buf,
+				.size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
+
+	/* The keys of ok_reply_new and vb_list_chunk_encode, in their order. */
+	jw_lit(&w, "{\"id\":");
+	jw_uint(&w, id);
+	jw_lit(&w, ",\"ok\":true,\"groups\":[");
+	jw_put(&w, groups, groups_len);
+	jw_lit(&w, "],\"more\":");
+	jw_bool(&w, more);
+	if (quarantine && quarantine[0]) {
+		jw_lit(&w, ",\"quarantine\":");
+		jw_string(&w, quarantine, strlen(quarantine));
+	}
+	jw_lit(&w, "}");
+	if (w.full)
+		return -EMSGSIZE;
+	*ret_len = w.len;
+	return 0;
+}
+
 struct json_object *vb_list_reply_encode(uint32_t id, const struct vb_list_reply *r)
 {
 	struct json_object *a = json_object_new_array();
@@ -846,6 +970,284 @@ int vb_list_reply_decode(const struct vb_reply *r, struct vb_list_reply *ret)
 		return k;
 	*ret = l;
 	return 0;
+}
+
+/* ---- list chunks read from the strict scan's map, without a json-c tree ---- */
+
+/* A member called name (its escapes decoded, if it has any: as json-c compares keys). */
+static bool map_name_is(const struct json_strict_map *m, const struct json_strict_node *member,
+			const char *name, size_t len)
+{
+	if (!member->name_escaped)
+		return member->name_len == len &&
+		       memcmp(m->text + member->name_offset + 1, name, len) == 0;
+	return json_strict_name_is(m, member, name);
+}
+
+#define MAP_NAME_IS(m, member, lit) map_name_is(m, member, lit, sizeof(lit) - 1)
+
+/* An integer in [0, max], as get_uint reads one: a number with a fraction or exponent is not. */
+static int map_uint(const struct json_strict_map *m, const struct json_strict_node *v, uint64_t max,
+		    uint64_t *ret)
+{
+	const char *p;
+	bool negative;
+	uint64_t n = 0;
+
+	if (!v || v->kind != JSON_STRICT_NUMBER)
+		return -EBADMSG;
+	p = m->text + v->offset;
+	negative = *p == '-';
+	p += negative;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -EBADMSG; /* above any max of ours */
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	/* json-c reads "-0" as the integer 0, and anything with . or e as a double. */
+	if (*p == '.' || *p == 'e' || *p == 'E' || (negative && n != 0) || n > max)
+		return -EBADMSG;
+	*ret = n;
+	return 0;
+}
+
+static bool map_is_null(const struct json_strict_map *m, const struct json_strict_node *v)
+{
+	return v->kind == JSON_STRICT_LITERAL && m->text[v->offset] == 'n';
+}
+
+static int map_bool(const struct json_strict_map *m, const struct json_strict_node *v, bool *ret)
+{
+	if (!v || v->kind != JSON_STRICT_LITERAL || map_is_null(m, v))
+		return -EBADMSG;
+	*ret = m->text[v->offset] == 't';
+	return 0;
+}
+
+/* A string that fits size with its terminator, as string_value reads one; null reads as "". */
+static int map_string(const struct json_strict_map *m, const struct json_strict_node *v,
+		      bool nullable, char *buf, size_t size)
+{
+	if (!v)
+		return -EBADMSG;
+	if (nullable && map_is_null(m, v)) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if (v->kind != JSON_STRICT_STRING)
+		return -EBADMSG;
+	return json_strict_string(m, v, buf, size) < size ? 0 : -EBADMSG;
+}
+
+static int map_device_info(const struct json_strict_map *m, const struct json_strict_node *o,
+			   struct vb_device_info *d)
+{
+	const struct json_strict_node *address = NULL, *vendor = NULL, *device = NULL,
+				      *class_ = NULL, *driver = NULL, *paths = NULL;
+	char text[VB_ADDRESS_MAX + 1];
+	int k;
+
+	if (o->kind != JSON_STRICT_OBJECT)
+		return -EBADMSG;
+	for (const struct json_strict_node *f = json_strict_first(m, o); f;
+	     f = json_strict_next(m, f)) {
+		if (MAP_NAME_IS(m, f, "address"))
+			address = f;
+		else if (MAP_NAME_IS(m, f, "vendor"))
+			vendor = f;
+		else if (MAP_NAME_IS(m, f, "device"))
+			device = f;
+		else if (MAP_NAME_IS(m, f, "class"))
+			class_ = f;
+		else if (MAP_NAME_IS(m, f, "driver"))
+			driver = f;
+		else if (MAP_NAME_IS(m, f, "paths"))
+			paths = f;
+	}
+	/* An address longer than the longest one is none: vb_address_parse would refuse it. */
+	k = map_string(m, address, false, text, sizeof(text));
+	if (k == 0 && vb_address_parse(text, d->address) < 0)
+		k = -EBADMSG;
+	if (k == 0)
+		k = map_string(m, vendor, false, d->vendor, sizeof(d->vendor));
+	if (k == 0)
+		k = map_string(m, device, false, d->device, sizeof(d->device));
+	if (k == 0)
+		k = map_string(m, class_, false, d->class_, sizeof(d->class_));
+	if (k == 0)
+		k = map_string(m, driver, true, d->driver, sizeof(d->driver));
+	if (k == 0 && paths) {
+		if (paths->kind != JSON_STRICT_ARRAY)
+			return -EBADMSG;
+		for (const struct json_strict_node *v = json_strict_first(m, paths); v;
+		     v = json_strict_next(m, v)) {
+			char name[32];
+			int p;
+
+			if (v->kind != JSON_STRICT_STRING)
+				return -EBADMSG;
+			/* A path this version does not know is skipped, as brokers may grow. */
+			if (json_strict_string(m, v, name, sizeof(name)) >= sizeof(name))
+				continue;
+			p = vb_lease_path_from_string(name);
+			if (p >= 0)
+				d->paths |= 1u << p;
+		}
+	}
+	return k;
+}
+
+/* As vb_group_info_from_json, from the map. */
+static int map_group_info(const struct json_strict_map *m, const struct json_strict_node *o,
+			  struct vb_group_info *ret)
+{
+	const struct json_strict_node *group = NULL, *viable = NULL, *allowed = NULL,
+				      *holder = NULL, *devices = NULL;
+	struct vb_group_info g = {0};
+	uint64_t v = 0;
+	int k;
+
+	if (o->kind != JSON_STRICT_OBJECT)
+		return -EBADMSG;
+	for (const struct json_strict_node *f = json_strict_first(m, o); f;
+	     f = json_strict_next(m, f)) {
+		if (MAP_NAME_IS(m, f, "group"))
+			group = f;
+		else if (MAP_NAME_IS(m, f, "viable"))
+			viable = f;
+		else if (MAP_NAME_IS(m, f, "allowed"))
+			allowed = f;
+		else if (MAP_NAME_IS(m, f, "holder"))
+			holder = f;
+		else if (MAP_NAME_IS(m, f, "devices"))
+			devices = f;
+	}
+	k = map_uint(m, group, VB_MAX_GROUP_ID, &v);
+	g.group = (uint32_t)v;
+	if (k == 0)
+		k = map_bool(m, viable, &g.viable);
+	if (k == 0)
+		k = map_bool(m, allowed, &g.allowed);
+	if (k == 0 && (!holder || (!map_is_null(m, holder) && holder->kind != JSON_STRICT_OBJECT)))
+		k = -EBADMSG;
+	if (k == 0 && !map_is_null(m, holder)) {
+		const struct json_strict_node *uid = NULL, *pid = NULL;
+
+		for (const struct json_strict_node *f = json_strict_first(m, holder); f;
+		     f = json_strict_next(m, f)) {
+			if (MAP_NAME_IS(m, f, "uid"))
+				uid = f;
+			else if (MAP_NAME_IS(m, f, "pid"))
+				pid = f;
+		}
+		g.held = true;
+		k = map_uint(m, uid, UINT32_MAX, &v);
+		g.holder_uid = (uint32_t)v;
+		if (k == 0)
+			k = map_uint(m, pid, INT32_MAX, &v);
+		g.holder_pid = (int32_t)v;
+	}
+	if (k == 0 && (!devices || devices->kind != JSON_STRICT_ARRAY))
+		k = -EBADMSG;
+	if (k == 0 && devices->n_children > 0) {
+		const struct json_strict_node *d = json_strict_first(m, devices);
+
+		g.devices = calloc(devices->n_children, sizeof(*g.devices));
+		if (!g.devices)
+			return -ENOMEM;
+		for (; k == 0 && d; d = json_strict_next(m, d))
+			k = map_device_info(m, d, &g.devices[g.n_devices++]);
+	}
+	if (k < 0) {
+		free(g.devices);
+		return k;
+	}
+	*ret = g;
+	return 0;
+}
+
+/* As vb_list_reply_decode, from the map of the whole packet, whose root is root. */
+static int map_list_reply(const struct json_strict_map *m, const struct json_strict_node *root,
+			  struct vb_list_reply *ret)
+{
+	const struct json_strict_node *groups = NULL, *more = NULL, *quarantine = NULL;
+	struct vb_list_reply l = {0};
+	int k = 0;
+
+	for (const struct json_strict_node *f = json_strict_first(m, root); f;
+	     f = json_strict_next(m, f)) {
+		if (MAP_NAME_IS(m, f, "groups"))
+			groups = f;
+		else if (MAP_NAME_IS(m, f, "more"))
+			more = f;
+		else if (MAP_NAME_IS(m, f, "quarantine"))
+			quarantine = f;
+	}
+	if (!groups || groups->kind != JSON_STRICT_ARRAY)
+		k = -EBADMSG;
+	if (k == 0)
+		k = map_bool(m, more, &l.more);
+	/* Optional: brokers before the kmod link did not say. */
+	if (k == 0 && quarantine)
+		k = map_string(m, quarantine, false, l.quarantine, sizeof(l.quarantine));
+	if (k == 0 && groups->n_children > 0) {
+		l.groups = calloc(groups->n_children, sizeof(*l.groups));
+		if (!l.groups)
+			return -ENOMEM;
+		for (const struct json_strict_node *g = json_strict_first(m, groups); k == 0 && g;
+		     g = json_strict_next(m, g)) {
+			k = map_group_info(m, g, &l.groups[l.n_groups]);
+			if (k == 0)
+				l.n_groups++;
+		}
+	}
+	if (k < 0) {
+		vb_list_reply_done(&l);
+		return k;
+	}
+	*ret = l;
+	return 0;
+}
+
+int vb_list_chunk_decode(const char *buf, size_t len, uint32_t id, struct vb_reply *env,
+			 struct vb_list_reply *ret)
+{
+	const struct json_strict_node *root, *ok = NULL, *rid = NULL;
+	struct json_strict_map map = {0};
+	bool is_ok = false;
+	uint64_t got = 0;
+	int k;
+
+	if (len == 0 || len > VB_MAX_PACKET_SIZE || memchr(buf, '\0', len))
+		return -EBADMSG;
+	/* Anything but an "ok" reply to id, or what the strict scan refuses: vb_reply_decode. */
+	if (json_strict_scan(buf, len, VB_MAX_JSON_DEPTH * 2, &map, NULL) < 0)
+		goto other;
+	root = json_strict_root(&map);
+	if (root->kind != JSON_STRICT_OBJECT)
+		goto other;
+	for (const struct json_strict_node *f = json_strict_first(&map, root); f;
+	     f = json_strict_next(&map, f)) {
+		if (MAP_NAME_IS(&map, f, "event"))
+			goto other;
+		if (MAP_NAME_IS(&map, f, "ok"))
+			ok = f;
+		else if (MAP_NAME_IS(&map, f, "id"))
+			rid = f;
+	}
+	if (map_bool(&map, ok, &is_ok) < 0 || !is_ok || map_uint(&map, rid, UINT32_MAX, &got) < 0 ||
+	    got != id)
+		goto other;
+	k = map_list_reply(&map, root, ret);
+	json_strict_map_done(&map);
+	if (k < 0)
+		return k;
+	*env = (struct vb_reply){.has_id = true, .id = id, .ok = true};
+	return 0;
+other:
+	json_strict_map_done(&map);
+	k = vb_reply_decode(buf, len, env);
+	return k < 0 ? k : 1;
 }
 
 void vb_list_reply_done(struct vb_list_reply *r)

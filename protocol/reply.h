@@ -143,6 +143,12 @@ struct json_object *vb_group_info_to_json(const struct vb_group_info *g);
 /* Allocates ret->devices: vb_group_info_done frees them. */
 int vb_group_info_from_json(struct json_object *o, struct vb_group_info *ret);
 void vb_group_info_done(struct vb_group_info *g);
+/*
+ * vb_group_info_write writes g as the text vb_packet_serialize would write
+ * for vb_group_info_to_json(g), byte for byte, without building a tree.
+ * Returns 0 and its length, -EMSGSIZE when it does not fit size.
+ */
+int vb_group_info_write(const struct vb_group_info *g, char *buf, size_t size, size_t *ret_len);
 struct json_object *vb_lease_info_to_json(const struct vb_lease_info *l);
 int vb_lease_info_from_json(struct json_object *o, struct vb_lease_info *ret);
 
@@ -169,6 +175,15 @@ struct vb_list_reply {
 /* The chunk's entries already encoded (vb_group_info_to_json), taken: the broker's chunker. */
 struct json_object *vb_list_chunk_encode(uint32_t id, struct json_object *groups, bool more,
 					 const char *quarantine);
+
+/*
+ * vb_list_chunk_write writes one whole list chunk packet whose entries are
+ * groups[0..groups_len): vb_group_info_write texts joined by commas ("" for
+ * none). The bytes are those of vb_list_chunk_encode through
+ * vb_packet_serialize. -EMSGSIZE above size or VB_MAX_PACKET_SIZE.
+ */
+int vb_list_chunk_write(uint32_t id, const char *groups, size_t groups_len, bool more,
+			const char *quarantine, char *buf, size_t size, size_t *ret_len);
 
 /* Most device fds one cdev lease carries: the iommufd takes one of VB_MAX_FDS. */
 #define VB_MAX_CDEV_DEVICES 15
@@ -272,6 +287,16 @@ struct json_object *vb_quarantine_reply_encode(uint32_t id, const struct vb_quar
 int vb_hello_reply_decode(const struct vb_reply *r, struct vb_hello_reply *ret);
 int vb_list_reply_decode(const struct vb_reply *r, struct vb_list_reply *ret);
 void vb_list_reply_done(struct vb_list_reply *r);
+/*
+ * vb_list_chunk_decode reads one packet that may be a chunk of the list
+ * reply to request id. Such a chunk (an "ok" reply with that id) is read as
+ * vb_reply_decode then vb_list_reply_decode would read it, with every check
+ * of theirs (and the strict scan's), but without a json-c tree: returns 0,
+ * *env without a body, and *ret. Any other packet is left to
+ * vb_reply_decode, into *env: returns 1, or its error.
+ */
+int vb_list_chunk_decode(const char *buf, size_t len, uint32_t id, struct vb_reply *env,
+			 struct vb_list_reply *ret);
 int vb_lease_reply_decode(const struct vb_reply *r, struct vb_lease_reply *ret);
 int vb_release_reply_decode(const struct vb_reply *r, struct vb_release_reply *ret);
 int vb_merge_reply_decode(const struct vb_reply *r, struct vb_merge_reply *ret);

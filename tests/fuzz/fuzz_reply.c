@@ -20,6 +20,8 @@
  *     any other lease reply reads as the group path; a device's "paths" has only
  *     VB_PATH_* bits, and survives to_json -> from_json;
  *   - vb_reply_done releases everything (LeakSanitizer) and may be called twice;
+ *   - vb_list_chunk_decode, the client library's list path, takes exactly the list
+ *     chunks vb_reply_decode + vb_list_reply_decode take, and reads them the same;
  *   - vb_packet_serialize, the writer broker and client use for every packet, writes any
  *     decoded body byte for byte as json-c does (PLAIN | NOSLASHESCAPE), refuses a buffer
  *     one byte too short.
@@ -326,6 +328,50 @@ static void (*const round_trips[])(const struct vb_reply *) = {
 	round_trip_event,	  check_lease_reply,
 };
 
+/*
+ * The client library reads list chunks from the text (vb_list_chunk_decode), not
+ * through vb_reply_decode and vb_list_reply_decode: the two must agree. What the text
+ * decoder takes as a chunk of request id the tree decoders take, and read the same;
+ * a chunk it refuses, they refuse; anything else it hands to vb_reply_decode.
+ */
+static void check_list_text(const char *data, size_t size, int tree_r, const struct vb_reply *rep)
+{
+	bool chunk = tree_r == 0 && !rep->is_event && rep->ok;
+	uint32_t id = chunk ? rep->id : 0;
+	struct vb_list_reply t, j;
+	struct vb_reply env;
+	int r, k;
+
+	r = vb_list_chunk_decode(data, size, id, &env, &t);
+	CHECK(r == 0 || r == 1 || r == -EBADMSG || r == -ENOMSG || r == -ENOMEM);
+	if (r == 1) {
+		CHECK(env.body != NULL);
+		vb_reply_done(&env);
+		return;
+	}
+	if (r == -ENOMEM || r == -ENOMSG)
+		return;
+	if (r == 0) {
+		CHECK(chunk && env.ok && env.has_id && env.id == id && env.body == NULL);
+		CHECK(vb_list_reply_decode(rep, &j) == 0);
+		CHECK(t.n_groups == j.n_groups && t.more == j.more);
+		CHECK(strcmp(t.quarantine, j.quarantine) == 0);
+		for (size_t i = 0; i < t.n_groups; i++) {
+			check_same_group(&t.groups[i], &j.groups[i]);
+			for (size_t d = 0; d < t.groups[i].n_devices; d++)
+				check_device(&t.groups[i].devices[d]);
+		}
+		vb_list_reply_done(&t);
+		vb_list_reply_done(&j);
+		return;
+	}
+	/* Refused: if the tree decoders read it as a chunk of this request, they refuse it too. */
+	if (!chunk)
+		return;
+	k = vb_list_reply_decode(rep, &j);
+	CHECK(k < 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vb_reply rep;
@@ -334,6 +380,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&rep, 0x5a, sizeof(rep)); /* out-parameters must be fully written on success */
 	r = vb_reply_decode((const char *)data, size, &rep);
 	CHECK(r == 0 || r == -ENOMSG || r == -EBADMSG || r == -ENOMEM);
+	check_list_text((const char *)data, size, r, &rep);
 	if (r < 0)
 		return 0; /* nothing to free: decode owns nothing on failure (LeakSanitizer) */
 	check_writer(rep.body);

@@ -401,6 +401,101 @@ START_TEST(test_list_and_lease_see_tree_changes_at_once)
 }
 END_TEST
 
+/*
+ * Lists the groups and reports group 7: value, the holder's pid as shown (-1:
+ * not held); text, "allowed|denied:viable|not-viable:DRIVER:HOLDER_UID".
+ */
+static int client_list_group_7(void *arg)
+{
+	struct client_args *a = arg;
+	struct vfiobroker_group *groups = NULL;
+	struct vfiobroker *b = NULL;
+	size_t n = 0;
+	int r;
+
+	a->out->value = -2;
+	a->out->text[0] = '\0';
+	r = vfiobroker_connect(a->socket, &b);
+	if (r == 0)
+		r = vfiobroker_list(b, &groups, &n);
+	outcome_record(a->out, b, r);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct vfiobroker_group *g = &groups[i];
+
+		if (g->group != 7)
+			continue;
+		a->out->value = g->held ? (int)g->holder_pid : -1;
+		snprintf(a->out->text, sizeof(a->out->text), "%s:%s:%s:%u",
+			 g->allowed ? "allowed" : "denied", g->viable ? "viable" : "not-viable",
+			 g->n_devices ? g->devices[0].driver : "", g->held ? g->holder_uid : 0);
+	}
+	vfiobroker_groups_free(groups, n);
+	vfiobroker_disconnect(b);
+	return 0;
+}
+
+/*
+ * list is served from a serialisation kept while nothing it shows changes
+ * (issue 16.4): every lease, release, policy reload and hot-plug shows in the
+ * very next list, and what one caller may see (allowed, the holder's pid)
+ * never reaches another through it.
+ */
+START_TEST(test_a_kept_list_shows_each_lease_release_reload_and_hotplug_at_once)
+{
+	struct outcome *held = outcome_new(), *o = outcome_new();
+	struct client_args a = args(7, o);
+	struct signal_pipe ready, go;
+	pid_t holder;
+	int tries;
+
+	/* Twice: the second is served from what the first kept. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(run_as(UID_ALICE, 0, client_list_group_7, &a), 0);
+		ck_assert_int_eq(o->rc, 0);
+		ck_assert_int_eq(o->value, -1);
+		ck_assert_str_eq(o->text, "allowed:viable:vfio-pci:0");
+	}
+	/* A lease: Alice's next list names her holder; Bob's, in no rule, not its pid. */
+	holder = spawn_holder(it_broker.socket, UID_ALICE, 7, HOLD_UNTIL_GO, held, &ready, &go);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list_group_7, &a), 0);
+	ck_assert_int_eq(o->value, holder);
+	ck_assert_str_eq(o->text, "allowed:viable:vfio-pci:2000");
+	ck_assert_int_eq(run_as(UID_BOB, 0, client_list_group_7, &a), 0);
+	ck_assert_int_eq(o->value, 0);
+	ck_assert_str_eq(o->text, "denied:viable:vfio-pci:2000");
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list_group_7, &a), 0);
+	ck_assert_int_eq(o->value, holder);
+
+	/* The holder exits: once the broker has seen the file closed, list says free. */
+	signal_pipe_send(&go, 'g');
+	ck_assert_int_eq(wait_exit(holder), 0);
+	for (tries = 0; tries < 500; tries++) {
+		ck_assert_int_eq(run_as(UID_ALICE, 0, client_list_group_7, &a), 0);
+		if (o->value == -1)
+			break;
+		usleep(10 * 1000);
+	}
+	ck_assert_msg(o->value == -1, "group 7 still listed as held by pid %d", o->value);
+	ck_assert_str_eq(o->text, "allowed:viable:vfio-pci:0");
+
+	/* A reload that takes group 7 from Alice. */
+	broker_write_policy(&it_broker, "10-test.json",
+			    "{\"rules\": [{\"name\": \"carol-only\", \"users\": [2002],"
+			    " \"devices\": [{\"vendor\": \"8086\", \"device\": \"10d3\"}]}]}");
+	kill(it_broker.pid, SIGHUP);
+	ck_assert(broker_log_wait(&it_broker, "Policy reloaded (SIGHUP)"));
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list_group_7, &a), 0);
+	ck_assert_str_eq(o->text, "denied:viable:vfio-pci:0");
+
+	/* Hot-plug: the device moves to a host driver. */
+	ck_assert_int_eq(sim_tree_set_driver(&it_broker.sim, "0000:01:00.0", "e1000e"), 0);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list_group_7, &a), 0);
+	ck_assert_str_eq(o->text, "denied:not-viable:e1000e:0");
+	outcome_free(held);
+	outcome_free(o);
+}
+END_TEST
+
 static int client_release_not_mine(void *arg)
 {
 	struct client_args *a = arg;
@@ -543,6 +638,7 @@ Suite *suite_lease(void)
 	tcase_add_test(t, test_max_leases_per_rule_is_enforced);
 	tcase_add_test(t, test_list_shows_every_group_with_access_viability_and_drivers);
 	tcase_add_test(t, test_list_and_lease_see_tree_changes_at_once);
+	tcase_add_test(t, test_a_kept_list_shows_each_lease_release_reload_and_hotplug_at_once);
 	tcase_add_test(t, test_release_by_another_user_is_not_held);
 	tcase_add_test(t, test_merge_of_own_groups_reaches_the_kernel_step);
 	tcase_add_test(t, test_merge_with_another_holders_group_is_refused);

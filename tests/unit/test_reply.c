@@ -107,6 +107,38 @@ static int list_check(const struct vb_reply *r, bool compare)
 	return k;
 }
 
+/*
+ * The same chunk read from its text, as the client library reads list chunks
+ * (vb_list_chunk_decode, no json-c tree): r's body written out again.
+ */
+static int list_text_check(const struct vb_reply *r, bool compare)
+{
+	static char text[VB_MAX_PACKET_SIZE + 1];
+	struct vb_list_reply l;
+	struct vb_reply env;
+	size_t len;
+	int k;
+
+	ck_assert_int_eq(vb_packet_serialize(r->body, text, sizeof(text) - 1, &len), 0);
+	k = vb_list_chunk_decode(text, len, r->id, &env, &l);
+	if (k == 1) { /* not taken for a list chunk: the test's packet is one */
+		vb_reply_done(&env);
+		return -EPROTO;
+	}
+	if (k == 0) {
+		ck_assert(env.ok && env.has_id && env.id == r->id && !env.body);
+		if (compare) {
+			ck_assert_uint_eq(l.n_groups, list.n_groups);
+			for (size_t i = 0; i < l.n_groups; i++)
+				assert_same_group(&l.groups[i], &list.groups[i]);
+			ck_assert(l.more == list.more);
+			ck_assert_str_eq(l.quarantine, list.quarantine);
+		}
+		vb_list_reply_done(&l);
+	}
+	return k;
+}
+
 static const struct vb_lease_reply lease = {
 	.group = 7, .rule = "lab-nics", .memlock = 8589934592ull};
 static const struct vb_lease_reply lease_unlimited = {.group = 7};
@@ -562,6 +594,16 @@ static const struct reply_case cases[] = {
 	 "\"devices\":[],\"holder\":null}],\"more\":true,\"quarantine\":\"kmod\"}",
 	 list_check,
 	 {"quarantine"}},
+	{"list chunk read from its text (vb_list_chunk_decode)",
+	 enc_list,
+	 "{\"id\":2,\"ok\":true,\"groups\":[{\"group\":7,\"viable\":true,\"allowed\":true,"
+	 "\"devices\":[{\"address\":\"0000:01:00.0\",\"vendor\":\"8086\",\"device\":\"10d3\","
+	 "\"class\":\"020000\",\"driver\":\"vfio-pci\"},{\"address\":\"0000:01:00.1\","
+	 "\"vendor\":\"8086\",\"device\":\"10d3\",\"class\":\"020000\",\"driver\":null}],"
+	 "\"holder\":{\"uid\":2000,\"pid\":4242}},{\"group\":8,\"viable\":false,\"allowed\":false,"
+	 "\"devices\":[],\"holder\":null}],\"more\":true,\"quarantine\":\"kmod\"}",
+	 list_text_check,
+	 {"quarantine"}},
 	{"lease (ops_lease)", enc_lease,
 	 "{\"id\":3,\"ok\":true,\"group\":7,\"rule\":\"lab-nics\",\"memlock\":8589934592}",
 	 lease_check},
@@ -684,6 +726,72 @@ START_TEST(test_the_writer_writes_what_json_c_writes)
 	ck_assert_uint_eq(strlen(ours), ref_len);
 	ck_assert_str_eq(ours, ref);
 	json_object_put(o);
+}
+END_TEST
+
+/*
+ * The broker writes list chunks from text (vb_group_info_write, then
+ * vb_list_chunk_write), not from json-c trees: the bytes must be those of
+ * vb_list_chunk_encode, for every shape an entry takes.
+ */
+START_TEST(test_a_list_chunk_written_as_text_is_the_encoders_bytes)
+{
+	struct vb_device_info devs[] = {
+		{"0000:01:00.0", "8086", "10d3", "020000", "vfio-pci",
+		 (1u << VB_PATH_GROUP) | (1u << VB_PATH_CDEV)},
+		{"0000:01:00.1", "8086", "10d3", "060400", "", 0},
+		{"0000:01:00.2", "8086", "10d3", "020000", "we\"ird\n", 1u << VB_PATH_GROUP},
+	};
+	struct vb_group_info groups[] = {
+		list_groups[0],
+		list_groups[1],
+		{.group = VB_MAX_GROUP_ID, .viable = true, .n_devices = 3, .devices = devs},
+		{.group = 3, .held = true, .holder_uid = UINT32_MAX, .holder_pid = 0},
+		{.group = 4, .held = true, .holder_uid = 1, .holder_pid = INT32_MAX},
+		{.group = 5, .held = true, .holder_uid = 1, .holder_pid = -1},
+	};
+	const size_t n = sizeof(groups) / sizeof(groups[0]);
+	static char entries[16384], ours[16384];
+	size_t len = 0, ours_len;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t one;
+
+		if (i)
+			entries[len++] = ',';
+		ck_assert_int_eq(
+			vb_group_info_write(&groups[i], entries + len, sizeof(entries) - len, &one),
+			0);
+		len += one;
+	}
+	for (int more = 0; more <= 1; more++) {
+		const char *modes[] = {"kmod", "", NULL};
+
+		for (size_t m = 0; m < 3; m++) {
+			struct vb_list_reply r = {.n_groups = n, .groups = groups, .more = more};
+			char *ref;
+
+			snprintf(r.quarantine, sizeof(r.quarantine), "%s",
+				 modes[m] ? modes[m] : "");
+			ref = serialize(vb_list_reply_encode(77, &r));
+			ck_assert_int_eq(vb_list_chunk_write(77, entries, len, more, modes[m], ours,
+							     sizeof(ours), &ours_len),
+					 0);
+			ck_assert_uint_eq(ours_len, strlen(ref));
+			ck_assert(memcmp(ours, ref, ours_len) == 0);
+			/* and an empty chunk, as an empty inventory sends */
+			r.n_groups = 0;
+			ref = serialize(vb_list_reply_encode(77, &r));
+			ck_assert_int_eq(vb_list_chunk_write(77, "", 0, more, modes[m], ours,
+							     sizeof(ours), &ours_len),
+					 0);
+			ck_assert_uint_eq(ours_len, strlen(ref));
+			ck_assert(memcmp(ours, ref, ours_len) == 0);
+		}
+	}
+	ck_assert_int_eq(vb_list_chunk_write(77, entries, len, false, "kmod", ours, len, &ours_len),
+			 -EMSGSIZE);
+	ck_assert_int_eq(vb_group_info_write(&groups[2], entries, 10, &ours_len), -EMSGSIZE);
 }
 END_TEST
 
@@ -823,6 +931,91 @@ END_TEST
 
 /* ---- what used to fail open, and values of the right type but out of range ---- */
 
+/*
+ * The client reads list chunks from the text (vb_list_chunk_decode): every
+ * value of the right type but out of range that the tree decoder refuses,
+ * it refuses too; and a packet that is no list chunk of this request (an
+ * event, an error, another id) it leaves to vb_reply_decode.
+ */
+START_TEST(test_the_text_list_decoder_refuses_what_the_tree_decoder_refuses)
+{
+	static const char *const bad[] = {
+		"{\"group\":2147483648,\"viable\":true,\"allowed\":true,\"devices\":[],\"holder\":"
+		"null}",
+		"{\"group\":-1,\"viable\":true,\"allowed\":true,\"devices\":[],\"holder\":null}",
+		"{\"group\":7.0,\"viable\":true,\"allowed\":true,\"devices\":[],\"holder\":null}",
+		"{\"group\":7e0,\"viable\":true,\"allowed\":true,\"devices\":[],\"holder\":null}",
+		"{\"group\":99999999999999999999999,\"viable\":true,\"allowed\":true,\"devices\":[]"
+		","
+		"\"holder\":null}",
+		"{\"group\":7,\"viable\":null,\"allowed\":true,\"devices\":[],\"holder\":null}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":null,\"holder\":null}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[],\"holder\":"
+		"{\"uid\":4294967296,\"pid\":1}}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[],\"holder\":"
+		"{\"uid\":1,\"pid\":2147483648}}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[],\"holder\":{\"uid\":"
+		"1}}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[],\"holder\":[]}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[{\"address\":\"0000:01:"
+		"00\","
+		"\"vendor\":\"8086\",\"device\":\"10d3\",\"class\":\"020000\",\"driver\":null}],"
+		"\"holder\":null}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[{\"address\":"
+		"\"0000:01:00.0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+		"\"vendor\":\"8086\",\"device\":\"10d3\",\"class\":\"020000\",\"driver\":null}],"
+		"\"holder\":null}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[{\"address\":\"0000:01:"
+		"00.0\","
+		"\"vendor\":\"80866\",\"device\":\"10d3\",\"class\":\"020000\",\"driver\":null}],"
+		"\"holder\":null}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[{\"address\":\"0000:01:"
+		"00.0\","
+		"\"vendor\":\"8086\",\"device\":\"10d3\",\"class\":\"020000\",\"driver\":null,"
+		"\"paths\":[1]}],\"holder\":null}",
+		"{\"group\":7,\"viable\":true,\"allowed\":true,\"devices\":[{\"address\":\"0000:01:"
+		"00.0\","
+		"\"vendor\":\"8086\",\"device\":\"10d3\",\"class\":\"020000\",\"driver\":null,"
+		"\"paths\":\"group\"}],\"holder\":null}",
+		"7",
+	};
+	char text[2048];
+	struct vb_list_reply l;
+	struct vb_reply env, r;
+	int n;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = snprintf(text, sizeof(text),
+			     "{\"id\":2,\"ok\":true,\"groups\":[%s],\"more\":false}", bad[i]);
+		ck_assert_int_eq(decode_text(text, &r), 0);
+		ck_assert_msg(vb_list_reply_decode(&r, &l) == -EBADMSG, "tree took %s", text);
+		vb_reply_done(&r);
+		ck_assert_msg(vb_list_chunk_decode(text, (size_t)n, 2, &env, &l) == -EBADMSG,
+			      "text took %s", text);
+	}
+	/* "quarantine": null is refused, as vb_list_reply_decode refuses it */
+	n = snprintf(text, sizeof(text),
+		     "{\"id\":2,\"ok\":true,\"groups\":[],\"more\":false,\"quarantine\":null}");
+	ck_assert_int_eq(vb_list_chunk_decode(text, (size_t)n, 2, &env, &l), -EBADMSG);
+
+	/* Not a chunk of request 2: read as any packet, for the caller to skip or queue. */
+	static const char *const other[] = {
+		"{\"id\":3,\"ok\":true,\"groups\":[],\"more\":false}",
+		"{\"id\":2,\"ok\":false,\"error\":{\"code\":\"limit\",\"message\":\"later\"}}",
+		"{\"event\":\"released\",\"group\":7}",
+		/* a repeated key: json-c keeps the last; the strict scan leaves it to json-c */
+		"{\"id\":2,\"id\":2,\"ok\":true,\"groups\":[],\"more\":false}",
+	};
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		ck_assert_msg(vb_list_chunk_decode(other[i], strlen(other[i]), 2, &env, &l) == 1,
+			      "%s", other[i]);
+		ck_assert_ptr_nonnull(env.body);
+		vb_reply_done(&env);
+	}
+	ck_assert_int_eq(vb_list_chunk_decode("{\"id\":2,\"ok\":tru", 16, 2, &env, &l), -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_release_reply_without_released_is_an_error_not_a_release)
 {
 	struct vb_release_reply out = {.released = true};
@@ -924,6 +1117,8 @@ static Suite *reply_suite(void)
 			    N_CASES);
 	tcase_add_loop_test(t, test_the_writer_writes_what_json_c_writes, 0, N_CASES);
 	tcase_add_test(t, test_the_writer_refuses_a_buffer_one_byte_short);
+	tcase_add_test(t, test_a_list_chunk_written_as_text_is_the_encoders_bytes);
+	tcase_add_test(t, test_the_text_list_decoder_refuses_what_the_tree_decoder_refuses);
 	tcase_add_test(t, test_release_reply_without_released_is_an_error_not_a_release);
 	tcase_add_test(t, test_values_out_of_range_are_refused);
 	tcase_add_test(t, test_an_error_reply_is_no_typed_ok_reply);
