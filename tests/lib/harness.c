@@ -345,7 +345,7 @@ bool broker_log_contains(const struct broker *b, const char *needle)
 
 bool broker_log_wait(const struct broker *b, const char *needle)
 {
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < 2000; i++) {
 		if (broker_log_contains(b, needle))
 			return true;
 		usleep(10000);

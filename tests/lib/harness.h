@@ -70,7 +70,8 @@ int broker_fd_count(const struct broker *b);
 int broker_fd_count_settled(const struct broker *b);
 /* Whether a line of the broker's log (its stderr) contains needle now. */
 bool broker_log_contains(const struct broker *b, const char *needle);
-/* Polls the log every 10 ms until a line contains needle: true, or false after 5 s. */
+/* Polls the log every 10 ms until a line contains needle: true, or false after 20 s (a
+ * bound for a loaded machine: finding it sooner is the normal case). */
 bool broker_log_wait(const struct broker *b, const char *needle);
 bool broker_alive(const struct broker *b);
 
