@@ -237,12 +237,17 @@ struct name_reader {
 	unsigned n_pending, next_pending;
 };
 
+static void name_reader_init_span(struct name_reader *r, const char *p, size_t len)
+{
+	r->p = p;
+	r->end = p + len;
+	r->n_pending = r->next_pending = 0;
+}
+
 static void name_reader_init(struct name_reader *r, const struct json_strict_map *map,
 			     const struct json_strict_node *member)
 {
-	r->p = map->text + member->name_offset + 1;
-	r->end = r->p + member->name_len;
-	r->n_pending = r->next_pending = 0;
+	name_reader_init_span(r, map->text + member->name_offset + 1, member->name_len);
 }
 
 static uint32_t hex4(const char *p)
@@ -711,4 +716,85 @@ size_t json_strict_name(const struct json_strict_map *map, const struct json_str
 	if (size)
 		buf[n < size ? n : size - 1] = '\0';
 	return n;
+}
+
+/* ---- reading values ---- */
+
+/* The raw bytes between the quotes of the string at text + offset (the scan checked it). */
+static size_t raw_string_length(const char *text, size_t offset, size_t len)
+{
+	const char *p = text + offset + 1, *end = text + len;
+	const char *q = p;
+
+	for (; q < end && *q != '"'; q++)
+		if (*q == '\\')
+			q++; /* the escaped byte; a \u's hex digits hold no quote */
+	return (size_t)(q - p);
+}
+
+size_t json_strict_string(const struct json_strict_map *map, const struct json_strict_node *string,
+			  char *buf, size_t size)
+{
+	const char *raw = map->text + string->offset + 1;
+	size_t raw_len = raw_string_length(map->text, string->offset, map->len), n = 0;
+	struct name_reader r;
+	int c;
+
+	if (!memchr(raw, '\\', raw_len)) {
+		if (size) {
+			n = raw_len < size ? raw_len : size - 1;
+			memcpy(buf, raw, n);
+			buf[n] = '\0';
+		}
+		return raw_len;
+	}
+	name_reader_init_span(&r, raw, raw_len);
+	while ((c = name_reader_next(&r)) >= 0) {
+		if (n + 1 < size)
+			buf[n] = (char)c;
+		n++;
+	}
+	if (size)
+		buf[n < size ? n : size - 1] = '\0';
+	return n;
+}
+
+int json_strict_int64(const struct json_strict_map *map, const struct json_strict_node *number,
+		      int64_t *ret)
+{
+	const char *p = map->text + number->offset, *end = map->text + map->len;
+	bool negative = *p == '-';
+	uint64_t v = 0, limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	bool over = false;
+
+	if (number->kind != JSON_STRICT_NUMBER)
+		return -EDOM;
+	if (negative)
+		p++;
+	for (; p < end && is_digit(*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (limit - d) / 10)
+			over = true;
+		else
+			v = v * 10 + d;
+	}
+	/* a fraction or an exponent makes a double of it, as json-c reads it */
+	if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
+		return -EDOM;
+	if (over)
+		return -ERANGE;
+	*ret = negative ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+int json_strict_bool(const struct json_strict_map *map, const struct json_strict_node *literal,
+		     bool *ret)
+{
+	char c = map->text[literal->offset];
+
+	if (literal->kind != JSON_STRICT_LITERAL || c == 'n')
+		return -EDOM;
+	*ret = c == 't';
+	return 0;
 }

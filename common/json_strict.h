@@ -97,6 +97,7 @@ int json_strict_scan(const char *text, size_t len, unsigned max_depth, struct js
 
 /* Release the map's nodes and reset it to {0}. NULL is fine. */
 void json_strict_map_done(struct json_strict_map *map);
+#define _cleanup_json_strict_map_ __attribute__((cleanup(json_strict_map_done)))
 
 /* The top-level value, or NULL for an empty map. */
 const struct json_strict_node *json_strict_root(const struct json_strict_map *map);
@@ -124,3 +125,20 @@ bool json_strict_name_is(const struct json_strict_map *map, const struct json_st
  */
 size_t json_strict_name(const struct json_strict_map *map, const struct json_strict_node *member,
 			char *buf, size_t size);
+
+/*
+ * Write the decoded value of a string node into buf, terminated, cut to size - 1 bytes, as
+ * json-c decodes it (a lone surrogate escape is U+FFFD). Returns its full decoded length.
+ */
+size_t json_strict_string(const struct json_strict_map *map, const struct json_strict_node *string,
+			  char *buf, size_t size);
+/*
+ * Read a number node as json-c reads an integer, exactly. Returns 0 with *ret; -EDOM when
+ * the node is not a number or has a fraction or an exponent (json-c makes a double of it);
+ * -ERANGE when it is an integer outside int64_t.
+ */
+int json_strict_int64(const struct json_strict_map *map, const struct json_strict_node *number,
+		      int64_t *ret);
+/* Read a true or false node: 0 with *ret, -EDOM for any other node (null included). */
+int json_strict_bool(const struct json_strict_map *map, const struct json_strict_node *literal,
+		     bool *ret);
