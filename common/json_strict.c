@@ -237,17 +237,12 @@ struct name_reader {
 	unsigned n_pending, next_pending;
 };
 
-static void name_reader_init_span(struct name_reader *r, const char *p, size_t len)
-{
-	r->p = p;
-	r->end = p + len;
-	r->n_pending = r->next_pending = 0;
-}
-
 static void name_reader_init(struct name_reader *r, const struct json_strict_map *map,
 			     const struct json_strict_node *member)
 {
-	name_reader_init_span(r, map->text + member->name_offset + 1, member->name_len);
+	r->p = map->text + member->name_offset + 1;
+	r->end = r->p + member->name_len;
+	r->n_pending = r->next_pending = 0;
 }
 
 static uint32_t hex4(const char *p)
@@ -686,78 +681,7 @@ const struct json_strict_node *json_strict_element(const struct json_strict_map 
 	return e;
 }
 
-bool json_strict_name_is(const struct json_strict_map *map, const struct json_strict_node *member,
-			 const char *name)
-{
-	struct name_reader r;
-	int c;
-
-	name_reader_init(&r, map, member);
-	for (; *name; name++)
-		if (name_reader_next(&r) != (unsigned char)*name)
-			return false;
-	c = name_reader_next(&r);
-	return c < 0;
-}
-
-size_t json_strict_name(const struct json_strict_map *map, const struct json_strict_node *member,
-			char *buf, size_t size)
-{
-	struct name_reader r;
-	size_t n = 0;
-	int c;
-
-	name_reader_init(&r, map, member);
-	while ((c = name_reader_next(&r)) >= 0) {
-		if (n + 1 < size)
-			buf[n] = (char)c;
-		n++;
-	}
-	if (size)
-		buf[n < size ? n : size - 1] = '\0';
-	return n;
-}
-
 /* ---- reading values ---- */
-
-/* The raw bytes between the quotes of the string at text + offset (the scan checked it). */
-static size_t raw_string_length(const char *text, size_t offset, size_t len)
-{
-	const char *p = text + offset + 1, *end = text + len;
-	const char *q = p;
-
-	for (; q < end && *q != '"'; q++)
-		if (*q == '\\')
-			q++; /* the escaped byte; a \u's hex digits hold no quote */
-	return (size_t)(q - p);
-}
-
-size_t json_strict_string(const struct json_strict_map *map, const struct json_strict_node *string,
-			  char *buf, size_t size)
-{
-	const char *raw = map->text + string->offset + 1;
-	size_t raw_len = raw_string_length(map->text, string->offset, map->len), n = 0;
-	struct name_reader r;
-	int c;
-
-	if (!memchr(raw, '\\', raw_len)) {
-		if (size) {
-			n = raw_len < size ? raw_len : size - 1;
-			memcpy(buf, raw, n);
-			buf[n] = '\0';
-		}
-		return raw_len;
-	}
-	name_reader_init_span(&r, raw, raw_len);
-	while ((c = name_reader_next(&r)) >= 0) {
-		if (n + 1 < size)
-			buf[n] = (char)c;
-		n++;
-	}
-	if (size)
-		buf[n < size ? n : size - 1] = '\0';
-	return n;
-}
 
 int json_strict_int64(const struct json_strict_map *map, const struct json_strict_node *number,
 		      int64_t *ret)
@@ -797,4 +721,56 @@ int json_strict_bool(const struct json_strict_map *map, const struct json_strict
 		return -EDOM;
 	*ret = c == 't';
 	return 0;
+}
+
+bool json_strict_name_is(const struct json_strict_map *map, const struct json_strict_node *member,
+			 const char *name)
+{
+	struct name_reader r;
+	int c;
+
+	name_reader_init(&r, map, member);
+	for (; *name; name++)
+		if (name_reader_next(&r) != (unsigned char)*name)
+			return false;
+	c = name_reader_next(&r);
+	return c < 0;
+}
+
+size_t json_strict_name(const struct json_strict_map *map, const struct json_strict_node *member,
+			char *buf, size_t size)
+{
+	struct name_reader r;
+	size_t n = 0;
+	int c;
+
+	name_reader_init(&r, map, member);
+	while ((c = name_reader_next(&r)) >= 0) {
+		if (n + 1 < size)
+			buf[n] = (char)c;
+		n++;
+	}
+	if (size)
+		buf[n < size ? n : size - 1] = '\0';
+	return n;
+}
+
+size_t json_strict_string(const struct json_strict_map *map, const struct json_strict_node *value,
+			  char *buf, size_t size)
+{
+	struct name_reader r = {.p = map->text + value->offset + 1};
+	size_t n = 0;
+	int c;
+
+	/* The text was checked: the closing quote is the first one no backslash escapes. */
+	for (r.end = r.p; *r.end != '"'; r.end += *r.end == '\\' ? 2 : 1)
+		;
+	while ((c = name_reader_next(&r)) >= 0) {
+		if (n + 1 < size)
+			buf[n] = (char)c;
+		n++;
+	}
+	if (size)
+		buf[n < size ? n : size - 1] = '\0';
+	return n;
 }

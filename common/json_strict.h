@@ -116,22 +116,6 @@ const struct json_strict_node *json_strict_element(const struct json_strict_map 
 						   const struct json_strict_node *array,
 						   size_t index);
 
-/* Whether member's decoded name is name. */
-bool json_strict_name_is(const struct json_strict_map *map, const struct json_strict_node *member,
-			 const char *name);
-/*
- * Write member's decoded name into buf, terminated, cut to size - 1 bytes. Returns its full
- * decoded length (which may hold a cut UTF-8 sequence when it is size or more).
- */
-size_t json_strict_name(const struct json_strict_map *map, const struct json_strict_node *member,
-			char *buf, size_t size);
-
-/*
- * Write the decoded value of a string node into buf, terminated, cut to size - 1 bytes, as
- * json-c decodes it (a lone surrogate escape is U+FFFD). Returns its full decoded length.
- */
-size_t json_strict_string(const struct json_strict_map *map, const struct json_strict_node *string,
-			  char *buf, size_t size);
 /*
  * Read a number node as json-c reads an integer, exactly. Returns 0 with *ret; -EDOM when
  * the node is not a number or has a fraction or an exponent (json-c makes a double of it);
@@ -142,3 +126,20 @@ int json_strict_int64(const struct json_strict_map *map, const struct json_stric
 /* Read a true or false node: 0 with *ret, -EDOM for any other node (null included). */
 int json_strict_bool(const struct json_strict_map *map, const struct json_strict_node *literal,
 		     bool *ret);
+
+/* Whether member's decoded name is name. */
+bool json_strict_name_is(const struct json_strict_map *map, const struct json_strict_node *member,
+			 const char *name);
+/*
+ * Write member's decoded name into buf, terminated, cut to size - 1 bytes. Returns its full
+ * decoded length (which may hold a cut UTF-8 sequence when it is size or more).
+ */
+size_t json_strict_name(const struct json_strict_map *map, const struct json_strict_node *member,
+			char *buf, size_t size);
+/*
+ * Write the decoded bytes of value, a JSON_STRICT_STRING, into buf as json_strict_name
+ * does for names: terminated, cut to size - 1 bytes; returns the full decoded length.
+ * It holds no NUL (the scan refuses "\u0000").
+ */
+size_t json_strict_string(const struct json_strict_map *map, const struct json_strict_node *value,
+			  char *buf, size_t size);
