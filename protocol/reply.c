@@ -408,14 +408,10 @@ static void jw_int64(struct json_writer *w, int64_t v)
 	jw_put(w, p, (size_t)(num + sizeof(num) - p));
 }
 
-static void jw_uint(struct json_writer *w, uint64_t v)
+/* A uint64 field as json-c writes what new_uint() makes of it: an int64. */
+static void jw_new_uint(struct json_writer *w, uint64_t v)
 {
 	jw_int64(w, (int64_t)v);
-}
-
-static void jw_bool(struct json_writer *w, bool v)
-{
-	jw_literal(w, v ? "true" : "false");
 }
 
 /* A string of a fixed-size field: up to its NUL, never past the field. */
@@ -437,7 +433,7 @@ static void jw_field_or_null(struct json_writer *w, const char *s, size_t size)
 static void jw_ok_reply(struct json_writer *w, uint32_t id)
 {
 	jw_literal(w, "{\"id\":");
-	jw_uint(w, id);
+	jw_new_uint(w, id);
 	jw_literal(w, ",\"ok\":true");
 }
 
@@ -462,7 +458,7 @@ int vb_error_reply_write(bool has_id, uint32_t id, const struct vb_error_reply *
 
 	jw_literal(&w, "{\"id\":");
 	if (has_id)
-		jw_uint(&w, id);
+		jw_new_uint(&w, id);
 	else
 		jw_literal(&w, "null");
 	jw_literal(&w, ",\"ok\":false,\"error\":{\"code\":\"");
@@ -471,28 +467,28 @@ int vb_error_reply_write(bool has_id, uint32_t id, const struct vb_error_reply *
 	jw_field(&w, e->message, sizeof(e->message));
 	if (e->has_uid) {
 		jw_literal(&w, ",\"uid\":");
-		jw_uint(&w, e->uid);
+		jw_new_uint(&w, e->uid);
 	}
 	if (e->has_container) {
 		jw_literal(&w, ",\"container\":");
-		jw_uint(&w, e->container);
+		jw_new_uint(&w, e->container);
 	}
 	if (e->has_retry_after_ms) {
 		jw_literal(&w, ",\"retry_after_ms\":");
-		jw_uint(&w, e->retry_after_ms);
+		jw_new_uint(&w, e->retry_after_ms);
 	}
 	if (e->has_supported) {
 		jw_literal(&w, ",\"supported\":[");
-		jw_uint(&w, e->supported[0]);
+		jw_new_uint(&w, e->supported[0]);
 		jw_literal(&w, ",");
-		jw_uint(&w, e->supported[1]);
+		jw_new_uint(&w, e->supported[1]);
 		jw_literal(&w, "]");
 	}
 	if (e->has_memlock) {
 		jw_literal(&w, ",\"memlock\":");
-		jw_uint(&w, e->memlock);
+		jw_new_uint(&w, e->memlock);
 		jw_literal(&w, ",\"asked\":");
-		jw_uint(&w, e->asked);
+		jw_new_uint(&w, e->asked);
 	}
 	if (e->has_denial) {
 		jw_literal(&w, ",\"device\":");
@@ -513,13 +509,13 @@ int vb_hello_reply_write(uint32_t id, const struct vb_hello_reply *r, char *buf,
 
 	jw_ok_reply(&w, id);
 	jw_literal(&w, ",\"version\":");
-	jw_uint(&w, r->version);
+	jw_new_uint(&w, r->version);
 	jw_literal(&w, ",\"server\":");
 	jw_field(&w, r->server, sizeof(r->server));
 	jw_literal(&w, ",\"uid\":");
-	jw_uint(&w, r->uid);
+	jw_new_uint(&w, r->uid);
 	jw_literal(&w, ",\"admin\":");
-	jw_bool(&w, r->admin);
+	jw_literal(&w, r->admin ? "true" : "false");
 	jw_literal(&w, "}");
 	return jw_finish(&w, ret_len);
 }
@@ -531,25 +527,25 @@ int vb_lease_reply_write(uint32_t id, const struct vb_lease_reply *r, char *buf,
 
 	jw_ok_reply(&w, id);
 	jw_literal(&w, ",\"group\":");
-	jw_uint(&w, r->group);
+	jw_new_uint(&w, r->group);
 	jw_literal(&w, ",\"rule\":");
 	jw_field_or_null(&w, r->rule, sizeof(r->rule));
 	jw_literal(&w, ",\"memlock\":");
 	if (r->memlock)
-		jw_uint(&w, r->memlock);
+		jw_new_uint(&w, r->memlock);
 	else
 		jw_literal(&w, "null");
 	if (r->path == VB_PATH_CDEV) {
 		jw_literal(&w, ",\"path\":\"cdev\",\"iommufd\":");
-		jw_uint(&w, r->iommufd);
+		jw_new_uint(&w, r->iommufd);
 		jw_literal(&w, ",\"iommufd_reused\":");
-		jw_bool(&w, r->iommufd_reused);
+		jw_literal(&w, r->iommufd_reused ? "true" : "false");
 		jw_literal(&w, ",\"devices\":[");
 		for (size_t i = 0; i < r->n_devices && i < VB_MAX_CDEV_DEVICES; i++) {
 			jw_literal(&w, i ? ",{\"address\":" : "{\"address\":");
 			jw_field(&w, r->devices[i].address, sizeof(r->devices[i].address));
 			jw_literal(&w, ",\"fd\":");
-			jw_uint(&w, r->devices[i].fd);
+			jw_new_uint(&w, r->devices[i].fd);
 			jw_literal(&w, "}");
 		}
 		jw_literal(&w, "]");
@@ -565,9 +561,9 @@ int vb_release_reply_write(uint32_t id, const struct vb_release_reply *r, char *
 
 	jw_ok_reply(&w, id);
 	jw_literal(&w, ",\"group\":");
-	jw_uint(&w, r->group);
+	jw_new_uint(&w, r->group);
 	jw_literal(&w, ",\"released\":");
-	jw_bool(&w, r->released);
+	jw_literal(&w, r->released ? "true" : "false");
 	jw_literal(&w, "}");
 	return jw_finish(&w, ret_len);
 }
