@@ -48,6 +48,19 @@ static int reply_send_written(struct connection *c, int k, size_t len, const int
 	return connection_send_packet(c, reply_text, len, fds, n_fds);
 }
 
+/*
+ * The rule that let a lease through, cut to the reply's field as snprintf would cut it:
+ * without snprintf, whose formatting was a third of sending a lease reply.
+ */
+static void reply_copy_rule(char dst[VB_NAME_MAX + 1], const char *rule)
+{
+	size_t n = rule ? strnlen(rule, VB_NAME_MAX) : 0;
+
+	if (n)
+		memcpy(dst, rule, n);
+	dst[n] = '\0';
+}
+
 /* Send reply (an encoder's result, taken and freed) with fd attached (borrowed; -1: none). */
 static int reply_send(struct connection *c, struct json_object *reply, int fd)
 {
@@ -112,7 +125,7 @@ int reply_send_lease(struct connection *c, uint32_t id, uint32_t group, const ch
 	size_t len = 0;
 	int k;
 
-	snprintf(r.rule, sizeof(r.rule), "%s", rule ? rule : "");
+	reply_copy_rule(r.rule, rule);
 	k = vb_lease_reply_write(id, &r, reply_text, sizeof(reply_text), &len);
 	return reply_send_written(c, k, len, group_fd >= 0 ? &group_fd : NULL, group_fd >= 0);
 }
@@ -132,7 +145,7 @@ int reply_send_cdev_lease(struct connection *c, uint32_t id, uint32_t group, con
 
 	if (n_devices == 0 || n_devices > VB_MAX_CDEV_DEVICES)
 		return -EINVAL;
-	snprintf(r.rule, sizeof(r.rule), "%s", rule ? rule : "");
+	reply_copy_rule(r.rule, rule);
 	for (size_t i = 0; i < n_devices; i++) {
 		memcpy(r.devices[i].address, devices[i], VB_ADDRESS_MAX);
 		r.devices[i].fd = (uint32_t)(1 + i);
