@@ -205,6 +205,16 @@ int connection_send_fds(struct connection *c, struct json_object *obj, const int
 	r = vb_packet_serialize(obj, text, sizeof(text), &len);
 	if (r < 0)
 		return log_error_errno(r, "Failed to serialise a reply: %m");
+	return connection_send_packet(c, text, len, fds, n_fds);
+}
+
+int connection_send_packet(struct connection *c, const char *text, size_t len, const int *fds,
+			   size_t n_fds)
+{
+	int r;
+
+	if (c->closing)
+		return -ECONNRESET;
 	if (c->n_queued == 0) {
 		r = vb_wire_send(c->fd, text, len, fds, n_fds);
 		if (r == 0)

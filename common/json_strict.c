@@ -681,6 +681,48 @@ const struct json_strict_node *json_strict_element(const struct json_strict_map 
 	return e;
 }
 
+/* ---- reading values ---- */
+
+int json_strict_int64(const struct json_strict_map *map, const struct json_strict_node *number,
+		      int64_t *ret)
+{
+	const char *p = map->text + number->offset, *end = map->text + map->len;
+	bool negative = *p == '-';
+	uint64_t v = 0, limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	bool over = false;
+
+	if (number->kind != JSON_STRICT_NUMBER)
+		return -EDOM;
+	if (negative)
+		p++;
+	for (; p < end && is_digit(*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (limit - d) / 10)
+			over = true;
+		else
+			v = v * 10 + d;
+	}
+	/* a fraction or an exponent makes a double of it, as json-c reads it */
+	if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
+		return -EDOM;
+	if (over)
+		return -ERANGE;
+	*ret = negative ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+int json_strict_bool(const struct json_strict_map *map, const struct json_strict_node *literal,
+		     bool *ret)
+{
+	char c = map->text[literal->offset];
+
+	if (literal->kind != JSON_STRICT_LITERAL || c == 'n')
+		return -EDOM;
+	*ret = c == 't';
+	return 0;
+}
+
 bool json_strict_name_is(const struct json_strict_map *map, const struct json_strict_node *member,
 			 const char *name)
 {

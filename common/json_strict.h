@@ -97,6 +97,7 @@ int json_strict_scan(const char *text, size_t len, unsigned max_depth, struct js
 
 /* Release the map's nodes and reset it to {0}. NULL is fine. */
 void json_strict_map_done(struct json_strict_map *map);
+#define _cleanup_json_strict_map_ __attribute__((cleanup(json_strict_map_done)))
 
 /* The top-level value, or NULL for an empty map. */
 const struct json_strict_node *json_strict_root(const struct json_strict_map *map);
@@ -114,6 +115,17 @@ const struct json_strict_node *json_strict_member(const struct json_strict_map *
 const struct json_strict_node *json_strict_element(const struct json_strict_map *map,
 						   const struct json_strict_node *array,
 						   size_t index);
+
+/*
+ * Read a number node as json-c reads an integer, exactly. Returns 0 with *ret; -EDOM when
+ * the node is not a number or has a fraction or an exponent (json-c makes a double of it);
+ * -ERANGE when it is an integer outside int64_t.
+ */
+int json_strict_int64(const struct json_strict_map *map, const struct json_strict_node *number,
+		      int64_t *ret);
+/* Read a true or false node: 0 with *ret, -EDOM for any other node (null included). */
+int json_strict_bool(const struct json_strict_map *map, const struct json_strict_node *literal,
+		     bool *ret);
 
 /* Whether member's decoded name is name. */
 bool json_strict_name_is(const struct json_strict_map *map, const struct json_strict_node *member,

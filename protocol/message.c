@@ -194,20 +194,79 @@ void vb_request_init(struct vb_request *r, uint32_t id, enum vb_op op)
 
 /* ---- request decoding ---- */
 
+/* Every member a request may have, over all ops. */
+enum request_key {
+	KEY_ID,
+	KEY_OP,
+	KEY_VERSION,
+	KEY_CLIENT,
+	KEY_GROUP,
+	KEY_DEVICE,
+	KEY_MEMLOCK,
+	KEY_PATH,
+	KEY_GROUPS,
+	KEY_MODE,
+	KEY_TIMEOUT_MS,
+	KEY_KILL_STRAYS,
+	KEY_UID,
+	KEY_USER,
+	KEY_RESTORE,
+	_KEY_MAX,
+};
+
+/* Each key's name and length: the length and first byte rule most keys out without memcmp. */
+/* clang-format off */
+#define KEY_NAME(s) {s, sizeof(s) - 1}
+/* clang-format on */
+static const struct {
+	const char *name;
+	size_t len;
+} keys[_KEY_MAX] = {
+	[KEY_ID] = KEY_NAME("id"),
+	[KEY_OP] = KEY_NAME("op"),
+	[KEY_VERSION] = KEY_NAME("version"),
+	[KEY_CLIENT] = KEY_NAME("client"),
+	[KEY_GROUP] = KEY_NAME("group"),
+	[KEY_DEVICE] = KEY_NAME("device"),
+	[KEY_MEMLOCK] = KEY_NAME("memlock"),
+	[KEY_PATH] = KEY_NAME("path"),
+	[KEY_GROUPS] = KEY_NAME("groups"),
+	[KEY_MODE] = KEY_NAME("mode"),
+	[KEY_TIMEOUT_MS] = KEY_NAME("timeout_ms"),
+	[KEY_KILL_STRAYS] = KEY_NAME("kill_strays"),
+	[KEY_UID] = KEY_NAME("uid"),
+	[KEY_USER] = KEY_NAME("user"),
+	[KEY_RESTORE] = KEY_NAME("restore"),
+};
+
+#define KEY_BIT(k) (1u << (k))
+
 /* Keys each op accepts, besides "id" and "op". */
-static const char *const op_keys[_VB_OP_MAX][5] = {
-	[VB_OP_HELLO] = {"version", "client"},
-	[VB_OP_LIST] = {0},
-	[VB_OP_LEASE] = {"group", "device", "memlock", "path"},
-	[VB_OP_RELEASE] = {"group"},
-	[VB_OP_MERGE] = {"groups"},
-	[VB_OP_UNMERGE] = {"group"},
-	[VB_OP_LEASES] = {0},
-	[VB_OP_REMOVE] = {"group", "mode", "timeout_ms", "kill_strays"},
-	[VB_OP_RELOAD] = {0},
-	[VB_OP_EXPLAIN] = {"group", "uid", "user"},
-	[VB_OP_QUARANTINE] = {"group"},
-	[VB_OP_UNQUARANTINE] = {"group", "restore"},
+static const unsigned op_keys[_VB_OP_MAX] = {
+	[VB_OP_HELLO] = KEY_BIT(KEY_VERSION) | KEY_BIT(KEY_CLIENT),
+	[VB_OP_LIST] = 0,
+	[VB_OP_LEASE] =
+		KEY_BIT(KEY_GROUP) | KEY_BIT(KEY_DEVICE) | KEY_BIT(KEY_MEMLOCK) | KEY_BIT(KEY_PATH),
+	[VB_OP_RELEASE] = KEY_BIT(KEY_GROUP),
+	[VB_OP_MERGE] = KEY_BIT(KEY_GROUPS),
+	[VB_OP_UNMERGE] = KEY_BIT(KEY_GROUP),
+	[VB_OP_LEASES] = 0,
+	[VB_OP_REMOVE] = KEY_BIT(KEY_GROUP) | KEY_BIT(KEY_MODE) | KEY_BIT(KEY_TIMEOUT_MS) |
+			 KEY_BIT(KEY_KILL_STRAYS),
+	[VB_OP_RELOAD] = 0,
+	[VB_OP_EXPLAIN] = KEY_BIT(KEY_GROUP) | KEY_BIT(KEY_UID) | KEY_BIT(KEY_USER),
+	[VB_OP_QUARANTINE] = KEY_BIT(KEY_GROUP),
+	[VB_OP_UNQUARANTINE] = KEY_BIT(KEY_GROUP) | KEY_BIT(KEY_RESTORE),
+};
+
+/*
+ * The members of one request object, read from json_strict_scan()'s map: no json-c tree.
+ * The scan refused repeated names, so each key names at most one member.
+ */
+struct request_json {
+	const struct json_strict_map *map;
+	const struct json_strict_node *member[_KEY_MAX]; /* NULL: absent */
+	const struct json_strict_node *foreign;		 /* the first member no op takes */
 };
 
 static int decode_fail(struct vb_decode_error *err, enum vb_status code, const char *fmt, ...)
@@ -224,54 +283,120 @@ static int decode_fail(struct vb_decode_error *err, enum vb_status code, const c
 	return -EBADMSG;
 }
 
-/* Reads an integer field in [min, max]; -ENOENT when absent. */
-static int get_int(struct json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret,
-		   struct vb_decode_error *err)
+/* The key a member's decoded name is, or _KEY_MAX. */
+static enum request_key request_key_of(const struct json_strict_map *map,
+				       const struct json_strict_node *m)
 {
-	struct json_object *j;
-	int64_t v;
-	bool in_range;
+	char decoded[16];
+	const char *name = map->text + m->name_offset + 1;
+	size_t len = m->name_len;
 
-	if (!json_object_object_get_ex(o, key, &j))
+	if (m->name_escaped) {
+		len = json_strict_name(map, m, decoded, sizeof(decoded));
+		if (len >= sizeof(decoded))
+			return _KEY_MAX;
+		name = decoded;
+	}
+	for (unsigned k = 0; k < _KEY_MAX; k++)
+		if (keys[k].len == len && keys[k].name[0] == name[0] &&
+		    memcmp(keys[k].name, name, len) == 0)
+			return (enum request_key)k;
+	return _KEY_MAX;
+}
+
+/* Sort root's members by key, in one pass over them. */
+static void request_json_init(struct request_json *j, const struct json_strict_map *map)
+{
+	const struct json_strict_node *root = json_strict_root(map);
+
+	*j = (struct request_json){.map = map};
+	for (const struct json_strict_node *m = json_strict_first(map, root); m;
+	     m = json_strict_next(map, m)) {
+		enum request_key k = request_key_of(map, m);
+
+		if (k < _KEY_MAX)
+			j->member[k] = m;
+		else if (!j->foreign)
+			j->foreign = m;
+	}
+}
+
+/* The first member in the text that op does not take, or NULL. */
+static const struct json_strict_node *request_json_unknown(const struct request_json *j,
+							   enum vb_op op)
+{
+	const struct json_strict_node *first = j->foreign;
+	unsigned allowed = op_keys[op] | KEY_BIT(KEY_ID) | KEY_BIT(KEY_OP);
+
+	for (unsigned k = 0; k < _KEY_MAX; k++) {
+		const struct json_strict_node *m = j->member[k];
+
+		if (m && !(allowed & KEY_BIT(k)) && (!first || m->name_offset < first->name_offset))
+			first = m;
+	}
+	return first;
+}
+
+/*
+ * Reads an integer field in [min, max] as json-c read it (a fraction or an exponent is not
+ * an integer; -0 is 0); -ENOENT when absent.
+ */
+static int get_int(const struct request_json *j, enum request_key key, int64_t min, int64_t max,
+		   int64_t *ret, struct vb_decode_error *err)
+{
+	int64_t v = 0;
+	int k;
+
+	if (!j->member[key])
 		return -ENOENT;
-	if (!json_object_is_type(j, json_type_int))
-		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be an integer", key);
-	/* json-c saturates: INT64_MAX is also what it gives for anything larger */
-	errno = 0;
-	v = json_object_get_int64(j);
-	in_range = errno != ERANGE &&
-		   (v != INT64_MAX || json_object_get_uint64(j) == (uint64_t)INT64_MAX);
-	if (!in_range || v < min || v > max)
+	k = json_strict_int64(j->map, j->member[key], &v);
+	if (k == -EDOM)
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be an integer",
+				   keys[key].name);
+	if (k < 0 || v < min || v > max)
 		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be between %lld and %lld",
-				   key, (long long)min, (long long)max);
+				   keys[key].name, (long long)min, (long long)max);
 	*ret = v;
 	return 0;
 }
 
-/* Reads a string field shorter than size; -ENOENT when absent. */
-static int get_string(struct json_object *o, const char *key, size_t size, const char **ret,
+/*
+ * Reads a string field, decoded, into buf when it is shorter than size; -ENOENT when absent.
+ * (The scan refused "\u0000", so a decoded string holds no NUL.)
+ */
+static int get_string(const struct request_json *j, enum request_key key, char *buf, size_t size,
 		      struct vb_decode_error *err)
 {
-	struct json_object *j;
-	const char *s;
+	const struct json_strict_node *m = j->member[key];
 
-	if (!json_object_object_get_ex(o, key, &j))
+	if (!m)
 		return -ENOENT;
-	if (!json_object_is_type(j, json_type_string))
-		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be a string", key);
-	s = json_object_get_string(j);
-	if ((size_t)json_object_get_string_len(j) >= size ||
-	    strlen(s) != (size_t)json_object_get_string_len(j))
-		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" is too long or holds a NUL", key);
-	*ret = s;
+	if (m->kind != JSON_STRICT_STRING)
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be a string",
+				   keys[key].name);
+	if (json_strict_string(j->map, m, buf, size) >= size)
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" is too long or holds a NUL",
+				   keys[key].name);
 	return 0;
 }
 
-static int decode_group(struct json_object *o, struct vb_request *r, bool required,
+/* Reads a boolean field; -ENOENT when absent. */
+static int get_bool(const struct request_json *j, enum request_key key, bool *ret,
+		    struct vb_decode_error *err)
+{
+	if (!j->member[key])
+		return -ENOENT;
+	if (json_strict_bool(j->map, j->member[key], ret) < 0)
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" must be a boolean",
+				   keys[key].name);
+	return 0;
+}
+
+static int decode_group(const struct request_json *j, struct vb_request *r, bool required,
 			struct vb_decode_error *err)
 {
-	int64_t v;
-	int k = get_int(o, "group", 0, VB_MAX_GROUP_ID, &v, err);
+	int64_t v = 0;
+	int k = get_int(j, KEY_GROUP, 0, VB_MAX_GROUP_ID, &v, err);
 
 	if (k == -ENOENT) {
 		if (required)
@@ -285,37 +410,65 @@ static int decode_group(struct json_object *o, struct vb_request *r, bool requir
 	return 0;
 }
 
-static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb_decode_error *err)
+static int decode_merge_groups(const struct request_json *j, struct vb_request *r,
+			       struct vb_decode_error *err)
 {
-	const char *s;
-	int64_t v;
+	const struct json_strict_node *a = j->member[KEY_GROUPS];
+	size_t n = 0;
+
+	if (!a)
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"merge\" needs \"groups\"");
+	if (a->kind != JSON_STRICT_ARRAY)
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"groups\" must be an array");
+	if (a->n_children < 1 || a->n_children > VB_MAX_MERGE_GROUPS)
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"groups\" must list 1 to %d groups",
+				   VB_MAX_MERGE_GROUPS);
+	for (const struct json_strict_node *e = json_strict_first(j->map, a); e;
+	     e = json_strict_next(j->map, e), n++) {
+		int64_t g;
+
+		if (json_strict_int64(j->map, e, &g) < 0 || g < 0 || g > VB_MAX_GROUP_ID)
+			return decode_fail(err, VB_E_BAD_REQUEST, "\"groups\" must hold group ids");
+		for (size_t i = 0; i < n; i++)
+			if (r->groups[i] == (uint32_t)g)
+				return decode_fail(err, VB_E_BAD_REQUEST,
+						   "group %lld is listed twice", (long long)g);
+		r->groups[n] = (uint32_t)g;
+	}
+	r->n_groups = n;
+	return 0;
+}
+
+static int decode_op_args(const struct request_json *j, struct vb_request *r,
+			  struct vb_decode_error *err)
+{
+	char s[VB_ADDRESS_MAX + 32];
+	int64_t v = 0;
 	int k;
 
 	switch (r->op) {
 	case VB_OP_HELLO:
-		k = get_int(o, "version", 0, UINT32_MAX, &v, err);
+		k = get_int(j, KEY_VERSION, 0, UINT32_MAX, &v, err);
 		if (k == -ENOENT)
 			return decode_fail(err, VB_E_BAD_REQUEST, "\"hello\" needs \"version\"");
 		if (k < 0)
 			return k;
 		r->version = (uint32_t)v;
-		k = get_string(o, "client", sizeof(r->client), &s, err);
-		if (k == 0)
-			snprintf(r->client, sizeof(r->client), "%s", s);
+		k = get_string(j, KEY_CLIENT, r->client, sizeof(r->client), err);
 		return k == -ENOENT ? 0 : k;
 	case VB_OP_LEASE:
-		if ((k = decode_group(o, r, false, err)) < 0)
+		if ((k = decode_group(j, r, false, err)) < 0)
 			return k;
-		k = get_string(o, "device", VB_ADDRESS_MAX + 32, &s, err);
+		k = get_string(j, KEY_DEVICE, s, VB_ADDRESS_MAX + 32, err);
 		if (k < 0 && k != -ENOENT)
 			return k;
 		if (k == 0 && vb_address_parse(s, r->device) < 0)
 			return decode_fail(err, VB_E_BAD_REQUEST,
 					   "\"device\" must be a PCI address like 0000:01:00.0");
-		if ((k = get_int(o, "memlock", 1, INT64_MAX, &v, err)) < 0 && k != -ENOENT)
+		if ((k = get_int(j, KEY_MEMLOCK, 1, INT64_MAX, &v, err)) < 0 && k != -ENOENT)
 			return k;
 		r->memlock = k == 0 ? (uint64_t)v : 0;
-		k = get_string(o, "path", 8, &s, err);
+		k = get_string(j, KEY_PATH, s, 8, err);
 		if (k < 0 && k != -ENOENT)
 			return k;
 		if (k == 0) {
@@ -334,56 +487,20 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 	case VB_OP_RELEASE:
 	case VB_OP_UNMERGE:
 	case VB_OP_QUARANTINE:
-		return decode_group(o, r, true, err);
-	case VB_OP_UNQUARANTINE: {
-		struct json_object *b;
-
-		if ((k = decode_group(o, r, true, err)) < 0)
+		return decode_group(j, r, true, err);
+	case VB_OP_UNQUARANTINE:
+		if ((k = decode_group(j, r, true, err)) < 0)
 			return k;
-		if (!json_object_object_get_ex(o, "restore", &b))
-			return 0;
-		if (!json_object_is_type(b, json_type_boolean))
-			return decode_fail(err, VB_E_BAD_REQUEST, "\"restore\" must be a boolean");
-		r->restore = json_object_get_boolean(b);
-		return 0;
-	}
-	case VB_OP_MERGE: {
-		struct json_object *a;
-		size_t n;
-
-		if (!json_object_object_get_ex(o, "groups", &a))
-			return decode_fail(err, VB_E_BAD_REQUEST, "\"merge\" needs \"groups\"");
-		if (!json_object_is_type(a, json_type_array))
-			return decode_fail(err, VB_E_BAD_REQUEST, "\"groups\" must be an array");
-		n = json_object_array_length(a);
-		if (n < 1 || n > VB_MAX_MERGE_GROUPS)
-			return decode_fail(err, VB_E_BAD_REQUEST,
-					   "\"groups\" must list 1 to %d groups",
-					   VB_MAX_MERGE_GROUPS);
-		for (size_t i = 0; i < n; i++) {
-			struct json_object *e = json_object_array_get_idx(a, i);
-			int64_t g;
-
-			if (!json_object_is_type(e, json_type_int) ||
-			    (g = json_object_get_int64(e)) < 0 || g > VB_MAX_GROUP_ID)
-				return decode_fail(err, VB_E_BAD_REQUEST,
-						   "\"groups\" must hold group ids");
-			for (size_t j = 0; j < i; j++)
-				if (r->groups[j] == (uint32_t)g)
-					return decode_fail(err, VB_E_BAD_REQUEST,
-							   "group %lld is listed twice",
-							   (long long)g);
-			r->groups[i] = (uint32_t)g;
-		}
-		r->n_groups = n;
-		return 0;
-	}
+		k = get_bool(j, KEY_RESTORE, &r->restore, err);
+		return k == -ENOENT ? 0 : k;
+	case VB_OP_MERGE:
+		return decode_merge_groups(j, r, err);
 	case VB_OP_REMOVE: {
-		struct json_object *b;
+		bool kill_strays;
 
-		if ((k = decode_group(o, r, true, err)) < 0)
+		if ((k = decode_group(j, r, true, err)) < 0)
 			return k;
-		k = get_string(o, "mode", 8, &s, err);
+		k = get_string(j, KEY_MODE, s, 8, err);
 		if (k == -ENOENT)
 			return decode_fail(err, VB_E_BAD_REQUEST,
 					   "\"remove\" needs \"mode\": \"soft\" or \"hard\"");
@@ -396,34 +513,32 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 		else
 			return decode_fail(err, VB_E_BAD_REQUEST,
 					   "\"mode\" must be \"soft\" or \"hard\"");
-		k = get_int(o, "timeout_ms", 0, VB_MAX_REMOVE_TIMEOUT_MS, &v, err);
+		k = get_int(j, KEY_TIMEOUT_MS, 0, VB_MAX_REMOVE_TIMEOUT_MS, &v, err);
 		if (k == 0)
 			r->timeout_ms = (uint32_t)v;
 		if (k < 0 && k != -ENOENT)
 			return k;
-		if (json_object_object_get_ex(o, "kill_strays", &b)) {
-			if (!json_object_is_type(b, json_type_boolean))
-				return decode_fail(err, VB_E_BAD_REQUEST,
-						   "\"kill_strays\" must be a boolean");
-			if (json_object_get_boolean(b) && r->mode != VB_REMOVE_HARD)
-				return decode_fail(err, VB_E_BAD_REQUEST,
-						   "\"kill_strays\" is for mode \"hard\"");
-			r->kill_strays = json_object_get_boolean(b);
-		}
+		k = get_bool(j, KEY_KILL_STRAYS, &kill_strays, err);
+		if (k == -ENOENT)
+			return 0;
+		if (k < 0)
+			return k;
+		if (kill_strays && r->mode != VB_REMOVE_HARD)
+			return decode_fail(err, VB_E_BAD_REQUEST,
+					   "\"kill_strays\" is for mode \"hard\"");
+		r->kill_strays = kill_strays;
 		return 0;
 	}
 	case VB_OP_EXPLAIN:
-		if ((k = decode_group(o, r, true, err)) < 0)
+		if ((k = decode_group(j, r, true, err)) < 0)
 			return k;
-		k = get_int(o, "uid", 0, UINT32_MAX - 1, &v, err);
+		k = get_int(j, KEY_UID, 0, UINT32_MAX - 1, &v, err);
 		if (k == 0)
 			r->uid = v;
 		else if (k != -ENOENT)
 			return k;
-		k = get_string(o, "user", sizeof(r->user), &s, err);
-		if (k == 0)
-			snprintf(r->user, sizeof(r->user), "%s", s);
-		else if (k != -ENOENT)
+		k = get_string(j, KEY_USER, r->user, sizeof(r->user), err);
+		if (k < 0 && k != -ENOENT)
 			return k;
 		if (r->uid >= 0 && r->user[0])
 			return decode_fail(err, VB_E_BAD_REQUEST,
@@ -438,83 +553,40 @@ static int decode_op_args(struct json_object *o, struct vb_request *r, struct vb
 	return 0;
 }
 
-/* The first member name the op does not take, or NULL. */
-static const char *unknown_key(struct json_object *o, enum vb_op op)
-{
-	json_object_object_foreach (o, key, val) {
-		bool known = strcmp(key, "id") == 0 || strcmp(key, "op") == 0;
-
-		(void)val;
-		for (size_t i = 0; i < 5 && op_keys[op][i] && !known; i++)
-			known = strcmp(op_keys[op][i], key) == 0;
-		if (!known)
-			return key;
-	}
-	return NULL;
-}
-
 /*
- * The JSON of a request: json_strict_scan() first, for what json-c lets through, then
- * json-c's tree in *ret. 0, or -EBADMSG with err filled, or -ENOMEM.
+ * The JSON of a request: json_strict_scan() into *map, which records where every value
+ * is; the decoder reads the values from the text through it. 0, or -EBADMSG with err
+ * filled, or -ENOMEM.
  */
-static int request_parse(const char *buf, size_t len, struct json_object **ret,
+static int request_parse(const char *buf, size_t len, struct json_strict_map *map,
 			 struct vb_decode_error *err)
 {
 	struct json_strict_error strict;
-	struct json_tokener *tok;
-	struct json_object *o;
 	int k;
 
-	k = json_strict_scan(buf, len, VB_MAX_JSON_DEPTH, NULL, &strict);
+	k = json_strict_scan(buf, len, VB_MAX_JSON_DEPTH, map, &strict);
 	if (k == -EBADMSG && strict.fault != JSON_STRICT_E_DUPLICATE_KEY)
 		return decode_fail(err, VB_E_BAD_REQUEST, "not a JSON object: %s", strict.reason);
 	if (k < 0 && k != -EBADMSG)
 		return k;
-	/* JSON, but is it an object? (json-c would call a bare number at the end incomplete) */
-	for (size_t i = 0; i < len && buf[i] != '{'; i++)
-		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
-			return decode_fail(err, VB_E_BAD_REQUEST,
-					   "a request must be a JSON object");
-
-	/* Nothing is left for json-c to refuse: its verdict only guards against a scan bug. */
-	tok = json_tokener_new_ex(VB_MAX_JSON_DEPTH);
-	if (!tok)
-		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		enum json_tokener_error e = json_tokener_get_error(tok);
-
-		json_object_put(o);
-		json_tokener_free(tok);
-		return decode_fail(err, VB_E_BAD_REQUEST, "not a JSON object: %s",
-				   e == json_tokener_success || e == json_tokener_continue
-					   ? "trailing or incomplete data"
-					   : json_tokener_error_desc(e));
-	}
-	json_tokener_free(tok);
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+	/* A repeated name leaves the map complete: the top-level value is there. */
+	if (json_strict_root(map)->kind != JSON_STRICT_OBJECT)
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must be a JSON object");
-	}
-
-	/* json-c kept only the last of the repeated members: refuse rather than guess */
-	if (k == -EBADMSG) {
-		json_object_put(o);
+	/* json-c would keep only the last of the repeated members: refuse rather than guess */
+	if (k == -EBADMSG)
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not repeat a key");
-	}
-	*ret = o;
 	return 0;
 }
 
 int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 		      struct vb_decode_error *err)
 {
-	_cleanup_json_ struct json_object *o = NULL;
+	_cleanup_json_strict_map_ struct json_strict_map map = {0};
+	const struct json_strict_node *unknown;
+	struct request_json j;
 	struct vb_request r;
-	const char *s;
-	int64_t v;
+	char s[32];
+	int64_t v = 0;
 	int k;
 
 	memset(err, 0, sizeof(*err));
@@ -524,11 +596,12 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 				   VB_MAX_REQUEST_SIZE);
 	if (memchr(buf, '\0', len))
 		return decode_fail(err, VB_E_BAD_REQUEST, "a request must not contain NUL bytes");
-	k = request_parse(buf, len, &o, err);
+	k = request_parse(buf, len, &map, err);
 	if (k < 0)
 		return k;
+	request_json_init(&j, &map);
 
-	k = get_int(o, "id", 0, UINT32_MAX, &v, err);
+	k = get_int(&j, KEY_ID, 0, UINT32_MAX, &v, err);
 	if (k == -ENOENT)
 		k = decode_fail(err, VB_E_BAD_REQUEST, "a request needs an integer \"id\"");
 	if (k < 0)
@@ -537,7 +610,7 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 	err->has_id = true;
 	err->id = r.id;
 
-	k = get_string(o, "op", 32, &s, err);
+	k = get_string(&j, KEY_OP, s, sizeof(s), err);
 	if (k == -ENOENT)
 		k = decode_fail(err, VB_E_BAD_REQUEST, "a request needs \"op\"");
 	if (k < 0)
@@ -547,12 +620,16 @@ int vb_request_decode(const char *buf, size_t len, struct vb_request *ret,
 		return decode_fail(err, VB_E_BAD_REQUEST, "unknown op \"%.32s\"", s);
 	r.op = (enum vb_op)k;
 
-	s = unknown_key(o, r.op);
-	if (s)
-		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" takes no \"%.32s\"",
-				   vb_op_to_string(r.op), s);
+	unknown = request_json_unknown(&j, r.op);
+	if (unknown) {
+		char name[33];
 
-	k = decode_op_args(o, &r, err);
+		json_strict_name(&map, unknown, name, sizeof(name));
+		return decode_fail(err, VB_E_BAD_REQUEST, "\"%s\" takes no \"%.32s\"",
+				   vb_op_to_string(r.op), name);
+	}
+
+	k = decode_op_args(&j, &r, err);
 	if (k < 0)
 		return k;
 	*ret = r;

@@ -379,6 +379,196 @@ int vb_packet_serialize(struct json_object *obj, char *buf, size_t size, size_t 
 	return 0;
 }
 
+/*
+ * ---- the hot replies, written straight into the packet ----
+ *
+ * hello, lease, release and error replies are most of what the broker sends, one per
+ * request: building a json-c tree for each only to serialise it cost more than decoding
+ * the request. These writers give the bytes vb_packet_serialize() gives for the tree the
+ * encoder above builds (test_reply_write pins that): the same members in the same order,
+ * the same string escapes, and numbers as json-c writes an int64 (a uint64 field is
+ * cast, as new_uint() casts it).
+ */
+
+static void jw_literal(struct json_writer *w, const char *s)
+{
+	jw_put(w, s, strlen(s));
+}
+
+static void jw_int64(struct json_writer *w, int64_t v)
+{
+	char num[24], *p = num + sizeof(num);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	jw_put(w, p, (size_t)(num + sizeof(num) - p));
+}
+
+/* A uint64 field as json-c writes what new_uint() makes of it: an int64. */
+static void jw_new_uint(struct json_writer *w, uint64_t v)
+{
+	jw_int64(w, (int64_t)v);
+}
+
+/* A string of a fixed-size field: up to its NUL, never past the field. */
+static void jw_field(struct json_writer *w, const char *s, size_t size)
+{
+	jw_string(w, s, strnlen(s, size));
+}
+
+/* A nullable string field: "" is written as null. */
+static void jw_field_or_null(struct json_writer *w, const char *s, size_t size)
+{
+	if (s[0])
+		jw_field(w, s, size);
+	else
+		jw_literal(w, "null");
+}
+
+/* {"id":id,"ok":true: the start of every "ok" reply. */
+static void jw_ok_reply(struct json_writer *w, uint32_t id)
+{
+	jw_literal(w, "{\"id\":");
+	jw_new_uint(w, id);
+	jw_literal(w, ",\"ok\":true");
+}
+
+static struct json_writer jw_init(char *buf, size_t size)
+{
+	return (struct json_writer){.buf = buf,
+				    .size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
+}
+
+static int jw_finish(struct json_writer *w, size_t *ret_len)
+{
+	if (w->full)
+		return -EMSGSIZE;
+	*ret_len = w->len;
+	return 0;
+}
+
+int vb_error_reply_write(bool has_id, uint32_t id, const struct vb_error_reply *e, char *buf,
+			 size_t size, size_t *ret_len)
+{
+	struct json_writer w = jw_init(buf, size);
+
+	jw_literal(&w, "{\"id\":");
+	if (has_id)
+		jw_new_uint(&w, id);
+	else
+		jw_literal(&w, "null");
+	jw_literal(&w, ",\"ok\":false,\"error\":{\"code\":\"");
+	jw_literal(&w, vb_status_to_string(e->code)); /* our names need no escape */
+	jw_literal(&w, "\",\"message\":");
+	jw_field(&w, e->message, sizeof(e->message));
+	if (e->has_uid) {
+		jw_literal(&w, ",\"uid\":");
+		jw_new_uint(&w, e->uid);
+	}
+	if (e->has_container) {
+		jw_literal(&w, ",\"container\":");
+		jw_new_uint(&w, e->container);
+	}
+	if (e->has_retry_after_ms) {
+		jw_literal(&w, ",\"retry_after_ms\":");
+		jw_new_uint(&w, e->retry_after_ms);
+	}
+	if (e->has_supported) {
+		jw_literal(&w, ",\"supported\":[");
+		jw_new_uint(&w, e->supported[0]);
+		jw_literal(&w, ",");
+		jw_new_uint(&w, e->supported[1]);
+		jw_literal(&w, "]");
+	}
+	if (e->has_memlock) {
+		jw_literal(&w, ",\"memlock\":");
+		jw_new_uint(&w, e->memlock);
+		jw_literal(&w, ",\"asked\":");
+		jw_new_uint(&w, e->asked);
+	}
+	if (e->has_denial) {
+		jw_literal(&w, ",\"device\":");
+		jw_field_or_null(&w, e->device, sizeof(e->device));
+		jw_literal(&w, ",\"rule\":");
+		jw_field_or_null(&w, e->rule, sizeof(e->rule));
+		jw_literal(&w, ",\"reason\":");
+		jw_field(&w, e->reason, sizeof(e->reason));
+	}
+	jw_literal(&w, "}}");
+	return jw_finish(&w, ret_len);
+}
+
+int vb_hello_reply_write(uint32_t id, const struct vb_hello_reply *r, char *buf, size_t size,
+			 size_t *ret_len)
+{
+	struct json_writer w = jw_init(buf, size);
+
+	jw_ok_reply(&w, id);
+	jw_literal(&w, ",\"version\":");
+	jw_new_uint(&w, r->version);
+	jw_literal(&w, ",\"server\":");
+	jw_field(&w, r->server, sizeof(r->server));
+	jw_literal(&w, ",\"uid\":");
+	jw_new_uint(&w, r->uid);
+	jw_literal(&w, ",\"admin\":");
+	jw_literal(&w, r->admin ? "true" : "false");
+	jw_literal(&w, "}");
+	return jw_finish(&w, ret_len);
+}
+
+int vb_lease_reply_write(uint32_t id, const struct vb_lease_reply *r, char *buf, size_t size,
+			 size_t *ret_len)
+{
+	struct json_writer w = jw_init(buf, size);
+
+	jw_ok_reply(&w, id);
+	jw_literal(&w, ",\"group\":");
+	jw_new_uint(&w, r->group);
+	jw_literal(&w, ",\"rule\":");
+	jw_field_or_null(&w, r->rule, sizeof(r->rule));
+	jw_literal(&w, ",\"memlock\":");
+	if (r->memlock)
+		jw_new_uint(&w, r->memlock);
+	else
+		jw_literal(&w, "null");
+	if (r->path == VB_PATH_CDEV) {
+		jw_literal(&w, ",\"path\":\"cdev\",\"iommufd\":");
+		jw_new_uint(&w, r->iommufd);
+		jw_literal(&w, ",\"iommufd_reused\":");
+		jw_literal(&w, r->iommufd_reused ? "true" : "false");
+		jw_literal(&w, ",\"devices\":[");
+		for (size_t i = 0; i < r->n_devices && i < VB_MAX_CDEV_DEVICES; i++) {
+			jw_literal(&w, i ? ",{\"address\":" : "{\"address\":");
+			jw_field(&w, r->devices[i].address, sizeof(r->devices[i].address));
+			jw_literal(&w, ",\"fd\":");
+			jw_new_uint(&w, r->devices[i].fd);
+			jw_literal(&w, "}");
+		}
+		jw_literal(&w, "]");
+	}
+	jw_literal(&w, "}");
+	return jw_finish(&w, ret_len);
+}
+
+int vb_release_reply_write(uint32_t id, const struct vb_release_reply *r, char *buf, size_t size,
+			   size_t *ret_len)
+{
+	struct json_writer w = jw_init(buf, size);
+
+	jw_ok_reply(&w, id);
+	jw_literal(&w, ",\"group\":");
+	jw_new_uint(&w, r->group);
+	jw_literal(&w, ",\"released\":");
+	jw_literal(&w, r->released ? "true" : "false");
+	jw_literal(&w, "}");
+	return jw_finish(&w, ret_len);
+}
+
 int vb_reply_decode(const char *buf, size_t len, struct vb_reply *ret)
 {
 	struct json_tokener *tok;

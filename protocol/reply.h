@@ -282,6 +282,21 @@ struct json_object *vb_reload_reply_encode(uint32_t id, const struct vb_reload_r
 struct json_object *vb_explain_reply_encode(uint32_t id, const struct vb_explain_reply *r);
 struct json_object *vb_quarantine_reply_encode(uint32_t id, const struct vb_quarantine_reply *r);
 
+/*
+ * The replies the broker sends per request, written straight into buf without a json-c
+ * tree: the bytes vb_packet_serialize() writes for the matching _encode()'s object.
+ * Each writes at most min(size, VB_MAX_PACKET_SIZE) bytes (not terminated) and their
+ * count to *ret_len; -EMSGSIZE when they do not fit.
+ */
+int vb_error_reply_write(bool has_id, uint32_t id, const struct vb_error_reply *e, char *buf,
+			 size_t size, size_t *ret_len);
+int vb_hello_reply_write(uint32_t id, const struct vb_hello_reply *r, char *buf, size_t size,
+			 size_t *ret_len);
+int vb_lease_reply_write(uint32_t id, const struct vb_lease_reply *r, char *buf, size_t size,
+			 size_t *ret_len);
+int vb_release_reply_write(uint32_t id, const struct vb_release_reply *r, char *buf, size_t size,
+			   size_t *ret_len);
+
 /* The decoders take an "ok" reply; an error reply is -EBADMSG (read it with vb_error_reply_decode).
  */
 int vb_hello_reply_decode(const struct vb_reply *r, struct vb_hello_reply *ret);
