@@ -234,24 +234,6 @@ int connection_send_packet(struct connection *c, const char *text, size_t len, c
 	return connection_enqueue(c, text, len, -1);
 }
 
-int connection_send_text(struct connection *c, const char *text, size_t len)
-{
-	int r;
-
-	if (c->closing)
-		return -ECONNRESET;
-	if (c->n_queued == 0) {
-		r = vb_wire_send(c->fd, text, len, NULL, 0);
-		if (r == 0)
-			return 0;
-		if (r != -EAGAIN) {
-			connection_close(c, "sending failed");
-			return r;
-		}
-	}
-	return connection_enqueue(c, text, len, -1);
-}
-
 /*
  * The idle timer is pushed back lazily: a request only records when it came,
  * and the timer, when it fires, looks at that. No timer is moved per request

@@ -108,15 +108,12 @@ int connection_send(struct connection *c, struct json_object *obj, int fd);
 /* connection_send with n_fds (at most VB_MAX_FDS) descriptors attached, borrowed. */
 int connection_send_fds(struct connection *c, struct json_object *obj, const int *fds,
 			size_t n_fds);
-/* connection_send_fds of a packet's text already written (len <= VB_MAX_PACKET_SIZE). */
+/*
+ * connection_send_fds of a packet's text already written (len <= VB_MAX_PACKET_SIZE): the
+ * hot replies' writers and list's cache.
+ */
 int connection_send_packet(struct connection *c, const char *text, size_t len, const int *fds,
 			   size_t n_fds);
-
-/*
- * connection_send_text sends text[0..len), a packet serialised already (list's
- * cache), with no fd, as connection_send does.
- */
-int connection_send_text(struct connection *c, const char *text, size_t len);
 
 /* Send queued packets until the socket is full again. Called when c is writable. */
 void connection_flush(struct connection *c);

@@ -257,7 +257,7 @@ size_t list_text_send(const struct list_text *lt, struct connection *c, uint32_t
 			log_error_errno(r, "Failed to serialise a list chunk: %m");
 			break;
 		}
-		if (connection_send_text(c, packet, len) < 0)
+		if (connection_send_packet(c, packet, len, NULL, 0) < 0)
 			break;
 		sent++;
 	}
