@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "protocol/reply.h"
 #include "common/json_strict.h"
+#include "common/textbuf.h"
 #include "protocol/wire.h"
 
 #include <errno.h>
@@ -229,23 +230,12 @@ static struct json_object *event_new(enum vb_event e)
  * groups 114k against 173k, a full 64 KiB chunk 1.69M against 2.59M.
  * Doubles, which no packet of ours carries, are left to json-c.
  */
-struct json_writer {
-	char *buf;
-	size_t size, len;
-	bool full;
-};
-
-static void jw_put(struct json_writer *w, const char *s, size_t n)
+static void jw_put(struct textbuf *w, const char *s, size_t n)
 {
-	if (w->full || n > w->size - w->len) {
-		w->full = true;
-		return;
-	}
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
+	textbuf_put(w, s, n);
 }
 
-static void jw_string(struct json_writer *w, const char *s, size_t n)
+static void jw_string(struct textbuf *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
@@ -297,7 +287,7 @@ static void jw_string(struct json_writer *w, const char *s, size_t n)
 	jw_put(w, "\"", 1);
 }
 
-static void jw_value(struct json_writer *w, struct json_object *o)
+static void jw_value(struct textbuf *w, struct json_object *o)
 {
 	char num[24];
 	int n;
@@ -369,8 +359,8 @@ static void jw_value(struct json_writer *w, struct json_object *o)
 
 int vb_packet_serialize(struct json_object *obj, char *buf, size_t size, size_t *ret_len)
 {
-	struct json_writer w = {.buf = buf,
-				.size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
+	struct textbuf w =
+		textbuf_fixed(buf, size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE);
 
 	jw_value(&w, obj);
 	if (w.full)
@@ -390,39 +380,30 @@ int vb_packet_serialize(struct json_object *obj, char *buf, size_t size, size_t 
  * cast, as new_uint() casts it).
  */
 
-static void jw_literal(struct json_writer *w, const char *s)
+static void jw_literal(struct textbuf *w, const char *s)
 {
 	jw_put(w, s, strlen(s));
 }
 
-static void jw_int64(struct json_writer *w, int64_t v)
+static void jw_int64(struct textbuf *w, int64_t v)
 {
-	char num[24], *p = num + sizeof(num);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	jw_put(w, p, (size_t)(num + sizeof(num) - p));
+	textbuf_i64(w, v);
 }
 
 /* A uint64 field as json-c writes what new_uint() makes of it: an int64. */
-static void jw_new_uint(struct json_writer *w, uint64_t v)
+static void jw_new_uint(struct textbuf *w, uint64_t v)
 {
 	jw_int64(w, (int64_t)v);
 }
 
 /* A string of a fixed-size field: up to its NUL, never past the field. */
-static void jw_field(struct json_writer *w, const char *s, size_t size)
+static void jw_field(struct textbuf *w, const char *s, size_t size)
 {
 	jw_string(w, s, strnlen(s, size));
 }
 
 /* A nullable string field: "" is written as null. */
-static void jw_field_or_null(struct json_writer *w, const char *s, size_t size)
+static void jw_field_or_null(struct textbuf *w, const char *s, size_t size)
 {
 	if (s[0])
 		jw_field(w, s, size);
@@ -431,20 +412,19 @@ static void jw_field_or_null(struct json_writer *w, const char *s, size_t size)
 }
 
 /* {"id":id,"ok":true: the start of every "ok" reply. */
-static void jw_ok_reply(struct json_writer *w, uint32_t id)
+static void jw_ok_reply(struct textbuf *w, uint32_t id)
 {
 	jw_literal(w, "{\"id\":");
 	jw_new_uint(w, id);
 	jw_literal(w, ",\"ok\":true");
 }
 
-static struct json_writer jw_init(char *buf, size_t size)
+static struct textbuf jw_init(char *buf, size_t size)
 {
-	return (struct json_writer){.buf = buf,
-				    .size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
+	return textbuf_fixed(buf, size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE);
 }
 
-static int jw_finish(struct json_writer *w, size_t *ret_len)
+static int jw_finish(struct textbuf *w, size_t *ret_len)
 {
 	if (w->full)
 		return -EMSGSIZE;
@@ -455,7 +435,7 @@ static int jw_finish(struct json_writer *w, size_t *ret_len)
 int vb_error_reply_write(bool has_id, uint32_t id, const struct vb_error_reply *e, char *buf,
 			 size_t size, size_t *ret_len)
 {
-	struct json_writer w = jw_init(buf, size);
+	struct textbuf w = jw_init(buf, size);
 
 	jw_literal(&w, "{\"id\":");
 	if (has_id)
@@ -506,7 +486,7 @@ int vb_error_reply_write(bool has_id, uint32_t id, const struct vb_error_reply *
 int vb_hello_reply_write(uint32_t id, const struct vb_hello_reply *r, char *buf, size_t size,
 			 size_t *ret_len)
 {
-	struct json_writer w = jw_init(buf, size);
+	struct textbuf w = jw_init(buf, size);
 
 	jw_ok_reply(&w, id);
 	jw_literal(&w, ",\"version\":");
@@ -524,7 +504,7 @@ int vb_hello_reply_write(uint32_t id, const struct vb_hello_reply *r, char *buf,
 int vb_lease_reply_write(uint32_t id, const struct vb_lease_reply *r, char *buf, size_t size,
 			 size_t *ret_len)
 {
-	struct json_writer w = jw_init(buf, size);
+	struct textbuf w = jw_init(buf, size);
 
 	jw_ok_reply(&w, id);
 	jw_literal(&w, ",\"group\":");
@@ -558,7 +538,7 @@ int vb_lease_reply_write(uint32_t id, const struct vb_lease_reply *r, char *buf,
 int vb_release_reply_write(uint32_t id, const struct vb_release_reply *r, char *buf, size_t size,
 			   size_t *ret_len)
 {
-	struct json_writer w = jw_init(buf, size);
+	struct textbuf w = jw_init(buf, size);
 
 	jw_ok_reply(&w, id);
 	jw_literal(&w, ",\"group\":");
@@ -825,15 +805,12 @@ struct json_object *vb_group_info_to_json(const struct vb_group_info *g)
 /* A literal (key, punctuation) that needs no escaping. */
 #define jw_lit(w, s) jw_put(w, s, sizeof(s) - 1)
 
-static void jw_uint(struct json_writer *w, uint64_t v)
+static void jw_uint(struct textbuf *w, uint64_t v)
 {
-	char num[24];
-	int n = snprintf(num, sizeof(num), "%" PRIu64, v);
-
-	jw_put(w, num, (size_t)n);
+	textbuf_u64(w, v);
 }
 
-static void jw_bool(struct json_writer *w, bool v)
+static void jw_bool(struct textbuf *w, bool v)
 {
 	if (v)
 		jw_lit(w, "true");
@@ -846,7 +823,7 @@ static void jw_bool(struct json_writer *w, bool v)
  * key for key, without building the tree: the broker writes a list of
  * thousands of groups this way (test_reply checks the two agree).
  */
-static void jw_group_info(struct json_writer *w, const struct vb_group_info *g)
+static void jw_group_info(struct textbuf *w, const struct vb_group_info *g)
 {
 	jw_lit(w, "{\"group\":");
 	jw_uint(w, g->group);
@@ -911,8 +888,8 @@ static void jw_group_info(struct json_writer *w, const struct vb_group_info *g)
 
 int vb_group_info_write(const struct vb_group_info *g, char *buf, size_t size, size_t *ret_len)
 {
-	struct json_writer w = {.buf = buf,
-				.size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
+	struct textbuf w =
+		textbuf_fixed(buf, size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE);
 
 	jw_group_info(&w, g);
 	if (w.full)
@@ -1111,8 +1088,8 @@ struct json_object *vb_list_chunk_encode(uint32_t id, struct json_object *groups
 int vb_list_chunk_write(uint32_t id, const char *groups, size_t groups_len, bool more,
 			const char *quarantine, char *buf, size_t size, size_t *ret_len)
 {
-	struct json_writer w = {.buf = buf,
-				.size = size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE};
+	struct textbuf w =
+		textbuf_fixed(buf, size < VB_MAX_PACKET_SIZE ? size : VB_MAX_PACKET_SIZE);
 
 	/* The keys of ok_reply_new and vb_list_chunk_encode, in their order. */
 	jw_lit(&w, "{\"id\":");
