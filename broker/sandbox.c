@@ -19,16 +19,36 @@
 #include <unistd.h>
 
 static const cap_value_t kept_caps[] = {
-	CAP_KILL,      CAP_SYS_RESOURCE, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
+	CAP_KILL, CAP_SYS_RESOURCE,
 	CAP_NET_ADMIN, /* QUARANTINE and RELEASE of the vfio_quarantine module (GENL_ADMIN_PERM) */
 };
 
-static bool cap_is_kept(cap_value_t c)
+/*
+ * The scanner's two (scanner.h): the broker had them until start-up was over
+ * (pidfd_getfd and the /proc scans of the restore) and the scanner processes
+ * had forked. They leave its permitted and effective sets; the bounding set
+ * narrows only with CAP_SETPCAP, which the unit does not grant (it would let
+ * the broker raise its inheritable set): there they stay, and count only
+ * across an execve(), which no_new_privs and the seccomp filter rule out.
+ */
+static const cap_value_t scanner_caps[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
+
+static bool cap_in(const cap_value_t *set, size_t n, cap_value_t c)
 {
-	for (size_t i = 0; i < sizeof(kept_caps) / sizeof(kept_caps[0]); i++)
-		if (kept_caps[i] == c)
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == c)
 			return true;
 	return false;
+}
+
+static bool cap_is_kept(cap_value_t c)
+{
+	return cap_in(kept_caps, sizeof(kept_caps) / sizeof(kept_caps[0]), c);
+}
+
+static bool cap_is_scanners(cap_value_t c)
+{
+	return cap_in(scanner_caps, sizeof(scanner_caps) / sizeof(scanner_caps[0]), c);
 }
 
 int sandbox_drop_capabilities(void)
@@ -51,7 +71,8 @@ int sandbox_drop_capabilities(void)
 	/*
 	 * The bounding set first, while CAP_SETPCAP may still be effective. What is
 	 * already out of it is skipped: under the unit, systemd's
-	 * CapabilityBoundingSet= has left only the kept five, and dropping the rest
+	 * CapabilityBoundingSet= has left only the kept three and the scanner's two,
+	 * and dropping the rest
 	 * again would change nothing but need CAP_SETPCAP, a capability the unit
 	 * rightly does not grant (it would let the broker raise its inheritable
 	 * set). A capability still in the set that cannot be dropped stops the
@@ -63,6 +84,9 @@ int sandbox_drop_capabilities(void)
 			continue;
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
 			int error = errno;
+
+			if (cap_is_scanners(c) && error == EPERM)
+				continue; /* see scanner_caps */
 			char *name = cap_to_name(c);
 
 			if (error == EPERM)
@@ -375,15 +399,24 @@ static int seccomp_log_unusable(int error)
 			       "Cannot install the broker's seccomp filter: seccomp() fails: %m");
 }
 
-int sandbox_install_seccomp(void)
+int sandbox_check_seccomp(void)
 {
 	uint32_t action = SECCOMP_RET_KILL_PROCESS;
-	scmp_filter_ctx ctx;
-	int r;
 
 	/* Ask the kernel first: libseccomp turns a denied seccomp() into a NULL context. */
 	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) < 0)
 		return seccomp_log_unusable(errno);
+	return 0;
+}
+
+int sandbox_install_seccomp(void)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	r = sandbox_check_seccomp();
+	if (r < 0)
+		return r;
 
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!ctx) {
