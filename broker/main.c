@@ -531,7 +531,14 @@ int main(int argc, char **argv)
 	 * needs only its three capabilities and the system calls of its event loop; the
 	 * scanner processes keep the two that reading /proc/PID/fd needs. */
 	if (b.config.sandbox &&
-	    (sandbox_drop_capabilities() < 0 || sandbox_install_seccomp() < 0)) {
+	    (sandbox_drop_capabilities() < 0 ||
+	     sandbox_restrict_writes(&(struct sandbox_paths){
+		     .state_dir = b.config.state_dir,
+		     .cgroup_root = b.cgroups ? lease_cgroups_root(b.cgroups) : NULL,
+		     .dev_root = b.config.dev_root,
+		     .sysfs_root = b.config.sysfs_root,
+	     }) < 0 ||
+	     sandbox_install_seccomp() < 0)) {
 		broker_teardown(&b);
 		return EXIT_FAILURE;
 	}

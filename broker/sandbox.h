@@ -45,3 +45,25 @@ int sandbox_install_seccomp(void);
  * scanner processes (scanner.h) check with it before building theirs.
  */
 int sandbox_check_seccomp(void);
+
+/* The places the running broker writes to (NULL: none of that kind). */
+struct sandbox_paths {
+	const char *state_dir;	 /* the lease table: a new file, unlink, rename */
+	const char *cgroup_root; /* lease cgroups: mkdir, rmdir, cgroup.procs, cgroup.kill */
+	const char *dev_root;	 /* opens of the VFIO nodes (vfio/, iommu) for read and write */
+	const char *sysfs_root;	 /* quarantine without the module: bus/pci and devices */
+};
+
+/*
+ * sandbox_restrict_writes confines the broker's writes with Landlock to
+ * paths (issue 13, item 9): creating, removing, renaming or opening for
+ * writing any other file fails with EACCES, and so does execve(). Reads are
+ * not confined (/proc, /sys, policy, NSS). Landlock also stops the broker
+ * from ptrace-reading processes outside its domain: once its capabilities
+ * are dropped nothing of the broker needs that (sandbox_drop_capabilities),
+ * and the scanners were forked before, outside the domain. Best effort on
+ * kernels without Landlock (logged, 0); uses the ABI both the kernel and the
+ * build's headers have, and logs which. Call after
+ * sandbox_drop_capabilities (no_new_privs) and before the seccomp filter.
+ */
+int sandbox_restrict_writes(const struct sandbox_paths *paths);

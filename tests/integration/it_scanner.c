@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define SCAN_CAPS ((1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_DAC_READ_SEARCH))
@@ -91,6 +92,10 @@ START_TEST(test_the_serving_broker_has_neither_cap_sys_ptrace_nor_cap_dac_read_s
 		      status_mask(it_broker.pid, "CapEff"));
 	ck_assert_msg((status_mask(it_broker.pid, "CapPrm") & SCAN_CAPS) == 0, "CapPrm %llx",
 		      status_mask(it_broker.pid, "CapPrm"));
+	/* Its writes are confined where the kernel has Landlock, and the log says so. */
+	if (syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */) > 0)
+		ck_assert_msg(broker_log_contains(&it_broker, "Landlock ABI"),
+			      "no Landlock ruleset enforced; see %s", it_broker.log);
 	/* And it still finds who inherited a lease: the scanner reads /proc for it. */
 	{
 		struct outcome *held = outcome_new();
