@@ -62,9 +62,9 @@ static bool holders_fd_is_path_only(int proc_fd, const char *pid, const char *fd
 #define HOLDERS_CLOCK_EVERY 64
 
 /*
- * The budget is the broker's own CPU time, not the wall clock's: on a loaded
- * host a slice of wall time may do almost nothing, and what a slice must
- * bound is the work the event loop does between two requests.
+ * The budget is the calling thread's CPU time, not the wall clock's: on a
+ * loaded host a slice of wall time may do almost nothing, and what a slice
+ * must bound is the scanner's share of a CPU (scanner.h).
  */
 static uint64_t holders_now_usec(void)
 {

@@ -282,9 +282,21 @@ static int scanner_child_scan(int sock, const struct scanner_request_wire *q, pi
 static _Noreturn void scanner_child_main(int sock, pid_t broker, bool sandbox)
 {
 	struct scanner_reply_wire ready = {0};
+	sigset_t mask;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != broker)
 		_exit(EXIT_FAILURE);
+	/*
+	 * A service stop signals every process of the unit: the scanners outlive the
+	 * broker's own stop only by PR_SET_PDEATHSIG's SIGKILL, so that the broker
+	 * never sees them die first and logs a lost scanner as it stops.
+	 */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if (sock != 3 && dup2(sock, 3) < 0)
 		_exit(EXIT_FAILURE);
 	if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
