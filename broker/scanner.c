@@ -450,16 +450,7 @@ struct scanner *scanner_free(struct scanner *s)
 	return NULL;
 }
 
-size_t scanner_pids(const struct scanner *s, pid_t *pids, size_t max)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < SCANNER_PROCESSES && n < max; i++)
-		pids[n++] = s->procs[i].fd >= 0 ? s->procs[i].pid : 0;
-	return n;
-}
-
-/* Send the next queued job, if the scanner is free. A send that fails kills the scanner. */
+/* Send the next queued job, if the scanner is free; a send that fails gives up on the scanner. */
 static void scanner_kick(struct scanner *s);
 
 /* The scanner in service died or misbehaved: the next one takes over, if any is left. */
@@ -471,8 +462,12 @@ static void scanner_lose_current(struct scanner *s, const char *why)
 
 	if (!p)
 		return;
-	(void)kill(p->pid, SIGKILL);
-	/* The source first: its epoll entry must go while the fd is still open. */
+	/*
+	 * No kill(): the kernel reaps scanners at once (SIGCHLD ignored), so the pid may
+	 * name another process by now. Closing its socket ends a live one: at its next
+	 * recv(), or at the reply of the scan it is in. The source first: its epoll
+	 * entry must go while the fd is still open.
+	 */
 	s->io = sd_event_source_disable_unref(s->io);
 	p->fd = safe_close(p->fd);
 	s->running = NULL;

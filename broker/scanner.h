@@ -75,6 +75,3 @@ int scanner_submit(struct scanner *s, const struct holders_target *target, size_
 		   struct scanner_job **ret);
 /* Forget j: its done is never called (the scanner's answer, if one comes, is dropped). */
 void scanner_cancel(struct scanner *s, struct scanner_job *j);
-
-/* The scanner processes' pids (0 where dead), for tests and the status dump. */
-size_t scanner_pids(const struct scanner *s, pid_t *pids, size_t max);
