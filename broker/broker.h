@@ -49,7 +49,8 @@ struct broker {
 	struct containers *containers;
 	struct removals *removals;
 	struct server *server;
-	struct closer *closer;	/* closes clients' sockets off the event loop */
-	struct kmod_link *kmod; /* the vfio_quarantine module's requests and events */
-	struct status *status;	/* STATUS= for systemd */
+	struct closer *closer;	 /* closes clients' sockets off the event loop */
+	struct scanner *scanner; /* the holders scan's processes (scanner.h) */
+	struct kmod_link *kmod;	 /* the vfio_quarantine module's requests and events */
+	struct status *status;	 /* STATUS= for systemd */
 };

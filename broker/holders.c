@@ -62,9 +62,9 @@ static bool holders_fd_is_path_only(int proc_fd, const char *pid, const char *fd
 #define HOLDERS_CLOCK_EVERY 64
 
 /*
- * The budget is the broker's own CPU time, not the wall clock's: on a loaded
- * host a slice of wall time may do almost nothing, and what a slice must
- * bound is the work the event loop does between two requests.
+ * The budget is the calling thread's CPU time, not the wall clock's: on a
+ * loaded host a slice of wall time may do almost nothing, and what a slice
+ * must bound is the scanner's share of a CPU (scanner.h).
  */
 static uint64_t holders_now_usec(void)
 {
@@ -144,7 +144,8 @@ static enum holders_found holders_process_has(int proc_fd, const char *pid,
 }
 
 int holders_scan_slice(const struct holders_target *target, struct holders_cursor *cursor,
-		       uint64_t budget_usec, struct pidref *refs, size_t max, size_t *ret_n)
+		       uint64_t budget_usec, pid_t skip, struct pidref *refs, size_t max,
+		       size_t *ret_n)
 {
 	_cleanup_closedir_ DIR *proc = NULL;
 	struct holders_clock clock = {
@@ -170,7 +171,7 @@ int holders_scan_slice(const struct holders_target *target, struct holders_curso
 			continue;
 		errno = 0;
 		pid = strtol(de->d_name, &end, 10);
-		if (errno || *end || pid <= 0 || pid > INT32_MAX || pid == self ||
+		if (errno || *end || pid <= 0 || pid > INT32_MAX || pid == self || pid == skip ||
 		    pid < cursor->pid)
 			continue;
 		if (pid == cursor->pid)
@@ -209,7 +210,7 @@ int holders_scan(const struct holders_target *target, struct pidref *refs, size_
 		 size_t *ret_n)
 {
 	struct holders_cursor from = {0};
-	int r = holders_scan_slice(target, &from, UINT64_MAX, refs, max, ret_n);
+	int r = holders_scan_slice(target, &from, UINT64_MAX, 0, refs, max, ret_n);
 
 	return r < 0 ? r : 0;
 }

@@ -51,13 +51,15 @@ struct holders_cursor {
 /*
  * holders_scan_slice is holders_scan from *cursor on, for at most budget_usec
  * of the calling thread's CPU time: a process with a million descriptors costs
- * seconds of statx(), and the event loop must not wait for that (issue 13,
- * item 5). Returns 1 when the scan reached the end of /proc or max
- * processes (*cursor back at the start), 0 when the budget ran out first
+ * seconds of statx(); the scanner process (scanner.h) runs it slice by slice
+ * and sleeps in between (issue 13, item 5). Process skip (0: none) is passed
+ * over besides the caller: the scanner skips the broker. Returns 1 when the scan reached the end of
+ * /proc or max processes (*cursor back at the start), 0 when the budget ran out first
  * (*cursor is where to go on; refs has what this slice found), or -errno.
  */
 int holders_scan_slice(const struct holders_target *target, struct holders_cursor *cursor,
-		       uint64_t budget_usec, struct pidref *refs, size_t max, size_t *ret_n);
+		       uint64_t budget_usec, pid_t skip, struct pidref *refs, size_t max,
+		       size_t *ret_n);
 void holders_release(struct pidref *refs, size_t n);
 
 /* "123, 456" (the pids of refs) into buf. */

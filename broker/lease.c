@@ -2,6 +2,7 @@
 #include "broker/lease.h"
 #include "broker/lease_cgroup.h"
 #include "broker/log.h"
+#include "broker/scanner.h"
 #include "common/cleanup.h"
 
 #include <errno.h>
@@ -19,16 +20,15 @@
 /*
  * The holders scan's budget (issue 13, item 5). A scan reads every
  * descriptor of every process, so a user with a million open files makes it
- * last seconds; it runs on the event loop, so it runs in slices: at most
- * LEASE_SCAN_SLICE_USEC of the broker's CPU time at a time, and at most a
- * quarter of the time overall (a token bucket of scan CPU time,
- * LEASE_SCAN_BURST_USEC deep, filled at a quarter of the wall-clock time that
- * passes). A slice that runs out goes on where
- * it stopped once the bucket allows; requests are served in between. On a
- * host of ordinary processes a whole scan takes a few milliseconds and is
- * never sliced.
+ * last seconds. It never runs on the event loop: the scanner process does
+ * it (scanner.h), in slices, while the broker serves requests, and answers
+ * through the event loop. What the broker keeps is the global rate: a scan
+ * starts only while a token bucket of scan CPU time (LEASE_SCAN_BURST_USEC
+ * deep, filled at a quarter of the wall-clock time that passes) has time
+ * left, and each answer takes the scanner's CPU time for it out of the
+ * bucket, so that scans use a quarter of one CPU overall, whoever asks for
+ * them. On a host of ordinary processes a scan takes a few milliseconds.
  */
-#define LEASE_SCAN_SLICE_USEC (50 * 1000)
 #define LEASE_SCAN_BURST_USEC (200 * 1000)
 #define LEASE_SCAN_SHARE      4 /* the bucket fills at 1/LEASE_SCAN_SHARE of the time */
 /*
@@ -61,8 +61,9 @@ struct lease_table {
 	int64_t scan_tokens_usec;      /* scan time the bucket allows now (may go below 0) */
 	uint64_t scan_tokens_at_usec;  /* CLOCK_MONOTONIC of the last refill */
 	sd_event_source *scan_timer;   /* runs deferred checks once the bucket allows */
-	uint64_t scan_slices;	       /* slices run, and how many of them ran out of time */
-	uint64_t scan_slices_cut;
+	uint64_t scans;		       /* scans answered, and how many outlasted a slice */
+	uint64_t scans_sliced;
+	struct scanner *scanner; /* borrowed; NULL: scans run here, in one piece */
 	struct lease *by_group[LEASE_HASH_SIZE];
 	struct lease *by_wd[LEASE_HASH_SIZE];
 	struct lease_file *files_by_wd[LEASE_HASH_SIZE];
@@ -457,6 +458,8 @@ static void lease_free(struct lease *l)
 {
 	struct lease_table *t = l->table;
 
+	if (l->scan_job)
+		scanner_cancel(t->scanner, l->scan_job);
 	list_unlink(&l->link);
 	t->n_leases--;
 	lease_table_count_add(t, l->uid, -1);
@@ -518,35 +521,25 @@ static bool lease_scan_allowed(struct lease_table *t)
 	return t->scan_tokens_usec > 0;
 }
 
-static uint64_t lease_scan_budget(const struct lease_table *t)
+/* Take the scanner's CPU time for one scan out of the bucket. */
+static void lease_scan_charge(struct lease_table *t, uint64_t cpu_usec)
 {
-	return t->scan_tokens_usec < LEASE_SCAN_SLICE_USEC ? (uint64_t)t->scan_tokens_usec
-							   : LEASE_SCAN_SLICE_USEC;
-}
-
-/* Take the CPU time a slice that started at start_cpu took out of the bucket. */
-static void lease_scan_charge(struct lease_table *t, uint64_t start_cpu, bool cut)
-{
-	uint64_t now = now_usec(CLOCK_THREAD_CPUTIME_ID);
-
-	t->scan_tokens_usec -= (int64_t)(now - start_cpu);
-	t->scan_slices++;
-	if (cut)
-		t->scan_slices_cut++;
+	t->scan_tokens_usec -= (int64_t)cpu_usec;
+	t->scans++;
 }
 
 static int lease_table_on_scan_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 /*
- * Run l's check again once the bucket has time for a slice: by then it
- * holds LEASE_SCAN_SLICE_USEC / 10 at least, so a slice does real work.
- * end_if_nobody carries over; whether the holder asked (a release request
- * has been answered by then) does not: the end is reported as an event.
+ * Run l's check again once the bucket has time for a scan: by then it
+ * holds SCANNER_SLICE_USEC / 10 at least. end_if_nobody carries over;
+ * whether the holder asked (a release request has been answered by then)
+ * does not: the end is reported as an event.
  */
 static void lease_defer_check(struct lease *l, bool end_if_nobody)
 {
 	struct lease_table *t = l->table;
-	int64_t want = LEASE_SCAN_SLICE_USEC / 10 - t->scan_tokens_usec;
+	int64_t want = SCANNER_SLICE_USEC / 10 - t->scan_tokens_usec;
 	uint64_t at = now_usec(CLOCK_MONOTONIC) +
 		      (want > 0 ? (uint64_t)want * LEASE_SCAN_SHARE : 0) + 1000;
 	int r;
@@ -573,65 +566,36 @@ static void lease_defer_check(struct lease *l, bool end_if_nobody)
 				l->group);
 }
 
-/* Whether refs (a slice's finds) include a process that may inherit l. */
-static bool lease_refs_have_heir(const struct lease *l, const struct pidref *refs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (lease_process_belongs(l, &refs[i]))
-			return true;
-	return false;
-}
-
 /*
  * Model: "scan" (tests/model/lease.pml).
- * A releasing lease's file did not close when the broker closed its copy:
- * find who has it. The first process found inherits the lease. With nobody
- * found, the lease ends if its close can no longer be observed (end_if_nobody,
- * or the node is gone); otherwise it waits for the close event, since the
- * file may be in flight in a socket or pinned by a VFIO device fd.
+ * The answer of the search for who has a releasing lease's file, which did
+ * not close when the broker closed its copy: r 0 and refs[n] (borrowed), or
+ * -errno. The first process found inherits the lease. With nobody found, the
+ * lease ends if its close can no longer be observed (end_if_nobody, or the
+ * node is gone); otherwise it waits for the close event, since the file may
+ * be in flight in a socket or pinned by a VFIO device fd. A failed search
+ * (no scanner left, or out of its budget) is no answer, not "nobody": the
+ * lease stays releasing and ends at its close (fail closed). Returns true
+ * when the lease ended (l is freed).
  */
-static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested)
+static bool lease_scan_result(struct lease *l, int r, const struct pidref *refs, size_t n,
+			      bool end_if_nobody, bool requested)
 {
 	struct lease_table *t = l->table;
-	struct pidref refs[LEASE_MAX_SCAN_PIDS];
-	bool resumed = l->scan_at.pid != 0;
-	uint64_t start_cpu;
 	struct log_fields f;
-	size_t n = 0;
-	int r;
 
-	if (!lease_scan_allowed(t)) {
-		lease_defer_check(l, end_if_nobody);
-		return;
-	}
-	l->last_scan_usec = now_usec(CLOCK_MONOTONIC);
-	start_cpu = now_usec(CLOCK_THREAD_CPUTIME_ID);
-	r = holders_scan_slice(&l->node, &l->scan_at, lease_scan_budget(t), refs,
-			       LEASE_MAX_SCAN_PIDS, &n);
-	lease_scan_charge(t, start_cpu, r == 0);
 	if (r < 0) {
-		log_warning_errno(r, "Failed to look for processes holding group %u: %m", l->group);
-		return;
+		f = lease_log_fields(l, "scan-failed");
+		log_event(LOG_WARNING, &f,
+			  "Failed to look for processes holding group %u (%s); the lease stays "
+			  "releasing until its file is closed",
+			  l->group, strerror(-r));
+		return false;
 	}
-	if (r == 0 && !lease_refs_have_heir(l, refs, n)) {
-		/* Out of time with no heir yet: go on from l->scan_at later. Model: no
-		 * transition (the model's "scan" is the slice that finishes or finds one). */
-		holders_release(refs, n);
-		if (!resumed) {
-			f = lease_log_fields(l, "scan-sliced");
-			log_event(LOG_INFO, &f,
-				  "The search for processes holding group %u ran out of its "
-				  "time slice at pid %d; it goes on between requests",
-				  l->group, (int)l->scan_at.pid);
-		}
-		lease_defer_check(l, end_if_nobody);
-		return;
-	}
-	l->scan_at = (struct holders_cursor){0};
 	if (n == 0) {
 		if (end_if_nobody || l->wd < 0) {
 			lease_end(l, requested);
-			return;
+			return true;
 		}
 		f = lease_log_fields(l, "releasing");
 		log_event(LOG_INFO, &f,
@@ -639,7 +603,7 @@ static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested
 			  "descriptor in flight or a VFIO device fd); the lease ends when it is "
 			  "closed",
 			  l->group);
-		return;
+		return false;
 	}
 	if (t->hooks.still_open)
 		t->hooks.still_open(l, refs, n, t->userdata);
@@ -669,6 +633,85 @@ static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested
 				"Group %u is still open in pid %d (uid %u): inherited from pid %d",
 				l->group, (int)l->pid, (unsigned)h->uid, (int)previous);
 	}
+	return false;
+}
+
+static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested);
+
+/* The scanner's answer for l (scanner.h), from the event loop. */
+static void lease_on_scan_done(int r, const struct pidref *refs, size_t n, uint64_t cpu_usec,
+			       void *userdata)
+{
+	struct lease *l = userdata;
+	struct lease_table *t = l->table;
+	bool end_if_nobody = l->scan_end_if_nobody, again = l->scan_again;
+
+	l->scan_job = NULL;
+	l->scan_end_if_nobody = l->scan_again = false;
+	lease_scan_charge(t, cpu_usec);
+	if (l->state == LEASE_RELEASING && !l->holder &&
+	    lease_scan_result(l, r, refs, n, end_if_nobody, false)) {
+		lease_table_flush(t);
+		return;
+	}
+	/* A check asked for while this scan ran: the answer may predate what it saw. */
+	if (again && l->state == LEASE_RELEASING && !l->holder)
+		lease_check_open(l, false, false);
+	lease_table_flush(t);
+}
+
+/* l's scan outlasted one slice of the scanner: requests are served meanwhile. */
+static void lease_on_scan_sliced(void *userdata)
+{
+	struct lease *l = userdata;
+	struct log_fields f = lease_log_fields(l, "scan-sliced");
+
+	l->table->scans_sliced++;
+	log_event(LOG_INFO, &f,
+		  "The search for processes holding group %u outlasted one %d ms slice; it goes "
+		  "on in the scanner process, in slices, while requests are served",
+		  l->group, SCANNER_SLICE_USEC / 1000);
+}
+
+/*
+ * Model: "scan" (tests/model/lease.pml): its start.
+ * Look for who has l's file: through the scanner when there is one (the
+ * answer comes later, to lease_on_scan_done), else here and at once (a
+ * lease table without a scanner). Waits for the bucket first; one scan per
+ * lease at a time, a check asked for meanwhile runs after it.
+ */
+static void lease_check_open(struct lease *l, bool end_if_nobody, bool requested)
+{
+	struct lease_table *t = l->table;
+	struct pidref refs[LEASE_MAX_SCAN_PIDS];
+	uint64_t start_cpu;
+	size_t n = 0;
+	int r;
+
+	if (l->scan_job) {
+		l->scan_again = true;
+		l->scan_end_if_nobody = l->scan_end_if_nobody || end_if_nobody;
+		return;
+	}
+	if (!lease_scan_allowed(t)) {
+		lease_defer_check(l, end_if_nobody);
+		return;
+	}
+	l->last_scan_usec = now_usec(CLOCK_MONOTONIC);
+	if (t->scanner) {
+		l->scan_end_if_nobody = end_if_nobody;
+		r = scanner_submit(t->scanner, &l->node, LEASE_MAX_SCAN_PIDS, lease_on_scan_done,
+				   lease_on_scan_sliced, l, &l->scan_job);
+		if (r < 0) {
+			l->scan_job = NULL;
+			(void)lease_scan_result(l, r, NULL, 0, end_if_nobody, requested);
+		}
+		return;
+	}
+	start_cpu = now_usec(CLOCK_THREAD_CPUTIME_ID);
+	r = holders_scan(&l->node, refs, LEASE_MAX_SCAN_PIDS, &n);
+	lease_scan_charge(t, now_usec(CLOCK_THREAD_CPUTIME_ID) - start_cpu);
+	(void)lease_scan_result(l, r, refs, n, end_if_nobody, requested);
 	holders_release(refs, n);
 }
 
@@ -739,13 +782,19 @@ static void lease_table_file_event(struct lease_table *t, const struct inotify_e
 		lease_file_forget(t, lf);
 }
 
-/* Whether any process but the broker has a descriptor of node. Errors count as yes. */
-static bool lease_node_is_open(const struct holders_target *node)
+/*
+ * Whether any process but the broker has a descriptor of node. Errors count as
+ * yes, and so does a table with a scanner: the broker itself no longer has the
+ * capabilities to read other users' /proc/PID/fd (a scan here would find
+ * nobody), and the answer is wanted now. The file then stays counted as open;
+ * the lease's own check (through the scanner) follows.
+ */
+static bool lease_node_is_open(const struct lease_table *t, const struct holders_target *node)
 {
 	struct pidref ref;
 	size_t n = 0;
 
-	if (holders_scan(node, &ref, 1, &n) < 0)
+	if (t->scanner || holders_scan(node, &ref, 1, &n) < 0)
 		return true;
 	holders_release(&ref, n);
 	return n > 0;
@@ -765,11 +814,11 @@ static void lease_files_settle(struct lease *l)
 	for (size_t i = 0; i < l->n_files; i++) {
 		struct lease_file *lf = &l->files[i];
 
-		if (lf->wd >= 0 && !lease_node_is_open(&lf->node))
+		if (lf->wd >= 0 && !lease_node_is_open(l->table, &lf->node))
 			lease_file_forget(l->table, lf);
 		any = any || lf->wd >= 0;
 	}
-	if (any && !lease_node_is_open(&l->node)) {
+	if (any && !lease_node_is_open(l->table, &l->node)) {
 		lease_table_unhash_wd(l->table, l);
 		l->wd = -1;
 		lease_promote_file(l);
@@ -893,6 +942,11 @@ int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata
 void lease_table_set_cgroups(struct lease_table *t, struct lease_cgroups *cg)
 {
 	t->cgroups = cg;
+}
+
+void lease_table_set_scanner(struct lease_table *t, struct scanner *s)
+{
+	t->scanner = s;
 }
 
 struct lease_cgroups *lease_table_cgroups(const struct lease_table *t)
@@ -1164,6 +1218,16 @@ void lease_rescan(struct lease *l)
 	if (l->state != LEASE_RELEASING || l->holder)
 		return;
 	if (now_usec(CLOCK_MONOTONIC) - l->last_scan_usec < LEASE_RESCAN_USEC)
+		return;
+	lease_check_open(l, false, false);
+	lease_table_flush(t);
+}
+
+void lease_scan_now(struct lease *l)
+{
+	struct lease_table *t = l->table;
+
+	if (l->state != LEASE_RELEASING || l->holder)
 		return;
 	lease_check_open(l, false, false);
 	lease_table_flush(t);

@@ -112,15 +112,17 @@ struct lease {
 	struct lease_file *files; /* n_files more files (the cdev path); NULL: none */
 	size_t n_files;
 	char rule[VB_NAME_MAX + 1];
-	char *devices;		       /* comma-separated addresses, for logs */
-	uint64_t since_usec;	       /* CLOCK_REALTIME */
-	uint64_t last_scan_usec;       /* CLOCK_MONOTONIC of the last holders scan */
-	struct container *container;   /* owned by merge.c; NULL: not merged */
-	char *cgroup;		       /* lease_cgroup.h path; NULL: bound to uid only */
-	bool check_pending;	       /* look for remaining holders after the current drain */
-	bool end_if_nobody;	       /* ... and end the lease if there are none */
-	bool check_deferred;	       /* a check waits for the scan budget (lease.c) */
-	struct holders_cursor scan_at; /* where the next slice of its scan goes on */
+	char *devices;		      /* comma-separated addresses, for logs */
+	uint64_t since_usec;	      /* CLOCK_REALTIME */
+	uint64_t last_scan_usec;      /* CLOCK_MONOTONIC of the last holders scan */
+	struct container *container;  /* owned by merge.c; NULL: not merged */
+	char *cgroup;		      /* lease_cgroup.h path; NULL: bound to uid only */
+	bool check_pending;	      /* look for remaining holders after the current drain */
+	bool end_if_nobody;	      /* ... and end the lease if there are none */
+	bool check_deferred;	      /* a check waits for the scan budget (lease.c) */
+	struct scanner_job *scan_job; /* its scan in the scanner (scanner.h); NULL: none */
+	bool scan_end_if_nobody;      /* ... end_if_nobody for its answer */
+	bool scan_again;	      /* ... and a check asked for since it started */
 };
 
 /*
@@ -158,6 +160,12 @@ int lease_table_new(sd_event *e, const struct lease_hooks *hooks, void *userdata
  */
 void lease_table_set_cgroups(struct lease_table *t, struct lease_cgroups *cg);
 struct lease_cgroups *lease_table_cgroups(const struct lease_table *t);
+/*
+ * Run holders scans in the scanner process s (borrowed; NULL: here, at
+ * once, with the broker's own capabilities).
+ */
+struct scanner;
+void lease_table_set_scanner(struct lease_table *t, struct scanner *s);
 /* Frees every lease and holder (closing the broker's copies) without calling hooks. */
 struct lease_table *lease_table_free(struct lease_table *t);
 
@@ -236,10 +244,18 @@ bool lease_release(struct lease *l, bool requested);
 /*
  * lease_rescan looks again for the process holding a releasing lease's file
  * when nobody was found before (at most once a second), so that busy
- * replies can name it. It may find the lease ended (the node gone and
- * nobody holding it): callers look the group up again afterwards.
+ * replies can name it: later ones, since the answer comes through the
+ * scanner (scanner.h). Without a scanner it may find the lease ended (the
+ * node gone and nobody holding it): callers look the group up again
+ * afterwards.
  */
 void lease_rescan(struct lease *l);
+/*
+ * lease_scan_now looks for who has a releasing lease's file without a
+ * holder, whatever the last look's time (a hard removal). The answer comes
+ * later, through the still_open hook, or the lease ends.
+ */
+void lease_scan_now(struct lease *l);
 
 /*
  * Whether the process p belongs to the lease: it is in the lease's cgroup

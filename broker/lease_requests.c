@@ -64,6 +64,12 @@ static int lease_busy(struct connection *c, const struct lease *l, struct reply_
 			"group %u was released but is still open in pid %d (uid %u); it "
 			"becomes free when that file is closed",
 			l->group, (int)l->pid, (unsigned)l->uid);
+	else if (l->scan_job)
+		r = reply_error_set(err, VB_E_BUSY,
+				    "group %u was released by uid %u but is still open; the "
+				    "broker is looking for the process that has it; it becomes "
+				    "free when that file is closed",
+				    l->group, (unsigned)l->uid);
 	else
 		r = reply_error_set(
 			err, VB_E_BUSY,
@@ -71,7 +77,7 @@ static int lease_busy(struct connection *c, const struct lease *l, struct reply_
 			"cannot see (a descriptor in flight or a VFIO device fd); it becomes "
 			"free when that file is closed",
 			l->group);
-	if (l->state == LEASE_HELD || l->holder) {
+	if (l->state == LEASE_HELD || l->holder || l->scan_job) {
 		err->has_uid = true;
 		err->uid = l->uid;
 	}

@@ -20,6 +20,7 @@
 #include "broker/policy_store.h"
 #include "broker/remove.h"
 #include "broker/sandbox.h"
+#include "broker/scanner.h"
 #include "broker/server.h"
 #include "broker/status.h"
 #include "policy/policy.h"
@@ -385,6 +386,14 @@ static int broker_setup(struct broker *b)
 	r = sd_event_default(&b->event);
 	if (r < 0)
 		return log_error_errno(r, "Failed to create the event loop: %m");
+	/*
+	 * First, while the broker has loaded nothing: the scanner processes are forks
+	 * of it that keep CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, which the broker
+	 * drops after start-up (sandbox.h), and it cannot fork once sandboxed.
+	 */
+	r = scanner_new(b->event, b->config.sandbox, &b->scanner);
+	if (r < 0)
+		return log_error_errno(r, "Failed to start the holders scanner: %m");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -422,6 +431,8 @@ static int broker_setup(struct broker *b)
 				       b->config.cgroup_root ? b->config.cgroup_root
 							     : "the broker's cgroup tree (auto)");
 	lease_table_set_cgroups(b->leases, b->cgroups);
+	/* After the restore below too: the restore's own scans run here, with the capabilities
+	 * pidfd_getfd needs anyway, before anyone is served. */
 	r = containers_new(&b->containers);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up containers: %m");
@@ -437,6 +448,7 @@ static int broker_setup(struct broker *b)
 	r = broker_restore_leases(b);
 	if (r < 0)
 		return r;
+	lease_table_set_scanner(b->leases, b->scanner);
 	r = server_new(b, &hooks_server, &b->server);
 	if (r < 0)
 		return r;
@@ -453,6 +465,7 @@ static void broker_teardown(struct broker *b)
 	b->server = server_free(b->server);
 	b->removals = removals_free(b->removals);
 	b->leases = lease_table_free(b->leases);
+	b->scanner = scanner_free(b->scanner); /* after the leases: they cancel their scans */
 	b->cgroups = lease_cgroups_free(b->cgroups);
 	b->lease_store = lease_store_free(b->lease_store);
 	b->containers = containers_free(b->containers);
@@ -516,10 +529,18 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	/* Start-up is done: from here on the broker needs only its five capabilities and
-	 * the system calls of its event loop. */
+	/* Start-up is done (pidfd_getfd of the restore included): from here on the broker
+	 * needs only its three capabilities and the system calls of its event loop; the
+	 * scanner processes keep the two that reading /proc/PID/fd needs. */
 	if (b.config.sandbox &&
-	    (sandbox_drop_capabilities() < 0 || sandbox_install_seccomp() < 0)) {
+	    (sandbox_drop_capabilities() < 0 ||
+	     sandbox_restrict_writes(&(struct sandbox_paths){
+		     .state_dir = b.config.state_dir,
+		     .cgroup_root = b.cgroups ? lease_cgroups_root(b.cgroups) : NULL,
+		     .dev_root = b.config.dev_root,
+		     .sysfs_root = b.config.sysfs_root,
+	     }) < 0 ||
+	     sandbox_install_seccomp() < 0)) {
 		broker_teardown(&b);
 		return EXIT_FAILURE;
 	}

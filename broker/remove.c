@@ -420,21 +420,14 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 		log_event(LOG_NOTICE, &f, "Soft removal of group %u timed out after %s s%s",
 			  m->group, secs, relay);
 	} else {
-		struct pidref refs[REMOVE_MAX_KILL_PIDS];
-		size_t n = 0;
-
-		if (l)
-			(void)holders_scan(&l->node, refs, REMOVE_MAX_KILL_PIDS, &n);
-		list[0] = '\0';
-		for (size_t i = 0; i < n; i++) {
-			char who[128];
-			size_t used = strlen(list);
-
-			remove_describe_ref(&refs[i], who, sizeof(who));
-			snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", who);
-		}
-		holders_release(refs, n);
-		if (n > 0)
+		/*
+		 * No scan here: the broker cannot read other users' /proc/PID/fd
+		 * itself, and the scanner answers later. The lease's own scans
+		 * (still_open) have acted on whoever they found meanwhile.
+		 */
+		if (l && l->holder)
+			snprintf(list, sizeof(list), "%d", (int)l->pid);
+		if (list[0])
 			reply_error_set(&e, VB_E_INTERNAL,
 					"group %u is still open in pid %s after %llu s; the broker "
 					"gave up waiting",
@@ -445,30 +438,23 @@ static int removal_on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 					"after %llu s; the broker gave up waiting",
 					m->group, REMOVE_HARD_TIMEOUT_USEC / 1000000);
 		log_event(LOG_ERR, &f, "Hard removal of group %u gave up: still open in %s%s",
-			  m->group, n ? "pid " : "no process the broker can see", list);
+			  m->group, list[0] ? "pid " : "no process the broker can see", list);
 	}
 	removal_finish(m,
 		       &(struct removal_outcome){.group = m->group, .mode = m->mode, .error = &e});
 	return 0;
 }
 
-/* A hard removal of a lease without a live holder: act on whoever has the file now. */
-static void removal_check_holders(struct removal *m, const struct lease *l)
+/*
+ * A hard removal of a lease without a live holder: act on whoever has the file
+ * now. The scanner looks (lease_scan_now); its answer reaches m through the
+ * still_open hook (removals_lease_still_open), or the lease ends. A scan that
+ * fails finds nobody killed and the removal waits for its timeout.
+ */
+static void removal_check_holders(struct removal *m, struct lease *l)
 {
-	struct pidref refs[REMOVE_MAX_KILL_PIDS];
-	char strays[400];
-	size_t n = 0, left;
-	int k;
-
-	k = holders_scan(&l->node, refs, REMOVE_MAX_KILL_PIDS, &n);
-	if (k < 0) {
-		log_error_errno(k, "Failed to look for processes holding group %u: %m", l->group);
-		return;
-	}
-	left = remove_handle_holders(m, l, refs, n, strays, sizeof(strays));
-	holders_release(refs, n);
-	if (left)
-		removal_report_strays(m, l, left, strays);
+	(void)m;
+	lease_scan_now(l);
 }
 
 /*

@@ -5,6 +5,9 @@
 #include "common/cleanup.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -15,20 +18,41 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 static const cap_value_t kept_caps[] = {
-	CAP_KILL,      CAP_SYS_RESOURCE, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
+	CAP_KILL, CAP_SYS_RESOURCE,
 	CAP_NET_ADMIN, /* QUARANTINE and RELEASE of the vfio_quarantine module (GENL_ADMIN_PERM) */
 };
 
-static bool cap_is_kept(cap_value_t c)
+/*
+ * The scanner's two (scanner.h): the broker had them until start-up was over
+ * (pidfd_getfd and the /proc scans of the restore) and the scanner processes
+ * had forked. They leave its permitted and effective sets; the bounding set
+ * narrows only with CAP_SETPCAP, which the unit does not grant (it would let
+ * the broker raise its inheritable set): there they stay, and count only
+ * across an execve(), which no_new_privs and the seccomp filter rule out.
+ */
+static const cap_value_t scanner_caps[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
+
+static bool cap_in(const cap_value_t *set, size_t n, cap_value_t c)
 {
-	for (size_t i = 0; i < sizeof(kept_caps) / sizeof(kept_caps[0]); i++)
-		if (kept_caps[i] == c)
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == c)
 			return true;
 	return false;
+}
+
+static bool cap_is_kept(cap_value_t c)
+{
+	return cap_in(kept_caps, sizeof(kept_caps) / sizeof(kept_caps[0]), c);
+}
+
+static bool cap_is_scanners(cap_value_t c)
+{
+	return cap_in(scanner_caps, sizeof(scanner_caps) / sizeof(scanner_caps[0]), c);
 }
 
 int sandbox_drop_capabilities(void)
@@ -51,7 +75,8 @@ int sandbox_drop_capabilities(void)
 	/*
 	 * The bounding set first, while CAP_SETPCAP may still be effective. What is
 	 * already out of it is skipped: under the unit, systemd's
-	 * CapabilityBoundingSet= has left only the kept five, and dropping the rest
+	 * CapabilityBoundingSet= has left only the kept three and the scanner's two,
+	 * and dropping the rest
 	 * again would change nothing but need CAP_SETPCAP, a capability the unit
 	 * rightly does not grant (it would let the broker raise its inheritable
 	 * set). A capability still in the set that cannot be dropped stops the
@@ -63,6 +88,9 @@ int sandbox_drop_capabilities(void)
 			continue;
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
 			int error = errno;
+
+			if (cap_is_scanners(c) && error == EPERM)
+				continue; /* see scanner_caps */
 			char *name = cap_to_name(c);
 
 			if (error == EPERM)
@@ -375,15 +403,24 @@ static int seccomp_log_unusable(int error)
 			       "Cannot install the broker's seccomp filter: seccomp() fails: %m");
 }
 
-int sandbox_install_seccomp(void)
+int sandbox_check_seccomp(void)
 {
 	uint32_t action = SECCOMP_RET_KILL_PROCESS;
-	scmp_filter_ctx ctx;
-	int r;
 
 	/* Ask the kernel first: libseccomp turns a denied seccomp() into a NULL context. */
 	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) < 0)
 		return seccomp_log_unusable(errno);
+	return 0;
+}
+
+int sandbox_install_seccomp(void)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	r = sandbox_check_seccomp();
+	if (r < 0)
+		return r;
 
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!ctx) {
@@ -430,4 +467,106 @@ int sandbox_install_seccomp(void)
 	}
 	seccomp_release(ctx);
 	return r;
+}
+
+#ifndef LANDLOCK_ACCESS_FS_REFER
+#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
+#endif
+
+/* What Landlock takes from the broker: writing of any kind, and execution. */
+#define SANDBOX_FS_WRITES                                                                          \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |                              \
+	 LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |                          \
+	 LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |                              \
+	 LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |                              \
+	 LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |                            \
+	 LANDLOCK_ACCESS_FS_MAKE_SYM | LANDLOCK_ACCESS_FS_REFER)
+
+/*
+ * Allow access (limited to handled) beneath path, if it exists; *added
+ * counts the rules. A path that is not there is skipped (a state directory
+ * or cgroup root the broker does not use), other errors are returned.
+ */
+static int sandbox_landlock_allow(int ruleset, const char *path, uint64_t access, uint64_t handled,
+				  size_t *added)
+{
+	struct landlock_path_beneath_attr rule = {.allowed_access = access & handled};
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	if (!path)
+		return 0;
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	/* A file (/dev/iommu) takes only the rights that apply to files. */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		rule.allowed_access &= LANDLOCK_ACCESS_FS_WRITE_FILE;
+	rule.parent_fd = fd;
+	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) < 0)
+		return -errno;
+	(*added)++;
+	return 0;
+}
+
+int sandbox_restrict_writes(const struct sandbox_paths *p)
+{
+	const uint64_t file_writes = LANDLOCK_ACCESS_FS_WRITE_FILE;
+	struct landlock_ruleset_attr attr = {.handled_access_fs = SANDBOX_FS_WRITES};
+	_cleanup_close_ int ruleset = -1;
+	char vfio[PATH_MAX], iommu[PATH_MAX], pci[PATH_MAX], devices[PATH_MAX];
+	size_t added = 0;
+	int abi, r = 0;
+
+	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 0) {
+		log_info("Landlock is not available here (%m): the broker's writes are limited by "
+			 "the service manager's sandbox only");
+		return 0;
+	}
+	if (abi < 2)
+		attr.handled_access_fs &= ~LANDLOCK_ACCESS_FS_REFER;
+	ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (ruleset < 0)
+		return log_error_errno(errno, "Failed to create a Landlock ruleset: %m");
+
+	snprintf(vfio, sizeof(vfio), "%s/vfio", p->dev_root ? p->dev_root : "/dev");
+	snprintf(iommu, sizeof(iommu), "%s/iommu", p->dev_root ? p->dev_root : "/dev");
+	snprintf(pci, sizeof(pci), "%s/bus/pci", p->sysfs_root ? p->sysfs_root : "/sys");
+	snprintf(devices, sizeof(devices), "%s/devices", p->sysfs_root ? p->sysfs_root : "/sys");
+	r = sandbox_landlock_allow(ruleset, p->state_dir,
+				   file_writes | LANDLOCK_ACCESS_FS_MAKE_REG |
+					   LANDLOCK_ACCESS_FS_REMOVE_FILE,
+				   attr.handled_access_fs, &added);
+	if (r == 0)
+		r = sandbox_landlock_allow(ruleset, p->cgroup_root,
+					   file_writes | LANDLOCK_ACCESS_FS_MAKE_DIR |
+						   LANDLOCK_ACCESS_FS_REMOVE_DIR,
+					   attr.handled_access_fs, &added);
+	/* /dev/vfio may appear after the broker starts (vfio loaded later): then /dev. */
+	if (r == 0 && access(vfio, F_OK) < 0)
+		snprintf(vfio, sizeof(vfio), "%s", p->dev_root ? p->dev_root : "/dev");
+	if (r == 0)
+		r = sandbox_landlock_allow(ruleset, vfio, file_writes, attr.handled_access_fs,
+					   &added);
+	if (r == 0)
+		r = sandbox_landlock_allow(ruleset, iommu, file_writes, attr.handled_access_fs,
+					   &added);
+	if (r == 0)
+		r = sandbox_landlock_allow(ruleset, pci, file_writes, attr.handled_access_fs,
+					   &added);
+	if (r == 0)
+		r = sandbox_landlock_allow(ruleset, devices, file_writes, attr.handled_access_fs,
+					   &added);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add a Landlock rule: %m");
+	if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+		return log_error_errno(errno, "Failed to enforce the Landlock ruleset: %m");
+	log_info("Landlock ABI %d enforced: the broker writes only under %s, %s, %s, %s, %s and "
+		 "%s (%zu rules)",
+		 abi, p->state_dir ? p->state_dir : "-", p->cgroup_root ? p->cgroup_root : "-",
+		 vfio, iommu, pci, devices, added);
+	return 0;
 }

@@ -167,6 +167,7 @@ Suite *suite_cgroup(void);
 bool it_cgroup_available(void);
 Suite *suite_model(void);
 Suite *suite_cdev(void);
+Suite *suite_scanner(void);
 
 /*
  * After a hostile act: the broker is alive, Alice can lease group 7 of the

@@ -14,11 +14,11 @@
 
 int main(void)
 {
-	Suite *(*const suites[])(void) = {suite_lease,	   suite_remove,    suite_policy_reload,
-					  suite_hostile,   suite_limits,    suite_cli,
-					  suite_sandbox,   suite_restart,   suite_preload,
-					  suite_semantics, suite_reconnect, suite_identity,
-					  suite_cgroup,	   suite_model,	    suite_cdev};
+	Suite *(*const suites[])(void) = {
+		suite_lease,   suite_remove,	suite_policy_reload, suite_hostile,
+		suite_limits,  suite_cli,	suite_sandbox,	     suite_restart,
+		suite_preload, suite_semantics, suite_reconnect,     suite_identity,
+		suite_cgroup,  suite_model,	suite_cdev,	     suite_scanner};
 	SRunner *sr;
 	int failed;
 
@@ -30,7 +30,8 @@ int main(void)
 	sr = srunner_create(NULL);
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
 		/* Seccomp and valgrind do not mix: under memcheck the broker runs unsandboxed. */
-		if (suites[i] == suite_sandbox && getenv("VB_VALGRIND")) {
+		if ((suites[i] == suite_sandbox || suites[i] == suite_scanner) &&
+		    getenv("VB_VALGRIND")) {
 			printf("NOTE: the sandbox suite does not run under valgrind (the broker "
 			       "runs "
 			       "with --no-sandbox there)\n");
