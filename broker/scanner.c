@@ -23,10 +23,14 @@ struct scanner_request_wire {
 	uint32_t id;
 	uint32_t max;
 	uint8_t is_chr;
+	uint8_t reserved[7]; /* named, so that initialisers zero it: no stack bytes cross */
 	uint64_t rdev;
 	uint64_t dev;
 	uint64_t ino;
 };
+
+_Static_assert(sizeof(struct scanner_request_wire) == 4 + 4 + 1 + 7 + 3 * 8,
+	       "a request has no padding: every byte sent is a named field");
 
 #define SCANNER_PROGRESS 1 /* result of the packet sent once a scan outlasts a slice */
 
@@ -34,10 +38,15 @@ struct scanner_reply_wire {
 	uint32_t id;
 	int32_t result; /* 0 done, SCANNER_PROGRESS, or -errno */
 	uint32_t n;	/* pids, and descriptors passed with the packet */
+	uint32_t reserved;
 	uint64_t cpu_usec;
 	int32_t pids[SCANNER_MAX_PIDS];
 	uint8_t is_pidfd[SCANNER_MAX_PIDS]; /* else a /proc/PID directory (no pidfd_open) */
 };
+
+_Static_assert(sizeof(struct scanner_reply_wire) ==
+		       4 * 4 + 8 + SCANNER_MAX_PIDS * sizeof(int32_t) + SCANNER_MAX_PIDS,
+	       "a reply has no padding: every byte sent is a named field");
 
 struct scanner_job {
 	struct scanner_job *next; /* in the queue */
