@@ -388,7 +388,7 @@ struct holder *lease_table_find_holder(const struct lease_table *t, const struct
 	if (!pidref_is_set(p))
 		return NULL;
 	for (struct holder *h = t->holders_by_pid[lease_hash((uint32_t)p->pid)]; h; h = h->pid_next)
-		if (pidref_equal(&h->pid, p))
+		if (pidref_same_lineage(&h->pid, p) || pidref_equal(&h->pid, p))
 			return h;
 	return NULL;
 }
@@ -1184,7 +1184,9 @@ bool lease_caller_is_holder(const struct lease *l, const struct identity *caller
 {
 	if (!l->holder)
 		return false;
-	if (pidref_equal(&caller->pid, &l->holder->pid))
+	/* The request's dispatch found caller alive: a copy of its reference needs no look. */
+	if (pidref_same_lineage(&caller->pid, &l->holder->pid) ||
+	    pidref_equal(&caller->pid, &l->holder->pid))
 		return true;
 	if (caller->uid != l->holder->uid)
 		return false;

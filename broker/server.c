@@ -223,13 +223,22 @@ static struct list_node *server_pid_bucket(struct server *s, pid_t pid)
 	return &s->by_pid[server_hash((uint32_t)pid)];
 }
 
+/*
+ * Whether c's peer is h's process. A holder made for a request has a copy of
+ * its connection's reference, which says so without a system call.
+ */
+static bool server_is_holder_peer(const struct connection *c, const struct holder *h)
+{
+	return pidref_same_lineage(&c->identity->pid, &h->pid) ||
+	       pidref_equal(&c->identity->pid, &h->pid);
+}
+
 void server_attach_holder(struct server *s, struct holder *h)
 {
 	struct list_node *bucket = server_pid_bucket(s, h->pid.pid);
 	struct connection *c;
 
-	list_for_each_entry(c, bucket,
-			    pid_link) if (!c->holder && pidref_equal(&c->identity->pid, &h->pid))
+	list_for_each_entry(c, bucket, pid_link) if (!c->holder && server_is_holder_peer(c, h))
 	{
 		c->holder = h;
 		holder_ref_connection(h);
