@@ -77,6 +77,13 @@ struct server {
 	int epoll_fd;
 	sd_event_source *epoll_source;
 	struct list_node turns; /* uids with ready connections, next to serve first */
+	/*
+	 * Connections yet to say hello, oldest first: their deadlines are their
+	 * accept times plus one timeout, so the first is the earliest. One timer
+	 * for all of them (server_watch_handshake).
+	 */
+	struct list_node handshakes;
+	sd_event_source *handshake_timer;
 	struct server_uid *uids[SERVER_HASH_SIZE];
 	struct list_node by_pid[SERVER_HASH_SIZE]; /* connections, by their peer's pid */
 };
@@ -314,6 +321,49 @@ static int server_on_connections(sd_event_source *src, int fd, uint32_t revents,
 	return 0;
 }
 
+/*
+ * Close the connections whose handshake deadline has passed, and wait for
+ * the next one, if any. Nothing disarms this timer when a connection says
+ * hello or goes: it fires for nothing at worst, once per timeout.
+ */
+static int server_on_handshake_deadline(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct server *s = userdata;
+
+	while (!list_is_empty(&s->handshakes)) {
+		struct connection *c =
+			container_of(s->handshakes.next, struct connection, handshake);
+
+		if (c->handshake_deadline_usec > usec) {
+			sd_event_source_set_time(src, c->handshake_deadline_usec);
+			sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+			return 0;
+		}
+		list_unlink(&c->handshake);
+		connection_close(c, "no hello before the handshake timeout");
+	}
+	return 0;
+}
+
+/*
+ * Close c unless it says hello within the handshake timeout. A timer per
+ * connection would cost two timerfd_settime() per connection (armed at
+ * accept as the earliest, disarmed at hello); the shared one is armed only
+ * when it is not already, for an earlier deadline.
+ */
+static void server_watch_handshake(struct server *s, struct connection *c)
+{
+	int enabled = SD_EVENT_OFF;
+
+	c->handshake_deadline_usec = server_now_usec(s) + s->broker->config.handshake_timeout_usec;
+	list_append(&s->handshakes, &c->handshake);
+	(void)sd_event_source_get_enabled(s->handshake_timer, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	sd_event_source_set_time(s->handshake_timer, c->handshake_deadline_usec);
+	sd_event_source_set_enabled(s->handshake_timer, SD_EVENT_ONESHOT);
+}
+
 /* Refuse a connection of uid over a limit with a reply saying so, then close it. */
 static void server_refuse(struct server *s, int fd, uid_t uid, const char *message)
 {
@@ -413,6 +463,8 @@ static void server_accept_one(struct server *s, int fd)
 	list_prepend(&s->connections, &c->link);
 	list_prepend(server_pid_bucket(s, id->pid.pid), &c->pid_link);
 	s->n_connections++;
+	if (b->config.handshake_timeout_usec > 0)
+		server_watch_handshake(s, c);
 	c->holder = lease_table_find_holder(b->leases, &id->pid);
 	if (c->holder)
 		holder_ref_connection(c->holder);
@@ -619,6 +671,7 @@ int server_new(struct broker *b, const struct server_hooks *hooks, struct server
 	s->listen_fd = -1;
 	list_init(&s->connections);
 	list_init(&s->turns);
+	list_init(&s->handshakes);
 	for (size_t i = 0; i < SERVER_HASH_SIZE; i++)
 		list_init(&s->by_pid[i]);
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -663,6 +716,11 @@ int server_new(struct broker *b, const struct server_hooks *hooks, struct server
 	if (r < 0)
 		goto fail;
 	sd_event_source_set_enabled(s->retry_source, SD_EVENT_OFF);
+	r = sd_event_add_time(b->event, &s->handshake_timer, CLOCK_MONOTONIC, 0, 0,
+			      server_on_handshake_deadline, s);
+	if (r < 0)
+		goto fail;
+	sd_event_source_set_enabled(s->handshake_timer, SD_EVENT_OFF);
 	*ret = s;
 	return 0;
 fail:
@@ -682,6 +740,7 @@ struct server *server_free(struct server *s)
 	sd_event_source_disable_unref(s->accept_source);
 	sd_event_source_disable_unref(s->retry_source);
 	sd_event_source_disable_unref(s->epoll_source);
+	sd_event_source_disable_unref(s->handshake_timer);
 	safe_close(s->epoll_fd);
 	for (size_t i = 0; i < SERVER_HASH_SIZE; i++)
 		while (s->uids[i]) {
