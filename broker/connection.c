@@ -402,11 +402,8 @@ int connection_new(struct broker *b, int fd, struct identity *id, connection_pac
 		   struct connection **ret)
 {
 	struct connection *c;
-	int one = 1, r;
+	int r;
 
-	/* Credentials on every packet tell a packet from the end of the stream: connection_recv. */
-	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
-		return -errno;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

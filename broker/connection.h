@@ -90,7 +90,12 @@ struct connection {
 	size_t n_queued_bytes;
 };
 
-/* Set up a connection on fd with identity id (both taken on success); packets go to on_packet. */
+/*
+ * Set up a connection on fd with identity id (both taken on success); packets
+ * go to on_packet. fd has SO_PASSCRED on (accepted from the server's
+ * listening socket, which has it): credentials on every packet tell a packet
+ * from the end of the stream (connection_recv).
+ */
 int connection_new(struct broker *b, int fd, struct identity *id, connection_packet_fn on_packet,
 		   struct connection **ret);
 /*

@@ -702,6 +702,16 @@ int server_new(struct broker *b, const struct server_hooks *hooks, struct server
 	}
 	if (r < 0)
 		goto fail;
+	/*
+	 * Credentials on every packet (connection.h). Set once here: an accepted
+	 * socket inherits SO_PASSCRED from its listener (unix_accept() since Linux
+	 * 3.12, at connect() since 6.16), and the kernel attaches credentials to
+	 * what is sent before accept() anyway, so no socket needs it set again.
+	 */
+	if (setsockopt(s->listen_fd, SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) {
+		r = log_error_errno(errno, "Failed to turn on SO_PASSCRED on the socket: %m");
+		goto fail;
+	}
 
 	r = sd_event_add_io(b->event, &s->accept_source, s->listen_fd, EPOLLIN, server_on_accept,
 			    s);
