@@ -24,6 +24,8 @@ struct packet {
 
 static uint64_t connection_serial;
 
+static int connection_on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
 /* CLOCK_MONOTONIC of this loop iteration, in µs (no system call). */
 static uint64_t connection_now(const struct connection *c)
 {
@@ -49,6 +51,8 @@ void connection_close(struct connection *c, const char *why)
 	c->closing = true;
 	log_debug("Closing connection %llu of pid %d (uid %u): %s", (unsigned long long)c->serial,
 		  (int)c->identity->pid.pid, (unsigned)c->identity->uid, why);
+	if (list_is_linked(&c->handshake))
+		list_unlink(&c->handshake);
 	sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
 	sd_event_source_set_enabled(c->send_timer, SD_EVENT_OFF);
 	sd_event_source_set_enabled(c->close_source, SD_EVENT_ONESHOT);
@@ -237,7 +241,8 @@ int connection_send_packet(struct connection *c, const char *text, size_t len, c
 /*
  * The idle timer is pushed back lazily: a request only records when it came,
  * and the timer, when it fires, looks at that. No timer is moved per request
- * (moving the earliest one costs sd-event a timerfd_settime()).
+ * (moving the earliest one costs sd-event a timerfd_settime()). It is made at
+ * the handshake, and only with an idle timeout: the default has none.
  */
 void connection_arm_idle(struct connection *c)
 {
@@ -251,6 +256,15 @@ void connection_arm_idle(struct connection *c)
 		sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
 		return;
 	}
+	if (!c->timer_source) {
+		if (sd_event_add_time(c->broker->event, &c->timer_source, CLOCK_MONOTONIC,
+				      c->last_request_usec + idle, 0, connection_on_timer, c) < 0) {
+			connection_close(c, "out of memory");
+			return;
+		}
+		c->idle_armed = true;
+		return;
+	}
 	(void)sd_event_source_get_enabled(c->timer_source, &enabled);
 	if (enabled != SD_EVENT_OFF && c->idle_armed)
 		return;
@@ -259,9 +273,16 @@ void connection_arm_idle(struct connection *c)
 	sd_event_source_set_enabled(c->timer_source, SD_EVENT_ONESHOT);
 }
 
+/*
+ * The handshake is done: the connection leaves the server's handshake
+ * deadline (server.c), whose timer is left as it is (it finds nothing due
+ * when it fires), and the idle timeout starts, if there is one.
+ */
 void connection_set_handshaken(struct connection *c)
 {
 	c->handshaken = true;
+	if (list_is_linked(&c->handshake))
+		list_unlink(&c->handshake);
 	connection_arm_idle(c);
 }
 
@@ -269,10 +290,6 @@ static int connection_on_timer(sd_event_source *s, uint64_t usec, void *userdata
 {
 	struct connection *c = userdata;
 
-	if (!c->handshaken) {
-		connection_close(c, "no hello before the handshake timeout");
-		return 0;
-	}
 	/* A request came since the timer was set: wait from that one. */
 	if (c->last_request_usec + c->broker->config.idle_timeout_usec > usec) {
 		sd_event_source_set_time(s, c->last_request_usec +
@@ -395,11 +412,8 @@ int connection_new(struct broker *b, int fd, struct identity *id, connection_pac
 		   struct connection **ret)
 {
 	struct connection *c;
-	int one = 1, r;
+	int r;
 
-	/* Credentials on every packet tell a packet from the end of the stream: connection_recv. */
-	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
-		return -errno;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -410,26 +424,18 @@ int connection_new(struct broker *b, int fd, struct identity *id, connection_pac
 	list_init(&c->link);
 	list_init(&c->pid_link);
 	list_init(&c->ready);
+	list_init(&c->handshake);
 	c->serial = ++connection_serial;
 	c->admin = id->uid == 0 || (b->has_admin_gid && identity_has_gid(id, b->admin_gid));
 
 	r = sd_event_add_defer(b->event, &c->close_source, connection_on_close, c);
-	if (r < 0)
-		goto fail;
+	if (r < 0) {
+		free(c);
+		return r;
+	}
 	sd_event_source_set_enabled(c->close_source, SD_EVENT_OFF);
-	r = sd_event_add_time_relative(b->event, &c->timer_source, CLOCK_MONOTONIC,
-				       b->config.handshake_timeout_usec, 0, connection_on_timer, c);
-	if (r < 0)
-		goto fail;
-	if (b->config.handshake_timeout_usec == 0)
-		sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
 	*ret = c;
 	return 0;
-fail:
-	sd_event_source_disable_unref(c->close_source);
-	sd_event_source_disable_unref(c->timer_source);
-	free(c);
-	return r;
 }
 
 struct connection *connection_free(struct connection *c)
@@ -437,6 +443,8 @@ struct connection *connection_free(struct connection *c)
 	if (!c)
 		return NULL;
 	c->closing = true;
+	if (list_is_linked(&c->handshake))
+		list_unlink(&c->handshake);
 	server_remove_connection(c->broker->server, c);
 	while (c->queue_head) {
 		struct packet *p = c->queue_head;

@@ -63,9 +63,11 @@ typedef void (*connection_packet_fn)(struct connection *c, const char *buf, size
 
 struct connection {
 	struct broker *broker;
-	struct list_node link;	     /* in the server's list */
-	struct list_node pid_link;   /* in the server's table by the peer's pid */
-	struct list_node ready;	     /* in its uid's ready connections (server.c) */
+	struct list_node link;	    /* in the server's list */
+	struct list_node pid_link;  /* in the server's table by the peer's pid */
+	struct list_node ready;	    /* in its uid's ready connections (server.c) */
+	struct list_node handshake; /* in the server's connections yet to say hello */
+	uint64_t handshake_deadline_usec;
 	struct server_uid *peer_uid; /* the server's entry for identity->uid */
 	uint64_t serial;	     /* for logs */
 	int fd;
@@ -78,7 +80,7 @@ struct connection {
 	bool idle_armed;	       /* the timer is the idle timer, not the handshake's */
 	struct holder *holder;	       /* the holder object of the peer process, while it has one */
 	unsigned n_pending;	       /* requests waiting for their reply (connection_pending_*) */
-	sd_event_source *timer_source; /* handshake, then idle timeout */
+	sd_event_source *timer_source; /* idle timeout; made at the handshake, if there is one */
 	sd_event_source *send_timer;   /* CONNECTION_SEND_DEADLINE_USEC; made when first needed */
 	uint64_t last_request_usec;    /* the idle timer is pushed back lazily from here */
 	uint64_t last_sent_usec;       /* when the queue last shrank or started */
@@ -88,7 +90,12 @@ struct connection {
 	size_t n_queued_bytes;
 };
 
-/* Set up a connection on fd with identity id (both taken on success); packets go to on_packet. */
+/*
+ * Set up a connection on fd with identity id (both taken on success); packets
+ * go to on_packet. fd has SO_PASSCRED on (accepted from the server's
+ * listening socket, which has it): credentials on every packet tell a packet
+ * from the end of the stream (connection_recv).
+ */
 int connection_new(struct broker *b, int fd, struct identity *id, connection_packet_fn on_packet,
 		   struct connection **ret);
 /*

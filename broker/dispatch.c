@@ -231,7 +231,15 @@ void dispatch_packet(struct connection *c, const char *buf, size_t len, unsigned
 		dispatch_send_error(c, true, req.id, VB_E_BAD_REQUEST, "unknown op");
 		return;
 	}
-	if (!dispatch_peer_alive(c)) {
+	/*
+	 * Every request but hello acts for the process that connected (a grant, a
+	 * release, an admin's order, an answer its policy filters), so that process
+	 * must still be alive: one pidfd poll per request, the only one on the way
+	 * of a lease or a release. Hello decides nothing and tells only the uid
+	 * and admin bit the connection was accepted with (identity found the
+	 * process alive then); the request after it is checked.
+	 */
+	if (req.op != VB_OP_HELLO && !dispatch_peer_alive(c)) {
 		dispatch_refuse_orphan(c, &req);
 		return;
 	}

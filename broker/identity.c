@@ -190,26 +190,49 @@ static int identity_same_id_maps(const struct pidref *p, bool *ret)
 }
 
 /*
+ * The broker's own user namespace, looked up once: the broker never calls
+ * setns() or unshare(), so it stays the one it started in. *ret_none: a
+ * kernel without user namespaces (CONFIG_USER_NS=n), which has one.
+ */
+static int identity_own_userns(struct stat *ret, bool *ret_none)
+{
+	static struct stat own;
+	static int state; /* 0: not looked up yet, 1: own is set, 2: none */
+
+	if (state == 0) {
+		if (stat("/proc/self/ns/user", &own) == 0)
+			state = 1;
+		else if (errno == ENOENT && access("/proc/self/ns", F_OK) == 0)
+			state = 2;
+		else
+			return -errno;
+	}
+	*ret = own;
+	*ret_none = state == 2;
+	return 0;
+}
+
+/*
  * Whether the peer's user namespace is the broker's. In another one a user
  * may hold CAP_SETGID over the gids newgidmap mapped there and drop
  * supplementary groups, or change its primary one, to escape a deny rule:
  * SO_PEERGROUPS reports what the process has now. The link is read through
- * the pidref, which must still be alive afterwards, so a reused pid cannot
- * answer for the peer.
+ * the pidref, which the caller checks alive afterwards (identity_from_socket:
+ * the cgroup read's check, after both), so a reused pid cannot answer for
+ * the peer.
  */
 static int identity_read_userns(const struct pidref *p, bool *ret_other)
 {
-	struct stat own, peer;
-	bool same;
+	struct stat own = {0}, peer;
+	bool none = false, same;
 	int r;
 
-	if (stat("/proc/self/ns/user", &own) < 0) {
-		/* No such link: a kernel without user namespaces (CONFIG_USER_NS=n) has one. */
-		if (errno == ENOENT && access("/proc/self/ns", F_OK) == 0) {
-			*ret_other = false;
-			return 0;
-		}
-		return -errno;
+	r = identity_own_userns(&own, &none);
+	if (r < 0)
+		return r;
+	if (none) {
+		*ret_other = false;
+		return 0;
 	}
 	if (p->is_pidfd) {
 		char path[64];
@@ -229,9 +252,6 @@ static int identity_read_userns(const struct pidref *p, bool *ret_other)
 		}
 		return errno == ENOENT ? -ESRCH : -errno;
 	}
-	r = pidref_is_alive(p);
-	if (r <= 0)
-		return r < 0 ? r : -ESRCH;
 	*ret_other = own.st_dev != peer.st_dev || own.st_ino != peer.st_ino;
 	return 0;
 }
@@ -262,6 +282,10 @@ int identity_from_socket(int fd, const struct ucred *peer, struct identity **ret
 	r = identity_read_userns(&id->pid, &id->other_userns);
 	if (r < 0)
 		goto fail;
+	/*
+	 * Read through the pidref, which is checked alive after the read: the pid
+	 * named the peer for this read and for the namespace link's before it.
+	 */
 	r = identity_read_cgroup(&id->pid, &id->cgroup);
 	if (r < 0)
 		goto fail;

@@ -176,7 +176,12 @@ struct lease *lease_table_next(const struct lease_table *t, const struct lease *
 size_t lease_table_count(const struct lease_table *t);
 /* Leases whose holder (or last known holder) has uid, in any state. */
 size_t lease_table_count_uid(const struct lease_table *t, uid_t uid);
-/* The live holder object of the process p, if it holds anything. */
+/*
+ * The holder object of the process p, if it holds anything: one made from a
+ * copy of p's reference (no system call: the caller has p alive, or it is a
+ * request's own and the request's dispatch checked it), or one with p's pid
+ * while both are alive.
+ */
 struct holder *lease_table_find_holder(const struct lease_table *t, const struct pidref *p);
 /* A connection of h's process starts or stops pointing at h (h may be freed by the unref). */
 void holder_ref_connection(struct holder *h);
@@ -265,7 +270,10 @@ void lease_scan_now(struct lease *l);
  */
 bool lease_process_belongs(const struct lease *l, const struct pidref *p);
 
-/* Whether caller is the lease's holder process, or a descendant of it with its uid. */
+/*
+ * Whether caller is the lease's holder process, or a descendant of it with
+ * its uid. caller is a request's identity, which dispatch found alive.
+ */
 bool lease_caller_is_holder(const struct lease *l, const struct identity *caller);
 
 const char *lease_state_to_string(enum lease_state s);

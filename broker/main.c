@@ -383,7 +383,12 @@ static int broker_setup(struct broker *b)
 		b->has_admin_gid = true;
 	}
 
-	r = sd_event_default(&b->event);
+	/*
+	 * Not sd_event_default(): libsystemd checks that the default loop runs in
+	 * the thread that made it with a gettid() in every sd_event_prepare(), a
+	 * system call per loop iteration. The broker has one loop and one thread.
+	 */
+	r = sd_event_new(&b->event);
 	if (r < 0)
 		return log_error_errno(r, "Failed to create the event loop: %m");
 	/*

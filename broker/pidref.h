@@ -48,6 +48,15 @@ static inline bool pidref_is_set(const struct pidref *p)
 int pidref_is_alive(const struct pidref *p);
 /* Same process: same pid and both alive (a live pid cannot name two processes). */
 bool pidref_equal(const struct pidref *a, const struct pidref *b);
+/*
+ * Copies of one reference (pidref_copy): the same process, alive or not,
+ * known without a system call. Where the caller has just checked one of
+ * them alive, this answers what pidref_equal() would.
+ */
+static inline bool pidref_same_lineage(const struct pidref *a, const struct pidref *b)
+{
+	return pidref_is_set(a) && pidref_is_set(b) && a->lineage == b->lineage;
+}
 int pidref_kill(const struct pidref *p, int sig);
 
 /* Read /proc/<pid>/<name> (at most max bytes) into a NUL-terminated allocation. */

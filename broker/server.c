@@ -80,6 +80,13 @@ struct server {
 	int epoll_fd;
 	sd_event_source *epoll_source;
 	struct list_node turns; /* uids with ready connections, next to serve first */
+	/*
+	 * Connections yet to say hello, oldest first: their deadlines are their
+	 * accept times plus one timeout, so the first is the earliest. One timer
+	 * for all of them (server_watch_handshake).
+	 */
+	struct list_node handshakes;
+	sd_event_source *handshake_timer;
 	struct server_uid *uids[SERVER_HASH_SIZE];
 	struct list_node by_pid[SERVER_HASH_SIZE]; /* connections, by their peer's pid */
 };
@@ -235,13 +242,22 @@ static struct list_node *server_pid_bucket(struct server *s, pid_t pid)
 	return &s->by_pid[server_hash((uint32_t)pid)];
 }
 
+/*
+ * Whether c's peer is h's process. A holder made for a request has a copy of
+ * its connection's reference, which says so without a system call.
+ */
+static bool server_is_holder_peer(const struct connection *c, const struct holder *h)
+{
+	return pidref_same_lineage(&c->identity->pid, &h->pid) ||
+	       pidref_equal(&c->identity->pid, &h->pid);
+}
+
 void server_attach_holder(struct server *s, struct holder *h)
 {
 	struct list_node *bucket = server_pid_bucket(s, h->pid.pid);
 	struct connection *c;
 
-	list_for_each_entry(c, bucket,
-			    pid_link) if (!c->holder && pidref_equal(&c->identity->pid, &h->pid))
+	list_for_each_entry(c, bucket, pid_link) if (!c->holder && server_is_holder_peer(c, h))
 	{
 		c->holder = h;
 		holder_ref_connection(h);
@@ -329,6 +345,49 @@ static int server_on_connections(sd_event_source *src, int fd, uint32_t revents,
 			connection_read(c);
 	}
 	return 0;
+}
+
+/*
+ * Close the connections whose handshake deadline has passed, and wait for
+ * the next one, if any. Nothing disarms this timer when a connection says
+ * hello or goes: it fires for nothing at worst, once per timeout.
+ */
+static int server_on_handshake_deadline(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct server *s = userdata;
+
+	while (!list_is_empty(&s->handshakes)) {
+		struct connection *c =
+			container_of(s->handshakes.next, struct connection, handshake);
+
+		if (c->handshake_deadline_usec > usec) {
+			sd_event_source_set_time(src, c->handshake_deadline_usec);
+			sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+			return 0;
+		}
+		list_unlink(&c->handshake);
+		connection_close(c, "no hello before the handshake timeout");
+	}
+	return 0;
+}
+
+/*
+ * Close c unless it says hello within the handshake timeout. A timer per
+ * connection would cost two timerfd_settime() per connection (armed at
+ * accept as the earliest, disarmed at hello); the shared one is armed only
+ * when it is not already, for an earlier deadline.
+ */
+static void server_watch_handshake(struct server *s, struct connection *c)
+{
+	int enabled = SD_EVENT_OFF;
+
+	c->handshake_deadline_usec = server_now_usec(s) + s->broker->config.handshake_timeout_usec;
+	list_append(&s->handshakes, &c->handshake);
+	(void)sd_event_source_get_enabled(s->handshake_timer, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	sd_event_source_set_time(s->handshake_timer, c->handshake_deadline_usec);
+	sd_event_source_set_enabled(s->handshake_timer, SD_EVENT_ONESHOT);
 }
 
 /* Refuse a connection of uid over a limit with a reply saying so, then close it. */
@@ -430,6 +489,8 @@ static void server_accept_one(struct server *s, int fd)
 	list_prepend(&s->connections, &c->link);
 	list_prepend(server_pid_bucket(s, id->pid.pid), &c->pid_link);
 	s->n_connections++;
+	if (b->config.handshake_timeout_usec > 0)
+		server_watch_handshake(s, c);
 	c->holder = lease_table_find_holder(b->leases, &id->pid);
 	if (c->holder)
 		holder_ref_connection(c->holder);
@@ -636,6 +697,7 @@ int server_new(struct broker *b, const struct server_hooks *hooks, struct server
 	s->listen_fd = -1;
 	list_init(&s->connections);
 	list_init(&s->turns);
+	list_init(&s->handshakes);
 	for (size_t i = 0; i < SERVER_HASH_SIZE; i++)
 		list_init(&s->by_pid[i]);
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -666,6 +728,16 @@ int server_new(struct broker *b, const struct server_hooks *hooks, struct server
 	}
 	if (r < 0)
 		goto fail;
+	/*
+	 * Credentials on every packet (connection.h). Set once here: an accepted
+	 * socket inherits SO_PASSCRED from its listener (unix_accept() since Linux
+	 * 3.12, at connect() since 6.16), and the kernel attaches credentials to
+	 * what is sent before accept() anyway, so no socket needs it set again.
+	 */
+	if (setsockopt(s->listen_fd, SOL_SOCKET, SO_PASSCRED, &(int){1}, sizeof(int)) < 0) {
+		r = log_error_errno(errno, "Failed to turn on SO_PASSCRED on the socket: %m");
+		goto fail;
+	}
 
 	r = sd_event_add_io(b->event, &s->accept_source, s->listen_fd, EPOLLIN, server_on_accept,
 			    s);
@@ -680,6 +752,11 @@ int server_new(struct broker *b, const struct server_hooks *hooks, struct server
 	if (r < 0)
 		goto fail;
 	sd_event_source_set_enabled(s->retry_source, SD_EVENT_OFF);
+	r = sd_event_add_time(b->event, &s->handshake_timer, CLOCK_MONOTONIC, 0, 0,
+			      server_on_handshake_deadline, s);
+	if (r < 0)
+		goto fail;
+	sd_event_source_set_enabled(s->handshake_timer, SD_EVENT_OFF);
 	*ret = s;
 	return 0;
 fail:
@@ -699,6 +776,7 @@ struct server *server_free(struct server *s)
 	sd_event_source_disable_unref(s->accept_source);
 	sd_event_source_disable_unref(s->retry_source);
 	sd_event_source_disable_unref(s->epoll_source);
+	sd_event_source_disable_unref(s->handshake_timer);
 	safe_close(s->epoll_fd);
 	for (size_t i = 0; i < SERVER_HASH_SIZE; i++)
 		while (s->uids[i]) {

@@ -771,6 +771,43 @@ START_TEST(test_silent_connection_does_not_disturb_others_and_times_out)
 }
 END_TEST
 
+static double it_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * One timer serves every connection's handshake deadline: a connection that
+ * said hello and left must not take a later silent one's deadline with it,
+ * and the later one is closed at its own deadline (2 s after it connected),
+ * not at the earlier connection's (1 s after).
+ */
+START_TEST(test_silent_connection_times_out_at_its_own_deadline_after_others_left)
+{
+	int early = raw_connect(it_broker.socket), late;
+	char buf[256];
+	double t0, waited;
+
+	ck_assert_int_ge(early, 0);
+	ck_assert_int_eq(raw_send(early, "{\"id\":1,\"op\":\"hello\",\"version\":1}"), 0);
+	ck_assert_int_gt(raw_recv(early, buf, sizeof(buf), 5000), 0);
+	close(early);
+	usleep(1000 * 1000);
+	late = raw_connect(it_broker.socket);
+	ck_assert_int_ge(late, 0);
+	t0 = it_now_s();
+	ck_assert_int_eq(raw_recv(late, buf, sizeof(buf), 10000), 0);
+	waited = it_now_s() - t0;
+	ck_assert_msg(waited >= 1.5, "closed %.2f s after connecting, before its deadline", waited);
+	ck_assert_msg(waited < 8, "closed only %.2f s after connecting", waited);
+	close(late);
+	assert_serves_good_client(&it_broker, baseline);
+}
+END_TEST
+
 /* Replies the broker must hold itself for the client below: under CONNECTION_MAX_QUEUED (64). */
 #define UNREAD_IN_BROKER 32
 
@@ -1334,6 +1371,7 @@ Suite *suite_hostile(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_garbage_gets_bad_request_and_the_connection_survives);
 	tcase_add_test(t, test_request_before_hello_is_refused_until_the_handshake);
+	tcase_add_test(t, test_silent_connection_times_out_at_its_own_deadline_after_others_left);
 	tcase_add_test(t, test_wrong_protocol_version_is_unsupported_version);
 	tcase_add_test(t, test_oversized_packet_is_refused_with_limit);
 	tcase_add_test(t, test_fd_flood_is_closed_and_refused);

@@ -252,6 +252,33 @@ START_TEST(test_references_to_an_exited_process_are_not_equal)
 }
 END_TEST
 
+/*
+ * Copies of one reference are one process without a look (the broker relies on
+ * it where it has just checked one of them alive); separate references to one
+ * process, and unset ones, are not copies.
+ */
+START_TEST(test_only_copies_share_a_lineage)
+{
+	struct child c = child_start();
+	struct pidref p = ref_of(c.pid), copy = PIDREF_NULL, again = ref_of(c.pid);
+	struct pidref unset = PIDREF_NULL;
+
+	ck_assert_int_eq(pidref_copy(&p, &copy), 0);
+	ck_assert(pidref_same_lineage(&p, &copy));
+	ck_assert(pidref_same_lineage(&copy, &p));
+	ck_assert(!pidref_same_lineage(&p, &again));
+	ck_assert(!pidref_same_lineage(&p, &unset));
+	ck_assert(!pidref_same_lineage(&unset, &unset));
+	child_reap(&c);
+	/* Still the same process after it exited, though no longer pidref_equal. */
+	ck_assert(pidref_same_lineage(&p, &copy));
+	ck_assert(!pidref_equal(&p, &copy));
+	pidref_done(&p);
+	pidref_done(&copy);
+	pidref_done(&again);
+}
+END_TEST
+
 START_TEST(test_unset_references_are_never_equal)
 {
 	struct pidref a = PIDREF_NULL, b = PIDREF_NULL, self = ref_of(getpid());
@@ -362,6 +389,7 @@ static void add_tests(TCase *t)
 	tcase_add_test(t, test_different_processes_are_not_equal);
 	tcase_add_test(t, test_references_to_an_exited_process_are_not_equal);
 	tcase_add_test(t, test_unset_references_are_never_equal);
+	tcase_add_test(t, test_only_copies_share_a_lineage);
 	tcase_add_test(t, test_kill_reaches_the_process_and_not_a_reaped_one);
 	tcase_add_test(t, test_proc_reads_are_of_the_referred_process);
 	tcase_add_test(t, test_a_child_descends_from_us_and_not_the_reverse);
