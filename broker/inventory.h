@@ -60,6 +60,8 @@ struct inventory {
 	bool ids_valid;
 	/* A watch could not be added during the current read: do not cache what it read. */
 	bool watch_failed;
+	/* The working directory is /proc/self/fd for the while (inventory_prime). */
+	bool in_proc_fd_dir;
 	/*
 	 * Bumped whenever an answer may differ from the last one: the cache was
 	 * emptied, a read was not cached (nothing would say when it went

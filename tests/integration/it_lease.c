@@ -371,6 +371,24 @@ START_TEST(test_a_driver_change_before_and_after_a_groups_first_lookup_shows_in_
 END_TEST
 
 /*
+ * Start-up adds its inotify watches from within /proc/self/fd (one lookup each instead of
+ * five): the broker must come back to the working directory it was started in.
+ */
+START_TEST(test_the_broker_works_in_the_directory_it_was_started_in_after_reading_the_inventory)
+{
+	char link[64], cwd[PATH_MAX], ours[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)it_broker.pid);
+	n = readlink(link, cwd, sizeof(cwd) - 1);
+	ck_assert_int_gt(n, 0);
+	cwd[n] = '\0';
+	ck_assert_ptr_nonnull(getcwd(ours, sizeof(ours)));
+	ck_assert_str_eq(cwd, ours);
+}
+END_TEST
+
+/*
  * The broker caches what it read of sysfs. Every change to the tree must show in the very
  * next answer: on this simulated tree inotify empties the cache, on /sys kernel uevents do
  * (the VM tier's 95-cache-uevent pins that one).
@@ -665,6 +683,9 @@ Suite *suite_lease(void)
 	tcase_add_test(
 		t,
 		test_a_driver_change_before_and_after_a_groups_first_lookup_shows_in_the_next_list);
+	tcase_add_test(
+		t,
+		test_the_broker_works_in_the_directory_it_was_started_in_after_reading_the_inventory);
 	tcase_add_test(t, test_a_kept_list_shows_each_lease_release_reload_and_hotplug_at_once);
 	tcase_add_test(t, test_release_by_another_user_is_not_held);
 	tcase_add_test(t, test_merge_of_own_groups_reaches_the_kernel_step);
