@@ -14,6 +14,9 @@
  *    every directory a cached answer was read from, and on each member's
  *    uevent file (all the inventory reads of a device), watched through
  *    the descriptor that read it.
+ * Start-up caches every group's members; a member's uevent file is read (and
+ * watched) at its group's first lookup, so nothing read before that can go
+ * stale unseen.
  * Pending notifications are read at the start of every lookup, not from the
  * event loop, so a change the caller made (or saw) before asking is never
  * answered from the cache. A lost notification (a full socket buffer, an
@@ -57,6 +60,8 @@ struct inventory {
 	bool ids_valid;
 	/* A watch could not be added during the current read: do not cache what it read. */
 	bool watch_failed;
+	/* The working directory is /proc/self/fd for the while (inventory_prime). */
+	bool in_proc_fd_dir;
 	/*
 	 * Bumped whenever an answer may differ from the last one: the cache was
 	 * emptied, a read was not cached (nothing would say when it went
@@ -83,6 +88,13 @@ struct inventory_device {
 
 struct inventory_group {
 	uint32_t id;
+	/*
+	 * The members' ids, classes and drivers are filled in. Always true in a
+	 * group a lookup returns; false only in the cache, from start-up (which
+	 * reads every group's members but no member's uevent) to the group's
+	 * first lookup.
+	 */
+	bool attributes_read;
 	/* The first member that is not a PCI device ("" if none): such a group is never viable. */
 	char foreign[VB_NAME_MAX];
 	size_t n_devices;

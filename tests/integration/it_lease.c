@@ -347,6 +347,48 @@ START_TEST(test_list_shows_every_group_with_access_viability_and_drivers)
 END_TEST
 
 /*
+ * Start-up caches each group's members but reads no member's uevent: the first lookup of a
+ * group reads them, and watches them from then on. A driver bound before that lookup and one
+ * bound after it both show in the next list.
+ */
+START_TEST(test_a_driver_change_before_and_after_a_groups_first_lookup_shows_in_the_next_list)
+{
+	struct outcome *o[2] = {outcome_new(), outcome_new()};
+	struct client_args a = args(7, o[0]);
+
+	/* No request since start-up: group 10's member is on e1000e in the tree the broker read. */
+	ck_assert_int_eq(sim_tree_set_driver(&it_broker.sim, "0000:03:00.0", "vfio-pci"), 0);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
+	ck_assert_msg(strstr(o[0]->text, "10:allowed:viable:1:vfio-pci;"), "%s", o[0]->text);
+
+	ck_assert_int_eq(sim_tree_set_driver(&it_broker.sim, "0000:03:00.0", "e1000e"), 0);
+	a.out = o[1];
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_list, &a), 0);
+	ck_assert_msg(strstr(o[1]->text, "10:allowed:not-viable:1:e1000e;"), "%s", o[1]->text);
+	outcome_free(o[0]);
+	outcome_free(o[1]);
+}
+END_TEST
+
+/*
+ * Start-up adds its inotify watches from within /proc/self/fd (one lookup each instead of
+ * five): the broker must come back to the working directory it was started in.
+ */
+START_TEST(test_the_broker_works_in_the_directory_it_was_started_in_after_reading_the_inventory)
+{
+	char link[64], cwd[PATH_MAX], ours[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)it_broker.pid);
+	n = readlink(link, cwd, sizeof(cwd) - 1);
+	ck_assert_int_gt(n, 0);
+	cwd[n] = '\0';
+	ck_assert_ptr_nonnull(getcwd(ours, sizeof(ours)));
+	ck_assert_str_eq(cwd, ours);
+}
+END_TEST
+
+/*
  * The broker caches what it read of sysfs. Every change to the tree must show in the very
  * next answer: on this simulated tree inotify empties the cache, on /sys kernel uevents do
  * (the VM tier's 95-cache-uevent pins that one).
@@ -638,6 +680,12 @@ Suite *suite_lease(void)
 	tcase_add_test(t, test_max_leases_per_rule_is_enforced);
 	tcase_add_test(t, test_list_shows_every_group_with_access_viability_and_drivers);
 	tcase_add_test(t, test_list_and_lease_see_tree_changes_at_once);
+	tcase_add_test(
+		t,
+		test_a_driver_change_before_and_after_a_groups_first_lookup_shows_in_the_next_list);
+	tcase_add_test(
+		t,
+		test_the_broker_works_in_the_directory_it_was_started_in_after_reading_the_inventory);
 	tcase_add_test(t, test_a_kept_list_shows_each_lease_release_reload_and_hotplug_at_once);
 	tcase_add_test(t, test_release_by_another_user_is_not_held);
 	tcase_add_test(t, test_merge_of_own_groups_reaches_the_kernel_step);
