@@ -891,6 +891,171 @@ START_TEST(test_a_client_that_reads_no_replies_is_closed_and_its_queue_freed)
 }
 END_TEST
 
+/* 13.7's per-uid turns: 16 connections of one uid, 4 requests on each, against one. */
+#define FAIR_CONNS 16
+#define FAIR_REQS  4
+
+struct fair_run {
+	struct signal_pipe ready, go;
+	struct timespec sent[FAIR_CONNS * FAIR_REQS]; /* when the broker sent each reply */
+	int n;					      /* replies received */
+};
+
+/*
+ * One packet from fd with the time the kernel queued it for us (SO_TIMESTAMPNS: when
+ * the broker's send() put it in our socket), within timeout_ms. Descriptors that come
+ * with it are closed. Its length, or -1.
+ */
+static int recv_stamped(int fd, char *buf, size_t size, struct timespec *ret, int timeout_ms)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(16 * sizeof(int))];
+	} control;
+	struct iovec iov = {.iov_base = buf, .iov_len = size - 1};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control.buf,
+			    .msg_controllen = sizeof(control.buf)};
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	bool stamped = false;
+	ssize_t n;
+
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -1;
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+			memcpy(ret, CMSG_DATA(c), sizeof(*ret));
+			stamped = true;
+		} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int passed;
+
+				memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				close(passed);
+			}
+		}
+	}
+	return stamped ? (int)n : -1;
+}
+
+/* n connections, each past hello and stamping what it receives; 0 or -1. */
+static int fair_connect(int *fds, int n)
+{
+	char buf[4096];
+	int on = 1;
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = raw_connect(it_broker.socket);
+		if (fds[i] < 0 ||
+		    raw_send(fds[i], "{\"id\":1,\"op\":\"hello\",\"version\":1}") < 0 ||
+		    raw_recv(fds[i], buf, sizeof(buf), 5000) <= 0 ||
+		    setsockopt(fds[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Connects conns connections, says 'R', waits for 'g', sends reqs `leases` on each, says
+ * 'S', and reads every reply with its time. */
+static int fair_client(struct fair_run *run, int conns, int reqs)
+{
+	int fds[FAIR_CONNS];
+	char buf[8192], req[64];
+
+	if (fair_connect(fds, conns) < 0)
+		return 1;
+	signal_pipe_send(&run->ready, 'R');
+	if (signal_pipe_wait(&run->go) != 'g')
+		return 2;
+	for (int r = 0; r < reqs; r++)
+		for (int i = 0; i < conns; i++) {
+			snprintf(req, sizeof(req), "{\"id\":%d,\"op\":\"leases\"}", 10 + r);
+			if (raw_send(fds[i], req) < 0)
+				return 3;
+		}
+	signal_pipe_send(&run->ready, 'S');
+	for (int r = 0; r < reqs; r++)
+		for (int i = 0; i < conns; i++)
+			if (recv_stamped(fds[i], buf, sizeof(buf), &run->sent[run->n], 20000) > 0)
+				run->n++;
+	return 0;
+}
+
+static int fair_flooder(void *arg)
+{
+	return fair_client(arg, FAIR_CONNS, FAIR_REQS);
+}
+
+static int fair_victim(void *arg)
+{
+	return fair_client(arg, 1, 1);
+}
+
+static bool stamp_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * 13.7: turns are per uid, not per connection. Carol (in no rule) queues 4
+ * requests on each of 16 connections and Alice one on one connection while
+ * the broker is stopped, so that all of it is waiting when it goes on. With
+ * a turn per connection, Alice's reply would come after about one reply per
+ * connection of Carol's in front of hers (8 on average, up to 16, and 64 with
+ * requests served to the end of each connection in turn); with a turn per uid
+ * it comes after at most one of Carol's turns. The kernel's receive
+ * timestamps (SO_TIMESTAMPNS: when the broker sent each reply) give the order;
+ * no time is measured.
+ */
+START_TEST(test_one_uids_many_connections_get_its_turns_not_one_each)
+{
+	struct fair_run *flood = mmap(NULL, sizeof(*flood), PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct fair_run *victim = mmap(NULL, sizeof(*victim), PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t flooder, alice;
+	int before = 0;
+
+	ck_assert(flood != MAP_FAILED && victim != MAP_FAILED);
+	memset(flood, 0, sizeof(*flood));
+	memset(victim, 0, sizeof(*victim));
+	signal_pipe_init(&flood->ready);
+	signal_pipe_init(&flood->go);
+	signal_pipe_init(&victim->ready);
+	signal_pipe_init(&victim->go);
+	flooder = spawn_as(UID_CAROL, 0, fair_flooder, flood);
+	alice = spawn_as(UID_ALICE, 0, fair_victim, victim);
+	ck_assert_int_eq(signal_pipe_wait(&flood->ready), 'R');
+	ck_assert_int_eq(signal_pipe_wait(&victim->ready), 'R');
+
+	ck_assert_int_eq(kill(it_broker.pid, SIGSTOP), 0);
+	signal_pipe_send(&flood->go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&flood->ready), 'S');
+	signal_pipe_send(&victim->go, 'g');
+	ck_assert_int_eq(signal_pipe_wait(&victim->ready), 'S');
+	ck_assert_int_eq(kill(it_broker.pid, SIGCONT), 0);
+
+	ck_assert_int_eq(wait_exit(alice), 0);
+	ck_assert_int_eq(wait_exit(flooder), 0);
+	ck_assert_int_eq(victim->n, 1);
+	ck_assert_int_eq(flood->n, FAIR_CONNS * FAIR_REQS);
+	for (int i = 0; i < flood->n; i++)
+		before += stamp_before(&flood->sent[i], &victim->sent[0]);
+	ck_assert_msg(before <= 2,
+		      "%d of Carol's %d replies were sent before Alice's one: turns go by "
+		      "connection, not by uid",
+		      before, flood->n);
+	munmap(flood, sizeof(*flood));
+	munmap(victim, sizeof(*victim));
+	assert_serves_good_client(&it_broker, baseline);
+}
+END_TEST
+
 static int open_many(void *arg)
 {
 	int *result = arg, fds[80], n = 0;
@@ -1385,6 +1550,7 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_silent_connection_does_not_disturb_others_and_times_out);
 	tcase_add_test(t, test_connections_per_uid_are_limited);
 	tcase_add_test(t, test_a_client_that_reads_no_replies_is_closed_and_its_queue_freed);
+	tcase_add_test(t, test_one_uids_many_connections_get_its_turns_not_one_each);
 	tcase_add_test(t, test_client_exiting_mid_request_leaves_no_lease_behind);
 	tcase_add_test(t, test_malformed_values_each_get_a_typed_error);
 	tcase_add_test(t, test_scm_credentials_never_change_who_a_client_is);
