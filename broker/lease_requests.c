@@ -64,7 +64,7 @@ static int lease_busy(struct connection *c, const struct lease *l, struct reply_
 			"group %u was released but is still open in pid %d (uid %u); it "
 			"becomes free when that file is closed",
 			l->group, (int)l->pid, (unsigned)l->uid);
-	else if (l->scan_job)
+	else if (l->scan_job || l->check_pending)
 		r = reply_error_set(err, VB_E_BUSY,
 				    "group %u was released by uid %u but is still open; the "
 				    "broker is looking for the process that has it; it becomes "
@@ -73,14 +73,13 @@ static int lease_busy(struct connection *c, const struct lease *l, struct reply_
 	else
 		r = reply_error_set(
 			err, VB_E_BUSY,
-			"group %u was released but is still open somewhere the broker "
-			"cannot see (a descriptor in flight or a VFIO device fd); it becomes "
-			"free when that file is closed",
-			l->group);
-	if (l->state == LEASE_HELD || l->holder || l->scan_job) {
-		err->has_uid = true;
-		err->uid = l->uid;
-	}
+			"group %u was released by uid %u but is still open somewhere the "
+			"broker cannot see (a descriptor in flight or a VFIO device fd); it "
+			"becomes free when that file is closed",
+			l->group, (unsigned)l->uid);
+	/* Every lease stays its lessee's until it ends (issue 13, item 3): name them. */
+	err->has_uid = true;
+	err->uid = l->uid;
 	return r;
 }
 
