@@ -40,8 +40,9 @@ int closer_new(size_t saturated_at, struct closer **ret);
 struct closer *closer_free(struct closer *cl);
 
 /*
- * closer_close_socket closes fd (taken), a client's AF_UNIX socket whose
- * peer has uid (-1: not known). It first stops the peer from queueing more
+ * closer_close_socket closes fd (taken), a client's AF_UNIX socket accepted
+ * from the broker's listening socket (so it has SO_PASSCRED), whose peer
+ * has uid (-1: not known). It first stops the peer from queueing more
  * (shutdown) and discards what is queued while no packet carries a file
  * descriptor: if that empties the queue the close is cheap and done here;
  * otherwise fd goes to the closing thread. With cl NULL (start-up, before
