@@ -243,6 +243,13 @@ void closer_close_socket(struct closer *cl, int fd, uid_t uid)
 	pthread_mutex_unlock(&cl->lock);
 }
 
+void closer_close_ended_socket(int fd)
+{
+	/* No shutdown, no peek: with nothing queued there is nothing to linger on. */
+	if (fd >= 0)
+		close(fd);
+}
+
 size_t closer_pending(struct closer *cl, uid_t uid)
 {
 	const struct closer_item *it;

@@ -50,6 +50,14 @@ struct closer *closer_free(struct closer *cl);
  */
 void closer_close_socket(struct closer *cl, int fd, uid_t uid);
 
+/*
+ * Close fd (taken), a socket of closer_close_socket's kind on which a
+ * receive has returned the end of the stream: its queue is empty and the
+ * peer can queue nothing more (its sendmsg() fails with EPIPE once it has
+ * closed or shut down writing), so the close is cheap and done at once.
+ */
+void closer_close_ended_socket(int fd);
+
 /* Sockets of uid waiting to be closed (the one being closed included). */
 size_t closer_pending(struct closer *cl, uid_t uid);
 /* Whether saturated_at sockets or more are waiting. */
