@@ -187,12 +187,12 @@ struct closer *closer_free(struct closer *cl)
  */
 static bool closer_socket_is_clean(int fd)
 {
-	int one = 1;
-
-	/* With SO_PASSCRED every packet comes with credentials: a packet is told from the end. */
-	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
-		return false;
-	/* From here on the peer's sendmsg() fails with EPIPE: the queue can only shrink. */
+	/*
+	 * fd has SO_PASSCRED, inherited from the listening socket (server.c), so
+	 * every packet comes with credentials: a packet is told from the end.
+	 * After the shutdown the peer's sendmsg() fails with EPIPE: the queue can
+	 * only shrink.
+	 */
 	if (shutdown(fd, SHUT_RDWR) < 0)
 		return false;
 	for (int i = 0; i < CLOSER_MAX_DRAIN; i++) {
@@ -210,6 +210,9 @@ static bool closer_socket_is_clean(int fd)
 			return false;
 		if (!CMSG_FIRSTHDR(&msg))
 			return true; /* the end: the queue is empty */
+		/* Anything but credentials (a socket without SO_PASSCRED): not discarded here. */
+		if (CMSG_FIRSTHDR(&msg)->cmsg_type != SCM_CREDENTIALS)
+			return false;
 		msg.msg_controllen = sizeof(control.buf);
 		msg.msg_flags = 0;
 		if (recvmsg(fd, &msg, MSG_DONTWAIT) < 0)
@@ -238,6 +241,13 @@ void closer_close_socket(struct closer *cl, int fd, uid_t uid)
 	cl->n_queued++;
 	closer_start_locked(cl);
 	pthread_mutex_unlock(&cl->lock);
+}
+
+void closer_close_ended_socket(int fd)
+{
+	/* No shutdown, no peek: with nothing queued there is nothing to linger on. */
+	if (fd >= 0)
+		close(fd);
 }
 
 size_t closer_pending(struct closer *cl, uid_t uid)

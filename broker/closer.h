@@ -40,14 +40,23 @@ int closer_new(size_t saturated_at, struct closer **ret);
 struct closer *closer_free(struct closer *cl);
 
 /*
- * closer_close_socket closes fd (taken), a client's AF_UNIX socket whose
- * peer has uid (-1: not known). It first stops the peer from queueing more
+ * closer_close_socket closes fd (taken), a client's AF_UNIX socket accepted
+ * from the broker's listening socket (so it has SO_PASSCRED), whose peer
+ * has uid (-1: not known). It first stops the peer from queueing more
  * (shutdown) and discards what is queued while no packet carries a file
  * descriptor: if that empties the queue the close is cheap and done here;
  * otherwise fd goes to the closing thread. With cl NULL (start-up, before
  * any client) it closes at once.
  */
 void closer_close_socket(struct closer *cl, int fd, uid_t uid);
+
+/*
+ * Close fd (taken), a socket of closer_close_socket's kind on which a
+ * receive has returned the end of the stream: its queue is empty and the
+ * peer can queue nothing more (its sendmsg() fails with EPIPE once it has
+ * closed or shut down writing), so the close is cheap and done at once.
+ */
+void closer_close_ended_socket(int fd);
 
 /* Sockets of uid waiting to be closed (the one being closed included). */
 size_t closer_pending(struct closer *cl, uid_t uid);

@@ -328,7 +328,9 @@ void connection_pending_done(struct connection *c)
  * credentials (SO_PASSCRED is on) and nothing else, and with MSG_PEEK the
  * kernel only drops references of its own while the packet keeps its
  * descriptors. *ret_fds says some were attached (MSG_CTRUNC). Returns the
- * length, -ECONNRESET at the end of the stream, or -errno (-EAGAIN: none).
+ * length, -EPIPE at the end of the stream (nothing queued, nothing more can
+ * be), or -errno (-EAGAIN: none; -ECONNRESET: the peer closed, maybe with
+ * packets still queued).
  */
 static ssize_t connection_recv(int fd, int flags, char *buf, size_t size, bool *ret_truncated,
 			       bool *ret_fds)
@@ -353,7 +355,7 @@ static ssize_t connection_recv(int fd, int flags, char *buf, size_t size, bool *
 		return -errno;
 	/* Every packet carries credentials; none at all is the end of the stream. */
 	if (!CMSG_FIRSTHDR(&msg) && !(msg.msg_flags & MSG_CTRUNC))
-		return -ECONNRESET;
+		return -EPIPE;
 	*ret_truncated = msg.msg_flags & MSG_TRUNC;
 	*ret_fds = msg.msg_flags & MSG_CTRUNC;
 	return n;
@@ -400,7 +402,9 @@ void connection_read(struct connection *c)
 	r = connection_read_one(c);
 	if (r >= 0 || r == -EAGAIN)
 		return;
-	connection_close(c, r == -ECONNRESET ? "closed by the client" : "receiving failed");
+	c->peer_ended = r == -EPIPE;
+	connection_close(c, r == -EPIPE || r == -ECONNRESET ? "closed by the client"
+							    : "receiving failed");
 	/*
 	 * Nothing up the stack holds c here, so free it now rather than one loop
 	 * iteration later: a connection per request pays for that iteration.
@@ -455,7 +459,10 @@ struct connection *connection_free(struct connection *c)
 	sd_event_source_disable_unref(c->timer_source);
 	sd_event_source_disable_unref(c->send_timer);
 	sd_event_source_disable_unref(c->close_source);
-	closer_close_socket(c->broker->closer, c->fd, c->identity->uid);
+	if (c->peer_ended)
+		closer_close_ended_socket(c->fd);
+	else
+		closer_close_socket(c->broker->closer, c->fd, c->identity->uid);
 	identity_free(c->identity);
 	free(c);
 	return NULL;

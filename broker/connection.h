@@ -77,6 +77,7 @@ struct connection {
 	bool admin;
 	bool handshaken;
 	bool closing;		       /* closed at the next loop iteration; sends nothing more */
+	bool peer_ended;	       /* the end of the stream was read: nothing is queued */
 	bool idle_armed;	       /* the timer is the idle timer, not the handshake's */
 	struct holder *holder;	       /* the holder object of the peer process, while it has one */
 	unsigned n_pending;	       /* requests waiting for their reply (connection_pending_*) */

@@ -47,6 +47,19 @@ struct lease_uid_count {
 	size_t n;
 };
 
+/*
+ * A close watch that outlived its lease (lease_free says why it stays), on the
+ * node dev:ino. While no IN_IGNORED has been read for it the watch is live,
+ * and a live watch pins its inode, so dev:ino still names that node: the next
+ * lease of the same node takes wd without an inotify_add_watch().
+ */
+struct idle_watch {
+	struct idle_watch *next;
+	dev_t dev;
+	ino_t ino;
+	int wd;
+};
+
 struct lease_table {
 	sd_event *event;
 	struct lease_hooks hooks;
@@ -70,6 +83,7 @@ struct lease_table {
 	struct lease_file *files_by_wd[LEASE_HASH_SIZE];
 	struct holder *holders_by_pid[LEASE_HASH_SIZE];
 	struct lease_uid_count *by_uid[LEASE_HASH_SIZE];
+	struct idle_watch *idle_by_ino[LEASE_HASH_SIZE];
 	/*
 	 * The groups whose leases changed since the changed hook last ran (ended ones included),
 	 * for the changed hook: the state file appends only their records. all: anything may have
@@ -85,6 +99,62 @@ struct lease_table {
 static size_t lease_hash(uint32_t key)
 {
 	return (key * 2654435761u) >> (32 - LEASE_HASH_BITS);
+}
+
+/* Remember that l's watch, still live, is no longer any lease's. */
+static void lease_table_keep_idle_watch(struct lease_table *t, const struct lease *l)
+{
+	struct idle_watch **head = &t->idle_by_ino[lease_hash((uint32_t)l->node.ino)], *w;
+
+	if (l->wd < 0)
+		return;
+	for (w = *head; w; w = w->next)
+		if (w->wd == l->wd)
+			return;
+	w = malloc(sizeof(*w));
+	if (!w)
+		return; /* the next lease of the node adds the watch again: same wd */
+	*w = (struct idle_watch){
+		.next = *head, .dev = l->node.dev, .ino = l->node.ino, .wd = l->wd};
+	*head = w;
+}
+
+/*
+ * The idle watch on node, taken off the idle list; -1: none. Only after a
+ * drain that follows the node's open: an IN_IGNORED of a watch whose inode
+ * was since freed (and its number given to this node) is queued before the
+ * node could be made, so that drain has forgotten the watch already.
+ */
+static int lease_table_take_idle_watch(struct lease_table *t, const struct holders_target *node)
+{
+	for (struct idle_watch **p = &t->idle_by_ino[lease_hash((uint32_t)node->ino)]; *p;
+	     p = &(*p)->next) {
+		struct idle_watch *w = *p;
+		int wd = w->wd;
+
+		if (w->dev != node->dev || w->ino != node->ino)
+			continue;
+		*p = w->next;
+		free(w);
+		return wd;
+	}
+	return -1;
+}
+
+/* Forget idle watches: wd's (gone: IN_IGNORED), or all of them (wd -1: events were lost). */
+static void lease_table_forget_idle_watches(struct lease_table *t, int wd)
+{
+	for (size_t i = 0; i < LEASE_HASH_SIZE; i++)
+		for (struct idle_watch **p = &t->idle_by_ino[i]; *p;) {
+			struct idle_watch *w = *p;
+
+			if (wd >= 0 && w->wd != wd) {
+				p = &w->next;
+				continue;
+			}
+			*p = w->next;
+			free(w);
+		}
 }
 
 /* Add delta (+1 or -1) to the leases counted for uid. */
@@ -465,6 +535,7 @@ static void lease_free(struct lease *l)
 	t->n_leases--;
 	lease_table_count_add(t, l->uid, -1);
 	lease_table_unhash_wd(t, l);
+	lease_table_keep_idle_watch(t, l);
 	for (struct lease **p = &t->by_group[lease_hash(l->group)]; *p; p = &(*p)->group_next)
 		if (*p == l) {
 			*p = l->group_next;
@@ -864,11 +935,16 @@ static void lease_table_drain(struct lease_table *t, int64_t released)
 
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
+				/* An IN_IGNORED may be among the lost: no idle watch is known live.
+				 */
+				lease_table_forget_idle_watches(t, -1);
 				overflow = true;
 				continue;
 			}
 			l = lease_table_find_wd(t, ev->wd);
 			if (!l) {
+				if (ev->mask & IN_IGNORED)
+					lease_table_forget_idle_watches(t, ev->wd);
 				lease_table_file_event(t, ev);
 				continue;
 			}
@@ -876,6 +952,7 @@ static void lease_table_drain(struct lease_table *t, int64_t released)
 			    l->state == LEASE_RELEASING) {
 				/* Its more files, if any is open, keep it (lease_file). */
 				lease_table_unhash_wd(t, l);
+				lease_table_keep_idle_watch(t, l);
 				l->wd = -1;
 				if (!lease_promote_file(l))
 					lease_end(l, l->group == released);
@@ -979,6 +1056,7 @@ struct lease_table *lease_table_free(struct lease_table *t)
 	sd_event_source_disable_unref(t->scan_timer);
 	sd_event_source_disable_unref(t->inotify_source);
 	safe_close(t->inotify_fd);
+	lease_table_forget_idle_watches(t, -1);
 	free(t->changed);
 	for (size_t i = 0; i < LEASE_HASH_SIZE; i++)
 		while (t->by_uid[i]) {
@@ -1062,6 +1140,7 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 	struct holder *h;
 	struct lease *l;
 	char path[64];
+	bool added = false;
 	int r;
 
 	l = calloc(1, sizeof(*l));
@@ -1086,12 +1165,24 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 	holders_target_from_stat(st, &l->node);
 	l->since_usec = since_usec;
 
-	/* Watch the very inode we opened, through our descriptor, not a path that may change. */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	l->wd = inotify_add_watch(t->inotify_fd, path, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+	/*
+	 * The watch may be older than this lease (see lease_free): consume every
+	 * close queued before now while no lease has its wd, so that no close of
+	 * an earlier open can end this one, and every IN_IGNORED, so that an idle
+	 * watch taken here is live (lease_table_take_idle_watch).
+	 */
+	lease_table_drain(t, -1);
+	l->wd = lease_table_take_idle_watch(t, &l->node);
 	if (l->wd < 0) {
-		r = log_error_errno(errno, "Failed to watch group %u for close: %m", group);
-		goto fail;
+		/* Watch the very inode we opened, through our descriptor, not a path that may
+		 * change. */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		l->wd = inotify_add_watch(t->inotify_fd, path, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+		if (l->wd < 0) {
+			r = log_error_errno(errno, "Failed to watch group %u for close: %m", group);
+			goto fail;
+		}
+		added = true;
 	}
 	for (size_t i = 0; more && i < more->n; i++) {
 		struct lease_file *lf = &l->files[i];
@@ -1105,13 +1196,11 @@ static int lease_table_add(struct lease_table *t, uint32_t group, int fd, const 
 				errno, "Failed to watch a file of group %u for close: %m", group);
 			goto fail;
 		}
+		added = true;
 	}
-	/*
-	 * The watches may be older than this lease (see lease_free): consume every
-	 * close queued before now while no lease has the wds, so that no close of
-	 * an earlier open can end this one.
-	 */
-	lease_table_drain(t, -1);
+	/* Watches added just now may be older too: the same, for closes queued meanwhile. */
+	if (added)
+		lease_table_drain(t, -1);
 	lease_table_process_checks(t, -1);
 
 	h = holder ? lease_table_find_holder(t, holder) : NULL;

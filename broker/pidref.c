@@ -172,12 +172,30 @@ int pidref_kill(const struct pidref *p, int sig)
 	return kill(p->pid, sig) < 0 ? -errno : 0;
 }
 
+/*
+ * Whether /proc/<pid>/name is a single-record seq_file (single_open(): fs/proc/base.c's
+ * ONE() entries and comm): a read() that leaves room in the buffer has then returned all
+ * of it. seq_read_iter() formats the one record whole and copies as much as fits; only
+ * a file of several records (uid_map, gid_map) can stop short of the room left, at a
+ * record that did not fit, with more to come.
+ */
+static bool proc_file_is_one_record(const char *name)
+{
+	static const char *const one[] = {"stat", "status", "cgroup", "comm"};
+
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+		if (!strcmp(name, one[i]))
+			return true;
+	return false;
+}
+
 int pidref_read_proc(const struct pidref *p, const char *name, size_t max, char **ret,
 		     size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0, size = 1024;
+	bool one_record = proc_file_is_one_record(name);
 	int r;
 
 	if (!pidref_is_set(p))
@@ -219,6 +237,9 @@ int pidref_read_proc(const struct pidref *p, const char *name, size_t max, char 
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		/* Room left: that was all of it, and a read() more would only say 0. */
+		if (one_record && len + 1 < size)
+			break;
 	}
 	buf[len] = '\0';
 

@@ -331,6 +331,76 @@ START_TEST(test_an_fd_whose_close_blocks_never_freezes_the_broker)
 }
 END_TEST
 
+/*
+ * The attacker of the test below: says hello and leaves the answer unread,
+ * then (the broker stopped) queues the lingering socket behind it and
+ * closes. A peer that closes with data unread gives the broker ECONNRESET,
+ * not the end of the stream, while the packet with the socket is still in
+ * the queue.
+ */
+static int reset_attacker(void *arg)
+{
+	struct freeze_attack *a = arg;
+	int listener = -1, tcp = lingering_socket(&listener), fd = raw_connect(a->socket);
+	const char *hello = "{\"id\":1,\"op\":\"hello\",\"version\":1}";
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	if (tcp < 0 || fd < 0 || send(fd, hello, strlen(hello), MSG_NOSIGNAL) < 0 ||
+	    poll(&p, 1, 10000) != 1)
+		return 1;
+	signal_pipe_send(&a->ready, 'H');
+	if (wait_ready_generously(&a->go) != 'S' ||
+	    send_with_fd(fd, "{\"id\":2,\"op\":\"list\"}", tcp) < 0)
+		return 1;
+	close(tcp);
+	close(fd);
+	signal_pipe_send(&a->ready, 'R');
+	for (int i = 0; i < 6 && !signal_pipe_wait(&a->go); i++)
+		;
+	close(listener);
+	return 0;
+}
+
+/*
+ * Issue 13, item 1, with the attacker gone first: only a socket that
+ * returned the end of the stream is closed on the event loop without the
+ * closer's checks; one that reset (its peer left an answer unread) may
+ * still hold a packet whose descriptors linger, and goes through them.
+ */
+START_TEST(test_a_reset_connection_with_a_queued_fd_never_freezes_the_broker)
+{
+	struct freeze_attack a = {.socket = it_broker.socket};
+	struct outcome *o = outcome_new();
+	struct client_args args = {.socket = it_broker.socket, .group = 7, .out = o};
+	struct timespec t0;
+	pid_t attacker;
+	char c;
+
+	signal_pipe_init(&a.ready);
+	signal_pipe_init(&a.go);
+	attacker = spawn_as(UID_BOB, 0, reset_attacker, &a);
+	c = wait_ready_generously(&a.ready);
+	ck_assert_int_eq(c, 'H');
+	ck_assert_int_eq(kill(it_broker.pid, SIGSTOP), 0);
+	signal_pipe_send(&a.go, 'S');
+	c = wait_ready_generously(&a.ready);
+	ck_assert_int_eq(kill(it_broker.pid, SIGCONT), 0);
+	ck_assert_int_eq(c, 'R');
+	/* Time for the broker to get to the reset (and, treating it as the end, into close()). */
+	usleep(500 * 1000);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(run_as(UID_ALICE, 0, client_lease, &args), 0);
+	ck_assert_msg(o->rc == 0, "alice's lease failed: %s: %s", o->code, o->message);
+	ck_assert_msg(seconds_since(&t0) < 10, "alice's lease took %.1f s: the broker was frozen",
+		      seconds_since(&t0));
+
+	signal_pipe_send(&a.go, 'G');
+	ck_assert_int_eq(wait_exit(attacker), 0);
+	outcome_free(o);
+}
+END_TEST
+
 #define LINGER_FLOOD 4
 
 struct linger_flood {
@@ -1541,6 +1611,7 @@ Suite *suite_hostile(void)
 	tcase_add_test(t, test_oversized_packet_is_refused_with_limit);
 	tcase_add_test(t, test_fd_flood_is_closed_and_refused);
 	tcase_add_test(t, test_an_fd_whose_close_blocks_never_freezes_the_broker);
+	tcase_add_test(t, test_a_reset_connection_with_a_queued_fd_never_freezes_the_broker);
 	tcase_add_test(t, test_sockets_waiting_to_close_count_against_the_uids_connections);
 	tcase_add_test(t, test_list_shows_the_holders_pid_only_to_admins_and_the_holders_uid);
 	tcase_add_test(t, test_explain_for_another_user_is_denied_before_any_name_lookup);
