@@ -85,14 +85,19 @@ static void out(struct text *t, const char *fmt, ...)
 	t->len += strlen(t->buf + t->len);
 }
 
-/* The wrapper argv for one measured process, writing its counts to path. */
+/*
+ * The wrapper argv for one measured process, writing its counts to path. Under
+ * callgrind every process of the measured one's forks writes a file of its own,
+ * path.PID (the broker forks its scanners, whose counts at their exit would
+ * otherwise replace the broker's): callgrind_take() keeps the measured one's.
+ */
 static void wrapper_argv(const struct measure *m, const char *path, char *arg, size_t arg_size,
 			 const char **argv)
 {
 	size_t n = 0;
 
 	if (m->tool == TOOL_CALLGRIND) {
-		bench_fmt(arg, arg_size, "--callgrind-out-file=%s", path);
+		bench_fmt(arg, arg_size, "--callgrind-out-file=%s.%%p", path);
 		argv[n++] = "valgrind";
 		argv[n++] = "--tool=callgrind";
 		argv[n++] = arg;
@@ -183,14 +188,15 @@ static int wait_status(pid_t pid, int timeout_s)
  * valgrind runs the program in its own process; perf stat runs it as its child and writes
  * its counts when that child exits.
  */
-static int stop_slowly(pid_t pid)
+static int stop_slowly(pid_t pid, enum tool tool)
 {
 	char path[64];
 	long child = 0;
 	FILE *f;
 
+	/* Under valgrind, the process's children are the broker's scanners, not the server. */
 	bench_fmt(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
-	f = fopen(path, "re");
+	f = tool == TOOL_PERF ? fopen(path, "re") : NULL;
 	if (f) {
 		if (fscanf(f, "%ld", &child) != 1)
 			child = 0;
@@ -198,6 +204,17 @@ static int stop_slowly(pid_t pid)
 	}
 	kill(child > 0 ? (pid_t)child : pid, SIGTERM);
 	return wait_status(pid, 60);
+}
+
+/* Rename path.PID (pid: the measured process) to path, and remove its forks' files. */
+static void callgrind_take(const char *path, pid_t pid)
+{
+	char from[PATH_MAX + 16], cmd[PATH_MAX * 2 + 32];
+
+	bench_fmt(from, sizeof(from), "%s.%d", path, (int)pid);
+	(void)rename(from, path);
+	bench_fmt(cmd, sizeof(cmd), "rm -f '%s'.[0-9]*", path);
+	(void)!system(cmd);
 }
 
 static bool floor_ready(const char *path)
@@ -310,6 +327,8 @@ static int count_pair(const struct bench_env *env, const struct measure *m, cons
 	argv[a] = NULL;
 	client_pid = spawn(argv, log);
 	status = wait_status(client_pid, 900);
+	if (m->tool == TOOL_CALLGRIND)
+		callgrind_take(cfile, client_pid);
 	if (status != 0) {
 		bench_fmt(err, err_size, "%s client under %s failed (status 0x%x; see %s)", k->name,
 			  argv[0], status, log);
@@ -318,15 +337,20 @@ static int count_pair(const struct bench_env *env, const struct measure *m, cons
 stop:
 	if (k->broker) {
 		char cmd[PATH_MAX * 2 + 64];
+		pid_t spid = bp.pid;
 
-		status = bp.pid > 0 ? stop_slowly(bp.pid) : 0;
+		status = bp.pid > 0 ? stop_slowly(bp.pid, m->tool) : 0;
+		if (m->tool == TOOL_CALLGRIND)
+			callgrind_take(sfile, spid);
 		bp.pid = -1;
 		broker_proc_stop(&bp); /* keeps the log */
 		/* the broker's log says which syscalls valgrind did not know */
 		bench_fmt(cmd, sizeof(cmd), "cat '%s' >> '%s' 2>/dev/null", bp.keep, log);
 		(void)!system(cmd);
 	} else {
-		status = stop_slowly(server_pid);
+		status = stop_slowly(server_pid, m->tool);
+		if (m->tool == TOOL_CALLGRIND)
+			callgrind_take(sfile, server_pid);
 	}
 	if (r == 0 && status < 0) {
 		bench_fmt(err, err_size, "%s server did not stop", k->name);
