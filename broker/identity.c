@@ -142,21 +142,31 @@ static int identity_read_cgroup(const struct pidref *p, char **ret)
 	return 0;
 }
 
-/* /proc/self/NAME, at most a page: the broker's own uid_map or gid_map. */
-static int identity_read_own_map(const char *name, char *buf, size_t size)
+/*
+ * /proc/self/NAME, at most a page: the broker's own uid_map or gid_map, read
+ * once (each is written once, when its namespace is set up, and the broker
+ * never changes namespace). *ret points into a static buffer.
+ */
+static int identity_own_map(size_t i, const char *name, const char **ret)
 {
+	static char maps[2][4096];
+	static bool read_once[2];
 	_cleanup_close_ int fd = -1;
 	char path[64];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/self/%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
+	if (!read_once[i]) {
+		snprintf(path, sizeof(path), "/proc/self/%s", name);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return -errno;
+		n = read(fd, maps[i], sizeof(maps[i]) - 1);
+		if (n < 0)
+			return -errno;
+		maps[i][n] = '\0';
+		read_once[i] = true;
+	}
+	*ret = maps[i];
 	return 0;
 }
 
@@ -175,12 +185,12 @@ static int identity_same_id_maps(const struct pidref *p, bool *ret)
 
 	for (size_t i = 0; i < 2; i++) {
 		_cleanup_free_ char *peer = NULL;
-		char own[4096];
+		const char *own = NULL;
 
-		r = identity_read_own_map(maps[i], own, sizeof(own));
+		r = identity_own_map(i, maps[i], &own);
 		if (r < 0)
 			return r;
-		r = pidref_read_proc(p, maps[i], sizeof(own), &peer, NULL);
+		r = pidref_read_proc(p, maps[i], 4096, &peer, NULL);
 		if (r < 0)
 			return r;
 		same = same && strcmp(own, peer) == 0;
@@ -223,6 +233,8 @@ static int identity_own_userns(struct stat *ret, bool *ret_none)
  */
 static int identity_read_userns(const struct pidref *p, bool *ret_other)
 {
+	/* Once denied, always: the broker dropped CAP_SYS_PTRACE for good (sandbox.c). */
+	static bool link_denied;
 	struct stat own = {0}, peer;
 	bool none = false, same;
 	int r;
@@ -234,7 +246,10 @@ static int identity_read_userns(const struct pidref *p, bool *ret_other)
 		*ret_other = false;
 		return 0;
 	}
-	if (p->is_pidfd) {
+	if (link_denied) {
+		r = -1;
+		errno = EACCES;
+	} else if (p->is_pidfd) {
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)p->pid);
@@ -244,6 +259,7 @@ static int identity_read_userns(const struct pidref *p, bool *ret_other)
 	}
 	if (r < 0) {
 		if (errno == EACCES || errno == EPERM) {
+			link_denied = true;
 			r = identity_same_id_maps(p, &same);
 			if (r < 0)
 				return r;
