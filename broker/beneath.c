@@ -257,7 +257,6 @@ int beneath_read_attr(int dir_fd, const char *name, char *buf, size_t size)
 int beneath_read_file(int root_fd, const char *path, char *buf, size_t size, size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
-	ssize_t n;
 	int r;
 
 	if (size < 2)
@@ -266,6 +265,13 @@ int beneath_read_file(int root_fd, const char *path, char *buf, size_t size, siz
 	r = beneath_open(root_fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, &fd);
 	if (r < 0)
 		return r;
+	return beneath_read_fd(fd, buf, size, ret_len);
+}
+
+int beneath_read_fd(int fd, char *buf, size_t size, size_t *ret_len)
+{
+	ssize_t n;
+
 	/* One read: sysfs fills a whole attribute in it, and a file this small comes whole. */
 	do
 		n = read(fd, buf, size);

@@ -38,6 +38,8 @@ int beneath_read_attr(int dir_fd, const char *name, char *buf, size_t size);
  * does not fit, -EBADMSG when it holds a NUL byte.
  */
 int beneath_read_file(int root_fd, const char *path, char *buf, size_t size, size_t *ret_len);
+/* beneath_read_file's read, of a file fd already open (size >= 2). */
+int beneath_read_fd(int fd, char *buf, size_t size, size_t *ret_len);
 
 /* beneath_readlink_basename reads the symlink name inside dir_fd and returns
  * the last component of its target (e.g. the driver of a PCI device). */

@@ -583,7 +583,6 @@ static int inventory_read_watched_file(struct inventory *inv, const char *path, 
 	_cleanup_close_ int fd = -1;
 	char proc[64];
 	struct stat st;
-	ssize_t n;
 	int r;
 
 	if (inv->watch != INVENTORY_WATCH_INOTIFY)
@@ -598,18 +597,7 @@ static int inventory_read_watched_file(struct inventory *inv, const char *path, 
 		inv->watch_failed = true;
 		log_debug_errno(errno, "Cannot watch %s/%s: %m", inv->sysfs_root, path);
 	}
-	do
-		n = read(fd, buf, size);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n >= size)
-		return -EFBIG;
-	buf[n] = '\0';
-	if (strlen(buf) != (size_t)n)
-		return -EBADMSG;
-	*ret_len = (size_t)n;
-	return 0;
+	return beneath_read_fd(fd, buf, size, ret_len);
 }
 
 /* Read the ids and driver of d, a member of group id whose address is filled in. */

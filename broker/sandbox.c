@@ -55,9 +55,25 @@ static bool cap_is_scanners(cap_value_t c)
 	return cap_in(scanner_caps, sizeof(scanner_caps) / sizeof(scanner_caps[0]), c);
 }
 
+int sandbox_keep_only(const cap_value_t *keep, int n)
+{
+	cap_t want = cap_init();
+	int r = 0;
+
+	if (!want)
+		return -ENOMEM;
+	if (n > 0 && (cap_set_flag(want, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
+		      cap_set_flag(want, CAP_EFFECTIVE, n, keep, CAP_SET) < 0))
+		r = -errno;
+	if (r == 0 && cap_set_proc(want) < 0)
+		r = -errno;
+	cap_free(want);
+	return r;
+}
+
 int sandbox_drop_capabilities(void)
 {
-	cap_t caps = cap_get_proc(), want;
+	cap_t caps = cap_get_proc();
 	cap_value_t keep[sizeof(kept_caps) / sizeof(kept_caps[0])];
 	int n = 0, r = 0;
 
@@ -110,15 +126,7 @@ int sandbox_drop_capabilities(void)
 		}
 	}
 
-	want = cap_init();
-	if (!want)
-		return log_error_errno(ENOMEM, "Failed to drop capabilities: %m");
-	if (n > 0 && (cap_set_flag(want, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
-		      cap_set_flag(want, CAP_EFFECTIVE, n, keep, CAP_SET) < 0))
-		r = -errno;
-	if (r == 0 && cap_set_proc(want) < 0)
-		r = -errno;
-	cap_free(want);
+	r = sandbox_keep_only(keep, n);
 	if (r < 0)
 		return log_error_errno(r, "Failed to drop capabilities: %m");
 	/* Seccomp without CAP_SYS_ADMIN needs no_new_privs; it also fits a daemon that never execs.

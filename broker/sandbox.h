@@ -8,6 +8,14 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/capability.h>
+
+/*
+ * sandbox_keep_only sets the permitted and effective sets to exactly the n
+ * capabilities of keep (none when n is 0), the inheritable set to none.
+ * 0 or -errno.
+ */
+int sandbox_keep_only(const cap_value_t *keep, int n);
 
 /*
  * The capabilities kept, and the operation that needs each:

@@ -94,7 +94,7 @@ static int scanner_drop_capabilities(void)
 {
 	static const cap_value_t scan_caps[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
 	cap_value_t keep[2];
-	cap_t caps = cap_get_proc(), want;
+	cap_t caps = cap_get_proc();
 	int n = 0, r = 0;
 
 	if (!caps)
@@ -110,15 +110,7 @@ static int scanner_drop_capabilities(void)
 		if (c != CAP_SYS_PTRACE && c != CAP_DAC_READ_SEARCH && CAP_IS_SUPPORTED(c) &&
 		    prctl(PR_CAPBSET_READ, c, 0, 0, 0) > 0)
 			(void)prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
-	want = cap_init();
-	if (!want)
-		return -ENOMEM;
-	if (n > 0 && (cap_set_flag(want, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
-		      cap_set_flag(want, CAP_EFFECTIVE, n, keep, CAP_SET) < 0))
-		r = -errno;
-	if (r == 0 && cap_set_proc(want) < 0)
-		r = -errno;
-	cap_free(want);
+	r = sandbox_keep_only(keep, n);
 	if (r == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		r = -errno;
 	return r;
